@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Stops the local stack, newest component first. Data stays in .stack/ so the next `stack:up` finds
+# its workflows and cluster objects again; pass --purge to start from nothing next time.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+for ((i = ${#STACK_COMPONENTS[@]} - 1; i >= 0; i--)); do
+  name=${STACK_COMPONENTS[$i]}
+  if component_pid "$name" >/dev/null; then
+    stop_component "$name"
+    log "stopped $name"
+  fi
+done
+if [ "${1:-}" = "--purge" ]; then
+  rm -rf "$STATE_DIR"
+  log "removed $STATE_DIR"
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Prints where the local stack's components listen, as KEY=VALUE lines, for programs that need to
+# reach them (the test harness, the quick start). `eval "$(bash stack/env.sh)"` exports them.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cat <<EOF2
+export KUBECONFIG=$KUBECONFIG_FILE
+export TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT
+export TEMPORAL_NAMESPACE=default
+export SIIRTO_TEMPORAL_UI_URL=http://127.0.0.1:$TEMPORAL_UI_PORT
+export SIIRTO_PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
+export SIIRTO_PROMETHEUS_TARGETS_DIR=$STATE_DIR/prometheus/targets
+export SIIRTO_STACK_BIN_DIR=$BIN_DIR
+export SIIRTO_STACK_LOG_DIR=$LOG_DIR
+export PATH=$BIN_DIR:\$PATH
+EOF2

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prints each component of the local stack, whether it runs, and where it listens. Exits non-zero
+# when any component is down.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+declare -A endpoint=(
+  [etcd]="http://127.0.0.1:$ETCD_PORT"
+  [kube-apiserver]="https://127.0.0.1:$APISERVER_PORT"
+  [kube-controller-manager]="https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz"
+  [kube-scheduler]="https://127.0.0.1:$SCHEDULER_PORT/healthz"
+  [kwok]="http://127.0.0.1:$KWOK_PORT/healthz"
+  [temporal]="127.0.0.1:$TEMPORAL_PORT (Web UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
+  [prometheus]="http://127.0.0.1:$PROMETHEUS_PORT"
+)
+down=0
+for name in "${STACK_COMPONENTS[@]}"; do
+  if pid=$(component_pid "$name"); then
+    rss=$(awk '/VmRSS/ {printf "%d MiB", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)
+    printf '  %-24s up    pid %-7s %-9s %s\n' "$name" "$pid" "$rss" "${endpoint[$name]}"
+  else
+    printf '  %-24s down                    %s\n' "$name" "${endpoint[$name]}"
+    down=1
+  fi
+done
+echo
+echo "  kubeconfig:       export KUBECONFIG=$KUBECONFIG_FILE"
+echo "  Temporal Web UI:  http://127.0.0.1:$TEMPORAL_UI_PORT"
+echo "  logs:             $LOG_DIR/"
+exit $down

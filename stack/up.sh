@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Starts Siirto's local stack on loopback and waits until every component is healthy: etcd, a
+# Kubernetes control plane with kwok's fake nodes, the Gateway API CRDs, the Temporal dev server with
+# its Web UI, and Prometheus. Components already running are left alone, so this is safe to repeat.
+# Logs go to .stack/logs/; `npm run stack:down` stops everything.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$STACK_SOURCE_DIR/pki.sh"
+
+bash "$STACK_SOURCE_DIR/install.sh" | grep -v '(cached)$' | grep -v '(installed)$' || true
+for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal; do
+  [ -x "$BIN_DIR/$binary" ] || die "$binary is not installed in $BIN_DIR: run npm run stack:install"
+done
+mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
+started_at=$SECONDS
+
+# Starts a component in its own session so it outlives this script, unless it already runs.
+launch() {
+  local name=$1 port=$2
+  shift 2
+  if component_pid "$name" >/dev/null; then
+    return 1
+  fi
+  local holder
+  holder=$(port_holder "$port")
+  [ -z "$holder" ] || die "port $port, wanted by $name, is in use by $holder. Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PID_DIR/$name.pid"
+}
+
+http_ok() { curl -fsS --max-time 2 "$@"; }
+kubectl_admin() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+start_etcd() {
+  launch etcd "$ETCD_PORT" etcd --name siirto --data-dir "$STATE_DIR/data/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "siirto=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+    --unsafe-no-fsync --quota-backend-bytes 2147483648 --log-level warn || true
+  wait_until etcd 30 http_ok "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+start_kube_apiserver() {
+  launch kube-apiserver "$APISERVER_PORT" kube-apiserver \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+    --tls-cert-file "$PKI_DIR/kube-apiserver.crt" --tls-private-key-file "$PKI_DIR/kube-apiserver.key" \
+    --client-ca-file "$PKI_DIR/ca.crt" --authorization-mode Node,RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$PKI_DIR/service-accounts.pub" \
+    --service-account-signing-key-file "$PKI_DIR/service-accounts.key" \
+    --service-cluster-ip-range 10.96.0.0/16 --allow-privileged || true
+  wait_until kube-apiserver 60 kubectl_admin get --raw /readyz
+}
+
+start_kube_controller_manager() {
+  local kubeconfig="$STATE_DIR/kube-controller-manager.kubeconfig"
+  launch kube-controller-manager "$CONTROLLER_MANAGER_PORT" kube-controller-manager \
+    --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" --leader-elect=false \
+    --use-service-account-credentials --service-account-private-key-file "$PKI_DIR/service-accounts.key" \
+    --root-ca-file "$PKI_DIR/ca.crt" \
+    --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" || true
+  wait_until kube-controller-manager 30 http_ok -k "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz"
+}
+
+start_kube_scheduler() {
+  local kubeconfig="$STATE_DIR/kube-scheduler.kubeconfig"
+  launch kube-scheduler "$SCHEDULER_PORT" kube-scheduler \
+    --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false || true
+  wait_until kube-scheduler 30 http_ok -k "https://127.0.0.1:$SCHEDULER_PORT/healthz"
+}
+
+# kwok plays the kubelet for nodes annotated as fake: it marks them Ready and their pods Running.
+start_kwok() {
+  launch kwok "$KWOK_PORT" kwok --kubeconfig "$STATE_DIR/kwok.kubeconfig" \
+    --config "$CACHE_DIR/share/kwok-stages-$KWOK_VERSION.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --cidr 10.244.0.1/16 --node-ip 10.244.0.1 --server-address "127.0.0.1:$KWOK_PORT" || true
+  wait_until kwok 30 http_ok "http://127.0.0.1:$KWOK_PORT/healthz"
+  kubectl_admin apply -f "$STACK_SOURCE_DIR/config/fake-nodes.yaml" >/dev/null
+  wait_until kwok 30 kubectl_admin wait --for=condition=Ready node --all --timeout=1s
+}
+
+install_gateway_api() {
+  kubectl_admin apply --server-side --force-conflicts -f "$CACHE_DIR/share/gateway-api-$GATEWAY_API_VERSION" >/dev/null
+  wait_until kube-apiserver 30 kubectl_admin wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
+}
+
+start_temporal() {
+  mkdir -p "$STATE_DIR/data/temporal"
+  local attributes=() attribute
+  for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do attributes+=(--search-attribute "$attribute"); done
+  launch temporal "$TEMPORAL_PORT" temporal server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
+    --ui-port "$TEMPORAL_UI_PORT" --db-filename "$STATE_DIR/data/temporal/temporal.db" \
+    "${attributes[@]}" --log-level warn || true
+  wait_until temporal 30 temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT"
+  wait_until temporal 30 http_ok "http://127.0.0.1:$TEMPORAL_UI_PORT/"
+}
+
+start_prometheus() {
+  local dir="$STATE_DIR/prometheus"
+  mkdir -p "$dir/targets" "$STATE_DIR/data/prometheus"
+  sed -e "s|@TARGETS_DIR@|$dir/targets|" -e "s|@PROMETHEUS_PORT@|$PROMETHEUS_PORT|" \
+    "$STACK_SOURCE_DIR/config/prometheus.yml" >"$dir/prometheus.yml"
+  launch prometheus "$PROMETHEUS_PORT" prometheus --config.file "$dir/prometheus.yml" \
+    --storage.tsdb.path "$STATE_DIR/data/prometheus" --storage.tsdb.retention.time 1d \
+    --web.listen-address "127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle || true
+  wait_until prometheus 30 http_ok "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+}
+
+ensure_pki
+start_etcd
+start_kube_apiserver
+start_kube_controller_manager
+start_kube_scheduler
+start_kwok
+install_gateway_api
+start_temporal
+start_prometheus
+
+log "stack up in $((SECONDS - started_at))s"
+bash "$STACK_SOURCE_DIR/status.sh"

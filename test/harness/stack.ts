@@ -1,0 +1,45 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+
+const projectDir = path.resolve(__dirname, '..', '..');
+
+/** Copies the addresses `stack/env.sh` prints into this process's environment. */
+export function loadStackEnvironment(): void {
+  const lines = execFileSync('bash', [path.join(projectDir, 'stack', 'env.sh')], { encoding: 'utf8' });
+  for (const line of lines.split('\n')) {
+    const match = /^export ([A-Z_]+)=(.*)$/.exec(line);
+    if (!match) continue;
+    const [, key, value] = match as unknown as [string, string, string];
+    process.env[key] = value.replace('$PATH', process.env.PATH ?? '');
+  }
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(`${name} is not set: run the tests through jest so the global setup starts the stack`);
+  return value;
+}
+
+/** Where the local stack's components listen, as the global setup found them. */
+export const stack = {
+  projectDir,
+  get kubeconfig(): string {
+    return required('KUBECONFIG');
+  },
+  get temporalAddress(): string {
+    return required('TEMPORAL_ADDRESS');
+  },
+  get temporalUiUrl(): string {
+    return required('SIIRTO_TEMPORAL_UI_URL');
+  },
+  get prometheusUrl(): string {
+    return required('SIIRTO_PROMETHEUS_URL');
+  },
+  get prometheusTargetsDir(): string {
+    return required('SIIRTO_PROMETHEUS_TARGETS_DIR');
+  },
+  get binDir(): string {
+    return required('SIIRTO_STACK_BIN_DIR');
+  },
+};
