@@ -72,11 +72,13 @@ start_kube_scheduler() {
   wait_until kube-scheduler 30 http_ok -k "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 }
 
-# kwok plays the kubelet for nodes annotated as fake: it marks them Ready and their pods Running.
+# kwok plays the kubelet for nodes annotated as fake: it marks them Ready and their pods Running, and
+# renews their leases so the node lifecycle controller never sees them go silent.
 start_kwok() {
   launch kwok "$KWOK_PORT" kwok --kubeconfig "$STATE_DIR/kwok.kubeconfig" \
     --config "$CACHE_DIR/share/kwok-stages-$KWOK_VERSION.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --node-lease-duration-seconds 40 \
     --cidr 10.244.0.1/16 --node-ip 10.244.0.1 --server-address "127.0.0.1:$KWOK_PORT" || true
   wait_until kwok 30 http_ok "http://127.0.0.1:$KWOK_PORT/healthz"
   kubectl_admin apply -f "$STACK_SOURCE_DIR/config/fake-nodes.yaml" >/dev/null

@@ -1,0 +1,249 @@
+import * as k8s from '@kubernetes/client-node';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { KubeClients } from '../kubernetes/client';
+import { isNotFound } from '../kubernetes/errors';
+import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import { rethrowKubernetesError } from './kubernetes-failures';
+import { describeReplicaSet, replicaSetName } from './replica-sets';
+import type { ReplicaSetSummary } from './rollout-activities';
+import type { RolloutRef } from '../workflows/rollout-api';
+
+/** What each heartbeat carries; a retried attempt reads it back to keep the first attempt's deadline. */
+export interface AvailabilityProgress {
+  startedAtMs: number;
+  availableReplicas: number;
+  replicas: number;
+}
+
+/** The parts of a ReplicaSet availability depends on, as the typed client and raw watch events both give them. */
+interface ReplicaSetState {
+  metadata?: { name?: string; generation?: number; resourceVersion?: string };
+  spec?: { replicas?: number };
+  status?: { availableReplicas?: number; observedGeneration?: number };
+}
+
+/**
+ * True when `replicas` pods are available and the ReplicaSet controller has seen the latest spec,
+ * so a scale made a moment ago is not mistaken for done.
+ */
+export function isAvailable(replicaSet: ReplicaSetState, replicas: number): boolean {
+  const available = replicaSet.status?.availableReplicas ?? 0;
+  const observed = (replicaSet.status?.observedGeneration ?? 0) >= (replicaSet.metadata?.generation ?? 0);
+  return observed && (replicas === 0 ? available === 0 : available >= replicas);
+}
+
+/** Heartbeats often enough for the activity's heartbeat timeout, and for cancellation to reach it. */
+function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
+  return Math.min(10_000, Math.max(200, (heartbeatTimeoutMs ?? 30_000) / 3));
+}
+
+/** A watch that closed sooner than this is not reopened at once, so a refusing apiserver is not hammered. */
+const MINIMUM_WATCH_LIFETIME_MS = 1_000;
+
+export async function waitForReplicaSetAvailable(
+  kube: KubeClients,
+  input: { rollout: RolloutRef; templateHash: string; replicas: number; deadlineSeconds: number },
+): Promise<ReplicaSetSummary> {
+  const context = Context.current();
+  const name = replicaSetName(input.rollout, input.templateHash);
+  const namespace = input.rollout.namespace;
+  const previous = context.info.heartbeatDetails as Partial<AvailabilityProgress> | undefined;
+  const progress: AvailabilityProgress = {
+    startedAtMs: previous?.startedAtMs ?? Date.now(),
+    availableReplicas: 0,
+    replicas: input.replicas,
+  };
+  // A copy each time: the SDK may send the details later, and they must say what was true then.
+  const heartbeat = () => context.heartbeat({ ...progress });
+  const report = (replicaSet: ReplicaSetState) => {
+    progress.availableReplicas = replicaSet.status?.availableReplicas ?? 0;
+    heartbeat();
+  };
+
+  // Aborted however the wait ends, to close the watch and stop the timers.
+  const finished = new AbortController();
+  const heartbeats = setInterval(heartbeat, heartbeatIntervalMs(context.info.heartbeatTimeoutMs));
+  try {
+    return await Promise.race([
+      watchUntilAvailable(kube, namespace, name, input.replicas, report, finished.signal),
+      failAtDeadline(kube, input, progress, finished.signal),
+      context.cancelled,
+    ]);
+  } finally {
+    clearInterval(heartbeats);
+    finished.abort();
+  }
+}
+
+async function failAtDeadline(
+  kube: KubeClients,
+  input: { rollout: RolloutRef; templateHash: string; replicas: number; deadlineSeconds: number },
+  progress: AvailabilityProgress,
+  finished: AbortSignal,
+): Promise<never> {
+  const remainingMs = progress.startedAtMs + input.deadlineSeconds * 1_000 - Date.now();
+  await delay(Math.max(0, remainingMs), undefined, { signal: finished });
+  const { namespace } = input.rollout;
+  const podSelector = `${POD_TEMPLATE_HASH_LABEL}=${input.templateHash}`;
+  // Only to enrich the message; the deadline has passed either way.
+  const why = await whyPodsAreNotAvailable(kube, namespace, podSelector).catch(() => undefined);
+  throw ApplicationFailure.nonRetryable(
+    `${describeReplicaSet(namespace, replicaSetName(input.rollout, input.templateHash))}: ` +
+      `${progress.availableReplicas} of ${input.replicas} pods available after the progress deadline of ` +
+      `${input.deadlineSeconds}s${why ? ` (${why})` : ''}; see \`kubectl describe pods -n ${namespace} -l ${podSelector}\``,
+    'ProgressDeadlineExceeded',
+  );
+}
+
+/** The first reason a pod gives for not running: unschedulable, image pull, crash loop. */
+async function whyPodsAreNotAvailable(
+  kube: KubeClients,
+  namespace: string,
+  labelSelector: string,
+): Promise<string | undefined> {
+  const pods = await kube.core.listNamespacedPod({ namespace, labelSelector });
+  for (const pod of pods.items) {
+    const podName = pod.metadata?.name;
+    const unscheduled = pod.status?.conditions?.find(
+      (condition) => condition.type === 'PodScheduled' && condition.status === 'False',
+    );
+    if (unscheduled) return `pod ${podName}: ${unscheduled.message ?? unscheduled.reason}`;
+    const waiting = pod.status?.containerStatuses?.find((container) => container.state?.waiting)?.state
+      ?.waiting;
+    if (waiting) return `pod ${podName}: ${[waiting.reason, waiting.message].filter(Boolean).join(': ')}`;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the ReplicaSet, then watches it from that version until it is available. A watch that closes
+ * (the apiserver ends them after a while, or the connection drops) is opened again from a fresh read,
+ * which also catches up on anything missed meanwhile.
+ */
+async function watchUntilAvailable(
+  kube: KubeClients,
+  namespace: string,
+  name: string,
+  replicas: number,
+  report: (replicaSet: ReplicaSetState) => void,
+  finished: AbortSignal,
+): Promise<ReplicaSetSummary> {
+  const summary = (replicaSet: ReplicaSetState): ReplicaSetSummary => ({
+    name,
+    replicas: replicaSet.spec?.replicas ?? 0,
+    availableReplicas: replicaSet.status?.availableReplicas ?? 0,
+  });
+  const watch = new k8s.Watch(kube.config);
+  for (;;) {
+    finished.throwIfAborted();
+    const replicaSet = await readReplicaSet(kube, namespace, name);
+    if (!replicaSet) {
+      if (replicas === 0) return { name, replicas: 0, availableReplicas: 0 };
+      throw replicaSetMissing(namespace, name, replicas);
+    }
+    report(replicaSet);
+    if (isAvailable(replicaSet, replicas)) return summary(replicaSet);
+
+    const openedAt = Date.now();
+    const outcome = await watchOnce(
+      watch,
+      namespace,
+      name,
+      replicaSet.metadata?.resourceVersion,
+      finished,
+      (event) => {
+        if (event.type === 'DELETED')
+          return replicas === 0 ? { name, replicas: 0, availableReplicas: 0 } : 'missing';
+        report(event.object);
+        return isAvailable(event.object, replicas) ? summary(event.object) : undefined;
+      },
+    );
+    if (outcome === 'missing') throw replicaSetMissing(namespace, name, replicas);
+    if (outcome !== 'closed') return outcome;
+    const lifetimeMs = Date.now() - openedAt;
+    if (lifetimeMs < MINIMUM_WATCH_LIFETIME_MS) {
+      await delay(MINIMUM_WATCH_LIFETIME_MS - lifetimeMs, undefined, { signal: finished });
+    }
+  }
+}
+
+type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ReplicaSetState };
+
+/**
+ * One watch connection on a single ReplicaSet. Resolves with what `onEvent` returns first, or
+ * `closed` when the connection ends or the apiserver reports an error (such as 410 Gone for a
+ * version too old), after which the caller reads afresh.
+ */
+function watchOnce<T>(
+  watch: k8s.Watch,
+  namespace: string,
+  name: string,
+  resourceVersion: string | undefined,
+  finished: AbortSignal,
+  onEvent: (event: WatchEvent) => T | undefined,
+): Promise<T | 'closed'> {
+  return new Promise((resolve, reject) => {
+    // An abort event fires once: a wait that ended before this watch began must not open it.
+    if (finished.aborted) return reject(finished.reason);
+    let connection: AbortController | undefined;
+    let settled = false;
+    const settle = (outcome: T | 'closed') => {
+      if (settled) return;
+      settled = true;
+      finished.removeEventListener('abort', onFinished);
+      connection?.abort();
+      resolve(outcome);
+    };
+    const onFinished = () => {
+      connection?.abort();
+      if (!settled) {
+        settled = true;
+        reject(finished.reason);
+      }
+    };
+    finished.addEventListener('abort', onFinished, { once: true });
+
+    watch
+      .watch(
+        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`,
+        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
+        (type: string, object: ReplicaSetState) => {
+          if (settled) return;
+          if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
+            const outcome = onEvent({ type, object });
+            if (outcome !== undefined) settle(outcome);
+          } else if (type === 'ERROR') {
+            settle('closed');
+          }
+        },
+        () => settle('closed'),
+      )
+      .then((controller) => {
+        connection = controller;
+        if (settled) controller.abort();
+      }, reject);
+  });
+}
+
+async function readReplicaSet(
+  kube: KubeClients,
+  namespace: string,
+  name: string,
+): Promise<k8s.V1ReplicaSet | undefined> {
+  try {
+    return await kube.apps.readNamespacedReplicaSet({ name, namespace });
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    rethrowKubernetesError(error, { action: `reading ${describeReplicaSet(namespace, name)}` });
+  }
+}
+
+function replicaSetMissing(namespace: string, name: string, replicas: number): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${describeReplicaSet(namespace, name)} was deleted while waiting for ${replicas} available pods; ` +
+      'retry the rollout to create it again',
+    'ReplicaSetMissing',
+  );
+}

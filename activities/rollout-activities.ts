@@ -1,0 +1,77 @@
+import type { RolloutCondition, RolloutStatus, TrafficRouting, TrafficWeights } from '../schemas/rollout';
+import type { RolloutRef } from '../workflows/rollout-api';
+
+/**
+ * The side effects a rollout workflow asks for. Each is idempotent: Temporal may run it again after
+ * a timeout or a worker crash, and a second run must leave the cluster as the first did.
+ * Failures that retrying cannot mend (a missing Service, a template that changed under a revision)
+ * are thrown as non-retryable ApplicationFailures whose message names the object and the fix.
+ */
+export interface RolloutActivities {
+  /**
+   * Creates the revision's ReplicaSet `<rollout>-<templateHash>` from the Rollout's current template
+   * (owned by the Rollout, labelled with the hash), or scales the existing one to `replicas`.
+   * Fails non-retryably with type `RevisionSuperseded` if the Rollout's template no longer hashes to
+   * `templateHash`.
+   */
+  ensureReplicaSet(input: {
+    rollout: RolloutRef;
+    revision: number;
+    templateHash: string;
+    replicas: number;
+  }): Promise<ReplicaSetSummary>;
+
+  /** Scales a revision's ReplicaSet; scaling one that does not exist to zero succeeds. */
+  scaleReplicaSet(input: { rollout: RolloutRef; templateHash: string; replicas: number }): Promise<void>;
+
+  /**
+   * Watches the revision's ReplicaSet until `replicas` pods are available, heartbeating as it goes;
+   * it ends when its activity is cancelled. Fails non-retryably with type `ProgressDeadlineExceeded`
+   * after `deadlineSeconds`.
+   */
+  waitForReplicaSetAvailable(input: {
+    rollout: RolloutRef;
+    templateHash: string;
+    replicas: number;
+    deadlineSeconds: number;
+  }): Promise<ReplicaSetSummary>;
+
+  /**
+   * Sets the stable and canary backend weights on every route the traffic routing names, keeping
+   * every other rule, match, filter and backend as it is, with optimistic concurrency.
+   */
+  setTrafficWeights(input: {
+    rollout: RolloutRef;
+    trafficRouting: TrafficRouting;
+    stableService: string;
+    canaryService: string;
+    weights: TrafficWeights;
+  }): Promise<void>;
+
+  /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */
+  pointServiceAtRevision(input: { rollout: RolloutRef; service: string; templateHash: string }): Promise<void>;
+
+  /** Merges fields into the Rollout's status and sets a condition, through the status subresource. */
+  writeRolloutStatus(input: {
+    rollout: RolloutRef;
+    status: Partial<RolloutStatus>;
+    condition?: Omit<RolloutCondition, 'lastTransitionTime'>;
+  }): Promise<void>;
+
+  /** Records a Kubernetes Event on the Rollout, as `kubectl describe rollout` shows them. */
+  recordRolloutEvent(input: {
+    rollout: RolloutRef;
+    type: 'Normal' | 'Warning';
+    reason: string;
+    message: string;
+  }): Promise<void>;
+
+  /** Removes ReplicaSets of old revisions, scaled to zero, beyond the Rollout's revisionHistoryLimit. */
+  pruneOldReplicaSets(input: { rollout: RolloutRef; keepTemplateHashes: string[] }): Promise<void>;
+}
+
+export interface ReplicaSetSummary {
+  name: string;
+  replicas: number;
+  availableReplicas: number;
+}

@@ -1,0 +1,146 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { isDeepStrictEqual } from 'node:util';
+import type { KubeClients } from '../../kubernetes/client';
+import { isNotFound } from '../../kubernetes/errors';
+import { retryOnConflict } from '../../kubernetes/retry-on-conflict';
+import type { TrafficRouting, TrafficWeights } from '../../schemas/rollout';
+import { rethrowKubernetesError } from '../kubernetes-failures';
+import { describeRollout } from '../rollout-reader';
+import type { TrafficRouter, TrafficWeightChange } from './traffic-router';
+
+const HTTP_ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
+
+/** The parts of an HTTPRoute Siirto reads; everything else passes through untouched. */
+export interface HttpRouteBackendRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  weight?: number;
+  [field: string]: unknown;
+}
+
+export interface HttpRouteRule {
+  backendRefs?: HttpRouteBackendRef[];
+  [field: string]: unknown;
+}
+
+export interface HttpRoute {
+  metadata: { name: string; namespace: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: { rules?: HttpRouteRule[]; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+export interface BackendWeights {
+  stableService: string;
+  canaryService: string;
+  weights: TrafficWeights;
+}
+
+function describeRoute(route: HttpRoute): string {
+  return `HTTPRoute ${route.metadata.namespace}/${route.metadata.name}`;
+}
+
+/** True when the backendRef sends to this core Service in the route's own namespace. */
+function refersToService(ref: HttpRouteBackendRef, service: string, routeNamespace: string): boolean {
+  return (
+    ref.name === service &&
+    (ref.kind ?? 'Service') === 'Service' &&
+    (ref.group ?? '') === '' &&
+    (ref.namespace ?? routeNamespace) === routeNamespace
+  );
+}
+
+/**
+ * Returns a copy of the route with the stable and canary backendRefs weighted, in every rule that
+ * sends to them; every other rule, match, filter and backend is kept as it is. A rule that sends to
+ * one of the two Services but not the other cannot be split, and fails with type
+ * `TrafficRouteMisconfigured`, as does a route that sends to neither.
+ */
+export function withBackendWeights(route: HttpRoute, backends: BackendWeights): HttpRoute {
+  const { stableService, canaryService, weights } = backends;
+  const namespace = route.metadata.namespace;
+  const updated = structuredClone(route);
+  let splitRules = 0;
+  (updated.spec?.rules ?? []).forEach((rule, index) => {
+    const refs = rule.backendRefs ?? [];
+    const stableRefs = refs.filter((ref) => refersToService(ref, stableService, namespace));
+    const canaryRefs = refs.filter((ref) => refersToService(ref, canaryService, namespace));
+    if (stableRefs.length === 0 && canaryRefs.length === 0) return;
+    const [present, missing] =
+      stableRefs.length === 0 ? [canaryService, stableService] : [stableService, canaryService];
+    if (stableRefs.length === 0 || canaryRefs.length === 0) {
+      throw ApplicationFailure.nonRetryable(
+        `spec.rules[${index}] of ${describeRoute(route)} sends traffic to Service ${present} but has no backendRef ` +
+          `to Service ${missing}, so Siirto cannot split it; add {name: ${missing}, port: <its port>, weight: 0} ` +
+          "to that rule's backendRefs",
+        'TrafficRouteMisconfigured',
+      );
+    }
+    for (const ref of stableRefs) ref.weight = weights.stable;
+    for (const ref of canaryRefs) ref.weight = weights.canary;
+    splitRules++;
+  });
+  if (splitRules === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `${describeRoute(route)} has no rule with backendRefs to Services ${stableService} and ${canaryService}, ` +
+        'so Siirto cannot split its traffic; add both to the backendRefs of the rule serving this app ' +
+        `(${stableService} at weight 100, ${canaryService} at weight 0)`,
+      'TrafficRouteMisconfigured',
+    );
+  }
+  return updated;
+}
+
+function routeNames(trafficRouting: TrafficRouting): string[] {
+  const gatewayApi = trafficRouting.gatewayAPI;
+  if (!gatewayApi) return [];
+  return gatewayApi.httpRoute
+    ? [gatewayApi.httpRoute]
+    : (gatewayApi.httpRoutes ?? []).map((route) => route.name);
+}
+
+async function setRouteWeights(kube: KubeClients, change: TrafficWeightChange, name: string): Promise<void> {
+  const { namespace } = change.rollout;
+  const described = `HTTPRoute ${namespace}/${name}`;
+  const path = { ...HTTP_ROUTE, namespace, name };
+  await retryOnConflict(async () => {
+    let route: HttpRoute;
+    try {
+      route = (await kube.custom.getNamespacedCustomObject(path)) as HttpRoute;
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw ApplicationFailure.nonRetryable(
+          `${described}, named in spec.strategy.canary.trafficRouting.gatewayAPI of ` +
+            `${describeRollout(change.rollout)}, does not exist; create it with backendRefs to Services ` +
+            `${change.stableService} and ${change.canaryService}, or correct the name`,
+          'TrafficRouteMissing',
+        );
+      }
+      rethrowKubernetesError(error, { action: `reading ${described}` });
+    }
+    const updated = withBackendWeights(route, change);
+    // Writing an unchanged route would only churn its resourceVersion and wake its controllers.
+    if (isDeepStrictEqual(updated, route)) return;
+    try {
+      // A replace carries the resourceVersion read, so a concurrent edit makes it fail (409) and re-read.
+      await kube.custom.replaceNamespacedCustomObject({ ...path, body: updated });
+    } catch (error) {
+      rethrowKubernetesError(error, {
+        action:
+          `setting weights ${change.stableService}=${change.weights.stable} ` +
+          `${change.canaryService}=${change.weights.canary} on ${described}`,
+      });
+    }
+  });
+}
+
+export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
+  return {
+    field: 'gatewayAPI',
+    handles: (trafficRouting) => trafficRouting.gatewayAPI !== undefined,
+    async setWeights(change) {
+      for (const name of routeNames(change.trafficRouting)) await setRouteWeights(kube, change, name);
+    },
+  };
+}

@@ -1,0 +1,277 @@
+import * as k8s from '@kubernetes/client-node';
+import {
+  isGrpcCancelledError,
+  isGrpcDeadlineError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
+import { recordRolloutEvent } from '../activities/rollout-events';
+import type { KubeClients } from '../kubernetes/client';
+import { apiStatus } from '../kubernetes/errors';
+import { ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION } from '../kubernetes/labels';
+import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
+import {
+  abortUpdate,
+  promoteUpdate,
+  retryUpdate,
+  rolloutWorkflowId,
+  type AbortRequest,
+  type PromoteRequest,
+  type RetryRequest,
+  type RolloutRef,
+} from '../workflows/rollout-api';
+import type { Logger } from './log';
+
+/**
+ * Commands for users with only kubectl: `kubectl annotate rollout checkout siirto.dev/promote=true`.
+ * The bridge hands each to the current revision's workflow as an Update, so it learns at once
+ * whether the workflow accepted it, says so in an Event, and removes the annotation.
+ */
+
+export const COMMAND_SOURCE = 'kubectl annotation';
+
+export type AnnotationCommand =
+  | { kind: 'promote'; annotation: string; value: string; request: PromoteRequest }
+  | { kind: 'abort'; annotation: string; value: string; request: AbortRequest }
+  | { kind: 'retry'; annotation: string; value: string; request: RetryRequest }
+  | { kind: 'unreadable'; command: 'promote'; annotation: string; value: string; problem: string };
+
+/** The commands a Rollout's annotations carry, abort first: when a user asks both, stopping is safer. */
+export function annotationCommands(
+  annotations: Readonly<Record<string, string>> | undefined,
+): AnnotationCommand[] {
+  const commands: AnnotationCommand[] = [];
+  const abort = annotations?.[ABORT_ANNOTATION];
+  if (abort !== undefined) {
+    const reason = abort.trim();
+    commands.push({
+      kind: 'abort',
+      annotation: ABORT_ANNOTATION,
+      value: abort,
+      request: {
+        reason: reason === '' || reason.toLowerCase() === 'true' ? undefined : reason,
+        by: COMMAND_SOURCE,
+      },
+    });
+  }
+  const retry = annotations?.[RETRY_ANNOTATION];
+  if (retry !== undefined) {
+    commands.push({
+      kind: 'retry',
+      annotation: RETRY_ANNOTATION,
+      value: retry,
+      request: { by: COMMAND_SOURCE },
+    });
+  }
+  const promote = annotations?.[PROMOTE_ANNOTATION];
+  if (promote !== undefined) {
+    const mode = promote.trim().toLowerCase();
+    if (mode === 'true' || mode === 'full') {
+      commands.push({
+        kind: 'promote',
+        annotation: PROMOTE_ANNOTATION,
+        value: promote,
+        request: { full: mode === 'full', by: COMMAND_SOURCE },
+      });
+    } else {
+      commands.push({
+        kind: 'unreadable',
+        command: 'promote',
+        annotation: PROMOTE_ANNOTATION,
+        value: promote,
+        problem:
+          `annotation ${PROMOTE_ANNOTATION}=${JSON.stringify(promote)} is not understood; set it to "true" to ` +
+          'end the current pause, or "full" to skip every remaining step',
+      });
+    }
+  }
+  return commands;
+}
+
+/**
+ * Temporal keeps an Update's outcome under its ID, so asking again with the same ID (after a timeout
+ * or a crash) does not promote twice. The ID is the annotation and the resourceVersion at which the
+ * bridge first saw it; a new annotation by the user comes with a new resourceVersion.
+ */
+export function commandUpdateId(annotation: string, resourceVersion: string): string {
+  return `${annotation}@${resourceVersion}`;
+}
+
+/** JSON-pointer escaping of a key, as in `/metadata/annotations/siirto.dev~1promote`. */
+export function annotationPointer(annotation: string): string {
+  return `/metadata/annotations/${annotation.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+export interface CommandTarget {
+  rollout: RolloutRef;
+  resourceVersion: string;
+  annotations?: Record<string, string>;
+  /** The revision commands go to; undefined when the Rollout has none yet (it was never valid). */
+  revision?: number;
+}
+
+const CAPITALIZED = { promote: 'Promote', abort: 'Abort', retry: 'Retry' } as const;
+
+/** An Update that got no answer in time; the annotation stays and the delivery is tried again later. */
+export class CommandNotDeliveredError extends Error {
+  override name = 'CommandNotDeliveredError';
+}
+
+export class AnnotationCommandDelivery {
+  /** Where each annotation value was first seen, so retries reuse its update ID. */
+  private readonly firstSeen = new Map<string, string>();
+
+  constructor(
+    private readonly kube: KubeClients,
+    private readonly client: Client,
+    private readonly log: Logger,
+    private readonly updateTimeoutMs = 10_000,
+  ) {}
+
+  /** Delivers every command annotation on the Rollout; throws CommandNotDeliveredError when one must wait. */
+  async deliver(target: CommandTarget): Promise<void> {
+    const commands = annotationCommands(target.annotations);
+    this.forgetRemoved(target.rollout, commands);
+    for (const command of commands) await this.deliverOne(target, command);
+  }
+
+  private async deliverOne(target: CommandTarget, command: AnnotationCommand): Promise<void> {
+    const { rollout } = target;
+    const label = command.kind === 'unreadable' ? command.command : command.kind;
+    const rejected = `${CAPITALIZED[label]}Rejected`;
+    if (command.kind === 'unreadable') {
+      await this.event(rollout, 'Warning', rejected, command.problem);
+      await this.removeAnnotation(target, command);
+      return;
+    }
+    if (target.revision === undefined) {
+      await this.event(
+        rollout,
+        'Warning',
+        rejected,
+        `${command.annotation}: Rollout ${rollout.namespace}/${rollout.name} has no revision to ${label} yet; ` +
+          'fix what its Valid condition names first',
+      );
+      await this.removeAnnotation(target, command);
+      return;
+    }
+    const workflowId = rolloutWorkflowId(rollout.namespace, rollout.name, target.revision);
+    const seenKey = `${rollout.uid} ${command.annotation}=${command.value}`;
+    const seenAt = this.firstSeen.get(seenKey) ?? target.resourceVersion;
+    this.firstSeen.set(seenKey, seenAt);
+    const updateId = commandUpdateId(command.annotation, seenAt);
+    const log = this.log.with({
+      workflowId,
+      revision: target.revision,
+      annotation: command.annotation,
+      updateId,
+    });
+
+    try {
+      const handle = this.client.workflow.getHandle(workflowId);
+      const deadline = Date.now() + this.updateTimeoutMs;
+      await this.client.withDeadline(deadline, async () => {
+        if (command.kind === 'promote') {
+          await handle.executeUpdate(promoteUpdate, { args: [command.request], updateId });
+        } else if (command.kind === 'abort') {
+          await handle.executeUpdate(abortUpdate, { args: [command.request], updateId });
+        } else {
+          await handle.executeUpdate(retryUpdate, { args: [command.request], updateId });
+        }
+      });
+      log.info(`${label} delivered`);
+      await this.event(
+        rollout,
+        'Normal',
+        `${CAPITALIZED[label]}Requested`,
+        `${describeCommand(command)} accepted by ${workflowId} (from annotation ${command.annotation})`,
+      );
+    } catch (error) {
+      if (isTimeout(error)) {
+        log.warn(`${label} not answered in time; the annotation stays and is delivered again later`, {
+          error,
+        });
+        throw new CommandNotDeliveredError(
+          `${workflowId} did not answer ${command.annotation} within ${this.updateTimeoutMs} ms; is a Siirto worker running?`,
+        );
+      }
+      const reason =
+        error instanceof WorkflowUpdateFailedError
+          ? (error.cause?.message ?? error.message)
+          : error instanceof WorkflowNotFoundError
+            ? `${workflowId} is not running, so there is nothing to ${label}`
+            : undefined;
+      if (reason === undefined) throw error;
+      log.warn(`${label} refused`, { reason });
+      await this.event(rollout, 'Warning', rejected, `${describeCommand(command)} refused: ${reason}`);
+    }
+    await this.removeAnnotation(target, command);
+  }
+
+  private forgetRemoved(rollout: RolloutRef, present: AnnotationCommand[]): void {
+    const keep = new Set(present.map((command) => `${rollout.uid} ${command.annotation}=${command.value}`));
+    for (const key of this.firstSeen.keys()) {
+      if (key.startsWith(`${rollout.uid} `) && !keep.has(key)) this.firstSeen.delete(key);
+    }
+  }
+
+  /**
+   * Removes the annotation only if it still holds the value delivered: a user who annotated again
+   * meanwhile keeps the new command, which the next reconcile delivers.
+   */
+  private async removeAnnotation(target: CommandTarget, command: AnnotationCommand): Promise<void> {
+    const path = annotationPointer(command.annotation);
+    try {
+      await this.kube.custom.patchNamespacedCustomObject(
+        {
+          group: ROLLOUT_GROUP,
+          version: ROLLOUT_VERSION,
+          plural: ROLLOUT_PLURAL,
+          namespace: target.rollout.namespace,
+          name: target.rollout.name,
+          body: [
+            { op: 'test', path, value: command.value },
+            { op: 'remove', path },
+          ],
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      );
+    } catch (error) {
+      // Gone, or changed since: the watch brings the Rollout as it is now.
+      const status = apiStatus(error);
+      if (status === 404 || status === 409 || status === 422 || status === 500) {
+        this.log.info('annotation changed before it could be removed', {
+          annotation: command.annotation,
+          error,
+        });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {
+    await recordRolloutEvent(this.kube, { rollout, type, reason, message });
+  }
+}
+
+function describeCommand(command: Exclude<AnnotationCommand, { kind: 'unreadable' }>): string {
+  switch (command.kind) {
+    case 'promote':
+      return command.request.full ? 'full promotion' : 'promotion';
+    case 'abort':
+      return command.request.reason ? `abort (${command.request.reason})` : 'abort';
+    case 'retry':
+      return 'retry';
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+    isGrpcDeadlineError(error) ||
+    isGrpcCancelledError(error)
+  );
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from './log';
+
+/** The bridge's own settings; Temporal's are in temporal/connection.ts. */
+export interface BridgeSettings {
+  /** How often every Rollout is reconciled even without an event, so a Service created later heals it. */
+  resyncSeconds: number;
+  /** Watch only this namespace; all namespaces when undefined. */
+  watchNamespace?: string;
+  /** `debug` adds a line per reconcile and resync. */
+  logLevel: LogLevel;
+}
+
+const optionalText = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z.string().trim().min(1).optional(),
+);
+
+const BridgeEnvironmentSchema = z.object({
+  SIIRTO_RESYNC_SECONDS: z.preprocess(
+    (value) => (value === '' || value === undefined ? undefined : Number(value)),
+    z
+      .number({ error: 'must be a whole number of seconds, such as 30' })
+      .int('must be a whole number of seconds, such as 30')
+      .min(1, 'must be at least 1 second')
+      .default(30),
+  ),
+  SIIRTO_WATCH_NAMESPACE: optionalText,
+  SIIRTO_LOG_LEVEL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+});
+
+export function bridgeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BridgeSettings {
+  const parsed = BridgeEnvironmentSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new BridgeSettingsError(`invalid bridge settings in the environment: ${problems.join('; ')}`);
+  }
+  return {
+    resyncSeconds: parsed.data.SIIRTO_RESYNC_SECONDS,
+    watchNamespace: parsed.data.SIIRTO_WATCH_NAMESPACE,
+    logLevel: parsed.data.SIIRTO_LOG_LEVEL,
+  };
+}
+
+export class BridgeSettingsError extends Error {
+  override name = 'BridgeSettingsError';
+}

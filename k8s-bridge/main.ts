@@ -1,0 +1,150 @@
+import type { Client } from '@temporalio/client';
+import { makeKubeClients } from '../kubernetes/client';
+import {
+  connectTemporalClient,
+  temporalSettingsFromEnv,
+  TemporalSettingsError,
+  type TemporalSettings,
+} from '../temporal/connection';
+import { AnnotationCommandDelivery } from './annotation-commands';
+import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
+import { createLogger, errorText, type Logger } from './log';
+import { ReconcileQueue } from './reconcile-queue';
+import { RolloutReconciler } from './reconcile-rollout';
+import { listRollouts, watchRollouts } from './rollout-watch';
+import type { RolloutKey } from './rollout-status';
+import { RolloutWorkflows } from './rollout-workflows';
+
+/**
+ * The Siirto bridge: watches Rollouts and keeps one Temporal workflow per revision. It holds no state
+ * of its own (all of it is in the Rollout status and in Temporal), so it can be restarted at any time
+ * and two can run at once. Settings come from the environment: KUBECONFIG (or the in-cluster service
+ * account), temporal/connection.ts for Temporal, SIIRTO_RESYNC_SECONDS and SIIRTO_WATCH_NAMESPACE.
+ */
+
+/** How long shutdown waits for reconciles in progress; an Update call inside one is bounded well below it. */
+const SHUTDOWN_GRACE_MS = 25_000;
+const COMPONENT = 'siirto-bridge';
+
+async function main(): Promise<void> {
+  const temporal = temporalSettingsFromEnv();
+  const settings = bridgeSettingsFromEnv();
+  const log = createLogger({ component: COMPONENT }, settings.logLevel);
+  const kube = makeKubeClients();
+
+  let shuttingDown = false;
+  let shutdownRequested: () => void = () => undefined;
+  const shutdown = new Promise<void>((resolve) => (shutdownRequested = resolve));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (shuttingDown) {
+        log.warn(`second ${signal}: exiting without waiting`);
+        process.exit(1);
+      }
+      shuttingDown = true;
+      log.info(`${signal} received: shutting down`);
+      shutdownRequested();
+    });
+  }
+
+  const client = await connectUntilReachable(temporal, log, () => shuttingDown);
+  if (!client) return;
+  const workflows = new RolloutWorkflows(client, temporal.taskQueue);
+  const reconciler = new RolloutReconciler(
+    kube,
+    workflows,
+    new AnnotationCommandDelivery(kube, client, log),
+    log,
+  );
+  const reconcile = async (key: string) => {
+    const outcome = await reconciler.reconcile(parseKey(key));
+    log.debug('reconciled', { ...parseKey(key), outcome });
+    return outcome;
+  };
+  const queue = new ReconcileQueue(reconcile, {
+    onError: (key, error, retryInMs) =>
+      log.warn('reconcile failed; retrying', { ...parseKey(key), error, retryInMs }),
+  });
+  const enqueue = (key: RolloutKey) => queue.enqueue(`${key.namespace}/${key.name}`);
+
+  const watch = await watchRollouts(kube.config, {
+    namespace: settings.watchNamespace,
+    onChange: enqueue,
+    log,
+  });
+
+  // The watch can miss nothing it delivers, but the world around a Rollout changes without events
+  // for it (a Service created, a Rollout deleted while no bridge ran): look at everything now and then.
+  const resync = async () => {
+    try {
+      const [rollouts, withOpenRuns] = await Promise.all([
+        listRollouts(kube.custom, settings.watchNamespace),
+        workflows.rolloutsWithOpenRuns(settings.watchNamespace),
+      ]);
+      const keys = new Map(
+        [...rollouts, ...withOpenRuns].map((key) => [`${key.namespace}/${key.name}`, key]),
+      );
+      for (const key of keys.values()) enqueue(key);
+      log.debug('resync', { rollouts: rollouts.length, rolloutsWithOpenRuns: withOpenRuns.length });
+    } catch (error) {
+      log.warn('resync failed; trying again at the next one', { error });
+    }
+  };
+  const resyncTimer = setInterval(() => void resync(), settings.resyncSeconds * 1_000);
+  void resync();
+  log.info('bridge started', {
+    temporalAddress: temporal.address,
+    temporalNamespace: temporal.namespace,
+    taskQueue: temporal.taskQueue,
+    resyncSeconds: settings.resyncSeconds,
+    watchNamespace: settings.watchNamespace ?? 'all',
+  });
+
+  await shutdown;
+  clearInterval(resyncTimer);
+  await watch.stop();
+  const drained = await Promise.race([
+    queue.stop().then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_GRACE_MS).unref()),
+  ]);
+  if (!drained) log.warn('reconciles still running at the end of the grace period', { keys: queue.busyKeys });
+  await client.connection.close();
+  log.info('bridge stopped');
+}
+
+/** Temporal may come up after the bridge (as in a fresh cluster): keep trying with backoff until shutdown. */
+async function connectUntilReachable(
+  settings: TemporalSettings,
+  log: Logger,
+  stopping: () => boolean,
+): Promise<Client | undefined> {
+  for (let attempt = 1; !stopping(); attempt++) {
+    try {
+      return await connectTemporalClient(settings);
+    } catch (error) {
+      if (error instanceof TemporalSettingsError) throw error;
+      const delayMs = Math.min(30_000, 1_000 * 2 ** (attempt - 1));
+      log.warn(`cannot reach Temporal; retrying in ${delayMs} ms`, { error, attempt });
+      const deadline = Date.now() + delayMs;
+      while (Date.now() < deadline && !stopping()) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  return undefined;
+}
+
+function parseKey(key: string): RolloutKey {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    const settingsError = error instanceof TemporalSettingsError || error instanceof BridgeSettingsError;
+    createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'bridge failed', {
+      error,
+      stack: settingsError || !(error instanceof Error) ? undefined : error.stack,
+    });
+    process.exit(1);
+  },
+);

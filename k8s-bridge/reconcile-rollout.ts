@@ -1,0 +1,340 @@
+import { recordRolloutEvent } from '../activities/rollout-events';
+import type { KubeClients } from '../kubernetes/client';
+import { isNotFound } from '../kubernetes/errors';
+import {
+  ROLLOUT_GROUP,
+  ROLLOUT_PLURAL,
+  ROLLOUT_VERSION,
+  RolloutMetadataSchema,
+  RolloutStatusSchema,
+  type Rollout,
+  type RolloutPhase,
+  type RolloutStatus,
+} from '../schemas/rollout';
+import { rolloutWorkflowId, type RolloutRef } from '../workflows/rollout-api';
+import type { AnnotationCommandDelivery } from './annotation-commands';
+import type { Logger } from './log';
+import type { ReconcileOutcome } from './reconcile-queue';
+import { recordNewRevision, revisionOf, type RevisionDecision } from './revisions';
+import { checkRollout, lookUpClusterFacts, parseRollout } from './rollout-validation';
+import {
+  findCondition,
+  patchRolloutStatus,
+  VALID_CONDITION,
+  withCondition,
+  type RolloutKey,
+} from './rollout-status';
+import type { RolloutWorkflowRun, RolloutWorkflows } from './rollout-workflows';
+
+/**
+ * One reconcile of one Rollout: from the Rollout as the apiserver has it now, make Temporal and the
+ * status agree. It is safe to run any number of times, on any number of bridges: every write is
+ * conditional on the resourceVersion read, and every start or signal is idempotent.
+ *
+ * - Gone or being deleted: cancel its open runs.
+ * - Invalid: say why in the status, a Valid=False condition and a Warning Event; start nothing.
+ * - Valid: record a new revision for a new template, tell older runs they are superseded, and start
+ *   the revision's run; then deliver command annotations to it.
+ */
+
+/** Phases in which the current revision's run should be open; Healthy and Degraded runs are left alone. */
+const ACTIVE_PHASES: readonly (RolloutPhase | undefined)[] = [undefined, 'Pending', 'Progressing', 'Paused'];
+
+interface StoredRollout {
+  metadata: Rollout['metadata'];
+  status: RolloutStatus;
+  raw: Record<string, unknown>;
+}
+
+export class RolloutReconciler {
+  /** The last revision seen per Rollout key, to find a just-started run that visibility does not list yet. */
+  private readonly lastRevision = new Map<string, number>();
+
+  constructor(
+    private readonly kube: KubeClients,
+    private readonly workflows: RolloutWorkflows,
+    private readonly commands: AnnotationCommandDelivery,
+    private readonly log: Logger,
+  ) {}
+
+  async reconcile(key: RolloutKey): Promise<ReconcileOutcome> {
+    const stored = await this.read(key);
+    if (!stored) return this.cancelRunsOfDeleted(key);
+    const { metadata } = stored;
+    if (metadata.deletionTimestamp) return this.cancelRunsOfDeleted(key, metadata.uid);
+    if (stored.status.revision !== undefined) this.lastRevision.set(keyText(key), stored.status.revision);
+
+    const openRuns = await this.workflows.openRuns(key);
+    await this.cancelRunsOfNamesakes(key, openRuns, metadata.uid);
+
+    const parsed = parseRollout(stored.raw);
+    const problems = parsed.rollout
+      ? checkRollout(parsed.rollout, await lookUpClusterFacts(this.kube, parsed.rollout))
+      : parsed.problems;
+
+    let revision = stored.status.revision;
+    if (problems.length > 0 || !parsed.rollout) {
+      if ((await this.markInvalid(stored, problems)) === 'conflict') return 'requeue';
+    } else {
+      const decision = await this.rollOut(parsed.rollout, openRuns);
+      if (!decision) return 'requeue';
+      revision = decision.revision;
+    }
+
+    if (metadata.uid && metadata.resourceVersion) {
+      await this.commands.deliver({
+        rollout: { namespace: key.namespace, name: key.name, uid: metadata.uid },
+        resourceVersion: metadata.resourceVersion,
+        annotations: metadata.annotations,
+        revision,
+      });
+    }
+    return 'done';
+  }
+
+  private async read(key: RolloutKey): Promise<StoredRollout | undefined> {
+    let raw: Record<string, unknown>;
+    try {
+      raw = (await this.kube.custom.getNamespacedCustomObject({
+        group: ROLLOUT_GROUP,
+        version: ROLLOUT_VERSION,
+        plural: ROLLOUT_PLURAL,
+        ...key,
+      })) as Record<string, unknown>;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    const metadata = RolloutMetadataSchema.parse(raw.metadata);
+    // A status the schema rejects (written by hand) is treated as empty, and rewritten from scratch.
+    const status = RolloutStatusSchema.safeParse(raw.status ?? {}).data ?? {};
+    return { metadata, status, raw };
+  }
+
+  // --- deletion --------------------------------------------------------------------------------------
+
+  /** Cancels the open runs of a Rollout that is gone (all of them) or being deleted (those of its uid). */
+  private async cancelRunsOfDeleted(key: RolloutKey, uid?: string): Promise<ReconcileOutcome> {
+    const runs = await this.workflows.openRuns(key);
+    const lastRevision = this.lastRevision.get(keyText(key));
+    if (lastRevision !== undefined) {
+      const lastId = rolloutWorkflowId(key.namespace, key.name, lastRevision);
+      const last = runs.some((run) => run.workflowId === lastId)
+        ? undefined
+        : await this.workflows.describe(lastId);
+      if (last?.status === 'RUNNING') runs.push(last);
+    }
+    for (const run of runs) {
+      if (uid && run.rolloutUid && run.rolloutUid !== uid) continue;
+      if (await this.workflows.cancel(run.workflowId)) {
+        this.log.info('Rollout deleted: requested cancellation of its workflow', {
+          ...key,
+          revision: run.revision,
+          workflowId: run.workflowId,
+        });
+      }
+    }
+    if (!uid) this.lastRevision.delete(keyText(key));
+    return 'done';
+  }
+
+  /** Runs started for an earlier Rollout of the same name, deleted while no bridge was looking. */
+  private async cancelRunsOfNamesakes(
+    key: RolloutKey,
+    runs: RolloutWorkflowRun[],
+    uid?: string,
+  ): Promise<void> {
+    for (const run of runs) {
+      if (!uid || !run.rolloutUid || run.rolloutUid === uid) continue;
+      if (await this.workflows.cancel(run.workflowId)) {
+        this.log.info('requested cancellation of a workflow of a deleted Rollout of the same name', {
+          ...key,
+          revision: run.revision,
+          workflowId: run.workflowId,
+          deletedUid: run.rolloutUid,
+        });
+      }
+    }
+  }
+
+  // --- invalid specs ---------------------------------------------------------------------------------
+
+  private async markInvalid(
+    stored: StoredRollout,
+    problems: string[],
+  ): Promise<'written' | 'unchanged' | 'conflict'> {
+    const { metadata, status } = stored;
+    const message = problems.join('; ');
+    const valid = findCondition(status.conditions, VALID_CONDITION);
+    const reported = valid?.status === 'False' && valid.message === message;
+    const log = this.log.with({
+      namespace: metadata.namespace,
+      name: metadata.name,
+      revision: status.revision,
+    });
+    if (
+      reported &&
+      status.phase === 'Invalid' &&
+      status.message === message &&
+      status.observedGeneration === metadata.generation
+    ) {
+      return 'unchanged';
+    }
+    const written = await patchRolloutStatus(this.kube.custom, requireVersion(metadata), {
+      phase: 'Invalid',
+      message,
+      observedGeneration: metadata.generation,
+      conditions: withCondition(status.conditions, {
+        type: VALID_CONDITION,
+        status: 'False',
+        reason: 'InvalidSpec',
+        message,
+      }),
+    });
+    if (written === 'conflict') return written;
+    // Once per message: resyncs and status writes by a running workflow must not repeat the Event.
+    if (!reported) {
+      log.warn('Rollout is invalid', { problems });
+      if (metadata.uid) await this.event(refOf(metadata), 'Warning', 'InvalidSpec', message);
+    }
+    return written;
+  }
+
+  // --- valid specs -----------------------------------------------------------------------------------
+
+  /** Settles the revision and its run; undefined when the Rollout changed meanwhile and must be read again. */
+  private async rollOut(
+    rollout: Rollout,
+    openRuns: RolloutWorkflowRun[],
+  ): Promise<RevisionDecision | undefined> {
+    const { namespace, name } = rollout.metadata;
+    const status = rollout.status ?? {};
+    const namesakeRevision =
+      status.revision === undefined ? await this.workflows.highestRevision({ namespace, name }) : 0;
+    const decision = revisionOf(rollout, namesakeRevision);
+    const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
+    const log = this.log.with({ namespace, name, revision: decision.revision, workflowId });
+
+    if (decision.isNew) {
+      if ((await recordNewRevision(this.kube.custom, rollout, decision)) === 'conflict') {
+        log.info('Rollout changed while recording a new revision; reading it again');
+        return undefined;
+      }
+      this.lastRevision.set(keyText(rollout.metadata), decision.revision);
+      log.info('recorded a new revision', { templateHash: decision.templateHash });
+      if (findCondition(status.conditions, VALID_CONDITION)?.status === 'False') {
+        await this.event(
+          refOf(rollout.metadata),
+          'Normal',
+          'SpecValid',
+          `the spec is valid again; revision ${decision.revision} starts`,
+        );
+      }
+      await this.ensureRun(rollout, decision, openRuns, log);
+      return decision;
+    }
+
+    const phase = await this.settleValidStatus(rollout, decision, log);
+    if (phase === 'conflict') return undefined;
+    if (ACTIVE_PHASES.includes(phase)) await this.ensureRun(rollout, decision, openRuns, log);
+    return decision;
+  }
+
+  /**
+   * For a revision already recorded: marks the spec Valid again after it was Invalid, with the phase
+   * its run is in, and keeps observedGeneration current. Returns the phase the Rollout is in now.
+   */
+  private async settleValidStatus(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    log: Logger,
+  ): Promise<RolloutPhase | undefined | 'conflict'> {
+    const { metadata } = rollout;
+    const status = rollout.status ?? {};
+    const valid = findCondition(status.conditions, VALID_CONDITION);
+    const wasInvalid = status.phase === 'Invalid' || valid?.status === 'False';
+    if (!wasInvalid && valid && status.observedGeneration === metadata.generation) return status.phase;
+
+    const update: Partial<RolloutStatus> = {
+      observedGeneration: metadata.generation,
+      conditions: withCondition(status.conditions, {
+        type: VALID_CONDITION,
+        status: 'True',
+        reason: 'SpecValid',
+        message: 'the spec can be rolled out',
+      }),
+    };
+    if (status.phase === 'Invalid') {
+      const workflowId = rolloutWorkflowId(metadata.namespace, metadata.name, decision.revision);
+      const where = await this.workflows.phaseOf(workflowId);
+      update.phase = where?.phase ?? 'Progressing';
+      update.message = `the spec is valid again; ${where?.message ?? `revision ${decision.revision} is starting`}`;
+    }
+    if ((await patchRolloutStatus(this.kube.custom, requireVersion(metadata), update)) === 'conflict') {
+      return 'conflict';
+    }
+    if (wasInvalid) {
+      log.info('Rollout is valid again', { phase: update.phase ?? status.phase });
+      await this.event(
+        refOf(metadata),
+        'Normal',
+        'SpecValid',
+        `the spec is valid again; revision ${decision.revision} goes on`,
+      );
+    }
+    return update.phase ?? status.phase;
+  }
+
+  /**
+   * Makes sure the revision's run exists: older open runs of the same Rollout are told they are
+   * superseded first, and the new run waits for the newest of them to close before it acts.
+   */
+  private async ensureRun(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    openRuns: RolloutWorkflowRun[],
+    log: Logger,
+  ): Promise<void> {
+    const { namespace, name, uid } = rollout.metadata;
+    const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
+    const earlier = openRuns.filter((run) => run.revision < decision.revision);
+    const alreadyOpen = openRuns.some((run) => run.workflowId === workflowId);
+    // Visibility may lag a start by a moment; the previous revision's ID finds its run regardless.
+    const previousId = rolloutWorkflowId(namespace, name, decision.revision - 1);
+    if (!alreadyOpen && decision.revision > 1 && !earlier.some((run) => run.workflowId === previousId)) {
+      const previous = await this.workflows.describe(previousId);
+      if (previous?.status === 'RUNNING') earlier.push(previous);
+    }
+    // Runs of this Rollout stand down; those of a deleted namesake were cancelled and wind down alike.
+    for (const run of earlier.filter((run) => !run.rolloutUid || run.rolloutUid === uid)) {
+      if (await this.workflows.supersede(run.workflowId, decision.revision)) {
+        log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
+      }
+    }
+    if (alreadyOpen) return;
+    // The new run waits for the newest earlier one to close, which itself waited for any before it.
+    const supersedes = earlier.sort((a, b) => b.revision - a.revision)[0]?.workflowId;
+    const outcome = await this.workflows.start(rollout, decision, supersedes);
+    log.info(outcome === 'open' ? 'workflow running' : 'workflow already closed; not started again', {
+      supersedes,
+    });
+  }
+
+  private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {
+    await recordRolloutEvent(this.kube, { rollout, type, reason, message });
+  }
+}
+
+function keyText(key: RolloutKey): string {
+  return `${key.namespace}/${key.name}`;
+}
+
+function refOf(metadata: Rollout['metadata']): RolloutRef {
+  return { namespace: metadata.namespace, name: metadata.name, uid: metadata.uid ?? '' };
+}
+
+function requireVersion(metadata: Rollout['metadata']): RolloutKey & { resourceVersion: string } {
+  if (!metadata.resourceVersion)
+    throw new Error(`Rollout ${keyText(metadata)} was read without a resourceVersion`);
+  return { namespace: metadata.namespace, name: metadata.name, resourceVersion: metadata.resourceVersion };
+}

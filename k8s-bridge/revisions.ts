@@ -1,0 +1,85 @@
+/**
+ * Revisions: how the bridge numbers a Rollout's pod templates.
+ *
+ * A revision is a pod template the Rollout has rolled out, numbered 1, 2, 3 ... in the order they
+ * appeared. Its identity is the template's hash (podTemplateHash(spec.template)); its number only
+ * orders them and names the workflow (`<namespace>/<name>/r<revision>`).
+ *
+ * - Same template as status.currentTemplateHash: the revision is status.revision, nothing changes.
+ *   Edits outside the template (steps, replicas) do not make a revision.
+ * - Another template: the next number, (status.revision ?? 0) + 1. A rollback to an earlier template
+ *   is also a new number, as with Deployments; its ReplicaSet `<rollout>-<hash>` is found again by
+ *   the hash, so its pods come back without being recreated from scratch.
+ * - A Rollout with no revision in its status, whose namesake was deleted earlier, starts above the
+ *   namesake's revisions still known to Temporal: workflow IDs are never reused for a new run, so its
+ *   first revision cannot be `r1` again while the old `r1` is remembered.
+ *
+ * The bridge records a new revision in the status, {revision, currentTemplateHash, workflowId, phase
+ * Progressing}, with a merge patch that carries the resourceVersion it read, and only then starts
+ * the workflow. Of two bridges (or one and its restarted self) deciding on the same read, exactly
+ * one write succeeds; the other gets a Conflict, reads again, finds the template current, and goes on
+ * with the same revision and the same workflow ID, which Temporal starts only once.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { podTemplateHash } from '../schemas/pod-template-hash';
+import type { Rollout, RolloutStatus } from '../schemas/rollout';
+import { rolloutWorkflowId } from '../workflows/rollout-api';
+import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
+
+export interface RevisionDecision {
+  revision: number;
+  templateHash: string;
+  /** True when this template has no revision yet and one must be recorded before anything starts. */
+  isNew: boolean;
+}
+
+/**
+ * The revision of a template, given the status as read and, for a Rollout without a recorded
+ * revision, the highest revision an earlier namesake reached (0 when none).
+ */
+export function decideRevision(
+  status: RolloutStatus | undefined,
+  templateHash: string,
+  namesakeRevision = 0,
+): RevisionDecision {
+  if (status?.revision !== undefined && status.currentTemplateHash === templateHash) {
+    return { revision: status.revision, templateHash, isNew: false };
+  }
+  const previous = status?.revision ?? namesakeRevision;
+  return { revision: previous + 1, templateHash, isNew: true };
+}
+
+export function revisionOf(rollout: Rollout, namesakeRevision = 0): RevisionDecision {
+  return decideRevision(rollout.status, podTemplateHash(rollout.spec.template), namesakeRevision);
+}
+
+/** Records a new revision; 'conflict' when the Rollout changed since it was read. */
+export async function recordNewRevision(
+  custom: k8s.CustomObjectsApi,
+  rollout: Rollout,
+  decision: RevisionDecision,
+  now: Date = new Date(),
+): Promise<StatusWrite> {
+  const { namespace, name, resourceVersion, generation } = rollout.metadata;
+  if (!resourceVersion) throw new Error(`Rollout ${namespace}/${name} was read without a resourceVersion`);
+  const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
+  return patchRolloutStatus(
+    custom,
+    { namespace, name, resourceVersion },
+    {
+      revision: decision.revision,
+      currentTemplateHash: decision.templateHash,
+      workflowId,
+      phase: 'Progressing',
+      message: `revision ${decision.revision} (template ${decision.templateHash}) is starting`,
+      observedGeneration: generation,
+      currentStepIndex: 0,
+      stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
+      conditions: withCondition(
+        rollout.status?.conditions,
+        { type: VALID_CONDITION, status: 'True', reason: 'SpecValid', message: 'the spec can be rolled out' },
+        now,
+      ),
+    },
+  );
+}

@@ -1,0 +1,240 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { z } from 'zod';
+import { isNotFound } from '../kubernetes/errors';
+import { parseDuration } from '../schemas/duration';
+import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
+
+/**
+ * Checks a Rollout before the bridge acts on it. The CRD's schema already rejects wrong shapes at
+ * apply time; what is left needs reading (durations), arithmetic the schema cannot express (weights
+ * above 100) or the cluster (the Services and HTTPRoutes it names). Each problem is one line naming
+ * the field and the fix, since it ends up in `kubectl describe rollout` for the person who wrote it.
+ *
+ * The checks are pure given `ClusterFacts`; `lookUpClusterFacts` gathers those from the apiserver.
+ */
+
+/** What the checks need to know about the objects a Rollout names, all in its namespace. */
+export interface ClusterFacts {
+  /** The Services, among those the Rollout names, that exist. */
+  existingServices: ReadonlySet<string>;
+  /** Each existing HTTPRoute the Rollout names, with the Services its backendRefs point at. */
+  routeBackends: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+export type RolloutParse = { rollout: Rollout; problems: [] } | { rollout?: undefined; problems: string[] };
+
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+const GATEWAY_VERSION = 'v1';
+
+/** `spec.strategy.canary.steps[2].setWeight`, as kubectl and the apiserver spell paths. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+/** Parses with the Rollout schema; each zod issue becomes a problem naming its field. */
+export function parseRollout(object: unknown): RolloutParse {
+  const parsed = RolloutSchema.safeParse(object);
+  if (parsed.success) return { rollout: parsed.data, problems: [] };
+  return { problems: parsed.error.issues.map(describeIssue) };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? fieldPath(issue.path) : 'the Rollout';
+  return `${where}: ${issue.message}`;
+}
+
+/** The HTTPRoutes a Rollout routes through, each with the path of the field that names it. */
+export function namedRoutes(rollout: Rollout): { name: string; field: string }[] {
+  const gatewayApi = rollout.spec.strategy.canary?.trafficRouting.gatewayAPI;
+  const base = 'spec.strategy.canary.trafficRouting.gatewayAPI';
+  if (!gatewayApi) return [];
+  if (gatewayApi.httpRoute) return [{ name: gatewayApi.httpRoute, field: `${base}.httpRoute` }];
+  return (gatewayApi.httpRoutes ?? []).map((route, index) => ({
+    name: route.name,
+    field: `${base}.httpRoutes[${index}].name`,
+  }));
+}
+
+/** The problems with a parsed Rollout that its schema cannot catch; empty when it is valid. */
+export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
+  const problems = [...checkSelector(rollout), ...checkSteps(rollout)];
+  const canary = rollout.spec.strategy.canary;
+  if (!canary) return problems;
+  const namespace = rollout.metadata.namespace;
+
+  const services = [
+    { role: 'stable', name: canary.stableService, field: 'spec.strategy.canary.stableService' },
+    { role: 'canary', name: canary.canaryService, field: 'spec.strategy.canary.canaryService' },
+  ];
+  if (canary.stableService === canary.canaryService) {
+    problems.push(
+      `spec.strategy.canary.canaryService: "${canary.canaryService}" is also the stableService; ` +
+        'give the canary pods a Service of their own so traffic can be split between the two',
+    );
+  }
+  for (const service of services) {
+    if (!facts.existingServices.has(service.name)) {
+      problems.push(
+        `${service.field}: Service "${service.name}" not found in namespace ${namespace}; ` +
+          'create it, or name an existing Service',
+      );
+    }
+  }
+  for (const route of namedRoutes(rollout)) {
+    const backends = facts.routeBackends.get(route.name);
+    if (!backends) {
+      problems.push(
+        `${route.field}: HTTPRoute "${route.name}" not found in namespace ${namespace}; ` +
+          `create it (${GATEWAY_GROUP}/${GATEWAY_VERSION}), or name an existing HTTPRoute`,
+      );
+      continue;
+    }
+    for (const service of services) {
+      if (backends.has(service.name)) continue;
+      problems.push(
+        `${route.field}: HTTPRoute "${route.name}" has no backendRef for the ${service.role} Service ` +
+          `"${service.name}"; add one to the rule that carries the traffic, beside the ` +
+          `${service.role === 'stable' ? 'canary' : 'stable'} Service's backendRef`,
+      );
+    }
+  }
+  return problems;
+}
+
+function checkSteps(rollout: Rollout): string[] {
+  const problems: string[] = [];
+  (rollout.spec.strategy.canary?.steps ?? []).forEach((step, index) => {
+    const field = `spec.strategy.canary.steps[${index}]`;
+    if (step.setWeight !== undefined && step.setWeight > 100) {
+      problems.push(
+        `${field}.setWeight: ${step.setWeight} is above 100; a weight is the percentage of traffic ` +
+          'for the canary, from 0 to 100',
+      );
+    }
+    const duration = step.pause?.duration;
+    if (duration !== undefined && parseDuration(duration) === undefined) {
+      problems.push(
+        `${field}.pause.duration: ${JSON.stringify(duration)} is not a duration; write it like 30s, 5m or ` +
+          '1h30m, or leave it out to pause until promoted',
+      );
+    }
+    if (step.analysis !== undefined) {
+      problems.push(
+        `${field}.analysis: analysis steps are not supported yet; remove the step, or use a pause and ` +
+          'promote by hand once satisfied',
+      );
+    }
+  });
+  return problems;
+}
+
+function checkSelector(rollout: Rollout): string[] {
+  const { selector, template } = rollout.spec;
+  const labels = template.metadata?.labels ?? {};
+  const matchLabels = Object.entries(selector.matchLabels ?? {});
+  const expressions = selector.matchExpressions ?? [];
+  if (matchLabels.length === 0 && expressions.length === 0) {
+    return [
+      'spec.selector: is empty and would select every pod in the namespace; set matchLabels to labels ' +
+        'that spec.template.metadata.labels carries',
+    ];
+  }
+  const problems: string[] = [];
+  for (const [key, value] of matchLabels) {
+    if (labels[key] === value) continue;
+    const actual = key in labels ? `is ${JSON.stringify(labels[key])}` : 'is not set';
+    problems.push(
+      `spec.selector.matchLabels.${key}: selects ${JSON.stringify(value)} but ` +
+        `spec.template.metadata.labels.${key} ${actual}; make the selector match the template labels`,
+    );
+  }
+  expressions.forEach((expression, index) => {
+    if (expressionHolds(expression, labels)) return;
+    const values = expression.values?.length ? ` [${expression.values.join(', ')}]` : '';
+    problems.push(
+      `spec.selector.matchExpressions[${index}]: ${expression.key} ${expression.operator}${values} does not ` +
+        'hold for spec.template.metadata.labels; make the selector match the template labels',
+    );
+  });
+  return problems;
+}
+
+type SelectorExpression = NonNullable<LabelSelector['matchExpressions']>[number];
+
+/** Label-selector semantics as the apiserver applies them: NotIn also holds when the label is absent. */
+function expressionHolds(expression: SelectorExpression, labels: Record<string, string>): boolean {
+  const value = labels[expression.key];
+  const present = value !== undefined;
+  const listed = present && (expression.values ?? []).includes(value);
+  switch (expression.operator) {
+    case 'In':
+      return listed;
+    case 'NotIn':
+      return !listed;
+    case 'Exists':
+      return present;
+    case 'DoesNotExist':
+      return !present;
+  }
+}
+
+/** The lookup half: reads the Services and HTTPRoutes a Rollout names. Missing ones are facts, not errors. */
+export async function lookUpClusterFacts(
+  clients: { core: k8s.CoreV1Api; custom: k8s.CustomObjectsApi },
+  rollout: Rollout,
+): Promise<ClusterFacts> {
+  const namespace = rollout.metadata.namespace;
+  const canary = rollout.spec.strategy.canary;
+  const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
+  const existingServices = new Set<string>();
+  const routeBackends = new Map<string, ReadonlySet<string>>();
+  await Promise.all([
+    ...serviceNames.map(async (name) => {
+      if (await existsOrNotFound(() => clients.core.readNamespacedService({ name, namespace }))) {
+        existingServices.add(name);
+      }
+    }),
+    ...namedRoutes(rollout).map(async ({ name }) => {
+      const route = await existsOrNotFound(() =>
+        clients.custom.getNamespacedCustomObject({
+          group: GATEWAY_GROUP,
+          version: GATEWAY_VERSION,
+          namespace,
+          plural: 'httproutes',
+          name,
+        }),
+      );
+      if (route) routeBackends.set(name, serviceBackends(route, namespace));
+    }),
+  ]);
+  return { existingServices, routeBackends };
+}
+
+async function existsOrNotFound<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+interface BackendRef {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+/** Names of the Services in `namespace` that any rule of an HTTPRoute sends traffic to. */
+export function serviceBackends(route: unknown, namespace: string): Set<string> {
+  const rules = (route as { spec?: { rules?: { backendRefs?: BackendRef[] }[] } }).spec?.rules ?? [];
+  const names = new Set<string>();
+  for (const backend of rules.flatMap((rule) => rule.backendRefs ?? [])) {
+    const isService = (backend.group ?? '') === '' && (backend.kind ?? 'Service') === 'Service';
+    if (isService && backend.name && (backend.namespace ?? namespace) === namespace) names.add(backend.name);
+  }
+  return names;
+}

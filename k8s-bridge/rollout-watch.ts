@@ -1,0 +1,115 @@
+import * as k8s from '@kubernetes/client-node';
+import { apiMessage, apiStatus } from '../kubernetes/errors';
+import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
+import type { Logger } from './log';
+import type { RolloutKey } from './rollout-status';
+
+/**
+ * Tells which Rollouts changed: a list, then a watch from the list's resourceVersion. client-node's
+ * informer re-lists by itself when the apiserver answers 410 Gone (the version fell out of its
+ * window); after any other failure it stops, and this restarts it with exponential backoff.
+ */
+
+export interface RolloutWatchOptions {
+  /** Watch one namespace only; all namespaces when undefined. */
+  namespace?: string;
+  onChange: (key: RolloutKey) => void;
+  log: Logger;
+  initialBackoffMs?: number;
+  maximumBackoffMs?: number;
+}
+
+export interface RolloutWatch {
+  stop(): Promise<void>;
+}
+
+interface WatchedObject {
+  metadata?: { namespace?: string; name?: string };
+}
+
+/** Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache. */
+export async function listRollouts(custom: k8s.CustomObjectsApi, namespace?: string): Promise<RolloutKey[]> {
+  const list = (await (namespace
+    ? custom.listNamespacedCustomObject({
+        group: ROLLOUT_GROUP,
+        version: ROLLOUT_VERSION,
+        plural: ROLLOUT_PLURAL,
+        namespace,
+      })
+    : custom.listClusterCustomObject({
+        group: ROLLOUT_GROUP,
+        version: ROLLOUT_VERSION,
+        plural: ROLLOUT_PLURAL,
+      }))) as {
+    items?: WatchedObject[];
+  };
+  return (list.items ?? []).flatMap((item) => keyOf(item) ?? []);
+}
+
+function keyOf(object: WatchedObject): RolloutKey | undefined {
+  const { namespace, name } = object.metadata ?? {};
+  return namespace && name ? { namespace, name } : undefined;
+}
+
+export async function watchRollouts(
+  config: k8s.KubeConfig,
+  options: RolloutWatchOptions,
+): Promise<RolloutWatch> {
+  const { namespace, onChange, log } = options;
+  const initialBackoffMs = options.initialBackoffMs ?? 1_000;
+  const maximumBackoffMs = options.maximumBackoffMs ?? 30_000;
+  const custom = config.makeApiClient(k8s.CustomObjectsApi);
+  const base = `/apis/${ROLLOUT_GROUP}/${ROLLOUT_VERSION}`;
+  const path = namespace ? `${base}/namespaces/${namespace}/${ROLLOUT_PLURAL}` : `${base}/${ROLLOUT_PLURAL}`;
+  const list = () =>
+    (namespace
+      ? custom.listNamespacedCustomObject({
+          group: ROLLOUT_GROUP,
+          version: ROLLOUT_VERSION,
+          plural: ROLLOUT_PLURAL,
+          namespace,
+        })
+      : custom.listClusterCustomObject({
+          group: ROLLOUT_GROUP,
+          version: ROLLOUT_VERSION,
+          plural: ROLLOUT_PLURAL,
+        })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+  const informer = k8s.makeInformer<k8s.KubernetesObject>(config, path, list);
+
+  let stopped = false;
+  let failures = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const changed = (object: k8s.KubernetesObject) => {
+    failures = 0;
+    const key = keyOf(object);
+    if (key) onChange(key);
+  };
+  informer.on(k8s.ADD, changed);
+  informer.on(k8s.UPDATE, changed);
+  informer.on(k8s.DELETE, changed);
+  informer.on(k8s.ERROR, (error: unknown) => {
+    if (stopped) return;
+    failures += 1;
+    const delayMs = Math.min(maximumBackoffMs, initialBackoffMs * 2 ** (failures - 1));
+    const status = apiStatus(error) ?? (error as { statusCode?: number } | undefined)?.statusCode;
+    const hint = status === 404 ? '; is the Rollout CRD installed? kubectl apply -f deploy/crds/' : '';
+    log.warn(`watching Rollouts failed; restarting in ${delayMs} ms${hint}`, {
+      error: apiMessage(error),
+      failures,
+    });
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (!stopped) void informer.start();
+    }, delayMs);
+  });
+  await informer.start();
+  log.info('watching Rollouts', { scope: namespace ?? 'all namespaces' });
+
+  return {
+    async stop() {
+      stopped = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      await informer.stop();
+    },
+  };
+}

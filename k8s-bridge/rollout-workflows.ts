@@ -1,0 +1,219 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionInfo,
+  type WorkflowExecutionStatusName,
+} from '@temporalio/client';
+import type { Rollout, RolloutPhase } from '../schemas/rollout';
+import {
+  rolloutWorkflowId,
+  supersedeSignal,
+  type CanaryRolloutInput,
+  type RolloutState,
+} from '../workflows/rollout-api';
+import {
+  RolloutNameKey,
+  RolloutNamespaceKey,
+  RolloutPhaseKey,
+  RolloutRevisionKey,
+  RolloutStrategyKey,
+} from '../workflows/search-attributes';
+import type { RevisionDecision } from './revisions';
+import type { RolloutKey } from './rollout-status';
+import { workflowDetails, workflowSummary } from './workflow-summary';
+
+/**
+ * The bridge's side of rollout workflows: starting a revision's run exactly once, finding a
+ * Rollout's runs, and telling old ones to stand down or stop. Every call is safe to repeat, since a
+ * reconcile may run again after a crash, a resync or on a second bridge.
+ */
+
+/** The workflow type the worker registers (workflows/canary-rollout.ts). */
+const CANARY_ROLLOUT_WORKFLOW = 'canaryRollout';
+type CanaryRolloutWorkflow = (input: CanaryRolloutInput) => Promise<RolloutState>;
+
+/**
+ * Memo key with the uid of the Rollout object a run was started for. Workflow IDs carry only the
+ * name, so after a Rollout is deleted and created again this tells the old object's runs apart.
+ */
+const ROLLOUT_UID_MEMO = 'rolloutUid';
+
+export interface RolloutWorkflowRun {
+  workflowId: string;
+  revision: number;
+  /** Absent for runs the bridge did not start. */
+  rolloutUid?: string;
+}
+
+export class RolloutWorkflows {
+  /** Runs told to supersede or cancel by this process, so resyncs do not repeat it. */
+  private readonly alreadyTold = new Set<string>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+  ) {}
+
+  /**
+   * Starts a revision's run unless it has one: a running one is kept (USE_EXISTING), a closed one is
+   * never run again (REJECT_DUPLICATE). Returns whether the run is open or already closed.
+   */
+  async start(rollout: Rollout, decision: RevisionDecision, supersedes?: string): Promise<'open' | 'closed'> {
+    const { namespace, name, uid } = rollout.metadata;
+    const canary = rollout.spec.strategy.canary;
+    if (!canary || !uid) throw new Error(`Rollout ${namespace}/${name} has no canary strategy or no uid`);
+    const input: CanaryRolloutInput = {
+      rollout: { namespace, name, uid },
+      revision: decision.revision,
+      templateHash: decision.templateHash,
+      stableTemplateHash: rollout.status?.stableTemplateHash,
+      replicas: rollout.spec.replicas,
+      canary,
+      progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
+      supersedes,
+    };
+    const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
+    try {
+      await this.client.workflow.start<CanaryRolloutWorkflow>(CANARY_ROLLOUT_WORKFLOW, {
+        workflowId: rolloutWorkflowId(namespace, name, decision.revision),
+        taskQueue: this.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: RolloutNamespaceKey, value: namespace },
+          { key: RolloutNameKey, value: name },
+          { key: RolloutRevisionKey, value: String(decision.revision) },
+          { key: RolloutPhaseKey, value: 'Progressing' },
+          { key: RolloutStrategyKey, value: 'canary' },
+        ],
+        memo: { [ROLLOUT_UID_MEMO]: uid },
+        staticSummary: workflowSummary(plan),
+        staticDetails: workflowDetails(plan),
+      });
+      return 'open';
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) return 'closed';
+      throw error;
+    }
+  }
+
+  /** The open runs of every Rollout that had this name, whichever object (uid) they were for. */
+  async openRuns(rollout: RolloutKey): Promise<RolloutWorkflowRun[]> {
+    return this.list(`${rolloutQuery(rollout)} AND ExecutionStatus = 'Running'`);
+  }
+
+  /** The highest revision any run of this name reached, open or closed, that Temporal still remembers. */
+  async highestRevision(rollout: RolloutKey): Promise<number> {
+    const runs = await this.list(rolloutQuery(rollout));
+    return Math.max(0, ...runs.map((run) => run.revision));
+  }
+
+  /** Rollouts with open runs on this bridge's task queue, so a Rollout deleted while no bridge watched is found. */
+  async rolloutsWithOpenRuns(namespace?: string): Promise<RolloutKey[]> {
+    const scope = namespace ? ` AND ${RolloutNamespaceKey.name} = ${quote(namespace)}` : '';
+    const query = `TaskQueue = ${quote(this.taskQueue)} AND ExecutionStatus = 'Running'${scope}`;
+    const keys = new Map<string, RolloutKey>();
+    for await (const info of this.client.workflow.list({ query })) {
+      const namespaceValue = info.typedSearchAttributes.get(RolloutNamespaceKey);
+      const nameValue = info.typedSearchAttributes.get(RolloutNameKey);
+      if (namespaceValue && nameValue) {
+        keys.set(`${namespaceValue}/${nameValue}`, { namespace: namespaceValue, name: nameValue });
+      }
+    }
+    return [...keys.values()];
+  }
+
+  /** A run as it stands, or undefined when Temporal has no run with this ID. */
+  async describe(
+    workflowId: string,
+  ): Promise<(RolloutWorkflowRun & { status: WorkflowExecutionStatusName }) | undefined> {
+    try {
+      const description = await this.client.workflow.getHandle(workflowId).describe();
+      return { ...runOf(description), status: description.status.name };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Where a revision's run stands, as a Rollout phase, for a Rollout coming back from Invalid: its
+   * final state when it completed, Degraded when it failed or was stopped, Progressing while it runs.
+   */
+  async phaseOf(workflowId: string): Promise<{ phase: RolloutPhase; message: string } | undefined> {
+    const run = await this.describe(workflowId);
+    if (!run) return undefined;
+    if (run.status === 'RUNNING') return { phase: 'Progressing', message: `${workflowId} is running` };
+    if (run.status === 'COMPLETED') {
+      const state = (await this.client.workflow.getHandle(workflowId).result()) as RolloutState;
+      return { phase: state.phase, message: state.message };
+    }
+    return { phase: 'Degraded', message: `${workflowId} ended ${run.status.toLowerCase()}` };
+  }
+
+  /**
+   * Tells a run that `revision` replaces it. Once per run: a run that already has a supersede in
+   * its history is standing down, and a second signal would only add noise to that history.
+   */
+  async supersede(workflowId: string, revision: number): Promise<boolean> {
+    const key = `supersede ${workflowId}`;
+    if (this.alreadyTold.has(key)) return false;
+    const handle = this.client.workflow.getHandle(workflowId);
+    try {
+      const history = await handle.fetchHistory();
+      const told = history.events?.some(
+        (event) => event.workflowExecutionSignaledEventAttributes?.signalName === supersedeSignal.name,
+      );
+      if (!told) await handle.signal(supersedeSignal, { revision });
+      this.alreadyTold.add(key);
+      return !told;
+    } catch (error) {
+      // Closed meanwhile: nothing left to supersede.
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /** Requests cancellation of a run; the workflow hands traffic back to stable before it ends. */
+  async cancel(workflowId: string): Promise<boolean> {
+    const key = `cancel ${workflowId}`;
+    if (this.alreadyTold.has(key)) return false;
+    try {
+      await this.client.workflow.getHandle(workflowId).cancel();
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    this.alreadyTold.add(key);
+    return true;
+  }
+
+  private async list(query: string): Promise<RolloutWorkflowRun[]> {
+    const runs: RolloutWorkflowRun[] = [];
+    for await (const info of this.client.workflow.list({ query })) runs.push(runOf(info));
+    return runs;
+  }
+}
+
+function runOf(
+  info: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'memo'>,
+): RolloutWorkflowRun {
+  const revisionText =
+    info.typedSearchAttributes.get(RolloutRevisionKey) ?? /\/r(\d+)$/.exec(info.workflowId)?.[1];
+  const uid = info.memo?.[ROLLOUT_UID_MEMO];
+  return {
+    workflowId: info.workflowId,
+    revision: Number(revisionText ?? 0),
+    rolloutUid: typeof uid === 'string' ? uid : undefined,
+  };
+}
+
+/** Visibility queries quote strings with single quotes; Kubernetes names cannot hold one, but be safe. */
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function rolloutQuery({ namespace, name }: RolloutKey): string {
+  return `${RolloutNamespaceKey.name} = ${quote(namespace)} AND ${RolloutNameKey.name} = ${quote(name)}`;
+}

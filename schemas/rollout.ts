@@ -1,0 +1,246 @@
+import { z } from 'zod';
+
+/**
+ * The Rollout resource, `siirto.dev/v1alpha1`. These schemas are the single source of truth: the
+ * TypeScript types derive from them, the CRD's OpenAPI schema is generated from them
+ * (`npm run crd:generate`), and the bridge parses every Rollout it sees with them.
+ *
+ * What the apiserver can check (shapes, types, "exactly one of") lives in the schema and reaches the
+ * CRD. What needs reading or the cluster (durations, weights above 100, referenced objects) is checked
+ * in rollout-validation.ts and turns a Rollout `Invalid` rather than rejecting it at apply time.
+ */
+
+/** Adds a rule that exactly one of `fields` is set, both for zod and, as CEL, for the apiserver. */
+function exactlyOneOf<Shape extends z.ZodRawShape>(
+  schema: z.ZodObject<Shape>,
+  fields: (keyof Shape & string)[],
+) {
+  const message = `set exactly one of ${fields.join(', ')}`;
+  return schema
+    .superRefine((value, context) => {
+      const set = fields.filter((field) => (value as Record<string, unknown>)[field] !== undefined);
+      // Point at the second field set (the one too many), or at the object when none is.
+      if (set.length !== 1) context.addIssue({ code: 'custom', message, path: set.slice(1, 2) });
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        {
+          rule: `[${fields.map((field) => `has(self.${field})`).join(', ')}].filter(x, x).size() == 1`,
+          message,
+        },
+      ],
+    });
+}
+
+const preserveUnknownFields = { 'x-kubernetes-preserve-unknown-fields': true };
+
+export const LabelSelectorSchema = z
+  .object({
+    matchLabels: z.record(z.string(), z.string()).optional(),
+    matchExpressions: z
+      .array(
+        z.object({
+          key: z.string(),
+          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+          values: z.array(z.string()).optional(),
+        }),
+      )
+      .optional(),
+  })
+  .meta({ description: 'Label selector for the pods of this Rollout. It must match the template labels.' });
+
+export const PodTemplateSchema = z
+  .object({
+    metadata: z
+      .object({
+        labels: z.record(z.string(), z.string()).optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    spec: z.record(z.string(), z.unknown()).meta(preserveUnknownFields),
+  })
+  .meta({
+    description:
+      'Pod template, as in a Deployment. Each distinct template is a revision with its own ReplicaSet.',
+  });
+
+export const PauseSchema = z
+  .object({
+    duration: z
+      .string()
+      .optional()
+      .meta({ description: 'How long to pause, such as 30s, 5m or 1h30m. Leave out to wait for a promote.' }),
+  })
+  .meta({ description: 'Pause the rollout: for a duration, or until promoted when no duration is given.' });
+
+export const CanaryStepSchema = exactlyOneOf(
+  z.object({
+    setWeight: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'Percentage of traffic (0-100) for the canary; its pods scale to match first.' }),
+    pause: PauseSchema.optional(),
+    analysis: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ ...preserveUnknownFields, description: 'Run an analysis before going on (reserved).' }),
+  }),
+  ['setWeight', 'pause', 'analysis'],
+).meta({ description: 'One step of a canary: exactly one of setWeight, pause or analysis.' });
+
+export const GatewayApiRoutingSchema = exactlyOneOf(
+  z.object({
+    httpRoute: z
+      .string()
+      .optional()
+      .meta({ description: 'Name of the HTTPRoute, in the Rollout namespace, whose weights Siirto sets.' }),
+    httpRoutes: z
+      .array(
+        z.object({
+          name: z.string().meta({ description: 'Name of an HTTPRoute in the Rollout namespace.' }),
+        }),
+      )
+      .min(1)
+      .max(16)
+      .optional()
+      .meta({ description: 'Several HTTPRoutes, all set to the same weights.' }),
+  }),
+  ['httpRoute', 'httpRoutes'],
+).meta({ description: 'Route traffic with Gateway API HTTPRoutes (gateway.networking.k8s.io/v1).' });
+
+export const TrafficRoutingSchema = exactlyOneOf(
+  z.object({ gatewayAPI: GatewayApiRoutingSchema.optional() }),
+  ['gatewayAPI'],
+).meta({ description: 'How traffic is split between the stable and canary Services.' });
+
+export const CanaryStrategySchema = z
+  .object({
+    stableService: z
+      .string()
+      .min(1)
+      .meta({ description: 'Service that selects the stable pods; Siirto points its selector at them.' }),
+    canaryService: z
+      .string()
+      .min(1)
+      .meta({ description: 'Service that selects the canary pods; Siirto points its selector at them.' }),
+    trafficRouting: TrafficRoutingSchema,
+    steps: z
+      .array(CanaryStepSchema)
+      .max(100)
+      .default([])
+      .meta({ description: 'The steps, in order. With none, the new revision is promoted at once.' }),
+    scaleDownDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .meta({ description: 'Seconds the old stable ReplicaSet keeps its pods after promotion.' }),
+  })
+  .meta({ description: 'Shift traffic to the new revision step by step.' });
+
+export const StrategySchema = exactlyOneOf(z.object({ canary: CanaryStrategySchema.optional() }), [
+  'canary',
+]).meta({
+  description: 'How a new revision replaces the stable one.',
+});
+
+export const RolloutSpecSchema = z.object({
+  replicas: z
+    .number()
+    .int()
+    .min(0)
+    .default(1)
+    .meta({ description: 'Number of pods of the stable revision.' }),
+  selector: LabelSelectorSchema,
+  template: PodTemplateSchema,
+  revisionHistoryLimit: z
+    .number()
+    .int()
+    .min(0)
+    .default(10)
+    .meta({ description: 'Old ReplicaSets (scaled to zero) to keep for rollbacks.' }),
+  progressDeadlineSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .default(600)
+    .meta({ description: 'Seconds a step may wait for its pods to become Ready before the rollout aborts.' }),
+  strategy: StrategySchema,
+});
+
+export const ROLLOUT_PHASES = ['Pending', 'Progressing', 'Paused', 'Healthy', 'Degraded', 'Invalid'] as const;
+export const RolloutPhaseSchema = z.enum(ROLLOUT_PHASES);
+
+export const TrafficWeightsSchema = z.object({
+  stable: z.number().int(),
+  canary: z.number().int(),
+});
+
+export const RolloutConditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastTransitionTime: z.string().optional(),
+});
+
+export const RolloutStatusSchema = z.object({
+  phase: RolloutPhaseSchema.optional().meta({
+    description: 'Pending, Progressing, Paused, Healthy, Degraded or Invalid.',
+  }),
+  message: z.string().optional().meta({ description: 'Why the Rollout is in its phase.' }),
+  observedGeneration: z.number().int().optional(),
+  revision: z.number().int().optional().meta({ description: 'Revision number of the current pod template.' }),
+  currentTemplateHash: z
+    .string()
+    .optional()
+    .meta({ description: 'Pod-template hash of the current revision.' }),
+  stableTemplateHash: z
+    .string()
+    .optional()
+    .meta({ description: 'Pod-template hash of the stable revision.' }),
+  currentStepIndex: z.number().int().optional().meta({ description: 'Index of the step being run.' }),
+  stepCount: z.number().int().optional(),
+  weights: TrafficWeightsSchema.optional().meta({
+    description: 'Traffic percentages now set on the routes.',
+  }),
+  workflowId: z.string().optional().meta({ description: 'Temporal workflow running the current revision.' }),
+  conditions: z.array(RolloutConditionSchema).optional(),
+});
+
+export const RolloutMetadataSchema = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  uid: z.string().optional(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+});
+
+export const RolloutSchema = z.object({
+  apiVersion: z.literal('siirto.dev/v1alpha1'),
+  kind: z.literal('Rollout'),
+  metadata: RolloutMetadataSchema,
+  spec: RolloutSpecSchema,
+  status: RolloutStatusSchema.optional(),
+});
+
+export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
+export type PodTemplate = z.infer<typeof PodTemplateSchema>;
+export type CanaryStep = z.infer<typeof CanaryStepSchema>;
+export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
+export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
+export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
+export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;
+export type TrafficWeights = z.infer<typeof TrafficWeightsSchema>;
+export type RolloutCondition = z.infer<typeof RolloutConditionSchema>;
+export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
+export type Rollout = z.infer<typeof RolloutSchema>;
+
+export const ROLLOUT_GROUP = 'siirto.dev';
+export const ROLLOUT_VERSION = 'v1alpha1';
+export const ROLLOUT_PLURAL = 'rollouts';

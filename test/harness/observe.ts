@@ -1,0 +1,67 @@
+import type { RolloutStatus } from '../../schemas/rollout';
+import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
+import { kubeClients } from './kube';
+
+/** What a user sees of a rollout with kubectl: the Rollout's status, the route's weights, the pods. */
+export function observer(namespace: string) {
+  const { apps, core, custom } = kubeClients();
+
+  async function rolloutStatus(name: string): Promise<RolloutStatus> {
+    const rollout = (await custom.getNamespacedCustomObject({
+      group: 'siirto.dev',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'rollouts',
+      name,
+    })) as { status?: RolloutStatus };
+    return rollout.status ?? {};
+  }
+
+  /** Weights of each backend on the route, by Service name, across all its rules. */
+  async function routeWeights(name: string): Promise<Record<string, number>> {
+    const route = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'httproutes',
+      name,
+    })) as { spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] } };
+    const weights: Record<string, number> = {};
+    for (const rule of route.spec.rules) {
+      for (const ref of rule.backendRefs ?? []) weights[ref.name] = ref.weight ?? 1;
+    }
+    return weights;
+  }
+
+  async function replicaSets(app: string) {
+    const list = await apps.listNamespacedReplicaSet({ namespace, labelSelector: `app=${app}` });
+    return list.items.map((replicaSet) => ({
+      name: replicaSet.metadata?.name ?? '',
+      hash: replicaSet.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL] ?? '',
+      replicas: replicaSet.spec?.replicas ?? 0,
+      readyReplicas: replicaSet.status?.readyReplicas ?? 0,
+      availableReplicas: replicaSet.status?.availableReplicas ?? 0,
+    }));
+  }
+
+  async function readyPods(hash: string): Promise<number> {
+    const pods = await core.listNamespacedPod({
+      namespace,
+      labelSelector: `${POD_TEMPLATE_HASH_LABEL}=${hash}`,
+    });
+    return pods.items.filter(
+      (pod) =>
+        !pod.metadata?.deletionTimestamp &&
+        pod.status?.conditions?.some(
+          (condition) => condition.type === 'Ready' && condition.status === 'True',
+        ),
+    ).length;
+  }
+
+  async function serviceSelector(name: string): Promise<Record<string, string>> {
+    const service = await core.readNamespacedService({ name, namespace });
+    return service.spec?.selector ?? {};
+  }
+
+  return { rolloutStatus, routeWeights, replicaSets, readyPods, serviceSelector };
+}

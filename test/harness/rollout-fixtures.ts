@@ -1,0 +1,94 @@
+import { runOrThrow } from './commands';
+
+/** A sample app as a platform team would set it up: two Services and an HTTPRoute splitting between them. */
+export interface AppFixture {
+  namespace: string;
+  app: string;
+  replicas?: number;
+  steps: unknown[];
+  image?: string;
+  scaleDownDelaySeconds?: number;
+  progressDeadlineSeconds?: number;
+}
+
+export function servicesAndRoute(namespace: string, app: string): string {
+  const service = (name: string) => `
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  selector: { app: ${app} }
+  ports: [{ port: 80, targetPort: 8080 }]
+`;
+  return [
+    service(`${app}-stable`),
+    service(`${app}-canary`),
+    `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${app}, namespace: ${namespace} }
+spec:
+  rules:
+    - backendRefs:
+        - { name: ${app}-stable, port: 80, weight: 100 }
+        - { name: ${app}-canary, port: 80, weight: 0 }
+`,
+  ].join('\n---\n');
+}
+
+export function rolloutManifest(fixture: AppFixture): string {
+  const { namespace, app } = fixture;
+  return JSON.stringify({
+    apiVersion: 'siirto.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: app, namespace },
+    spec: {
+      replicas: fixture.replicas ?? 3,
+      selector: { matchLabels: { app } },
+      progressDeadlineSeconds: fixture.progressDeadlineSeconds ?? 60,
+      template: {
+        metadata: { labels: { app } },
+        spec: { containers: [{ name: 'app', image: fixture.image ?? `registry.example/${app}:1` }] },
+      },
+      strategy: {
+        canary: {
+          stableService: `${app}-stable`,
+          canaryService: `${app}-canary`,
+          trafficRouting: { gatewayAPI: { httpRoute: app } },
+          scaleDownDelaySeconds: fixture.scaleDownDelaySeconds ?? 1,
+          steps: fixture.steps,
+        },
+      },
+    },
+  });
+}
+
+export async function kubectlApply(manifest: string): Promise<string> {
+  return runOrThrow('kubectl', ['apply', '-f', '-'], manifest);
+}
+
+export async function applyCrds(): Promise<void> {
+  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
+  await runOrThrow('kubectl', [
+    'wait',
+    '--for=condition=Established',
+    'crd/rollouts.siirto.dev',
+    '--timeout=30s',
+  ]);
+}
+
+/** Sets a new image, as `kubectl set image` would on a Deployment: a new pod template, a new revision. */
+export async function setImage(namespace: string, app: string, image: string): Promise<void> {
+  const patch = { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } };
+  await runOrThrow('kubectl', [
+    'patch',
+    'rollout',
+    app,
+    '-n',
+    namespace,
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify(patch),
+  ]);
+}

@@ -1,0 +1,107 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestScope } from './isolation';
+import { stack } from './stack';
+import { waitFor } from './wait';
+
+const LOG_DIR = path.join(stack.projectDir, 'test-artifacts', 'logs');
+
+/** A Siirto process (worker or bridge) run as a user runs it, with its output kept as a test artifact. */
+export class SiirtoProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  readonly logFile: string;
+
+  constructor(
+    private readonly entry: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly startedLine: RegExp,
+    logName: string,
+  ) {
+    mkdirSync(LOG_DIR, { recursive: true });
+    this.logFile = path.join(LOG_DIR, `${logName}.log`);
+  }
+
+  /** Starts the process and waits until it says it is ready, or fails with its log. */
+  async start(): Promise<void> {
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    const offset = this.logText().length;
+    // tsx as a loader in the one node process, so a signal reaches the program itself and a SIGKILL
+    // leaves nothing behind (the tsx command would run the program in a child of its own).
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(stack.projectDir, this.entry)], {
+      env: this.env,
+      cwd: stack.projectDir,
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    await waitFor(
+      `${this.entry} to start (log: ${this.logFile})`,
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`exited with ${child.exitCode}: ${this.logText().slice(offset)}`);
+        return this.startedLine.test(this.logText().slice(offset));
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+  }
+
+  /** SIGTERM, as Kubernetes stops a pod, then waits for the exit. */
+  async stop(): Promise<void> {
+    this.child?.kill('SIGTERM');
+    await this.exited;
+  }
+
+  /** SIGKILL: the crash a rollout must survive. */
+  async kill(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  logText(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** Environment for Siirto processes serving one test file: its task queue, its namespace. */
+export function siirtoEnvironment(scope: TestScope, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SIIRTO_TASK_QUEUE: scope.workflowIdPrefix,
+    SIIRTO_WATCH_NAMESPACE: scope.namespace,
+    SIIRTO_RESYNC_SECONDS: '2',
+    ...extra,
+  };
+}
+
+export function siirtoWorker(
+  scope: TestScope,
+  name = 'worker',
+  extra: NodeJS.ProcessEnv = {},
+): SiirtoProcess {
+  return new SiirtoProcess(
+    'worker/main.ts',
+    siirtoEnvironment(scope, extra),
+    /worker started/,
+    `${scope.namespace}-${name}`,
+  );
+}
+
+export function siirtoBridge(
+  scope: TestScope,
+  name = 'bridge',
+  extra: NodeJS.ProcessEnv = {},
+): SiirtoProcess {
+  return new SiirtoProcess(
+    'k8s-bridge/main.ts',
+    siirtoEnvironment(scope, extra),
+    /bridge started/,
+    `${scope.namespace}-${name}`,
+  );
+}

@@ -1,0 +1,67 @@
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runOrThrow } from './commands';
+import { stack } from './stack';
+
+const HISTORY_FIXTURES = path.join(stack.projectDir, 'test', 'fixtures', 'histories');
+
+/** A Temporal client for one test file; close it in afterAll. */
+export async function temporalClient(): Promise<Client> {
+  return new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+}
+
+export interface HistoryEvent {
+  eventType: string;
+  [field: string]: unknown;
+}
+
+/** The workflow's history as `temporal workflow show` prints it for a user. */
+export async function historyOf(workflowId: string): Promise<HistoryEvent[]> {
+  const shown = await runOrThrow('temporal', ['workflow', 'show', '--workflow-id', workflowId, '-o', 'json']);
+  return JSON.parse(shown).events as HistoryEvent[];
+}
+
+/**
+ * Keeps a finished scenario's history as a replay fixture when SIIRTO_RECORD_HISTORIES=1; the replay
+ * test then proves every later change of the workflow code can still run it.
+ */
+export async function recordHistoryFixture(scenario: string, handle: WorkflowHandle): Promise<void> {
+  if (process.env.SIIRTO_RECORD_HISTORIES !== '1') return;
+  const shown = await runOrThrow('temporal', [
+    'workflow',
+    'show',
+    '--workflow-id',
+    handle.workflowId,
+    '-o',
+    'json',
+  ]);
+  mkdirSync(HISTORY_FIXTURES, { recursive: true });
+  writeFileSync(path.join(HISTORY_FIXTURES, `${scenario}.json`), shown);
+}
+
+interface Payload {
+  data?: string;
+}
+
+function decodeSummary(payload: Payload | undefined): string | undefined {
+  if (!payload?.data) return undefined;
+  return JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as string;
+}
+
+function summariesOf(events: HistoryEvent[], eventType: string): string[] {
+  return events
+    .filter((event) => event.eventType === eventType)
+    .map((event) => decodeSummary((event.userMetadata as { summary?: Payload } | undefined)?.summary))
+    .filter((summary): summary is string => summary !== undefined);
+}
+
+/** The summaries the Web UI shows on each activity, in order. */
+export async function activitySummaries(workflowId: string): Promise<string[]> {
+  return summariesOf(await historyOf(workflowId), 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED');
+}
+
+/** The summaries the Web UI shows on each timer, in order. */
+export async function timerSummaries(workflowId: string): Promise<string[]> {
+  return summariesOf(await historyOf(workflowId), 'EVENT_TYPE_TIMER_STARTED');
+}

@@ -1,0 +1,53 @@
+import { annotationCommands, annotationPointer, commandUpdateId } from '../../k8s-bridge/annotation-commands';
+
+describe('command annotations', () => {
+  it('reads promote=true as the end of the current pause and promote=full as skipping every step', () => {
+    expect(annotationCommands({ 'siirto.dev/promote': 'true' })).toEqual([
+      expect.objectContaining({ kind: 'promote', request: { full: false, by: 'kubectl annotation' } }),
+    ]);
+    expect(annotationCommands({ 'siirto.dev/promote': 'Full' })).toEqual([
+      expect.objectContaining({ kind: 'promote', request: { full: true, by: 'kubectl annotation' } }),
+    ]);
+  });
+
+  it('explains a promote value it does not understand', () => {
+    const [command] = annotationCommands({ 'siirto.dev/promote': 'yes please' });
+    expect(command).toMatchObject({ kind: 'unreadable', command: 'promote', value: 'yes please' });
+    expect(command?.kind === 'unreadable' && command.problem).toBe(
+      'annotation siirto.dev/promote="yes please" is not understood; set it to "true" to end the current pause, or "full" to skip every remaining step',
+    );
+  });
+
+  it('takes the abort value as the reason, except an empty one or "true"', () => {
+    expect(annotationCommands({ 'siirto.dev/abort': 'error rate above 2%' })).toEqual([
+      expect.objectContaining({
+        kind: 'abort',
+        request: { reason: 'error rate above 2%', by: 'kubectl annotation' },
+      }),
+    ]);
+    for (const value of ['', 'true', ' TRUE ']) {
+      expect(annotationCommands({ 'siirto.dev/abort': value })).toEqual([
+        expect.objectContaining({ kind: 'abort', request: { reason: undefined, by: 'kubectl annotation' } }),
+      ]);
+    }
+  });
+
+  it('orders abort before retry and promote, and ignores other annotations', () => {
+    const commands = annotationCommands({
+      'siirto.dev/promote': 'true',
+      'siirto.dev/retry': 'true',
+      'siirto.dev/abort': '',
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+    });
+    expect(commands.map((command) => command.kind)).toEqual(['abort', 'retry', 'promote']);
+    expect(annotationCommands(undefined)).toEqual([]);
+  });
+
+  it('derives update IDs from the annotation and the resourceVersion it was seen at', () => {
+    expect(commandUpdateId('siirto.dev/promote', '4711')).toBe('siirto.dev/promote@4711');
+  });
+
+  it('escapes the annotation name for a JSON patch path', () => {
+    expect(annotationPointer('siirto.dev/promote')).toBe('/metadata/annotations/siirto.dev~1promote');
+  });
+});

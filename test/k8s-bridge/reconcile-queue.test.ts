@@ -1,0 +1,80 @@
+import { ReconcileQueue, type ReconcileOutcome } from '../../k8s-bridge/reconcile-queue';
+import { waitFor } from '../harness/wait';
+
+/** A reconcile that holds each run open until the test releases it, recording the runs' overlap. */
+function controllableReconcile() {
+  const runs: string[] = [];
+  const active = new Set<string>();
+  let overlapped = false;
+  const releases: (() => void)[] = [];
+  const reconcile = async (key: string): Promise<ReconcileOutcome> => {
+    if (active.has(key)) overlapped = true;
+    active.add(key);
+    runs.push(key);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    active.delete(key);
+    return 'done';
+  };
+  return {
+    reconcile,
+    runs,
+    releaseAll: () => releases.splice(0).forEach((release) => release()),
+    overlapped: () => overlapped,
+  };
+}
+
+describe('the reconcile queue', () => {
+  it('runs one reconcile per key at a time and folds a burst into one follow-up run', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile);
+    queue.enqueue('shop/checkout');
+    queue.enqueue('shop/cart');
+    for (let event = 0; event < 5; event++) queue.enqueue('shop/checkout');
+    expect(work.runs).toEqual(['shop/checkout', 'shop/cart']);
+
+    work.releaseAll();
+    await waitFor('the follow-up run', () => work.runs.length === 3);
+    expect(work.runs[2]).toBe('shop/checkout');
+    work.releaseAll();
+    await queue.stop();
+    expect(work.overlapped()).toBe(false);
+    expect(work.runs).toHaveLength(3);
+  });
+
+  it('runs again at once after a requeue, and retries failures with growing backoff', async () => {
+    const outcomes: (ReconcileOutcome | Error)[] = [
+      'requeue',
+      new Error('apiserver unavailable'),
+      new Error('still'),
+      'done',
+    ];
+    const delays: number[] = [];
+    let calls = 0;
+    const queue = new ReconcileQueue(
+      async () => {
+        const outcome = outcomes[calls++]!;
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
+      },
+      { initialRetryMs: 10, onError: (_key, _error, retryInMs) => delays.push(retryInMs) },
+    );
+    queue.enqueue('shop/checkout');
+    await waitFor('four runs', () => calls === 4 && queue.busyKeys.length === 0);
+    expect(delays).toEqual([10, 20]);
+    await queue.stop();
+  });
+
+  it('waits for runs in progress on stop and takes no more work', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile);
+    queue.enqueue('shop/checkout');
+    let stopped = false;
+    const stopping = queue.stop().then(() => (stopped = true));
+    queue.enqueue('shop/cart');
+    await Promise.resolve();
+    expect(stopped).toBe(false);
+    work.releaseAll();
+    await stopping;
+    expect(work.runs).toEqual(['shop/checkout']);
+  });
+});

@@ -1,0 +1,178 @@
+import {
+  checkRollout,
+  fieldPath,
+  parseRollout,
+  serviceBackends,
+  type ClusterFacts,
+} from '../../k8s-bridge/rollout-validation';
+import type { Rollout } from '../../schemas/rollout';
+import { rolloutManifest } from '../harness/rollout-fixtures';
+
+const everythingExists: ClusterFacts = {
+  existingServices: new Set(['checkout-stable', 'checkout-canary']),
+  routeBackends: new Map([['checkout', new Set(['checkout-stable', 'checkout-canary'])]]),
+};
+
+const defaultSteps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '30s' } }];
+
+interface Manifest {
+  spec: {
+    selector: Record<string, unknown>;
+    template: { metadata: { labels: Record<string, string> } };
+    strategy: { canary: Record<string, unknown> };
+  };
+}
+
+/** The sample Rollout of the test harness, changed by `edit`, parsed as the bridge parses it. */
+function parsed(steps: unknown[] = defaultSteps, edit: (manifest: Manifest) => void = () => {}): Rollout {
+  const manifest = JSON.parse(rolloutManifest({ namespace: 'shop', app: 'checkout', steps })) as Manifest;
+  edit(manifest);
+  const result = parseRollout(manifest);
+  if (!result.rollout) throw new Error(`fixture does not parse: ${result.problems.join('; ')}`);
+  return result.rollout;
+}
+
+const problemsOf = (rollout: Rollout, facts: ClusterFacts = everythingExists) => checkRollout(rollout, facts);
+
+describe('Rollout validation', () => {
+  it('accepts a Rollout whose Services, route and steps are all in order', () => {
+    expect(problemsOf(parsed())).toEqual([]);
+  });
+
+  it('spells zod paths as kubectl does', () => {
+    expect(fieldPath(['spec', 'strategy', 'canary', 'steps', 2, 'setWeight'])).toBe(
+      'spec.strategy.canary.steps[2].setWeight',
+    );
+  });
+
+  it('names the field of a schema problem', () => {
+    const broken = JSON.parse(
+      rolloutManifest({ namespace: 'shop', app: 'checkout', steps: [{ setWeight: 'twenty' }] }),
+    );
+    expect(parseRollout(broken).problems).toEqual([
+      expect.stringMatching(/^spec\.strategy\.canary\.steps\[0\]\.setWeight: .*expected number/),
+    ]);
+  });
+
+  it('names a pause duration it cannot read and shows how to write one', () => {
+    const rollout = parsed([{ setWeight: 10 }, { pause: { duration: '5 minutes' } }]);
+    expect(problemsOf(rollout)).toEqual([
+      'spec.strategy.canary.steps[1].pause.duration: "5 minutes" is not a duration; write it like 30s, 5m or 1h30m, or leave it out to pause until promoted',
+    ]);
+  });
+
+  it('refuses a weight above 100', () => {
+    expect(problemsOf(parsed([{ setWeight: 150 }]))).toEqual([
+      expect.stringMatching(/^spec\.strategy\.canary\.steps\[0\]\.setWeight: 150 is above 100; /),
+    ]);
+  });
+
+  it('refuses analysis steps until they are supported', () => {
+    expect(problemsOf(parsed([{ setWeight: 10 }, { analysis: { templateName: 'x' } }]))).toEqual([
+      expect.stringMatching(
+        /^spec\.strategy\.canary\.steps\[1\]\.analysis: analysis steps are not supported yet; /,
+      ),
+    ]);
+  });
+
+  it('names each missing Service with its field', () => {
+    const facts = { ...everythingExists, existingServices: new Set<string>() };
+    expect(problemsOf(parsed(), facts)).toEqual([
+      'spec.strategy.canary.stableService: Service "checkout-stable" not found in namespace shop; create it, or name an existing Service',
+      'spec.strategy.canary.canaryService: Service "checkout-canary" not found in namespace shop; create it, or name an existing Service',
+    ]);
+  });
+
+  it('names a missing HTTPRoute', () => {
+    const facts = { ...everythingExists, routeBackends: new Map() };
+    expect(problemsOf(parsed(), facts)).toEqual([
+      expect.stringMatching(
+        /^spec\.strategy\.canary\.trafficRouting\.gatewayAPI\.httpRoute: HTTPRoute "checkout" not found in namespace shop; create it/,
+      ),
+    ]);
+  });
+
+  it('names the Service a route has no backendRef for', () => {
+    const facts = {
+      ...everythingExists,
+      routeBackends: new Map([['checkout', new Set(['checkout-stable'])]]),
+    };
+    expect(problemsOf(parsed(), facts)).toEqual([
+      expect.stringMatching(
+        /httpRoute: HTTPRoute "checkout" has no backendRef for the canary Service "checkout-canary"; add one/,
+      ),
+    ]);
+  });
+
+  it('points at the entry of httpRoutes that is missing', () => {
+    const rollout = parsed(defaultSteps, (manifest) => {
+      manifest.spec.strategy.canary.trafficRouting = {
+        gatewayAPI: { httpRoutes: [{ name: 'checkout' }, { name: 'checkout-internal' }] },
+      };
+    });
+    expect(problemsOf(rollout)).toEqual([
+      expect.stringMatching(
+        /^spec\.strategy\.canary\.trafficRouting\.gatewayAPI\.httpRoutes\[1\]\.name: HTTPRoute "checkout-internal" not found/,
+      ),
+    ]);
+  });
+
+  it('refuses one Service for both stable and canary', () => {
+    const facts = {
+      existingServices: new Set(['checkout']),
+      routeBackends: new Map([['checkout', new Set(['checkout'])]]),
+    };
+    expect(
+      problemsOf(
+        parsed(defaultSteps, ({ spec }) =>
+          Object.assign(spec.strategy.canary, { stableService: 'checkout', canaryService: 'checkout' }),
+        ),
+        facts,
+      ),
+    ).toEqual([
+      expect.stringMatching(/^spec\.strategy\.canary\.canaryService: "checkout" is also the stableService; /),
+    ]);
+  });
+
+  it('refuses a selector that does not match the template labels', () => {
+    const rollout = parsed(defaultSteps, ({ spec }) => (spec.template.metadata.labels = { app: 'cart' }));
+    expect(problemsOf(rollout)).toEqual([
+      'spec.selector.matchLabels.app: selects "checkout" but spec.template.metadata.labels.app is "cart"; make the selector match the template labels',
+    ]);
+  });
+
+  it('evaluates matchExpressions as the apiserver does', () => {
+    const withExpressions = (matchExpressions: unknown[]) =>
+      parsed(defaultSteps, ({ spec }) => (spec.selector = { matchExpressions }));
+    expect(
+      problemsOf(withExpressions([{ key: 'app', operator: 'In', values: ['checkout', 'cart'] }])),
+    ).toEqual([]);
+    expect(problemsOf(withExpressions([{ key: 'tier', operator: 'NotIn', values: ['db'] }]))).toEqual([]);
+    expect(problemsOf(withExpressions([{ key: 'tier', operator: 'Exists' }]))).toEqual([
+      expect.stringMatching(/^spec\.selector\.matchExpressions\[0\]: tier Exists does not hold /),
+    ]);
+  });
+
+  it('refuses an empty selector, which would take every pod in the namespace', () => {
+    expect(problemsOf(parsed(defaultSteps, ({ spec }) => (spec.selector = { matchLabels: {} })))).toEqual([
+      expect.stringMatching(/^spec\.selector: is empty /),
+    ]);
+  });
+
+  it('counts only Service backends of the Rollout namespace as routes to its Services', () => {
+    const route = {
+      spec: {
+        rules: [
+          { backendRefs: [{ name: 'a' }, { name: 'b', namespace: 'other' }] },
+          {
+            backendRefs: [
+              { name: 'c', kind: 'Service', group: '' },
+              { name: 'd', group: 'example.com', kind: 'Backend' },
+            ],
+          },
+        ],
+      },
+    };
+    expect([...serviceBackends(route, 'shop')].sort()).toEqual(['a', 'c']);
+  });
+});

@@ -1,0 +1,104 @@
+import * as k8s from '@kubernetes/client-node';
+import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
+import { promoteUpdate } from '../../workflows/rollout-api';
+import { canaryReplicasFor } from '../../workflows/canary-plan';
+import { isolate } from '../harness/isolation';
+import { kubeClients } from '../harness/kube';
+import { setImage } from '../harness/rollout-fixtures';
+import { rolloutScenario } from '../harness/rollout-scenario';
+import { recordHistoryFixture } from '../harness/temporal';
+
+const app = 'search';
+const replicas = 4;
+
+describe('a new image while a canary is at 50%', () => {
+  const scope = isolate('supersede');
+  const { namespace } = scope;
+  const scenario = rolloutScenario(scope, app);
+  const { config, custom } = kubeClients();
+
+  /**
+   * Checks every route state that sends the canary traffic against the pods behind the canary
+   * Service at that moment. A state already replaced by the time it is checked is not judged.
+   */
+  async function watchCanaryTraffic() {
+    const judged: { weight: number; ready: number; needed: number }[] = [];
+    const watch = new k8s.Watch(config);
+    const request = await watch.watch(
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
+      { fieldSelector: `metadata.name=${app}` },
+      (
+        _type,
+        route: {
+          metadata: { resourceVersion: string };
+          spec: { rules: { backendRefs: { name: string; weight: number }[] }[] };
+        },
+      ) => {
+        const weight =
+          route.spec.rules[0]?.backendRefs.find((ref) => ref.name === `${app}-canary`)?.weight ?? 0;
+        if (weight === 0) return;
+        void (async () => {
+          const selector = await scenario.see.serviceSelector(`${app}-canary`);
+          const ready = await scenario.see.readyPods(selector[POD_TEMPLATE_HASH_LABEL] ?? 'none');
+          const now = (await custom.getNamespacedCustomObject({
+            group: 'gateway.networking.k8s.io',
+            version: 'v1',
+            namespace,
+            plural: 'httproutes',
+            name: app,
+          })) as { metadata: { resourceVersion: string } };
+          if (now.metadata.resourceVersion === route.metadata.resourceVersion) {
+            judged.push({ weight, ready, needed: canaryReplicasFor(replicas, weight) });
+          }
+        })();
+      },
+      () => undefined,
+    );
+    return { judged, stop: () => request.abort() };
+  }
+
+  it('stands the old revision down and rolls the newest one out, never routing to unready pods', async () => {
+    await scenario.firstRevisionHealthy([{ setWeight: 50 }, { pause: {} }], { replicas });
+    const traffic = await watchCanaryTraffic();
+
+    await setImage(namespace, app, `registry.example/${app}:2`);
+    const second = await scenario.waitForStatus(
+      'r2 to pause at 50%',
+      (s) => s.revision === 2 && s.phase === 'Paused',
+    );
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+
+    await setImage(namespace, app, `registry.example/${app}:3`);
+    const third = await scenario.waitForStatus(
+      'r3 to pause at 50%',
+      (s) => s.revision === 3 && s.phase === 'Paused',
+    );
+    expect(third.stableTemplateHash).toBe(second.stableTemplateHash);
+
+    const superseded = scenario.client.workflow.getHandle(second.workflowId!);
+    expect(await superseded.result()).toMatchObject({
+      message: 'superseded by r3',
+      weights: { stable: 100, canary: 0 },
+    });
+    const secondCanary = (await scenario.see.replicaSets(app)).find(
+      (rs) => rs.hash === second.currentTemplateHash,
+    );
+    expect(secondCanary?.replicas).toBe(0);
+
+    const newest = scenario.client.workflow.getHandle(third.workflowId!);
+    await newest.executeUpdate(promoteUpdate, { args: [{}] });
+    const healthy = await scenario.waitForStatus(
+      'r3 to become Healthy',
+      (s) => s.revision === 3 && s.phase === 'Healthy',
+    );
+    expect(healthy.stableTemplateHash).toBe(third.currentTemplateHash);
+    expect(await scenario.see.readyPods(third.currentTemplateHash!)).toBe(replicas);
+    traffic.stop();
+
+    expect(traffic.judged.length).toBeGreaterThan(0);
+    for (const state of traffic.judged) expect(state.ready).toBeGreaterThanOrEqual(state.needed);
+    await newest.result();
+    await recordHistoryFixture('canary-superseded', superseded);
+    await recordHistoryFixture('canary-superseding', newest);
+  });
+});

@@ -1,0 +1,48 @@
+import { isolate } from '../harness/isolation';
+import { setImage } from '../harness/rollout-fixtures';
+import { rolloutScenario } from '../harness/rollout-scenario';
+import { activitySummaries, historyOf, recordHistoryFixture } from '../harness/temporal';
+
+const app = 'inventory';
+
+describe('a worker killed during a timed pause', () => {
+  const scope = isolate('crash');
+  const scenario = rolloutScenario(scope, app);
+
+  it('resumes where it was, and the 20 s pause lasts 20 s in all', async () => {
+    await scenario.firstRevisionHealthy([
+      { setWeight: 50 },
+      { pause: { duration: '20s' } },
+      { setWeight: 100 },
+    ]);
+    await setImage(scope.namespace, app, `registry.example/${app}:2`);
+    const paused = await scenario.waitForStatus(
+      'r2 to pause for 20s',
+      (s) => s.revision === 2 && s.phase === 'Paused',
+    );
+    const pausedAt = Date.now();
+
+    await scenario.worker.kill();
+    await scenario.worker.start();
+    const restartedAfter = Date.now() - pausedAt;
+    expect(restartedAfter).toBeLessThan(15_000);
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+
+    await scenario.waitForStatus('r2 to become Healthy', (s) => s.revision === 2 && s.phase === 'Healthy');
+    const observedPause = Date.now() - pausedAt;
+    expect(observedPause).toBeGreaterThanOrEqual(19_000);
+
+    const handle = scenario.client.workflow.getHandle(paused.workflowId!);
+    await handle.result();
+    const events = await historyOf(handle.workflowId);
+    const timer = (type: string) =>
+      Date.parse(events.find((event) => event.eventType === type)?.eventTime as string);
+    const pauseMilliseconds = timer('EVENT_TYPE_TIMER_FIRED') - timer('EVENT_TYPE_TIMER_STARTED');
+    expect(Math.abs(pauseMilliseconds - 20_000)).toBeLessThanOrEqual(1_000);
+
+    // Nothing before the pause ran twice: the restarted worker replayed history instead.
+    const summaries = await activitySummaries(handle.workflowId);
+    expect(summaries.filter((summary) => summary === 'set weight 50%')).toHaveLength(1);
+    await recordHistoryFixture('canary-survives-worker-kill', handle);
+  });
+});

@@ -1,0 +1,421 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { RolloutActivities } from '../activities/rollout-activities';
+import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
+import { formatDuration, parseDuration } from '../schemas/duration';
+import type { CanaryStep, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import { canaryReplicasFor, describeStep } from './canary-plan';
+import {
+  abortSignal,
+  abortUpdate,
+  promoteSignal,
+  promoteUpdate,
+  retrySignal,
+  retryUpdate,
+  statusQuery,
+  supersedeSignal,
+  type AbortRequest,
+  type CanaryRolloutInput,
+  type PromoteRequest,
+  type RetryRequest,
+  type RolloutState,
+} from './rollout-api';
+import { RolloutPhaseKey } from './search-attributes';
+
+/** Activity failures no retry can mend; each ends the current attempt of the rollout at once. */
+const PERMANENT_FAILURES = [
+  'RolloutGone',
+  'RevisionSuperseded',
+  'ProgressDeadlineExceeded',
+  'InvalidConfiguration',
+];
+
+const cluster = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// Waiting for pods can take as long as the progress deadline; the heartbeat tells a dead worker apart.
+const readiness = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+const handoff = proxyActivities<WorkflowHandoffActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+});
+
+/** Why the steps stopped before the end. */
+type Interruption = { kind: 'abort'; reason: string } | { kind: 'supersede'; revision: number };
+
+/**
+ * One revision of a Rollout, rolled out as a canary: for each step, set the canary's weight (its pods
+ * Ready before any traffic reaches them) or pause; then promote the canary to stable. An abort sends
+ * traffic back to stable and waits for a retry; a newer revision makes this one stand down.
+ */
+export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutState> {
+  const { rollout, revision, templateHash, replicas, canary } = input;
+  const steps = canary.steps;
+  const state: RolloutState = {
+    phase: 'Pending',
+    revision,
+    templateHash,
+    stableTemplateHash: input.stableTemplateHash,
+    currentStepIndex: 0,
+    stepCount: steps.length,
+    weights: { stable: 100, canary: 0 },
+    paused: false,
+    message: '',
+  };
+  let promotion: PromoteRequest | undefined;
+  /** Who promoted last, for the Healthy message: a promote is consumed by its pause, the credit is not. */
+  let promotedBy: string | undefined;
+  let interruption: Interruption | undefined;
+  let retryRequested = false;
+  let stepsScope: CancellationScope | undefined;
+  const label = `${rollout.namespace}/${rollout.name} r${revision}`;
+
+  // --- commands -------------------------------------------------------------------------------------
+  const refusePromote = (request: PromoteRequest = {}) => {
+    if (interruption || !['Progressing', 'Paused'].includes(state.phase)) {
+      throw new Error(`nothing to promote: ${label} is ${state.phase}`);
+    }
+    if (!request.full && !state.paused)
+      throw new Error(`nothing to promote: ${label} is not paused; use full`);
+  };
+  const promote = (request: PromoteRequest = {}) => {
+    promotion = { full: request.full || promotion?.full, by: request.by };
+    promotedBy = request.by ?? promotedBy;
+    log.info('promote requested', { rollout: label, ...request });
+  };
+  const refuseAbort = (_request?: AbortRequest) => {
+    if (interruption || !['Progressing', 'Paused'].includes(state.phase)) {
+      throw new Error(`nothing to abort: ${label} is ${state.phase}`);
+    }
+  };
+  const abort = (request: AbortRequest = {}) => {
+    const reason = `aborted${request.by ? ` by ${request.by}` : ''}${request.reason ? `: ${request.reason}` : ''}`;
+    interrupt({ kind: 'abort', reason });
+  };
+  const refuseRetry = (_request?: RetryRequest) => {
+    if (state.phase !== 'Degraded' || interruption?.kind === 'supersede') {
+      throw new Error(`nothing to retry: ${label} is ${state.phase}`);
+    }
+  };
+  const interrupt = (reason: Interruption) => {
+    if (interruption?.kind === 'supersede') return;
+    interruption = reason;
+    stepsScope?.cancel();
+  };
+
+  setHandler(promoteSignal, (request) => {
+    try {
+      refusePromote(request);
+      promote(request);
+    } catch (refusal) {
+      log.warn('promote signal ignored', { rollout: label, reason: String(refusal) });
+    }
+  });
+  setHandler(abortSignal, (request) => {
+    if (['Progressing', 'Paused'].includes(state.phase)) abort(request);
+  });
+  setHandler(retrySignal, () => {
+    if (state.phase === 'Degraded') retryRequested = true;
+  });
+  setHandler(supersedeSignal, ({ revision: newer }) => interrupt({ kind: 'supersede', revision: newer }));
+  setHandler(
+    promoteUpdate,
+    (request) => {
+      promote(request);
+      return state;
+    },
+    { validator: refusePromote },
+  );
+  setHandler(
+    abortUpdate,
+    (request) => {
+      abort(request);
+      return state;
+    },
+    { validator: refuseAbort },
+  );
+  setHandler(
+    retryUpdate,
+    () => {
+      retryRequested = true;
+      return state;
+    },
+    { validator: refuseRetry },
+  );
+  setHandler(statusQuery, () => state);
+
+  // --- the rollout log: every change of phase lands in status, search attributes and UI details -----
+  async function enterPhase(phase: RolloutPhase, message: string, eventReason?: string): Promise<void> {
+    state.phase = phase;
+    state.message = message;
+    upsertSearchAttributes([{ key: RolloutPhaseKey, value: phase }]);
+    showDetails();
+    await cluster.writeRolloutStatus.executeWithOptions({ summary: `status ${phase}: ${message}` }, [
+      {
+        rollout,
+        status: {
+          phase,
+          message,
+          revision,
+          currentStepIndex: state.currentStepIndex,
+          stepCount: state.stepCount,
+          weights: state.weights,
+          stableTemplateHash: state.stableTemplateHash,
+        },
+        condition: {
+          type: 'Progressing',
+          status: phase === 'Progressing' || phase === 'Paused' ? 'True' : 'False',
+          reason: eventReason ?? phase,
+          message,
+        },
+      },
+    ]);
+    if (eventReason) {
+      await cluster.recordRolloutEvent({
+        rollout,
+        type: phase === 'Degraded' ? 'Warning' : 'Normal',
+        reason: eventReason,
+        message: `r${revision}: ${message}`,
+      });
+    }
+  }
+
+  function showDetails(): void {
+    const marks = steps.map((step, index) => {
+      const mark = index < state.currentStepIndex ? '✓' : index === state.currentStepIndex ? '▶' : ' ';
+      return `${mark} ${index + 1}. ${describeStep(step)}`;
+    });
+    setCurrentDetails(
+      [
+        `**${state.phase}** — ${state.message}`,
+        `weights: stable ${state.weights.stable}% / canary ${state.weights.canary}%`,
+        ...marks,
+      ].join('\n\n'),
+    );
+  }
+
+  // --- moving pods and traffic ----------------------------------------------------------------------
+  async function scaleCanaryAndWait(canaryReplicas: number): Promise<void> {
+    await cluster.ensureReplicaSet.executeWithOptions({ summary: `scale canary to ${canaryReplicas} pods` }, [
+      { rollout, revision, templateHash, replicas: canaryReplicas },
+    ]);
+    await readiness.waitForReplicaSetAvailable.executeWithOptions(
+      { summary: `wait for ${canaryReplicas} canary pods Ready` },
+      [{ rollout, templateHash, replicas: canaryReplicas, deadlineSeconds: input.progressDeadlineSeconds }],
+    );
+  }
+
+  async function routeTraffic(weights: TrafficWeights, summary: string): Promise<void> {
+    await cluster.setTrafficWeights.executeWithOptions({ summary }, [
+      {
+        rollout,
+        trafficRouting: canary.trafficRouting,
+        stableService: canary.stableService,
+        canaryService: canary.canaryService,
+        weights,
+      },
+    ]);
+    state.weights = weights;
+  }
+
+  /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
+  async function setWeight(weight: number): Promise<void> {
+    const canaryReplicas = canaryReplicasFor(replicas, weight);
+    const weights = { stable: 100 - weight, canary: weight };
+    if (weight >= state.weights.canary) {
+      await scaleCanaryAndWait(canaryReplicas);
+      await routeTraffic(weights, `set weight ${weight}%`);
+    } else {
+      await routeTraffic(weights, `set weight ${weight}%`);
+      await scaleCanaryAndWait(canaryReplicas);
+    }
+  }
+
+  async function pause(step: { duration?: string }): Promise<void> {
+    const milliseconds = step.duration === undefined ? undefined : parseDuration(step.duration);
+    if (step.duration !== undefined && milliseconds === undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `pause duration "${step.duration}" is not a duration`,
+        'InvalidConfiguration',
+      );
+    }
+    state.paused = true;
+    const until =
+      milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
+    await enterPhase('Paused', `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`);
+    const promoted = () => promotion !== undefined;
+    if (milliseconds === undefined) {
+      await condition(promoted);
+    } else {
+      await condition(promoted, milliseconds, { summary: `pause ${formatDuration(milliseconds)}` });
+    }
+    state.paused = false;
+    if (promotion && !promotion.full) promotion = undefined;
+    await enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
+  }
+
+  async function runStep(step: CanaryStep): Promise<void> {
+    if (step.setWeight !== undefined) await setWeight(step.setWeight);
+    else if (step.pause) await pause(step.pause);
+    else
+      throw ApplicationFailure.nonRetryable('analysis steps are not supported yet', 'InvalidConfiguration');
+  }
+
+  /** Runs the remaining steps; returns what interrupted them, or undefined when they all ran. */
+  async function runSteps(): Promise<Interruption | undefined> {
+    stepsScope = new CancellationScope();
+    try {
+      await stepsScope.run(async () => {
+        await enterPhase(
+          'Progressing',
+          `step ${state.currentStepIndex + 1}/${steps.length}`,
+          'RolloutStarted',
+        );
+        await pointServices(state.stableTemplateHash ?? templateHash);
+        for (const step of steps.slice(state.currentStepIndex)) {
+          if (promotion?.full) break;
+          await runStep(step);
+          state.currentStepIndex++;
+        }
+      });
+      return undefined;
+    } catch (error) {
+      if (interruption && isCancellation(error)) return interruption;
+      const failure = permanentFailure(error);
+      if (failure?.type === 'RevisionSuperseded') return { kind: 'supersede', revision: revision + 1 };
+      // Any other permanent failure (deadline, missing Service or route) is handled like an abort.
+      if (failure) return { kind: 'abort', reason: failure.message };
+      throw error;
+    } finally {
+      stepsScope = undefined;
+    }
+  }
+
+  async function pointServices(stableHash: string): Promise<void> {
+    await cluster.pointServiceAtRevision.executeWithOptions({ summary: `stable Service → ${stableHash}` }, [
+      { rollout, service: canary.stableService, templateHash: stableHash },
+    ]);
+    await cluster.pointServiceAtRevision.executeWithOptions({ summary: `canary Service → ${templateHash}` }, [
+      { rollout, service: canary.canaryService, templateHash },
+    ]);
+  }
+
+  /** The canary becomes stable: all its pods Ready, the stable Service on it, then 100/0 on the new stable. */
+  async function promoteToStable(): Promise<void> {
+    const previousStable = state.stableTemplateHash;
+    await scaleCanaryAndWait(replicas);
+    await pointServices(templateHash);
+    await routeTraffic({ stable: 100, canary: 0 }, 'set weight 100% on new stable');
+    state.stableTemplateHash = templateHash;
+    state.currentStepIndex = steps.length;
+    const by = promotedBy ? ` (promoted by ${promotedBy})` : '';
+    await enterPhase('Healthy', `r${revision} is stable${by}`, 'RolloutCompleted');
+    if (previousStable && previousStable !== templateHash) {
+      const delay = canary.scaleDownDelaySeconds * 1000;
+      // A newer revision waits for this workflow to close, so it cuts the delay short.
+      await condition(() => interruption?.kind === 'supersede', delay, {
+        summary: `keep old stable pods ${formatDuration(delay)}`,
+      });
+      await cluster.scaleReplicaSet.executeWithOptions(
+        { summary: `scale old stable ${previousStable} to 0` },
+        [{ rollout, templateHash: previousStable, replicas: 0 }],
+      );
+      await cluster.pruneOldReplicaSets({ rollout, keepTemplateHashes: [templateHash] });
+    }
+  }
+
+  /** Traffic back to stable first, then the canary's pods go. */
+  async function returnToStable(summary: string): Promise<void> {
+    await routeTraffic({ stable: 100, canary: 0 }, summary);
+    await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
+      { rollout, templateHash, replicas: 0 },
+    ]);
+  }
+
+  // --- the rollout ----------------------------------------------------------------------------------
+  try {
+    if (input.supersedes) {
+      await handoff.waitForWorkflowToClose.executeWithOptions(
+        { summary: `wait for ${input.supersedes} to stand down` },
+        [{ workflowId: input.supersedes }],
+      );
+    }
+    if (!input.stableTemplateHash || input.stableTemplateHash === templateHash) {
+      // An app's first revision, or a return to the revision already stable: nothing to compare against.
+      await enterPhase(
+        'Progressing',
+        input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',
+      );
+      await promoteToStable();
+      return state;
+    }
+    for (;;) {
+      const interrupted = await runSteps();
+      if (!interrupted) {
+        await promoteToStable();
+        return state;
+      }
+      if (interrupted.kind === 'supersede') {
+        await CancellationScope.nonCancellable(() =>
+          returnToStable(`superseded by r${interrupted.revision}: traffic to stable`),
+        );
+        state.message = `superseded by r${interrupted.revision}`;
+        upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+        return state;
+      }
+      await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
+      await enterPhase('Degraded', interrupted.reason, 'RolloutAborted');
+      await condition(() => retryRequested || interruption?.kind === 'supersede');
+      if (interruption?.kind === 'supersede') {
+        upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+        return state;
+      }
+      retryRequested = false;
+      interruption = undefined;
+      promotion = undefined;
+      state.currentStepIndex = 0;
+    }
+  } catch (error) {
+    if (isCancellation(error)) {
+      // The Rollout was deleted: its ReplicaSets go with it, so only the traffic needs a last word.
+      await CancellationScope.nonCancellable(async () => {
+        await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable').catch(() => undefined);
+      });
+    }
+    throw error;
+  }
+}
+
+/** The non-retryable failure behind an activity error: retrying the rollout as it is cannot help. */
+function permanentFailure(error: unknown): ApplicationFailure | undefined {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  if (!(failure instanceof ApplicationFailure)) return undefined;
+  return failure.nonRetryable || PERMANENT_FAILURES.includes(failure.type ?? '') ? failure : undefined;
+}

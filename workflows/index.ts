@@ -1,0 +1,2 @@
+// The workflows the worker registers; Temporal bundles this module and everything it imports.
+export { canaryRollout } from './canary-rollout';

@@ -1,0 +1,83 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+
+/**
+ * What a rollout workflow takes, answers and accepts. Clients (the bridge, the CLI, tests) import
+ * this module; it carries no secrets: the pod template stays in the cluster and activities read it.
+ */
+
+/** The Rollout a workflow acts for; the uid guards against a deleted and recreated namesake. */
+export interface RolloutRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export interface CanaryRolloutInput {
+  rollout: RolloutRef;
+  revision: number;
+  /** Pod-template hash of the revision being rolled out. */
+  templateHash: string;
+  /** Pod-template hash of the revision serving now; absent for an app's first rollout. */
+  stableTemplateHash?: string;
+  replicas: number;
+  canary: CanaryStrategy;
+  progressDeadlineSeconds: number;
+  /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
+  supersedes?: string;
+}
+
+export interface RolloutState {
+  phase: RolloutPhase;
+  revision: number;
+  templateHash: string;
+  stableTemplateHash?: string;
+  /** Index into the steps; equal to stepCount once every step has run. */
+  currentStepIndex: number;
+  stepCount: number;
+  weights: TrafficWeights;
+  /** True while a pause is waiting, so a promote has something to act on. */
+  paused: boolean;
+  message: string;
+}
+
+export interface PromoteRequest {
+  /** Skip every remaining step instead of only the current pause. */
+  full?: boolean;
+  /** Who asked, for the history and Kubernetes Events: a user name, `kubectl annotation`, `cli`. */
+  by?: string;
+}
+
+export interface AbortRequest {
+  reason?: string;
+  by?: string;
+}
+
+export interface RetryRequest {
+  by?: string;
+}
+
+export interface SupersedeRequest {
+  /** The revision that replaces this one. */
+  revision: number;
+}
+
+export const promoteSignal = defineSignal<[PromoteRequest?]>('promote');
+export const abortSignal = defineSignal<[AbortRequest?]>('abort');
+export const retrySignal = defineSignal<[RetryRequest?]>('retry');
+/** From the bridge when a newer revision arrives: hand traffic back to stable, scale down, and end. */
+export const supersedeSignal = defineSignal<[SupersedeRequest]>('supersede');
+
+/** The same commands as Updates: the caller learns at once whether the rollout accepted them. */
+export const promoteUpdate = defineUpdate<RolloutState, [PromoteRequest]>('promote');
+export const abortUpdate = defineUpdate<RolloutState, [AbortRequest]>('abort');
+export const retryUpdate = defineUpdate<RolloutState, [RetryRequest]>('retry');
+
+export const statusQuery = defineQuery<RolloutState>('status');
+
+/** Readable and deterministic: a restart, a resync or a second bridge arrives at the same ID. */
+export function rolloutWorkflowId(namespace: string, name: string, revision: number): string {
+  return `${namespace}/${name}/r${revision}`;
+}
+
+export const ROLLOUT_TASK_QUEUE = 'siirto-rollouts';
