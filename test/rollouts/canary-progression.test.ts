@@ -100,6 +100,9 @@ spec:
       app,
       [POD_TEMPLATE_HASH_LABEL]: status.stableTemplateHash,
     });
+    const handle = client.workflow.getHandle(status.workflowId!);
+    expect(await handle.result()).toMatchObject({ phase: 'Healthy', currentStepIndex: steps.length });
+    await recordHistoryFixture('first-revision-straight-to-stable', handle);
   });
 
   /** Rolls a new image through every step, promoting the indefinite pause with `promote`. */
