@@ -49,11 +49,20 @@ export interface RolloutActivities {
   }): Promise<void>;
 
   /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */
-  pointServiceAtRevision(input: { rollout: RolloutRef; service: string; templateHash: string }): Promise<void>;
+  pointServiceAtRevision(input: {
+    rollout: RolloutRef;
+    service: string;
+    templateHash: string;
+  }): Promise<void>;
 
-  /** Merges fields into the Rollout's status and sets a condition, through the status subresource. */
+  /**
+   * Merges fields into the Rollout's status and sets a condition, through the status subresource.
+   * Dropped when the status already records a newer revision than `revision`: a superseded workflow's
+   * late write must not undo its successor's.
+   */
   writeRolloutStatus(input: {
     rollout: RolloutRef;
+    revision: number;
     status: Partial<RolloutStatus>;
     condition?: Omit<RolloutCondition, 'lastTransitionTime'>;
   }): Promise<void>;

@@ -40,6 +40,7 @@ export async function writeRolloutStatus(
   kube: KubeClients,
   input: {
     rollout: RolloutRef;
+    revision: number;
     status: Partial<RolloutStatus>;
     condition?: Omit<RolloutCondition, 'lastTransitionTime'>;
   },
@@ -52,6 +53,8 @@ export async function writeRolloutStatus(
   await retryOnConflict(async () => {
     const stored = await readStoredRollout(kube, input.rollout);
     const current = (stored.status ?? {}) as Record<string, unknown>;
+    // A revision that a newer one has replaced no longer speaks for the Rollout.
+    if (typeof current.revision === 'number' && current.revision > input.revision) return;
     const existingConditions = StoredConditionsSchema.parse(stored.status ?? {}).conditions;
     const conditions = incoming.length
       ? mergeConditions(existingConditions, incoming, new Date().toISOString())

@@ -163,8 +163,10 @@ export class AnnotationCommandDelivery {
     this.firstSeen.set(seenKey, seenAt);
     const updateId = commandUpdateId(command.annotation, seenAt);
     const log = this.log.with({
-      workflowId,
+      namespace: rollout.namespace,
+      name: rollout.name,
       revision: target.revision,
+      workflowId,
       annotation: command.annotation,
       updateId,
     });
@@ -239,10 +241,13 @@ export class AnnotationCommandDelivery {
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
       );
     } catch (error) {
-      // Gone, or changed since: the watch brings the Rollout as it is now.
+      // Gone (404), or the annotation changed since (422: the `test` failed): the watch brings the
+      // Rollout as it is now, and a new value is delivered then.
       const status = apiStatus(error);
-      if (status === 404 || status === 409 || status === 422 || status === 500) {
+      if (status === 404 || status === 422) {
         this.log.info('annotation changed before it could be removed', {
+          namespace: target.rollout.namespace,
+          name: target.rollout.name,
           annotation: command.annotation,
           error,
         });

@@ -7,6 +7,8 @@ export interface BridgeSettings {
   resyncSeconds: number;
   /** Watch only this namespace; all namespaces when undefined. */
   watchNamespace?: string;
+  /** How long a command annotation's Update may wait for the workflow's answer before it is tried again later. */
+  updateTimeoutSeconds: number;
   /** `debug` adds a line per reconcile and resync. */
   logLevel: LogLevel;
 }
@@ -16,15 +18,19 @@ const optionalText = z.preprocess(
   z.string().trim().min(1).optional(),
 );
 
-const BridgeEnvironmentSchema = z.object({
-  SIIRTO_RESYNC_SECONDS: z.preprocess(
+const seconds = (fallback: number) =>
+  z.preprocess(
     (value) => (value === '' || value === undefined ? undefined : Number(value)),
     z
-      .number({ error: 'must be a whole number of seconds, such as 30' })
-      .int('must be a whole number of seconds, such as 30')
+      .number({ error: `must be a whole number of seconds, such as ${fallback}` })
+      .int(`must be a whole number of seconds, such as ${fallback}`)
       .min(1, 'must be at least 1 second')
-      .default(30),
-  ),
+      .default(fallback),
+  );
+
+const BridgeEnvironmentSchema = z.object({
+  SIIRTO_RESYNC_SECONDS: seconds(30),
+  SIIRTO_UPDATE_TIMEOUT_SECONDS: seconds(10),
   SIIRTO_WATCH_NAMESPACE: optionalText,
   SIIRTO_LOG_LEVEL: z.preprocess(
     (value) => (value === '' ? undefined : value),
@@ -41,6 +47,7 @@ export function bridgeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Bri
   return {
     resyncSeconds: parsed.data.SIIRTO_RESYNC_SECONDS,
     watchNamespace: parsed.data.SIIRTO_WATCH_NAMESPACE,
+    updateTimeoutSeconds: parsed.data.SIIRTO_UPDATE_TIMEOUT_SECONDS,
     logLevel: parsed.data.SIIRTO_LOG_LEVEL,
   };
 }

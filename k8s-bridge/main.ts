@@ -19,10 +19,10 @@ import { RolloutWorkflows } from './rollout-workflows';
  * The Siirto bridge: watches Rollouts and keeps one Temporal workflow per revision. It holds no state
  * of its own (all of it is in the Rollout status and in Temporal), so it can be restarted at any time
  * and two can run at once. Settings come from the environment: KUBECONFIG (or the in-cluster service
- * account), temporal/connection.ts for Temporal, SIIRTO_RESYNC_SECONDS and SIIRTO_WATCH_NAMESPACE.
+ * account), temporal/connection.ts for Temporal, and k8s-bridge/bridge-settings.ts.
  */
 
-/** How long shutdown waits for reconciles in progress; an Update call inside one is bounded well below it. */
+/** How long shutdown waits for reconciles in progress, each bounded by SIIRTO_UPDATE_TIMEOUT_SECONDS and API timeouts. */
 const SHUTDOWN_GRACE_MS = 25_000;
 const COMPONENT = 'siirto-bridge';
 
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const reconciler = new RolloutReconciler(
     kube,
     workflows,
-    new AnnotationCommandDelivery(kube, client, log),
+    new AnnotationCommandDelivery(kube, client, log, settings.updateTimeoutSeconds * 1_000),
     log,
   );
   const reconcile = async (key: string) => {

@@ -37,6 +37,8 @@ import type { RolloutWorkflowRun, RolloutWorkflows } from './rollout-workflows';
  *   the revision's run; then deliver command annotations to it.
  */
 
+const EVENT_MESSAGE_LIMIT = 1024;
+
 /** Phases in which the current revision's run should be open; Healthy and Degraded runs are left alone. */
 const ACTIVE_PHASES: readonly (RolloutPhase | undefined)[] = [undefined, 'Pending', 'Progressing', 'Paused'];
 
@@ -266,9 +268,14 @@ export class RolloutReconciler {
     };
     if (status.phase === 'Invalid') {
       const workflowId = rolloutWorkflowId(metadata.namespace, metadata.name, decision.revision);
-      const where = await this.workflows.phaseOf(workflowId);
-      update.phase = where?.phase ?? 'Progressing';
-      update.message = `the spec is valid again; ${where?.message ?? `revision ${decision.revision} is starting`}`;
+      // A run Temporal no longer remembers finished long ago: stable if its template is, else start it.
+      const where =
+        (await this.workflows.phaseOf(workflowId)) ??
+        (status.stableTemplateHash === decision.templateHash
+          ? { phase: 'Healthy' as const, message: `revision ${decision.revision} is stable` }
+          : { phase: 'Progressing' as const, message: `revision ${decision.revision} is starting` });
+      update.phase = where.phase;
+      update.message = `the spec is valid again; ${where.message}`;
     }
     if ((await patchRolloutStatus(this.kube.custom, requireVersion(metadata), update)) === 'conflict') {
       return 'conflict';
@@ -314,14 +321,18 @@ export class RolloutReconciler {
     if (alreadyOpen) return;
     // The new run waits for the newest earlier one to close, which itself waited for any before it.
     const supersedes = earlier.sort((a, b) => b.revision - a.revision)[0]?.workflowId;
-    const outcome = await this.workflows.start(rollout, decision, supersedes);
-    log.info(outcome === 'open' ? 'workflow running' : 'workflow already closed; not started again', {
-      supersedes,
-    });
+    if ((await this.workflows.start(rollout, decision, supersedes)) === 'open') {
+      log.info('workflow running', { supersedes });
+    } else {
+      log.debug('workflow already closed; a revision is never run twice', { supersedes });
+    }
   }
 
   private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {
-    await recordRolloutEvent(this.kube, { rollout, type, reason, message });
+    // The apiserver refuses Event messages above 1 KiB; the status keeps the whole list of problems.
+    const short =
+      message.length > EVENT_MESSAGE_LIMIT ? `${message.slice(0, EVENT_MESSAGE_LIMIT - 3)}...` : message;
+    await recordRolloutEvent(this.kube, { rollout, type, reason, message: short });
   }
 }
 

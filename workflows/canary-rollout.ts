@@ -171,40 +171,55 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   );
   setHandler(statusQuery, () => state);
 
-  // --- the rollout log: every change of phase lands in status, search attributes and UI details -----
-  async function enterPhase(phase: RolloutPhase, message: string, eventReason?: string): Promise<void> {
+  // --- the rollout log: every change lands in status, search attributes and UI details -------------
+  // Status writes run in order behind the rollout and never hold it up; each carries the state of its
+  // moment. They cannot be cancelled, and the workflow waits for them before it ends, so a superseded
+  // revision's last write always lands before its successor's first.
+  let statusWrites: Promise<void> = Promise.resolve();
+  function publishStatus(eventReason?: string): void {
+    const { phase, message } = state;
+    const status = {
+      phase,
+      message,
+      currentStepIndex: state.currentStepIndex,
+      stepCount: state.stepCount,
+      weights: state.weights,
+      stableTemplateHash: state.stableTemplateHash,
+    };
+    const condition = {
+      type: 'Progressing',
+      status: phase === 'Progressing' || phase === 'Paused' ? ('True' as const) : ('False' as const),
+      reason: eventReason ?? phase,
+      message,
+    };
+    statusWrites = statusWrites.then(() =>
+      CancellationScope.nonCancellable(async () => {
+        try {
+          await cluster.writeRolloutStatus.executeWithOptions({ summary: `status ${phase}: ${message}` }, [
+            { rollout, revision, status, condition },
+          ]);
+          if (eventReason) {
+            const type = phase === 'Degraded' ? 'Warning' : 'Normal';
+            await cluster.recordRolloutEvent({
+              rollout,
+              type,
+              reason: eventReason,
+              message: `r${revision}: ${message}`,
+            });
+          }
+        } catch (error) {
+          log.warn('could not write the Rollout status', { rollout: label, phase, error: String(error) });
+        }
+      }),
+    );
+  }
+
+  function enterPhase(phase: RolloutPhase, message: string, eventReason?: string): void {
     state.phase = phase;
     state.message = message;
     upsertSearchAttributes([{ key: RolloutPhaseKey, value: phase }]);
     showDetails();
-    await cluster.writeRolloutStatus.executeWithOptions({ summary: `status ${phase}: ${message}` }, [
-      {
-        rollout,
-        status: {
-          phase,
-          message,
-          revision,
-          currentStepIndex: state.currentStepIndex,
-          stepCount: state.stepCount,
-          weights: state.weights,
-          stableTemplateHash: state.stableTemplateHash,
-        },
-        condition: {
-          type: 'Progressing',
-          status: phase === 'Progressing' || phase === 'Paused' ? 'True' : 'False',
-          reason: eventReason ?? phase,
-          message,
-        },
-      },
-    ]);
-    if (eventReason) {
-      await cluster.recordRolloutEvent({
-        rollout,
-        type: phase === 'Degraded' ? 'Warning' : 'Normal',
-        reason: eventReason,
-        message: `r${revision}: ${message}`,
-      });
-    }
+    publishStatus(eventReason);
   }
 
   function showDetails(): void {
@@ -222,10 +237,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   // --- moving pods and traffic ----------------------------------------------------------------------
+  /** Canary pods last asked for; a step that needs no more skips straight to checking they are Ready. */
+  let canaryScale: number | undefined;
   async function scaleCanaryAndWait(canaryReplicas: number): Promise<void> {
-    await cluster.ensureReplicaSet.executeWithOptions({ summary: `scale canary to ${canaryReplicas} pods` }, [
-      { rollout, revision, templateHash, replicas: canaryReplicas },
-    ]);
+    if (canaryReplicas !== canaryScale) {
+      await cluster.ensureReplicaSet.executeWithOptions(
+        { summary: `scale canary to ${canaryReplicas} pods` },
+        [{ rollout, revision, templateHash, replicas: canaryReplicas }],
+      );
+      canaryScale = canaryReplicas;
+    }
     await readiness.waitForReplicaSetAvailable.executeWithOptions(
       { summary: `wait for ${canaryReplicas} canary pods Ready` },
       [{ rollout, templateHash, replicas: canaryReplicas, deadlineSeconds: input.progressDeadlineSeconds }],
@@ -233,6 +254,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   async function routeTraffic(weights: TrafficWeights, summary: string): Promise<void> {
+    await servicesPointed;
     await cluster.setTrafficWeights.executeWithOptions({ summary }, [
       {
         rollout,
@@ -243,6 +265,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       },
     ]);
     state.weights = weights;
+    showDetails();
+    publishStatus();
   }
 
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
@@ -269,7 +293,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.paused = true;
     const until =
       milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
-    await enterPhase('Paused', `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`);
+    enterPhase('Paused', `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`);
     const promoted = () => promotion !== undefined;
     if (milliseconds === undefined) {
       await condition(promoted);
@@ -278,7 +302,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     state.paused = false;
     if (promotion && !promotion.full) promotion = undefined;
-    await enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
+    enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
   }
 
   async function runStep(step: CanaryStep): Promise<void> {
@@ -293,12 +317,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     stepsScope = new CancellationScope();
     try {
       await stepsScope.run(async () => {
-        await enterPhase(
-          'Progressing',
-          `step ${state.currentStepIndex + 1}/${steps.length}`,
-          'RolloutStarted',
-        );
-        await pointServices(state.stableTemplateHash ?? templateHash);
+        enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}`, 'RolloutStarted');
+        // The Services are pointed while the first canary pods start; traffic waits for both.
+        pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
         for (const step of steps.slice(state.currentStepIndex)) {
           if (promotion?.full) break;
           await runStep(step);
@@ -318,13 +339,18 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   }
 
-  async function pointServices(stableHash: string): Promise<void> {
-    await cluster.pointServiceAtRevision.executeWithOptions({ summary: `stable Service → ${stableHash}` }, [
-      { rollout, service: canary.stableService, templateHash: stableHash },
-    ]);
-    await cluster.pointServiceAtRevision.executeWithOptions({ summary: `canary Service → ${templateHash}` }, [
-      { rollout, service: canary.canaryService, templateHash },
-    ]);
+  /** Awaited by every traffic change, so the Services select the right pods before weights move. */
+  let servicesPointed: Promise<void> = Promise.resolve();
+  function pointServices(stableHash: string): Promise<void> {
+    servicesPointed = Promise.all([
+      cluster.pointServiceAtRevision.executeWithOptions({ summary: `stable Service → ${stableHash}` }, [
+        { rollout, service: canary.stableService, templateHash: stableHash },
+      ]),
+      cluster.pointServiceAtRevision.executeWithOptions({ summary: `canary Service → ${templateHash}` }, [
+        { rollout, service: canary.canaryService, templateHash },
+      ]),
+    ]).then(() => undefined);
+    return servicesPointed;
   }
 
   /** The canary becomes stable: all its pods Ready, the stable Service on it, then 100/0 on the new stable. */
@@ -336,7 +362,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.stableTemplateHash = templateHash;
     state.currentStepIndex = steps.length;
     const by = promotedBy ? ` (promoted by ${promotedBy})` : '';
-    await enterPhase('Healthy', `r${revision} is stable${by}`, 'RolloutCompleted');
+    enterPhase('Healthy', `r${revision} is stable${by}`, 'RolloutCompleted');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
       // A newer revision waits for this workflow to close, so it cuts the delay short.
@@ -357,59 +383,70 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
       { rollout, templateHash, replicas: 0 },
     ]);
+    canaryScale = 0;
   }
 
   // --- the rollout ----------------------------------------------------------------------------------
   try {
-    if (input.supersedes) {
-      await handoff.waitForWorkflowToClose.executeWithOptions(
-        { summary: `wait for ${input.supersedes} to stand down` },
-        [{ workflowId: input.supersedes }],
-      );
-    }
-    if (!input.stableTemplateHash || input.stableTemplateHash === templateHash) {
-      // An app's first revision, or a return to the revision already stable: nothing to compare against.
-      await enterPhase(
-        'Progressing',
-        input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',
-      );
-      await promoteToStable();
-      return state;
-    }
-    for (;;) {
-      const interrupted = await runSteps();
-      if (!interrupted) {
+    return await rollOut();
+  } finally {
+    await statusWrites;
+  }
+
+  async function rollOut(): Promise<RolloutState> {
+    try {
+      if (input.supersedes) {
+        await handoff.waitForWorkflowToClose.executeWithOptions(
+          { summary: `wait for ${input.supersedes} to stand down` },
+          [{ workflowId: input.supersedes }],
+        );
+      }
+      if (!input.stableTemplateHash || input.stableTemplateHash === templateHash) {
+        // An app's first revision, or a return to the revision already stable: nothing to compare against.
+        enterPhase(
+          'Progressing',
+          input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',
+        );
         await promoteToStable();
         return state;
       }
-      if (interrupted.kind === 'supersede') {
-        await CancellationScope.nonCancellable(() =>
-          returnToStable(`superseded by r${interrupted.revision}: traffic to stable`),
-        );
-        state.message = `superseded by r${interrupted.revision}`;
-        upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
-        return state;
+      for (;;) {
+        const interrupted = await runSteps();
+        if (!interrupted) {
+          await promoteToStable();
+          return state;
+        }
+        if (interrupted.kind === 'supersede') {
+          await CancellationScope.nonCancellable(() =>
+            returnToStable(`superseded by r${interrupted.revision}: traffic to stable`),
+          );
+          state.message = `superseded by r${interrupted.revision}`;
+          upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+          return state;
+        }
+        await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
+        enterPhase('Degraded', interrupted.reason, 'RolloutAborted');
+        await condition(() => retryRequested || interruption?.kind === 'supersede');
+        if (interruption?.kind === 'supersede') {
+          upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+          return state;
+        }
+        retryRequested = false;
+        interruption = undefined;
+        promotion = undefined;
+        state.currentStepIndex = 0;
       }
-      await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
-      await enterPhase('Degraded', interrupted.reason, 'RolloutAborted');
-      await condition(() => retryRequested || interruption?.kind === 'supersede');
-      if (interruption?.kind === 'supersede') {
-        upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
-        return state;
+    } catch (error) {
+      if (isCancellation(error)) {
+        // The Rollout was deleted: its ReplicaSets go with it, so only the traffic needs a last word.
+        await CancellationScope.nonCancellable(async () => {
+          await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable').catch(
+            () => undefined,
+          );
+        });
       }
-      retryRequested = false;
-      interruption = undefined;
-      promotion = undefined;
-      state.currentStepIndex = 0;
+      throw error;
     }
-  } catch (error) {
-    if (isCancellation(error)) {
-      // The Rollout was deleted: its ReplicaSets go with it, so only the traffic needs a last word.
-      await CancellationScope.nonCancellable(async () => {
-        await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable').catch(() => undefined);
-      });
-    }
-    throw error;
   }
 }
 

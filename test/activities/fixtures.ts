@@ -22,7 +22,7 @@ export function activityKubeClients(): KubeClients {
 
 /** Installs the Rollout CRD as a platform team would, and waits until the apiserver serves it. */
 export async function applyRolloutCrd(): Promise<void> {
-  await runOrThrow('kubectl', ['apply', '-f', '/tmp/activities-crd' /* TEMPORARY */]);
+  await runOrThrow('kubectl', ['apply', '-f', path.join(stack.projectDir, 'deploy', 'crds')]);
   await runOrThrow('kubectl', [
     'wait',
     '--for=condition=Established',

@@ -30,11 +30,13 @@ describe("writing a Rollout's status", () => {
 
     await writeRolloutStatus(kube, {
       rollout: ref,
+      revision: 1,
       status: { phase: 'Progressing', currentStepIndex: 0, weights: { stable: 100, canary: 0 } },
       condition: { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated' },
     });
     await writeRolloutStatus(kube, {
       rollout: ref,
+      revision: 1,
       status: { currentStepIndex: 1, weights: { stable: 80, canary: 20 } },
       condition: { type: 'Paused', status: 'False', reason: 'Running' },
     });
@@ -54,6 +56,7 @@ describe("writing a Rollout's status", () => {
     const { ref } = await createRollout(scope.namespace, 'transitions');
     await writeRolloutStatus(kube, {
       rollout: ref,
+      revision: 1,
       status: {},
       condition: { type: 'Available', status: 'False', reason: 'Scaling' },
     });
@@ -67,6 +70,7 @@ describe("writing a Rollout's status", () => {
     );
     await writeRolloutStatus(kube, {
       rollout: ref,
+      revision: 1,
       status: {},
       condition: { type: 'Available', status: 'False', reason: 'StillScaling' },
     });
@@ -75,6 +79,7 @@ describe("writing a Rollout's status", () => {
 
     await writeRolloutStatus(kube, {
       rollout: ref,
+      revision: 1,
       status: {},
       condition: { type: 'Available', status: 'True', reason: 'AllPodsReady' },
     });
@@ -88,6 +93,7 @@ describe("writing a Rollout's status", () => {
     const write = () =>
       writeRolloutStatus(kube, {
         rollout: ref,
+        revision: 1,
         status: { phase: 'Paused', message: 'waiting for a promote' },
         condition: { type: 'Paused', status: 'True', reason: 'PausedByStep' },
       });
@@ -105,7 +111,12 @@ describe("writing a Rollout's status", () => {
 
     await Promise.all(
       types.map((type) =>
-        writeRolloutStatus(kube, { rollout: ref, status: {}, condition: { type, status: 'True' } }),
+        writeRolloutStatus(kube, {
+          rollout: ref,
+          revision: 1,
+          status: {},
+          condition: { type, status: 'True' },
+        }),
       ),
     );
 
@@ -113,11 +124,30 @@ describe("writing a Rollout's status", () => {
     expect(shown.status?.conditions?.map((condition) => condition.type).sort()).toEqual([...types].sort());
   });
 
+  it('drops a write from a revision older than the one the status records', async () => {
+    const { ref } = await createRollout(scope.namespace, 'superseded');
+    await writeRolloutStatus(kube, {
+      rollout: ref,
+      revision: 3,
+      status: { revision: 3, phase: 'Progressing' },
+    });
+    await writeRolloutStatus(kube, {
+      rollout: ref,
+      revision: 2,
+      status: { phase: 'Paused', message: 'late' },
+    });
+    const shown = await show('superseded');
+    expect(shown.status).toMatchObject({ revision: 3, phase: 'Progressing' });
+    expect(shown.status).not.toHaveProperty('message');
+  });
+
   it('fails with RolloutGone once the Rollout is deleted', async () => {
     const { ref } = await createRollout(scope.namespace, 'deleted');
     await runOrThrow('kubectl', ['delete', 'rollout', 'deleted', '-n', scope.namespace, '--wait=true']);
 
-    const failure = await failureOf(writeRolloutStatus(kube, { rollout: ref, status: { phase: 'Healthy' } }));
+    const failure = await failureOf(
+      writeRolloutStatus(kube, { rollout: ref, revision: 1, status: { phase: 'Healthy' } }),
+    );
 
     expect(failure.type).toBe('RolloutGone');
     expect(failure.nonRetryable).toBe(true);

@@ -208,6 +208,9 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
     const status = await statusOf('unreadable-pause', 'revision 1', (status) => status.revision === 1);
     expect(status).toMatchObject({ phase: 'Progressing', workflowId: `${namespace}/unreadable-pause/r1` });
     expect(status.conditions).toContainEqual(expect.objectContaining({ type: 'Valid', status: 'True' }));
+    await waitFor('r1 running', () =>
+      client.workflow.getHandle(`${namespace}/unreadable-pause/r1`).describe(),
+    );
     expect(await probes.runsOf('unreadable-pause')).toEqual([
       expect.objectContaining({ workflowId: `${namespace}/unreadable-pause/r1`, status: 'RUNNING' }),
     ]);
@@ -235,7 +238,40 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
       const status = await statusOf(name, 'revision 1', (status) => status.revision === 1);
       expect(status).toMatchObject({ phase: 'Progressing', workflowId: `${namespace}/${name}/r1` });
       expect(status.conditions).toContainEqual(expect.objectContaining({ type: 'Valid', status: 'True' }));
+      await waitFor(`${name}: r1 running`, () =>
+        client.workflow.getHandle(`${namespace}/${name}/r1`).describe(),
+      );
       expect(await probes.countRuns(name)).toBe(1);
     }
+  });
+
+  it('turns a running Rollout Invalid when its route goes, and back to its phase when it returns', async () => {
+    await statusOf(
+      'missing-route',
+      'revision 1',
+      (status) => status.revision === 1 && status.phase === 'Progressing',
+    );
+    await runOrThrow('kubectl', ['delete', 'httproute', 'late-route', '-n', namespace]);
+    const invalid = await statusOf('missing-route', 'phase Invalid', (status) => status.phase === 'Invalid');
+    expect(invalid.message).toContain('HTTPRoute "late-route" not found');
+    expect(invalid.revision).toBe(1);
+
+    await kubectlApply(routeTo('late-route', 'web-stable', 'web-canary'));
+    const valid = await statusOf(
+      'missing-route',
+      'phase Progressing',
+      (status) => status.phase === 'Progressing',
+    );
+    // No worker runs r1, so it is still running: the Rollout is Progressing at the same revision.
+    expect(valid).toMatchObject({ revision: 1, message: expect.stringContaining('the spec is valid again') });
+    expect(valid.conditions).toContainEqual(expect.objectContaining({ type: 'Valid', status: 'True' }));
+    expect(await probes.runsOf('missing-route')).toEqual([
+      expect.objectContaining({ workflowId: `${namespace}/missing-route/r1`, status: 'RUNNING' }),
+    ]);
+    expect(await probes.rolloutEvents('missing-route', 'SpecValid')).toContainEqual({
+      type: 'Normal',
+      message: 'the spec is valid again; revision 1 goes on',
+      count: 1,
+    });
   });
 });

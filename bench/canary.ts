@@ -1,0 +1,173 @@
+// `npm run bench:canary`: how fast Siirto reacts, on the local stack with a real worker and bridge.
+// Prints figures; it is not a test and asserts nothing.
+import { Client, Connection } from '@temporalio/client';
+import * as k8s from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promoteSignal } from '../workflows/rollout-api';
+import { runOrThrow } from '../test/harness/commands';
+import { observer } from '../test/harness/observe';
+import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../test/harness/rollout-fixtures';
+import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
+import { loadStackEnvironment, stack } from '../test/harness/stack';
+import { historyOf } from '../test/harness/temporal';
+import { waitFor } from '../test/harness/wait';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function report(label: string, milliseconds: number[], target: number): void {
+  const p50 = percentile(milliseconds, 0.5);
+  const p95 = percentile(milliseconds, 0.95);
+  console.log(
+    `${label}: p50 ${p50.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms over ${milliseconds.length} runs (target ≤ ${target} ms)`,
+  );
+}
+
+/** Resolves with the time the first event matching `accept` arrives on a watch of `path`. */
+async function firstEvent<T>(config: k8s.KubeConfig, path: string, accept: (object: T) => boolean) {
+  const watch = new k8s.Watch(config);
+  let resolveSeen: (at: number) => void = () => undefined;
+  const seen = new Promise<number>((resolve) => (resolveSeen = resolve));
+  const request = await watch.watch(
+    path,
+    {},
+    (_type, object: T) => {
+      if (accept(object)) resolveSeen(performance.now());
+    },
+    () => undefined,
+  );
+  return { seen: seen.finally(() => request.abort()), abort: () => request.abort() };
+}
+
+/** Temporal Actions as Temporal Cloud bills them: starts, timers, signals, updates, activities, upserts. */
+const BILLED_EVENTS = new Set([
+  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+  'EVENT_TYPE_TIMER_STARTED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
+  'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+  'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
+]);
+
+async function main(): Promise<void> {
+  execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  loadStackEnvironment();
+  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
+  const suffix = randomBytes(3).toString('hex');
+  const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
+  await runOrThrow('kubectl', ['create', 'namespace', scope.namespace]);
+  const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30' });
+  const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
+  const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
+  await Promise.all([worker.start(), bridge.start()]);
+  const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(stack.kubeconfig);
+  const see = observer(scope.namespace);
+  const { namespace } = scope;
+
+  try {
+    // One pod per revision, so moving from one weight to the next needs no new pods: what is timed is Siirto.
+    const app = 'bench';
+    await kubectlApply(servicesAndRoute(namespace, app));
+    const steps = [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
+    await kubectlApply(rolloutManifest({ namespace, app, replicas: 1, steps, scaleDownDelaySeconds: 0 }));
+    await waitFor('r1 Healthy', async () => (await see.rolloutStatus(app)).phase === 'Healthy', {
+      timeoutMs: 60_000,
+    });
+
+    const applyToReplicaSet: number[] = [];
+    const promoteToWeight: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const revision = (await see.rolloutStatus(app)).revision ?? 0;
+      const created = await firstEvent<k8s.V1ReplicaSet>(
+        kubeConfig,
+        `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+        (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
+      );
+      const appliedAt = performance.now();
+      await setImage(namespace, app, `registry.example/${app}:${run + 2}`);
+      applyToReplicaSet.push((await created.seen) - appliedAt);
+
+      const paused = await waitFor(`r${revision + 1} paused at 10%`, async () => {
+        const status = await see.rolloutStatus(app);
+        return (
+          status.revision === revision + 1 &&
+          status.phase === 'Paused' &&
+          status.currentStepIndex === 1 &&
+          status
+        );
+      });
+      const weightChanged = await firstEvent<{
+        spec: { rules: { backendRefs: { name: string; weight: number }[] }[] };
+      }>(
+        kubeConfig,
+        `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
+        (route) =>
+          route.spec.rules[0]?.backendRefs.some((ref) => ref.name === `${app}-canary` && ref.weight === 50) ??
+          false,
+      );
+      const handle = client.workflow.getHandle(paused.workflowId ?? '');
+      const promotedAt = performance.now();
+      await handle.signal(promoteSignal, {});
+      promoteToWeight.push((await weightChanged.seen) - promotedAt);
+      await waitFor('paused at 50%', async () => (await see.rolloutStatus(app)).currentStepIndex === 3);
+      await handle.signal(promoteSignal, { full: true });
+      await handle.result();
+    }
+    report('apply → canary ReplicaSet created', applyToReplicaSet, 250);
+    report('promote signal → HTTPRoute weight changed', promoteToWeight, 100);
+
+    // Ten weight steps, no pauses: the whole canary from the template change to Healthy.
+    const tenSteps = Array.from({ length: 10 }, (_, index) => ({ setWeight: (index + 1) * 10 }));
+    await runOrThrow('kubectl', [
+      'patch',
+      'rollout',
+      app,
+      '-n',
+      namespace,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { strategy: { canary: { steps: tenSteps } } } }),
+    ]);
+    const before = (await see.rolloutStatus(app)).revision ?? 0;
+    const startedAt = performance.now();
+    await setImage(namespace, app, 'registry.example/bench:ten-steps');
+    const done = await waitFor(
+      'the 10-step canary to become Healthy',
+      async () => {
+        const status = await see.rolloutStatus(app);
+        return status.revision === before + 1 && status.phase === 'Healthy' && status;
+      },
+      { timeoutMs: 120_000, intervalMs: 20 },
+    );
+    const total = performance.now() - startedAt;
+    console.log(
+      `10-step canary without pauses: ${(total / 1000).toFixed(2)} s from apply to Healthy (target ≤ 3 s)`,
+    );
+
+    const handle = client.workflow.getHandle(done.workflowId ?? '');
+    await handle.result();
+    const events = await historyOf(handle.workflowId);
+    const actions = events.filter((event) => BILLED_EVENTS.has(event.eventType)).length;
+    console.log(
+      `history of the 10-step canary: ${events.length} events, ${actions} Temporal Actions; ` +
+        `per step ${(events.length / 10).toFixed(1)} events, ${(actions / 10).toFixed(1)} Actions`,
+    );
+  } finally {
+    await Promise.all([worker.stop(), bridge.stop()]);
+    await client.connection.close();
+    await runOrThrow('kubectl', ['delete', 'namespace', namespace, '--wait=false']);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
