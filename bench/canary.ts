@@ -90,9 +90,15 @@ async function main(): Promise<void> {
         `/apis/apps/v1/namespaces/${namespace}/replicasets`,
         (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
       );
-      const appliedAt = performance.now();
-      await setImage(namespace, app, `registry.example/${app}:${run + 2}`);
-      applyToReplicaSet.push((await created.seen) - appliedAt);
+      // Timed from the apiserver's word that the new template is stored, not from kubectl's start.
+      const image = `registry.example/${app}:${run + 2}`;
+      const applied = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
+        kubeConfig,
+        `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
+        (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
+      );
+      await setImage(namespace, app, image);
+      applyToReplicaSet.push((await created.seen) - (await applied.seen));
 
       const paused = await waitFor(`r${revision + 1} paused at 10%`, async () => {
         const status = await see.rolloutStatus(app);

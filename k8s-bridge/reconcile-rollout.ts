@@ -66,13 +66,14 @@ export class RolloutReconciler {
     if (metadata.deletionTimestamp) return this.cancelRunsOfDeleted(key, metadata.uid);
     if (stored.status.revision !== undefined) this.lastRevision.set(keyText(key), stored.status.revision);
 
-    const openRuns = await this.workflows.openRuns(key);
-    await this.cancelRunsOfNamesakes(key, openRuns, metadata.uid);
-
     const parsed = parseRollout(stored.raw);
-    const problems = parsed.rollout
-      ? checkRollout(parsed.rollout, await lookUpClusterFacts(this.kube, parsed.rollout))
-      : parsed.problems;
+    // Temporal and the cluster are asked at once: a new revision's start waits for both.
+    const [openRuns, facts] = await Promise.all([
+      this.workflows.openRuns(key),
+      parsed.rollout ? lookUpClusterFacts(this.kube, parsed.rollout) : undefined,
+    ]);
+    await this.cancelRunsOfNamesakes(key, openRuns, metadata.uid);
+    const problems = parsed.rollout && facts ? checkRollout(parsed.rollout, facts) : parsed.problems;
 
     let revision = stored.status.revision;
     if (problems.length > 0 || !parsed.rollout) {
