@@ -95,6 +95,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let interruption: Interruption | undefined;
   let retryRequested = false;
   let stepsScope: CancellationScope | undefined;
+  /** Once the canary is becoming stable there is no abort: traffic is already on its way to it. */
+  let promoting = false;
   const label = `${rollout.namespace}/${rollout.name} r${revision}`;
 
   // --- commands -------------------------------------------------------------------------------------
@@ -102,8 +104,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (interruption || !['Progressing', 'Paused'].includes(state.phase)) {
       throw new Error(`nothing to promote: ${label} is ${state.phase}`);
     }
-    if (!request.full && !state.paused)
+    if (promoting) throw new Error(`nothing to promote: ${label} is already being promoted to stable`);
+    if (!request.full && !state.paused) {
       throw new Error(`nothing to promote: ${label} is not paused; use full`);
+    }
   };
   const promote = (request: PromoteRequest = {}) => {
     promotion = { full: request.full || promotion?.full, by: request.by };
@@ -114,6 +118,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (interruption || !['Progressing', 'Paused'].includes(state.phase)) {
       throw new Error(`nothing to abort: ${label} is ${state.phase}`);
     }
+    if (promoting) throw new Error(`too late to abort: ${label} is being promoted to stable`);
   };
   const abort = (request: AbortRequest = {}) => {
     const reason = `aborted${request.by ? ` by ${request.by}` : ''}${request.reason ? `: ${request.reason}` : ''}`;
@@ -139,7 +144,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   });
   setHandler(abortSignal, (request) => {
-    if (['Progressing', 'Paused'].includes(state.phase)) abort(request);
+    try {
+      refuseAbort(request);
+      abort(request);
+    } catch (refusal) {
+      log.warn('abort signal ignored', { rollout: label, reason: String(refusal) });
+    }
   });
   setHandler(retrySignal, () => {
     if (state.phase === 'Degraded') retryRequested = true;
@@ -355,6 +365,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   /** The canary becomes stable: all its pods Ready, the stable Service on it, then 100/0 on the new stable. */
   async function promoteToStable(): Promise<void> {
+    promoting = true;
     const previousStable = state.stableTemplateHash;
     await scaleCanaryAndWait(replicas);
     await pointServices(templateHash);

@@ -37,15 +37,21 @@ export class SiirtoProcess {
     child.stderr?.pipe(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    await waitFor(
-      `${this.entry} to start (log: ${this.logFile})`,
-      () => {
-        if (child.exitCode !== null)
-          throw new Error(`exited with ${child.exitCode}: ${this.logText().slice(offset)}`);
-        return this.startedLine.test(this.logText().slice(offset));
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    // A process that exits before it is ready has failed to start; no use waiting out the deadline.
+    const exitedEarly = this.exited.then(() => {
+      throw new Error(`${this.entry} exited with ${child.exitCode}: ${this.logText().slice(offset)}`);
+    });
+    exitedEarly.catch(() => undefined);
+    await Promise.race([
+      exitedEarly,
+      waitFor(
+        `${this.entry} to start (log: ${this.logFile})`,
+        () => this.startedLine.test(this.logText().slice(offset)),
+        {
+          timeoutMs: 60_000,
+        },
+      ),
+    ]);
   }
 
   /** SIGTERM, as Kubernetes stops a pod, then waits for the exit. */
