@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { promoteSignal } from '../workflows/rollout-api';
 import { runOrThrow } from '../test/harness/commands';
 import { observer } from '../test/harness/observe';
-import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../test/harness/rollout-fixtures';
+import {
+  kubectlApply,
+  patchRolloutSpec,
+  rolloutManifest,
+  servicesAndRoute,
+  setImage,
+} from '../test/harness/rollout-fixtures';
 import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
 import { loadStackEnvironment, stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
@@ -131,17 +137,7 @@ async function main(): Promise<void> {
 
     // Ten weight steps, no pauses: the whole canary from the template change to Healthy.
     const tenSteps = Array.from({ length: 10 }, (_, index) => ({ setWeight: (index + 1) * 10 }));
-    await runOrThrow('kubectl', [
-      'patch',
-      'rollout',
-      app,
-      '-n',
-      namespace,
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify({ spec: { strategy: { canary: { steps: tenSteps } } } }),
-    ]);
+    await patchRolloutSpec(namespace, app, { strategy: { canary: { steps: tenSteps } } });
     const before = (await see.rolloutStatus(app)).revision ?? 0;
     const startedAt = performance.now();
     await setImage(namespace, app, 'registry.example/bench:ten-steps');

@@ -27,23 +27,20 @@ interface WatchedObject {
   metadata?: { namespace?: string; name?: string };
 }
 
+/** One list of Rollouts, in a namespace or in all of them. */
+function listRolloutObjects(custom: k8s.CustomObjectsApi, namespace?: string) {
+  const type = { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL };
+  return (
+    namespace
+      ? custom.listNamespacedCustomObject({ ...type, namespace })
+      : custom.listClusterCustomObject(type)
+  ) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+}
+
 /** Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache. */
 export async function listRollouts(custom: k8s.CustomObjectsApi, namespace?: string): Promise<RolloutKey[]> {
-  const list = (await (namespace
-    ? custom.listNamespacedCustomObject({
-        group: ROLLOUT_GROUP,
-        version: ROLLOUT_VERSION,
-        plural: ROLLOUT_PLURAL,
-        namespace,
-      })
-    : custom.listClusterCustomObject({
-        group: ROLLOUT_GROUP,
-        version: ROLLOUT_VERSION,
-        plural: ROLLOUT_PLURAL,
-      }))) as {
-    items?: WatchedObject[];
-  };
-  return (list.items ?? []).flatMap((item) => keyOf(item) ?? []);
+  const list = await listRolloutObjects(custom, namespace);
+  return list.items.flatMap((item) => keyOf(item) ?? []);
 }
 
 function keyOf(object: WatchedObject): RolloutKey | undefined {
@@ -61,19 +58,7 @@ export async function watchRollouts(
   const custom = config.makeApiClient(k8s.CustomObjectsApi);
   const base = `/apis/${ROLLOUT_GROUP}/${ROLLOUT_VERSION}`;
   const path = namespace ? `${base}/namespaces/${namespace}/${ROLLOUT_PLURAL}` : `${base}/${ROLLOUT_PLURAL}`;
-  const list = () =>
-    (namespace
-      ? custom.listNamespacedCustomObject({
-          group: ROLLOUT_GROUP,
-          version: ROLLOUT_VERSION,
-          plural: ROLLOUT_PLURAL,
-          namespace,
-        })
-      : custom.listClusterCustomObject({
-          group: ROLLOUT_GROUP,
-          version: ROLLOUT_VERSION,
-          plural: ROLLOUT_PLURAL,
-        })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+  const list = () => listRolloutObjects(custom, namespace);
   const informer = k8s.makeInformer<k8s.KubernetesObject>(config, path, list);
 
   let stopped = false;

@@ -1,6 +1,5 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import path from 'node:path';
 import { makeKubeClients, type KubeClients } from '../../kubernetes/client';
 import { podTemplateHash } from '../../schemas/pod-template-hash';
 import {
@@ -13,22 +12,10 @@ import {
 import type { RolloutRef } from '../../workflows/rollout-api';
 import { runOrThrow } from '../harness/commands';
 import { kubeClients } from '../harness/kube';
-import { stack } from '../harness/stack';
 
 /** The clients activities take, on the local stack's apiserver. */
 export function activityKubeClients(): KubeClients {
   return makeKubeClients(kubeClients().config);
-}
-
-/** Installs the Rollout CRD as a platform team would, and waits until the apiserver serves it. */
-export async function applyRolloutCrd(): Promise<void> {
-  await runOrThrow('kubectl', ['apply', '-f', path.join(stack.projectDir, 'deploy', 'crds')]);
-  await runOrThrow('kubectl', [
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/rollouts.siirto.dev',
-  ]);
 }
 
 export interface RolloutOptions {

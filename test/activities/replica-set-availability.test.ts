@@ -3,7 +3,7 @@ import { ensureReplicaSet, scaleReplicaSet } from '../../activities/replica-sets
 import { isAvailable, waitForReplicaSetAvailable } from '../../activities/replica-set-availability';
 import { isolate } from '../harness/isolation';
 import { waitFor } from '../harness/wait';
-import { activityKubeClients, applyRolloutCrd, createRollout, failureOf, runActivity } from './fixtures';
+import { activityKubeClients, createRollout, failureOf, runActivity } from './fixtures';
 
 /** Pods no node will take: kwok's fake nodes carry no such label. */
 const UNSCHEDULABLE = { nodeSelector: { 'siirto.dev/test-no-such-node': 'true' } };
@@ -11,8 +11,6 @@ const UNSCHEDULABLE = { nodeSelector: { 'siirto.dev/test-no-such-node': 'true' }
 describe('waiting for a revision to become available', () => {
   const scope = isolate('activity-wait');
   const kube = activityKubeClients();
-
-  beforeAll(applyRolloutCrd);
 
   it('fails with ProgressDeadlineExceeded, saying how many pods were available and why not', async () => {
     const { ref, templateHash } = await createRollout(scope.namespace, 'stuck', { podSpec: UNSCHEDULABLE });

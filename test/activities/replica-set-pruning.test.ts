@@ -4,14 +4,12 @@ import { ensureReplicaSet } from '../../activities/replica-sets';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from '../../kubernetes/labels';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { activityKubeClients, applyRolloutCrd, changeRolloutImage, createRollout } from './fixtures';
+import { activityKubeClients, changeRolloutImage, createRollout } from './fixtures';
 
 describe('pruning the ReplicaSets of old revisions', () => {
   const scope = isolate('activity-prune');
   const kube = activityKubeClients();
   const { apps } = kubeClients();
-
-  beforeAll(applyRolloutCrd);
 
   it('deletes the oldest scaled-down ones beyond revisionHistoryLimit, sparing kept, running and foreign ones', async () => {
     const first = await createRollout(scope.namespace, 'shop', { revisionHistoryLimit: 1, replicas: 1 });

@@ -5,21 +5,12 @@ import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { waitFor } from '../harness/wait';
-import {
-  activityKubeClients,
-  applyRolloutCrd,
-  changeRolloutImage,
-  createRollout,
-  failureOf,
-  runActivity,
-} from './fixtures';
+import { activityKubeClients, changeRolloutImage, createRollout, failureOf, runActivity } from './fixtures';
 
 describe('the ReplicaSet of a revision', () => {
   const scope = isolate('activity-rs');
   const kube = activityKubeClients();
   const { apps } = kubeClients();
-
-  beforeAll(applyRolloutCrd);
 
   it('is created from the Rollout, owned by it, and its pods become available', async () => {
     const { ref, rollout, templateHash } = await createRollout(scope.namespace, 'shop');

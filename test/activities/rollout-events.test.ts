@@ -1,7 +1,7 @@
 import { recordRolloutEvent } from '../../activities/rollout-events';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
-import { activityKubeClients, applyRolloutCrd, createRollout } from './fixtures';
+import { activityKubeClients, createRollout } from './fixtures';
 
 interface ShownEvent {
   type: string;
@@ -29,8 +29,6 @@ describe('recording Events on a Rollout', () => {
         'json',
       ]),
     ).items;
-
-  beforeAll(applyRolloutCrd);
 
   it('shows them in kubectl describe rollout and kubectl get events, from siirto', async () => {
     const { ref } = await createRollout(scope.namespace, 'shop');

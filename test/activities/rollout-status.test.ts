@@ -2,7 +2,7 @@ import { mergeConditions, writeRolloutStatus } from '../../activities/rollout-st
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { waitFor } from '../harness/wait';
-import { activityKubeClients, applyRolloutCrd, createRollout, failureOf } from './fixtures';
+import { activityKubeClients, createRollout, failureOf } from './fixtures';
 
 interface ShownRollout {
   metadata: { resourceVersion: string };
@@ -22,8 +22,6 @@ describe("writing a Rollout's status", () => {
     JSON.parse(await runOrThrow('kubectl', ['get', 'rollout', name, '-n', scope.namespace, '-o', 'json']));
   const conditionOf = (rollout: ShownRollout, type: string) =>
     rollout.status?.conditions?.find((c) => c.type === type);
-
-  beforeAll(applyRolloutCrd);
 
   it('shows in kubectl, merging fields and conditions into what is there', async () => {
     const { ref } = await createRollout(scope.namespace, 'shop');

@@ -67,19 +67,8 @@ export async function kubectlApply(manifest: string): Promise<string> {
   return runOrThrow('kubectl', ['apply', '-f', '-'], manifest);
 }
 
-export async function applyCrds(): Promise<void> {
-  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
-  await runOrThrow('kubectl', [
-    'wait',
-    '--for=condition=Established',
-    'crd/rollouts.siirto.dev',
-    '--timeout=30s',
-  ]);
-}
-
-/** Sets a new image, as `kubectl set image` would on a Deployment: a new pod template, a new revision. */
-export async function setImage(namespace: string, app: string, image: string): Promise<void> {
-  const patch = { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } };
+/** Merge-patches the Rollout's spec as a user would with `kubectl patch --type merge`. */
+export async function patchRolloutSpec(namespace: string, app: string, spec: unknown): Promise<void> {
   await runOrThrow('kubectl', [
     'patch',
     'rollout',
@@ -89,6 +78,11 @@ export async function setImage(namespace: string, app: string, image: string): P
     '--type',
     'merge',
     '-p',
-    JSON.stringify(patch),
+    JSON.stringify({ spec }),
   ]);
+}
+
+/** Sets a new image, as `kubectl set image` would on a Deployment: a new pod template, a new revision. */
+export async function setImage(namespace: string, app: string, image: string): Promise<void> {
+  await patchRolloutSpec(namespace, app, { template: { spec: { containers: [{ name: 'app', image }] } } });
 }

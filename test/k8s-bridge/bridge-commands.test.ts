@@ -3,7 +3,7 @@ import type { RolloutStatus } from '../../schemas/rollout';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
-import { applyCrds, kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
+import { kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
 import { siirtoBridge, type SiirtoProcess } from '../harness/siirto-processes';
 import { temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -34,7 +34,6 @@ describe('command annotations the bridge cannot hand to a workflow', () => {
     waitFor(`${name}: ${description}`, async () => accept(await see.rolloutStatus(name)));
 
   beforeAll(async () => {
-    await applyCrds();
     await kubectlApply(servicesAndRoute(namespace, app));
     client = await temporalClient();
     probes = bridgeProbes(client, namespace);

@@ -11,13 +11,7 @@ import {
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
-import {
-  applyCrds,
-  kubectlApply,
-  rolloutManifest,
-  servicesAndRoute,
-  setImage,
-} from '../harness/rollout-fixtures';
+import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../harness/rollout-fixtures';
 import { siirtoBridge, type SiirtoProcess } from '../harness/siirto-processes';
 import { temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -64,7 +58,6 @@ describe('the bridge turns Rollout revisions into workflows', () => {
   };
 
   beforeAll(async () => {
-    await applyCrds();
     await kubectlApply(servicesAndRoute(namespace, app));
     client = await temporalClient();
     probes = bridgeProbes(client, namespace);

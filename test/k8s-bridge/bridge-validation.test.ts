@@ -3,7 +3,7 @@ import type { RolloutStatus } from '../../schemas/rollout';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
-import { applyCrds, kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
+import { kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
 import { siirtoBridge, type SiirtoProcess } from '../harness/siirto-processes';
 import { temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -136,7 +136,6 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
     });
 
   beforeAll(async () => {
-    await applyCrds();
     await kubectlApply(servicesAndRoute(namespace, 'web'));
     await kubectlApply(
       [
