@@ -12,6 +12,9 @@ for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok ku
   [ -x "$BIN_DIR/$binary" ] || die "$binary is not installed in $BIN_DIR: run npm run stack:install"
 done
 mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
+# One start at a time: two test runs starting the stack together would each launch every component.
+exec {lock}>"$STATE_DIR/up.lock"
+flock "$lock"
 started_at=$SECONDS
 
 # Starts a component in its own session so it outlives this script, unless it already runs.
