@@ -14,13 +14,15 @@ describe('the local Temporal dev server', () => {
   let connection: Connection;
   let client: Client;
   let worker: Worker;
+  let workerConnection: NativeConnection;
   let workerRun: Promise<void>;
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: stack.temporalAddress });
     client = new Client({ connection });
+    workerConnection = await NativeConnection.connect({ address: stack.temporalAddress });
     worker = await Worker.create({
-      connection: await NativeConnection.connect({ address: stack.temporalAddress }),
+      connection: workerConnection,
       taskQueue,
       workflowsPath: require.resolve('./workflows/greetings'),
     });
@@ -30,6 +32,7 @@ describe('the local Temporal dev server', () => {
   afterAll(async () => {
     worker.shutdown();
     await workerRun;
+    await workerConnection.close();
     await connection.close();
   });
 
