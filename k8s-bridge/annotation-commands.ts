@@ -22,7 +22,7 @@ import {
   type RetryRequest,
   type RolloutRef,
 } from '../workflows/rollout-api';
-import type { Logger } from './log';
+import type { Logger } from '../observability/log';
 
 /**
  * Commands for users with only kubectl: `kubectl annotate rollout checkout siirto.dev/promote=true`.
@@ -91,12 +91,30 @@ export function annotationCommands(
 }
 
 /**
- * Temporal keeps an Update's outcome under its ID, so asking again with the same ID (after a timeout
- * or a crash) does not promote twice. The ID is the annotation and the resourceVersion at which the
- * bridge first saw it; a new annotation by the user comes with a new resourceVersion.
+ * Temporal keeps an Update's outcome under its ID, so asking again with the same ID (after a timeout,
+ * a crash, or from a second bridge) does not promote twice. The ID names the annotation, its value and
+ * when it was set; a user who sets it again later sends a new command.
  */
-export function commandUpdateId(annotation: string, resourceVersion: string): string {
-  return `${annotation}@${resourceVersion}`;
+export function commandUpdateId(annotation: string, value: string, setAt: string): string {
+  return `${annotation}=${value}@${setAt}`;
+}
+
+interface ManagedFieldsEntry {
+  time?: string;
+  fieldsV1?: { 'f:metadata'?: { 'f:annotations'?: Record<string, unknown> } };
+}
+
+/**
+ * When the annotation was last set, as the apiserver records it in managedFields: every bridge, and a
+ * bridge after a restart, reads the same time, where a resourceVersion moves with every other change.
+ */
+export function annotationSetAt(managedFields: unknown, annotation: string): string | undefined {
+  if (!Array.isArray(managedFields)) return undefined;
+  const times = (managedFields as ManagedFieldsEntry[])
+    .filter((entry) => entry.fieldsV1?.['f:metadata']?.['f:annotations']?.[`f:${annotation}`] !== undefined)
+    .flatMap((entry) => (entry.time ? [entry.time] : []))
+    .sort();
+  return times.at(-1);
 }
 
 /** JSON-pointer escaping of a key, as in `/metadata/annotations/siirto.dev~1promote`. */
@@ -108,6 +126,8 @@ export interface CommandTarget {
   rollout: RolloutRef;
   resourceVersion: string;
   annotations?: Record<string, string>;
+  /** The Rollout's metadata.managedFields, which tell when each annotation was set. */
+  managedFields?: unknown;
   /** The revision commands go to; undefined when the Rollout has none yet (it was never valid). */
   revision?: number;
 }
@@ -159,9 +179,11 @@ export class AnnotationCommandDelivery {
     }
     const workflowId = rolloutWorkflowId(rollout.namespace, rollout.name, target.revision);
     const seenKey = `${rollout.uid} ${command.annotation}=${command.value}`;
+    // Without managedFields (stripped by some tooling), the first resourceVersion seen stands in.
     const seenAt = this.firstSeen.get(seenKey) ?? target.resourceVersion;
     this.firstSeen.set(seenKey, seenAt);
-    const updateId = commandUpdateId(command.annotation, seenAt);
+    const setAt = annotationSetAt(target.managedFields, command.annotation) ?? `rv${seenAt}`;
+    const updateId = commandUpdateId(command.annotation, command.value, setAt);
     const log = this.log.with({
       namespace: rollout.namespace,
       name: rollout.name,

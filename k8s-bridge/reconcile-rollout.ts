@@ -13,7 +13,7 @@ import {
 } from '../schemas/rollout';
 import { rolloutWorkflowId, type RolloutRef } from '../workflows/rollout-api';
 import type { AnnotationCommandDelivery } from './annotation-commands';
-import type { Logger } from './log';
+import type { Logger } from '../observability/log';
 import type { ReconcileOutcome } from './reconcile-queue';
 import { recordNewRevision, revisionOf, type RevisionDecision } from './revisions';
 import { checkRollout, lookUpClusterFacts, parseRollout } from './rollout-validation';
@@ -89,6 +89,7 @@ export class RolloutReconciler {
         rollout: { namespace: key.namespace, name: key.name, uid: metadata.uid },
         resourceVersion: metadata.resourceVersion,
         annotations: metadata.annotations,
+        managedFields: (stored.raw.metadata as { managedFields?: unknown } | undefined)?.managedFields,
         revision,
       });
     }

@@ -1,4 +1,9 @@
-import { annotationCommands, annotationPointer, commandUpdateId } from '../../k8s-bridge/annotation-commands';
+import {
+  annotationCommands,
+  annotationPointer,
+  annotationSetAt,
+  commandUpdateId,
+} from '../../k8s-bridge/annotation-commands';
 
 describe('command annotations', () => {
   it('reads promote=true as the end of the current pause and promote=full as skipping every step', () => {
@@ -43,8 +48,30 @@ describe('command annotations', () => {
     expect(annotationCommands(undefined)).toEqual([]);
   });
 
-  it('derives update IDs from the annotation and the resourceVersion it was seen at', () => {
-    expect(commandUpdateId('siirto.dev/promote', '4711')).toBe('siirto.dev/promote@4711');
+  it('derives update IDs from the annotation, its value and when the apiserver recorded it set', () => {
+    const managedFields = [
+      {
+        manager: 'kubectl-client-side-apply',
+        time: '2026-11-22T03:00:00Z',
+        fieldsV1: {
+          'f:metadata': { 'f:annotations': { 'f:kubectl.kubernetes.io/last-applied-configuration': {} } },
+        },
+      },
+      {
+        manager: 'kubectl-annotate',
+        time: '2026-11-22T04:05:06Z',
+        fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:siirto.dev/promote': {} } } },
+      },
+      { manager: 'siirto', time: '2026-11-22T04:05:07Z', fieldsV1: { 'f:status': {} } },
+    ];
+    // Every bridge, and a bridge restarted after a crash, derives the same ID: Temporal runs the Update once.
+    const setAt = annotationSetAt(managedFields, 'siirto.dev/promote');
+    expect(setAt).toBe('2026-11-22T04:05:06Z');
+    expect(commandUpdateId('siirto.dev/promote', 'true', setAt!)).toBe(
+      'siirto.dev/promote=true@2026-11-22T04:05:06Z',
+    );
+    expect(annotationSetAt(managedFields, 'siirto.dev/abort')).toBeUndefined();
+    expect(annotationSetAt(undefined, 'siirto.dev/promote')).toBeUndefined();
   });
 
   it('escapes the annotation name for a JSON patch path', () => {
