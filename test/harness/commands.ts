@@ -7,9 +7,14 @@ export interface CommandResult {
 }
 
 /** Runs a command-line tool as a user would, feeding `input` on standard input. Never throws on exit codes. */
-export function run(command: string, args: string[], input?: string): Promise<CommandResult> {
+export function run(
+  command: string,
+  args: string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: process.env });
+    const child = spawn(command, args, { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
