@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from '../kubernetes/client';
 import { isConflict, isNotFound } from '../kubernetes/errors';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION } from '../kubernetes/labels';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, POD_TEMPLATE_ANNOTATION } from '../kubernetes/labels';
 import { mergePatch } from '../kubernetes/merge-patch';
 import { retryOnConflict } from '../kubernetes/retry-on-conflict';
 import { podTemplateHash } from '../schemas/pod-template-hash';
@@ -44,7 +44,10 @@ export function buildReplicaSet(
       name: replicaSetName(owner, templateHash),
       namespace: owner.namespace,
       labels,
-      annotations: { [REVISION_ANNOTATION]: String(revision) },
+      annotations: {
+        [REVISION_ANNOTATION]: String(revision),
+        [POD_TEMPLATE_ANNOTATION]: JSON.stringify(template),
+      },
       ownerReferences: [
         {
           apiVersion: rollout.apiVersion,

@@ -134,7 +134,10 @@ function readSettingFile(variable: string, path: string): Buffer {
 export async function connectTemporalClient(settings: TemporalSettings): Promise<Client> {
   let connection: Connection;
   try {
-    connection = await Connection.connect(temporalConnectionOptions(settings));
+    connection = await Connection.connect({
+      ...temporalConnectionOptions(settings),
+      connectTimeout: '5 seconds',
+    });
   } catch (error) {
     if (error instanceof TemporalSettingsError) throw error;
     const reason = error instanceof Error ? error.message : String(error);

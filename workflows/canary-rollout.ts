@@ -301,6 +301,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       );
     }
     state.paused = true;
+    // Workflow time, so replays agree: the CLI shows how long the pause has left.
+    if (milliseconds !== undefined) state.pauseEndsAt = new Date(Date.now() + milliseconds).toISOString();
     const until =
       milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
     enterPhase('Paused', `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`);
@@ -311,6 +313,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       await condition(promoted, milliseconds, { summary: `pause ${formatDuration(milliseconds)}` });
     }
     state.paused = false;
+    state.pauseEndsAt = undefined;
     if (promotion && !promotion.full) promotion = undefined;
     enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
   }

@@ -38,6 +38,8 @@ export interface RolloutState {
   weights: TrafficWeights;
   /** True while a pause is waiting, so a promote has something to act on. */
   paused: boolean;
+  /** When a timed pause ends unless promoted first (ISO 8601); absent outside timed pauses. */
+  pauseEndsAt?: string;
   message: string;
 }
 

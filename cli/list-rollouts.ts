@@ -1,0 +1,32 @@
+import type { CliContext } from './cli-context';
+import { age, structured, table } from './output';
+import { listRollouts } from './rollouts';
+
+/** `siirto list`: one line per Rollout with phase, step, weights and revision. */
+export async function listCommand(context: CliContext): Promise<string> {
+  const rollouts = await listRollouts(context);
+  if (context.output !== 'table') return structured(rollouts, context.output);
+  const headers = [
+    ...(context.allNamespaces ? ['NAMESPACE'] : []),
+    'NAME',
+    'PHASE',
+    'STEP',
+    'WEIGHTS',
+    'REVISION',
+    'AGE',
+  ];
+  const rows = rollouts.map(({ metadata, spec, status }) => [
+    ...(context.allNamespaces ? [metadata.namespace] : []),
+    metadata.name,
+    status?.phase ?? 'Pending',
+    status?.currentStepIndex === undefined
+      ? '-'
+      : `${status.currentStepIndex}/${spec.strategy?.canary?.steps?.length ?? 0}`,
+    status?.weights ? `${status.weights.stable}/${status.weights.canary}` : '-',
+    status?.revision === undefined ? '-' : String(status.revision),
+    age(metadata.creationTimestamp),
+  ]);
+  return rows.length
+    ? table(headers, rows)
+    : `No rollouts found in ${context.allNamespaces ? 'any namespace' : `namespace ${context.namespace}`}.`;
+}

@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util';
+import { cliContext, CliError, type CliContext } from './cli-context';
+import { listCommand } from './list-rollouts';
+import { rolloutCommand } from './rollout-commands';
+import { historyCommand } from './rollout-history';
+import { statusCommand } from './rollout-status-view';
+import { undoCommand } from './undo-rollout';
+
+const USAGE = `siirto: drive Siirto rollouts (also usable as \`kubectl siirto\`)
+
+Commands:
+  list                          Rollouts with phase, step, weights and revision
+  get NAME                      one Rollout (same as status without --watch)
+  status NAME [--watch]         steps, weights and pods; --watch redraws until Healthy (exit 0) or Degraded (exit 1)
+  promote NAME [--full]         skip the current pause; --full skips every remaining step
+  abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
+  retry NAME                    run an aborted revision's steps again
+  undo NAME [--to-revision N]   roll the template of an earlier revision out again
+  history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
+
+Flags:
+  -n, --namespace NS            the Rollout's namespace (default: the kubeconfig context's)
+  -A, --all-namespaces          list across all namespaces
+  -o, --output json|yaml        structured output instead of a table
+      --kubeconfig FILE, --context NAME
+      --address HOST:PORT       Temporal (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
+      --temporal-namespace NS   (default $TEMPORAL_NAMESPACE or default); TLS and API key: TEMPORAL_TLS_*, TEMPORAL_API_KEY
+      --timeout SECONDS         with status --watch: give up after this long (exit 2)
+
+Exit codes: 0 done, 1 refused or Degraded, 2 usage or timeout, 3 Temporal unreachable, 4 not found.`;
+
+async function run(argv: string[], write: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      'all-namespaces': { type: 'boolean', short: 'A' },
+      output: { type: 'string', short: 'o' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      address: { type: 'string' },
+      'temporal-namespace': { type: 'string' },
+      watch: { type: 'boolean', short: 'w' },
+      timeout: { type: 'string' },
+      full: { type: 'boolean' },
+      reason: { type: 'string' },
+      'to-revision': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, name] = positionals;
+  if (values.help || !command) {
+    write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const context: CliContext = cliContext({
+    kubeconfig: values.kubeconfig,
+    context: values.context,
+    namespace: values.namespace,
+    allNamespaces: values['all-namespaces'],
+    output: values.output,
+    address: values.address,
+    temporalNamespace: values['temporal-namespace'],
+  });
+  const needName = () => {
+    if (!name) throw new CliError(`siirto ${command} needs the Rollout's name; see siirto --help`, 2);
+    return name;
+  };
+  try {
+    switch (command) {
+      case 'list':
+        write(await listCommand(context));
+        return 0;
+      case 'get':
+      case 'status':
+        return await statusCommand(context, needName(), {
+          watch: command === 'status' && values.watch,
+          timeoutSeconds: values.timeout ? Number(values.timeout) : undefined,
+          write: (text) => process.stdout.write(text),
+        });
+      case 'promote':
+      case 'abort':
+      case 'retry':
+        write(
+          await rolloutCommand(context, command, needName(), { full: values.full, reason: values.reason }),
+        );
+        return 0;
+      case 'undo':
+        write(
+          await undoCommand(
+            context,
+            needName(),
+            values['to-revision'] ? Number(values['to-revision']) : undefined,
+          ),
+        );
+        return 0;
+      case 'history':
+        write(await historyCommand(context, needName()));
+        return 0;
+      default:
+        throw new CliError(`unknown command ${command}; see siirto --help`, 2);
+    }
+  } finally {
+    await context.close();
+  }
+}
+
+run(process.argv.slice(2), (text) => console.log(text)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof CliError) {
+      console.error(`siirto: ${error.message}`);
+      process.exit(error.exitCode);
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      console.error(`siirto: ${error.message}; see siirto --help`);
+      process.exit(2);
+    }
+    console.error(error);
+    process.exit(1);
+  },
+);

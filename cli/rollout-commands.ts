@@ -1,0 +1,41 @@
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { abortUpdate, promoteUpdate, retryUpdate, type RolloutState } from '../workflows/rollout-api';
+import { CliError, type CliContext } from './cli-context';
+import { currentWorkflowId, readRollout } from './rollouts';
+
+export type RolloutCommand = 'promote' | 'abort' | 'retry';
+
+/**
+ * `siirto promote|abort|retry NAME`: sent as a Temporal Update, so the rollout answers at once whether
+ * it accepted the command; a refusal exits 1 with the rollout's reason.
+ */
+export async function rolloutCommand(
+  context: CliContext,
+  command: RolloutCommand,
+  name: string,
+  options: { full?: boolean; reason?: string },
+): Promise<string> {
+  const workflowId = currentWorkflowId(await readRollout(context, name));
+  const handle = (await context.temporal()).workflow.getHandle(workflowId);
+  const by = `${process.env.USER ?? 'someone'} (siirto CLI)`;
+  let state: RolloutState;
+  try {
+    if (command === 'promote') {
+      state = await handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }] });
+    } else if (command === 'abort') {
+      state = await handle.executeUpdate(abortUpdate, { args: [{ reason: options.reason, by }] });
+    } else {
+      state = await handle.executeUpdate(retryUpdate, { args: [{ by }] });
+    }
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) {
+      throw new CliError(`${command} refused: ${error.cause?.message ?? error.message}`);
+    }
+    if (error instanceof WorkflowNotFoundError) {
+      throw new CliError(`${command} refused: ${workflowId} is not running`);
+    }
+    throw error;
+  }
+  const what = command === 'promote' && options.full ? 'full promote' : command;
+  return `${what} accepted by ${workflowId} (was ${state.phase} at step ${state.currentStepIndex + 1}/${state.stepCount})`;
+}

@@ -1,0 +1,107 @@
+import type { V1ReplicaSet } from '@kubernetes/client-node';
+import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import { describeStep } from '../workflows/canary-plan';
+import { statusQuery, type RolloutState } from '../workflows/rollout-api';
+import { CliError, type CliContext } from './cli-context';
+import { structured } from './output';
+import { readRollout, type ShownRollout } from './rollouts';
+
+const BAR_WIDTH = 30;
+const FINISHED = { Healthy: 0, Degraded: 1, Invalid: 1 } as const;
+
+interface StatusView {
+  rollout: ShownRollout;
+  replicaSets: V1ReplicaSet[];
+  workflow?: RolloutState;
+}
+
+async function collect(context: CliContext, name: string): Promise<StatusView> {
+  const rollout = await readRollout(context, name);
+  const listed = await context.kube.apps.listNamespacedReplicaSet({ namespace: context.namespace });
+  const replicaSets = listed.items.filter((replicaSet) =>
+    replicaSet.metadata?.ownerReferences?.some((owner) => owner.uid === rollout.metadata.uid),
+  );
+  let workflow: RolloutState | undefined;
+  const workflowId = rollout.status?.workflowId;
+  const phase = rollout.status?.phase;
+  if (workflowId && (phase === 'Paused' || phase === 'Progressing')) {
+    // Only for the time left in a pause; the view stands without it when Temporal cannot be reached.
+    workflow = await (
+      await context.temporal()
+    ).workflow
+      .getHandle(workflowId)
+      .query(statusQuery)
+      .catch(() => undefined);
+  }
+  return { rollout, replicaSets, workflow };
+}
+
+/** The live view: steps with the current one marked, a weight bar, pods Ready per ReplicaSet, pause time left. */
+export function renderStatus({ rollout, replicaSets, workflow }: StatusView, now = Date.now()): string {
+  const status = rollout.status ?? {};
+  const steps = rollout.spec.strategy?.canary?.steps ?? [];
+  const current = status.currentStepIndex ?? 0;
+  const weights = status.weights ?? { stable: 100, canary: 0 };
+  const filled = Math.round((weights.canary / 100) * BAR_WIDTH);
+  const lines = [
+    `Rollout ${rollout.metadata.namespace}/${rollout.metadata.name}   revision ${status.revision ?? '-'}   ${status.phase ?? 'Pending'}`,
+    `  ${status.message ?? ''}`,
+  ];
+  if (workflow?.pauseEndsAt) {
+    const left = Math.max(0, Math.ceil((Date.parse(workflow.pauseEndsAt) - now) / 1000));
+    lines.push(`  pause: ${left}s left (or until promoted)`);
+  }
+  lines.push(
+    `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
+    '  steps',
+    ...steps.map((step, index) => {
+      const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
+      return `    ${mark} ${index + 1}. ${describeStep(step)}`;
+    }),
+    '  pods',
+    ...replicaSets
+      .filter((replicaSet) => (replicaSet.spec?.replicas ?? 0) > 0 || (replicaSet.status?.replicas ?? 0) > 0)
+      .map((replicaSet) => {
+        const hash = replicaSet.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
+        const role =
+          hash === status.stableTemplateHash
+            ? 'stable'
+            : hash === status.currentTemplateHash
+              ? 'canary'
+              : 'old';
+        return `    ${replicaSet.metadata?.name} (${role})  ${replicaSet.status?.readyReplicas ?? 0}/${replicaSet.spec?.replicas ?? 0} Ready`;
+      }),
+  );
+  return lines.join('\n');
+}
+
+/**
+ * `siirto status NAME [--watch]`: prints the view once, or redraws it until the rollout is Healthy
+ * (exit 0) or Degraded/Invalid (exit 1), like `kubectl argo rollouts status`.
+ */
+export async function statusCommand(
+  context: CliContext,
+  name: string,
+  options: { watch?: boolean; timeoutSeconds?: number; write: (text: string) => void },
+): Promise<number> {
+  const deadline = Date.now() + (options.timeoutSeconds ?? 0) * 1000;
+  let last = '';
+  for (;;) {
+    const view = await collect(context, name);
+    const phase = view.rollout.status?.phase ?? 'Pending';
+    const text =
+      context.output === 'table' ? renderStatus(view) : structured(view.rollout.status ?? {}, context.output);
+    if (text !== last) {
+      // On a terminal the view redraws in place; piped, each change is appended.
+      options.write(process.stdout.isTTY && options.watch ? `\x1b[H\x1b[2J${text}\n` : `${text}\n`);
+      last = text;
+    }
+    const exitCode = (FINISHED as Record<string, number>)[phase];
+    if (!options.watch) return exitCode ?? 0;
+    if (exitCode !== undefined) return exitCode;
+    if (options.timeoutSeconds && Date.now() > deadline) {
+      throw new CliError(`rollout ${name} is still ${phase} after ${options.timeoutSeconds}s`, 2);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
