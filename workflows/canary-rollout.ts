@@ -210,12 +210,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           ]);
           if (eventReason) {
             const type = phase === 'Degraded' ? 'Warning' : 'Normal';
-            await cluster.recordRolloutEvent({
-              rollout,
-              type,
-              reason: eventReason,
-              message: `r${revision}: ${message}`,
-            });
+            await cluster.recordRolloutEvent.executeWithOptions({ summary: `event ${eventReason}` }, [
+              { rollout, type, reason: eventReason, message: `r${revision}: ${message}` },
+            ]);
           }
         } catch (error) {
           log.warn('could not write the Rollout status', { rollout: label, phase, error: String(error) });
@@ -263,7 +260,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     );
   }
 
-  async function routeTraffic(weights: TrafficWeights, summary: string): Promise<void> {
+  /** `publish` is off where the phase that follows says it all: an abort, a stand-down, a cancellation. */
+  async function routeTraffic(weights: TrafficWeights, summary: string, publish = true): Promise<void> {
     await servicesPointed;
     await cluster.setTrafficWeights.executeWithOptions({ summary }, [
       {
@@ -276,7 +274,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     ]);
     state.weights = weights;
     showDetails();
-    publishStatus();
+    if (publish) publishStatus();
   }
 
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
@@ -387,13 +385,15 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         { summary: `scale old stable ${previousStable} to 0` },
         [{ rollout, templateHash: previousStable, replicas: 0 }],
       );
-      await cluster.pruneOldReplicaSets({ rollout, keepTemplateHashes: [templateHash] });
+      await cluster.pruneOldReplicaSets.executeWithOptions({ summary: 'prune old ReplicaSets' }, [
+        { rollout, keepTemplateHashes: [templateHash] },
+      ]);
     }
   }
 
   /** Traffic back to stable first, then the canary's pods go. */
   async function returnToStable(summary: string): Promise<void> {
-    await routeTraffic({ stable: 100, canary: 0 }, summary);
+    await routeTraffic({ stable: 100, canary: 0 }, summary, false);
     await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
       { rollout, templateHash, replicas: 0 },
     ]);
@@ -454,7 +454,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       if (isCancellation(error)) {
         // The Rollout was deleted: its ReplicaSets go with it, so only the traffic needs a last word.
         await CancellationScope.nonCancellable(async () => {
-          await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable').catch(
+          await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable', false).catch(
             () => undefined,
           );
         });
