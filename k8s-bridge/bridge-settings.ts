@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS, type LogLevel } from './log';
+import { LOG_LEVELS, type LogLevel } from '../observability/log';
 
 /** The bridge's own settings; Temporal's are in temporal/connection.ts. */
 export interface BridgeSettings {

@@ -1,5 +1,13 @@
 import type { Client } from '@temporalio/client';
 import { makeKubeClients } from '../kubernetes/client';
+import { createBridgeMetrics } from '../observability/bridge-metrics';
+import { createLogger, errorText, type Logger } from '../observability/log';
+import { createMetricsRegistry, serveObservability } from '../observability/observability-server';
+import {
+  observabilitySettingsFromEnv,
+  ObservabilitySettingsError,
+} from '../observability/observability-settings';
+import { kubernetesApiCheck, Readiness, temporalNamespaceCheck } from '../observability/readiness';
 import {
   connectTemporalClient,
   temporalSettingsFromEnv,
@@ -8,10 +16,9 @@ import {
 } from '../temporal/connection';
 import { AnnotationCommandDelivery } from './annotation-commands';
 import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
-import { createLogger, errorText, type Logger } from './log';
 import { ReconcileQueue } from './reconcile-queue';
 import { RolloutReconciler } from './reconcile-rollout';
-import { listRollouts, watchRollouts } from './rollout-watch';
+import { listRollouts, watchRollouts, type RolloutWatch } from './rollout-watch';
 import type { RolloutKey } from './rollout-status';
 import { RolloutWorkflows } from './rollout-workflows';
 
@@ -31,6 +38,10 @@ async function main(): Promise<void> {
   const settings = bridgeSettingsFromEnv();
   const log = createLogger({ component: COMPONENT }, settings.logLevel);
   const kube = makeKubeClients();
+  const observability = observabilitySettingsFromEnv({ metricsPort: 9465 });
+  const registry = createMetricsRegistry();
+  let watch: RolloutWatch | undefined = undefined;
+  const metrics = createBridgeMetrics(registry, () => watch?.watched() ?? []);
 
   let shuttingDown = false;
   let shutdownRequested: () => void = () => undefined;
@@ -47,9 +58,17 @@ async function main(): Promise<void> {
     });
   }
 
-  const client = await connectUntilReachable(temporal, log, () => shuttingDown);
-  if (!client) return;
-  const workflows = new RolloutWorkflows(client, temporal.taskQueue);
+  // Health and metrics answer from the start, so a bridge waiting for Temporal reports why it is not ready.
+  let client: Client | undefined = undefined;
+  const readiness = new Readiness({
+    kubernetes: kubernetesApiCheck(kube.config),
+    temporal: temporalNamespaceCheck(() => client, temporal),
+  });
+  const server = await serveObservability({ port: observability.metricsPort, registry, readiness, log });
+
+  client = await connectUntilReachable(temporal, log, () => shuttingDown);
+  if (!client) return server.close();
+  const workflows = new RolloutWorkflows(client, temporal.taskQueue, (id) => metrics.workflowStarted(id));
   const reconciler = new RolloutReconciler(
     kube,
     workflows,
@@ -58,18 +77,22 @@ async function main(): Promise<void> {
   );
   const reconcile = async (key: string) => {
     const outcome = await reconciler.reconcile(parseKey(key));
+    metrics.reconciles.inc({ outcome });
     log.debug('reconciled', { ...parseKey(key), outcome });
     return outcome;
   };
   const queue = new ReconcileQueue(reconcile, {
-    onError: (key, error, retryInMs) =>
-      log.warn('reconcile failed; retrying', { ...parseKey(key), error, retryInMs }),
+    onError: (key, error, retryInMs) => {
+      metrics.reconcileErrors.inc();
+      log.warn('reconcile failed; retrying', { ...parseKey(key), error, retryInMs });
+    },
   });
   const enqueue = (key: RolloutKey) => queue.enqueue(`${key.namespace}/${key.name}`);
 
-  const watch = await watchRollouts(kube.config, {
+  watch = await watchRollouts(kube.config, {
     namespace: settings.watchNamespace,
     onChange: enqueue,
+    onRestart: () => metrics.watchRestarts.inc(),
     log,
   });
 
@@ -109,6 +132,7 @@ async function main(): Promise<void> {
   ]);
   if (!drained) log.warn('reconciles still running at the end of the grace period', { keys: queue.busyKeys });
   await client.connection.close();
+  await server.close();
   log.info('bridge stopped');
 }
 
@@ -140,7 +164,10 @@ function parseKey(key: string): RolloutKey {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    const settingsError = error instanceof TemporalSettingsError || error instanceof BridgeSettingsError;
+    const settingsError =
+      error instanceof TemporalSettingsError ||
+      error instanceof BridgeSettingsError ||
+      error instanceof ObservabilitySettingsError;
     createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'bridge failed', {
       error,
       stack: settingsError || !(error instanceof Error) ? undefined : error.stack,

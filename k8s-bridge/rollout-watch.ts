@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { apiMessage, apiStatus } from '../kubernetes/errors';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
-import type { Logger } from './log';
+import type { Logger } from '../observability/log';
 import type { RolloutKey } from './rollout-status';
 
 /**
@@ -15,11 +15,15 @@ export interface RolloutWatchOptions {
   namespace?: string;
   onChange: (key: RolloutKey) => void;
   log: Logger;
+  /** Called each time the watch fails and a restart is scheduled, for the bridge's metrics. */
+  onRestart?: () => void;
   initialBackoffMs?: number;
   maximumBackoffMs?: number;
 }
 
 export interface RolloutWatch {
+  /** The Rollouts as the watch last saw them, from its cache: no call to the apiserver. */
+  watched(): readonly k8s.KubernetesObject[];
   stop(): Promise<void>;
 }
 
@@ -59,7 +63,12 @@ export async function watchRollouts(
   const base = `/apis/${ROLLOUT_GROUP}/${ROLLOUT_VERSION}`;
   const path = namespace ? `${base}/namespaces/${namespace}/${ROLLOUT_PLURAL}` : `${base}/${ROLLOUT_PLURAL}`;
   const list = () => listRolloutObjects(custom, namespace);
-  const informer = k8s.makeInformer<k8s.KubernetesObject>(config, path, list);
+  // makeInformer builds a ListWatch, which is also the cache of what it watched; its declared type omits that.
+  const informer = k8s.makeInformer<k8s.KubernetesObject>(
+    config,
+    path,
+    list,
+  ) as k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>;
 
   let stopped = false;
   let failures = 0;
@@ -82,6 +91,7 @@ export async function watchRollouts(
       error: apiMessage(error),
       failures,
     });
+    options.onRestart?.();
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       if (!stopped) void informer.start();
@@ -91,6 +101,7 @@ export async function watchRollouts(
   log.info('watching Rollouts', { scope: namespace ?? 'all namespaces' });
 
   return {
+    watched: () => informer.list(),
     async stop() {
       stopped = true;
       if (restartTimer) clearTimeout(restartTimer);

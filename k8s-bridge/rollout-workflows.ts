@@ -53,6 +53,8 @@ export class RolloutWorkflows {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
+    /** Told of each run this bridge starts, for its metrics. */
+    private readonly onStarted: (workflowId: string) => void = () => undefined,
   ) {}
 
   /**
@@ -75,8 +77,9 @@ export class RolloutWorkflows {
     };
     const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
     try {
+      const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
       await this.client.workflow.start<CanaryRolloutWorkflow>(CANARY_ROLLOUT_WORKFLOW, {
-        workflowId: rolloutWorkflowId(namespace, name, decision.revision),
+        workflowId,
         taskQueue: this.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
@@ -92,6 +95,7 @@ export class RolloutWorkflows {
         staticSummary: workflowSummary(plan),
         staticDetails: workflowDetails(plan),
       });
+      this.onStarted(workflowId);
       return 'open';
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) return 'closed';

@@ -27,7 +27,8 @@ launch() {
   local holder
   holder=$(port_holder "$port")
   [ -z "$holder" ] || die "port $port, wanted by $name, is in use by $holder. Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # The lock descriptor is closed so a long-running component does not hold the start lock forever.
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null {lock}>&- &
   echo $! >"$PID_DIR/$name.pid"
 }
 

@@ -1,7 +1,17 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createRolloutActivities } from '../activities';
 import { createWorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { makeKubeClients } from '../kubernetes/client';
+import { freePort } from '../observability/free-port';
+import { createLogger, errorText } from '../observability/log';
+import { createMetricsRegistry, serveObservability } from '../observability/observability-server';
+import {
+  observabilitySettingsFromEnv,
+  ObservabilitySettingsError,
+} from '../observability/observability-settings';
+import { kubernetesApiCheck, Readiness, temporalNamespaceCheck } from '../observability/readiness';
+import { TemporalLogAdapter } from '../observability/temporal-log';
+import { activityMetricsInterceptor, createWorkerMetrics } from '../observability/worker-metrics';
 import {
   connectTemporalClient,
   temporalConnectionOptions,
@@ -11,47 +21,64 @@ import {
 
 /**
  * The Siirto worker: runs rollout workflows and their activities. Scale it out by starting more on the
- * same task queue. Configuration comes from the environment (see temporal/connection.ts, KUBECONFIG).
+ * same task queue. Configuration comes from the environment (see temporal/connection.ts, KUBECONFIG,
+ * observability/observability-settings.ts).
  */
+const COMPONENT = 'siirto-worker';
+
 async function main(): Promise<void> {
   const settings = temporalSettingsFromEnv();
+  const observability = observabilitySettingsFromEnv({ metricsPort: 9464, sdkMetricsPort: 9466 });
+  const log = createLogger({ component: COMPONENT }, observability.logLevel);
+  // Before anything creates the SDK's runtime: its logger and metrics are fixed at creation.
+  const sdkMetricsPort = observability.sdkMetricsPort || (await freePort());
+  Runtime.install({
+    logger: new TemporalLogAdapter(log),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${sdkMetricsPort}` } } },
+  });
   const kube = makeKubeClients();
+  const registry = createMetricsRegistry();
+  const metrics = createWorkerMetrics(registry);
+  let connection: NativeConnection | undefined = undefined;
+  const readiness = new Readiness({
+    kubernetes: kubernetesApiCheck(kube.config),
+    temporal: temporalNamespaceCheck(() => connection, settings),
+  });
+  const server = await serveObservability({ port: observability.metricsPort, registry, readiness, log });
   const client = await connectTemporalClient(settings);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: { ...createRolloutActivities(kube), ...createWorkflowHandoffActivities(client) },
+    interceptors: { activityInbound: [activityMetricsInterceptor(metrics, client)] },
     // In-flight activities get this long to finish on SIGTERM before Temporal retries them elsewhere.
     shutdownGraceTime: '10 seconds',
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => worker.shutdown());
   }
-  console.log(
-    JSON.stringify({
-      time: new Date().toISOString(),
-      level: 'info',
-      msg: 'worker started',
-      address: settings.address,
-      namespace: settings.namespace,
-      taskQueue: settings.taskQueue,
-    }),
-  );
+  log.info('worker started', {
+    address: settings.address,
+    temporalNamespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    metricsPort: server.port,
+    sdkMetricsPort,
+  });
   await worker.run();
   await connection.close();
   await client.connection.close();
+  await server.close();
+  log.info('worker stopped');
 }
 
 main().catch((error: unknown) => {
-  const message =
-    error instanceof TemporalSettingsError
-      ? error.message
-      : error instanceof Error
-        ? error.stack
-        : String(error);
-  console.error(`siirto worker: ${message}`);
+  const settingsError = error instanceof TemporalSettingsError || error instanceof ObservabilitySettingsError;
+  createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'worker failed', {
+    error,
+    stack: settingsError || !(error instanceof Error) ? undefined : error.stack,
+  });
   process.exit(1);
 });

@@ -82,6 +82,9 @@ export function siirtoEnvironment(scope: TestScope, extra: NodeJS.ProcessEnv = {
     SIIRTO_TASK_QUEUE: scope.workflowIdPrefix,
     SIIRTO_WATCH_NAMESPACE: scope.namespace,
     SIIRTO_RESYNC_SECONDS: '2',
+    // Any free port: test files run their processes side by side.
+    SIIRTO_METRICS_PORT: '0',
+    SIIRTO_SDK_METRICS_PORT: '0',
     ...extra,
   };
 }

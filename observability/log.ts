@@ -1,5 +1,5 @@
 /**
- * The bridge's log: one JSON object per line on stdout, so a log pipeline can filter by rollout,
+ * Siirto's log (bridge and worker): one JSON object per line on stdout, so a log pipeline can filter by rollout,
  * revision or workflow without parsing prose.
  */
 export interface LogFields {

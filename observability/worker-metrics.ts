@@ -1,0 +1,102 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { RolloutActivities } from '../activities';
+import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
+import { RolloutPhaseKey } from '../workflows/search-attributes';
+
+/**
+ * The worker's rollout metrics, observed where side effects happen: around activities, in the worker
+ * process. Workflow code is replayed, so a metric counted there would count again on every replay.
+ *
+ * A rollout is a workflow run. It has started when its run executes its first activity (Temporal
+ * numbers a run's activities from 1, and attempt 1 runs once however often it is retried); it has
+ * completed each time it writes the Healthy or Degraded status (an aborted run that is retried may
+ * end again, healthy), or when its successor's hand-off finds it closed as Superseded.
+ */
+
+export type RolloutOutcome = 'healthy' | 'aborted' | 'superseded';
+
+export interface WorkerMetrics {
+  rolloutsStarted: Counter<'strategy'>;
+  rolloutsCompleted: Counter<'strategy' | 'outcome'>;
+  activityDuration: Histogram<'activity' | 'outcome'>;
+}
+
+export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  return {
+    rolloutsStarted: new Counter({
+      name: 'siirto_rollouts_started_total',
+      help: 'Rollout revisions whose workflow run began its work.',
+      labelNames: ['strategy'],
+      registers: [registry],
+    }),
+    rolloutsCompleted: new Counter({
+      name: 'siirto_rollouts_completed_total',
+      help: 'Rollout revisions that ended: healthy (promoted to stable), aborted (Degraded) or superseded.',
+      labelNames: ['strategy', 'outcome'],
+      registers: [registry],
+    }),
+    activityDuration: new Histogram({
+      name: 'siirto_activity_duration_seconds',
+      help: 'Time each rollout activity attempt took, by activity and outcome (success or failure).',
+      labelNames: ['activity', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+  };
+}
+
+type WriteStatusInput = Parameters<RolloutActivities['writeRolloutStatus']>[0];
+const WRITE_STATUS: keyof RolloutActivities = 'writeRolloutStatus';
+const HAND_OFF: keyof WorkflowHandoffActivities = 'waitForWorkflowToClose';
+
+/** `canaryRollout` → `canary`: the strategy is in the workflow type's name. */
+function strategyOf(workflowType = 'unknown'): string {
+  return workflowType.replace(/Rollout$/, '') || workflowType;
+}
+
+/** Times every activity attempt and derives the rollout counters from the ones that mark a start or an end. */
+export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Client) {
+  return (context: ActivityContext): ActivityInboundCallsInterceptor => ({
+    async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
+      const { activityType, activityId, attempt, workflowType } = context.info;
+      const strategy = strategyOf(workflowType);
+      if (activityId === '1' && attempt === 1) metrics.rolloutsStarted.inc({ strategy });
+      const stopTimer = metrics.activityDuration.startTimer({ activity: activityType });
+      let result: unknown;
+      try {
+        result = await next(input);
+      } catch (error) {
+        stopTimer({ outcome: 'failure' });
+        throw error;
+      }
+      stopTimer({ outcome: 'success' });
+      // Not awaited: telling a superseded run apart takes a call to Temporal, which the rollout need not wait for.
+      completionOf(activityType, input.args[0], client).then(
+        (outcome) => outcome && metrics.rolloutsCompleted.inc({ strategy, outcome }),
+        () => undefined,
+      );
+      return result;
+    },
+  });
+}
+
+async function completionOf(
+  activityType: string,
+  argument: unknown,
+  client: Client,
+): Promise<RolloutOutcome | undefined> {
+  if (activityType === WRITE_STATUS) {
+    const phase = (argument as Partial<WriteStatusInput> | undefined)?.status?.phase;
+    return phase === 'Healthy' ? 'healthy' : phase === 'Degraded' ? 'aborted' : undefined;
+  }
+  if (activityType === HAND_OFF) {
+    // A run that became Healthy and was only waiting to scale its old stable down is not superseded.
+    const { workflowId } = argument as { workflowId: string };
+    const closed = await client.workflow.getHandle(workflowId).describe();
+    return closed.typedSearchAttributes.get(RolloutPhaseKey) === 'Superseded' ? 'superseded' : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PROMOTE_ANNOTATION } from '../../kubernetes/labels';
+import { run, runOrThrow } from '../harness/commands';
+import { isolate } from '../harness/isolation';
+import { kubeClients } from '../harness/kube';
+import { observer } from '../harness/observe';
+import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../harness/rollout-fixtures';
+import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
+import { waitFor } from '../harness/wait';
+import { kustomizeIntoNamespace } from './kustomize-into-namespace';
+import { serviceAccountKubeconfig } from './service-account-kubeconfig';
+
+const app = 'checkout';
+
+describe('Siirto running as its deploy/ service accounts', () => {
+  const scope = isolate('deploy-rbac');
+  const { namespace } = scope;
+  // Another team's namespace, with an HTTPRoute a Rollout here must not be able to reach.
+  const { namespace: otherNamespace } = isolate('deploy-rbac-other');
+  const see = observer(namespace);
+  const seeOther = observer(otherNamespace);
+  const { custom } = kubeClients();
+  // ClusterRoles are cluster-wide: a suffix of this run's own keeps them apart from siirto-system's.
+  const nameSuffix = `-${randomBytes(3).toString('hex')}`;
+  const bridgeAccount = `siirto-bridge${nameSuffix}`;
+  const workerAccount = `siirto-worker${nameSuffix}`;
+  const kubeconfigDirectory = mkdtempSync(path.join(tmpdir(), 'siirto-accounts-'));
+  let rbac = '';
+  let worker: SiirtoProcess;
+  let bridge: SiirtoProcess;
+
+  beforeAll(async () => {
+    rbac = await kustomizeIntoNamespace('deploy/base/rbac', { namespace, nameSuffix });
+    await kubectlApply(rbac);
+    // The API server's authorizer learns of new bindings from a watch: wait until it applies them.
+    await waitFor('the new ClusterRoleBindings to take effect', async () => {
+      const answers = await Promise.all([
+        canI(bridgeAccount, 'watch', 'rollouts.siirto.dev'),
+        canI(workerAccount, 'update', 'httproutes.gateway.networking.k8s.io'),
+      ]);
+      return answers.every((answer) => answer === 'yes');
+    });
+    await kubectlApply(servicesAndRoute(namespace, app));
+    const [bridgeKubeconfig, workerKubeconfig] = await Promise.all([
+      serviceAccountKubeconfig(namespace, bridgeAccount, kubeconfigDirectory),
+      serviceAccountKubeconfig(namespace, workerAccount, kubeconfigDirectory),
+    ]);
+    worker = siirtoWorker(scope, 'worker-as-service-account', { KUBECONFIG: workerKubeconfig });
+    bridge = siirtoBridge(scope, 'bridge-as-service-account', { KUBECONFIG: bridgeKubeconfig });
+    await Promise.all([worker.start(), bridge.start()]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([worker?.stop(), bridge?.stop()]);
+    if (rbac) await run('kubectl', ['delete', '--ignore-not-found', '--wait=false', '-f', '-'], rbac);
+    rmSync(kubeconfigDirectory, { recursive: true, force: true });
+  });
+
+  async function canI(account: string, verb: string, resource: string, inNamespace = namespace) {
+    const result = await run('kubectl', [
+      'auth',
+      'can-i',
+      verb,
+      resource,
+      '-n',
+      inNamespace,
+      `--as=system:serviceaccount:${namespace}:${account}`,
+    ]);
+    return result.stdout.trim();
+  }
+
+  it('grants each account only what its code calls: no Secrets, no deleting Services, Rollouts or routes', async () => {
+    const checks: [string, string, string][] = [
+      [workerAccount, 'update', 'httproutes.gateway.networking.k8s.io'],
+      [workerAccount, 'delete', 'replicasets.apps'],
+      [workerAccount, 'patch', 'services'],
+      [workerAccount, 'get', 'secrets'],
+      [workerAccount, 'list', 'secrets'],
+      [workerAccount, 'delete', 'services'],
+      [workerAccount, 'create', 'services'],
+      [workerAccount, 'delete', 'httproutes.gateway.networking.k8s.io'],
+      [workerAccount, 'patch', 'rollouts.siirto.dev'],
+      [workerAccount, 'delete', 'rollouts.siirto.dev'],
+      [workerAccount, 'create', 'pods'],
+      [workerAccount, 'patch', 'deployments.apps'],
+      [bridgeAccount, 'watch', 'rollouts.siirto.dev'],
+      [bridgeAccount, 'patch', 'rollouts.siirto.dev'],
+      [bridgeAccount, 'get', 'secrets'],
+      [bridgeAccount, 'patch', 'services'],
+      [bridgeAccount, 'update', 'httproutes.gateway.networking.k8s.io'],
+      [bridgeAccount, 'create', 'replicasets.apps'],
+      [bridgeAccount, 'delete', 'rollouts.siirto.dev'],
+    ];
+    const answers = Object.fromEntries(
+      await Promise.all(
+        checks.map(async ([account, verb, resource]) => [
+          `${account.replace(nameSuffix, '')} ${verb} ${resource}`,
+          await canI(account, verb, resource),
+        ]),
+      ),
+    );
+    expect(answers).toEqual({
+      'siirto-worker update httproutes.gateway.networking.k8s.io': 'yes',
+      'siirto-worker delete replicasets.apps': 'yes',
+      'siirto-worker patch services': 'yes',
+      'siirto-worker get secrets': 'no',
+      'siirto-worker list secrets': 'no',
+      'siirto-worker delete services': 'no',
+      'siirto-worker create services': 'no',
+      'siirto-worker delete httproutes.gateway.networking.k8s.io': 'no',
+      'siirto-worker patch rollouts.siirto.dev': 'no',
+      'siirto-worker delete rollouts.siirto.dev': 'no',
+      'siirto-worker create pods': 'no',
+      'siirto-worker patch deployments.apps': 'no',
+      'siirto-bridge watch rollouts.siirto.dev': 'yes',
+      'siirto-bridge patch rollouts.siirto.dev': 'yes',
+      'siirto-bridge get secrets': 'no',
+      'siirto-bridge patch services': 'no',
+      'siirto-bridge update httproutes.gateway.networking.k8s.io': 'no',
+      'siirto-bridge create replicasets.apps': 'no',
+      'siirto-bridge delete rollouts.siirto.dev': 'no',
+    });
+  });
+
+  it('is enough for a whole canary: first revision Healthy, then 50% → pause → promoted to Healthy', async () => {
+    await kubectlApply(
+      rolloutManifest({
+        namespace,
+        app,
+        steps: [{ setWeight: 50 }, { pause: {} }],
+        image: `registry.example/${app}:1`,
+      }),
+    );
+    const first = await waitFor('r1 to become Healthy', async () => {
+      const current = await see.rolloutStatus(app);
+      return current.phase === 'Healthy' && current.revision === 1 && current;
+    });
+    expect(await see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    expect(await see.readyPods(first.stableTemplateHash!)).toBe(3);
+
+    await setImage(namespace, app, `registry.example/${app}:2`);
+    const paused = await waitFor('r2 to wait for promotion at 50%', async () => {
+      const current = await see.rolloutStatus(app);
+      return (
+        current.revision === 2 && current.phase === 'Paused' && current.currentStepIndex === 1 && current
+      );
+    });
+    expect(await see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    expect(await see.readyPods(paused.currentTemplateHash!)).toBe(2);
+
+    // Through the bridge, so that removing the annotation is done with the bridge's own rights too.
+    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${PROMOTE_ANNOTATION}=true`]);
+    const healthy = await waitFor('r2 to become Healthy', async () => {
+      const current = await see.rolloutStatus(app);
+      return current.revision === 2 && current.phase === 'Healthy' && current;
+    });
+    expect(healthy.stableTemplateHash).toBe(paused.currentTemplateHash);
+    expect(await see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    expect(await see.readyPods(healthy.stableTemplateHash!)).toBe(3);
+    await waitFor('the old stable ReplicaSet to scale to 0 and be kept or pruned', async () => {
+      const old = (await see.replicaSets(app)).find(
+        (replicaSet) => replicaSet.hash === first.stableTemplateHash,
+      );
+      return old === undefined || old.replicas === 0;
+    });
+    await waitFor('the bridge to remove the delivered promote annotation', async () => {
+      const rollout = (await custom.getNamespacedCustomObject({
+        group: 'siirto.dev',
+        version: 'v1alpha1',
+        namespace,
+        plural: 'rollouts',
+        name: app,
+      })) as { metadata: { annotations?: Record<string, string> } };
+      return !(PROMOTE_ANNOTATION in (rollout.metadata.annotations ?? {}));
+    });
+    // A refused call the processes retry past would not fail a step, but it would show in their logs.
+    for (const process of [worker, bridge]) expect(process.logText()).not.toMatch(/forbidden/i);
+  });
+
+  it('cannot reach an HTTPRoute in another namespace: a Rollout naming one goes Invalid and the route is untouched', async () => {
+    // The worker may update HTTPRoutes anywhere (a cluster-wide ClusterRoleBinding, as designed):
+    // what keeps a Rollout inside its namespace is that it can only name routes, never namespaces.
+    expect(await canI(workerAccount, 'update', 'httproutes.gateway.networking.k8s.io', otherNamespace)).toBe(
+      'yes',
+    );
+
+    const ledger = 'ledger';
+    await kubectlApply(servicesAndRoute(otherNamespace, ledger));
+    // The Services exist here too, so the only thing missing is the route in the Rollout's namespace.
+    await kubectlApply(
+      servicesAndRoute(namespace, ledger)
+        .split('\n---\n')
+        .filter((object) => !object.includes('kind: HTTPRoute'))
+        .join('\n---\n'),
+    );
+    const readRoute = async () =>
+      (await custom.getNamespacedCustomObject({
+        group: 'gateway.networking.k8s.io',
+        version: 'v1',
+        namespace: otherNamespace,
+        plural: 'httproutes',
+        name: ledger,
+      })) as { metadata: { resourceVersion: string } };
+    const before = await readRoute();
+
+    await kubectlApply(
+      rolloutManifest({ namespace, app: ledger, steps: [{ setWeight: 50 }, { pause: {} }] }),
+    );
+    const invalid = await waitFor(
+      'the Rollout naming a route of another namespace to go Invalid',
+      async () => {
+        const current = await see.rolloutStatus(ledger);
+        return current.phase === 'Invalid' && current;
+      },
+    );
+    expect(invalid.message).toContain(`HTTPRoute "${ledger}" not found in namespace ${namespace}`);
+    expect(await seeOther.routeWeights(ledger)).toEqual({
+      [`${ledger}-stable`]: 100,
+      [`${ledger}-canary`]: 0,
+    });
+    expect((await readRoute()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect(await see.replicaSets(ledger)).toEqual([]);
+  });
+});
