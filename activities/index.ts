@@ -1,4 +1,8 @@
 import type { KubeClients } from '../kubernetes/client';
+import type { AnalysisActivities } from './analysis-activities';
+import { resolveAnalysis } from './analysis-templates';
+import { measureMetric } from './prometheus-measurement';
+import type { PrometheusSettings } from './prometheus-settings';
 import { pruneOldReplicaSets } from './replica-set-pruning';
 import { waitForReplicaSetAvailable } from './replica-set-availability';
 import { ensureReplicaSet, scaleReplicaSet } from './replica-sets';
@@ -9,6 +13,7 @@ import { pointServiceAtRevision } from './services';
 import { createTrafficRouters } from './traffic-routers';
 import { setTrafficWeights } from './traffic-weights';
 
+export type { AnalysisActivities } from './analysis-activities';
 export type { ReplicaSetSummary, RolloutActivities } from './rollout-activities';
 
 /** The rollout activities, bound to a cluster; the worker registers the object under these names. */
@@ -23,5 +28,16 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
     recordRolloutEvent: (input) => recordRolloutEvent(kube, input),
     pruneOldReplicaSets: (input) => pruneOldReplicaSets(kube, input),
+  };
+}
+
+/** The analysis activities, bound to a cluster (for templates) and a default Prometheus. */
+export function createAnalysisActivities(
+  kube: KubeClients,
+  prometheus: PrometheusSettings,
+): AnalysisActivities {
+  return {
+    resolveAnalysis: (input) => resolveAnalysis(kube, input),
+    measureMetric: (input) => measureMetric(input, prometheus),
   };
 }

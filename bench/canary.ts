@@ -18,47 +18,9 @@ import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-process
 import { loadStackEnvironment, stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
+import { BILLED_EVENTS, firstEvent, now, report } from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-
-function percentile(values: number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
-}
-
-function report(label: string, milliseconds: number[], target: number): void {
-  const p50 = percentile(milliseconds, 0.5);
-  const p95 = percentile(milliseconds, 0.95);
-  console.log(
-    `${label}: p50 ${p50.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms over ${milliseconds.length} runs (target ≤ ${target} ms)`,
-  );
-}
-
-/** Resolves with the time the first event matching `accept` arrives on a watch of `path`. */
-async function firstEvent<T>(config: k8s.KubeConfig, path: string, accept: (object: T) => boolean) {
-  const watch = new k8s.Watch(config);
-  let resolveSeen: (at: number) => void = () => undefined;
-  const seen = new Promise<number>((resolve) => (resolveSeen = resolve));
-  const request = await watch.watch(
-    path,
-    {},
-    (_type, object: T) => {
-      if (accept(object)) resolveSeen(performance.now());
-    },
-    () => undefined,
-  );
-  return { seen: seen.finally(() => request.abort()), abort: () => request.abort() };
-}
-
-/** Temporal Actions as Temporal Cloud bills them: starts, timers, signals, updates, activities, upserts. */
-const BILLED_EVENTS = new Set([
-  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
-  'EVENT_TYPE_TIMER_STARTED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
-  'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
-  'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
-]);
 
 async function main(): Promise<void> {
   execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -125,7 +87,7 @@ async function main(): Promise<void> {
           false,
       );
       const handle = client.workflow.getHandle(paused.workflowId ?? '');
-      const promotedAt = performance.now();
+      const promotedAt = now();
       await handle.signal(promoteSignal, {});
       promoteToWeight.push((await weightChanged.seen) - promotedAt);
       await waitFor('paused at 50%', async () => (await see.rolloutStatus(app)).currentStepIndex === 3);

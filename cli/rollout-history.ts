@@ -1,11 +1,12 @@
 import type { WorkflowExecutionInfo } from '@temporalio/client';
-import { RolloutPhaseKey, RolloutRevisionKey } from '../workflows/search-attributes';
+import { ROLLOUT_IMAGES_MEMO, RolloutPhaseKey, RolloutRevisionKey } from '../workflows/search-attributes';
 import type { RolloutState } from '../workflows/rollout-api';
 import type { CliContext } from './cli-context';
 import { age, structured, table } from './output';
 
 interface PastRollout {
   revision: number;
+  image: string;
   workflowId: string;
   outcome: string;
   started: string;
@@ -29,6 +30,7 @@ export async function historyCommand(context: CliContext, name: string): Promise
       const phase = run.typedSearchAttributes.get(RolloutPhaseKey);
       return {
         revision: Number(run.typedSearchAttributes.get(RolloutRevisionKey) ?? 0),
+        image: imagesOf(run).join(', '),
         workflowId: run.workflowId,
         outcome:
           run.status.name === 'RUNNING'
@@ -49,9 +51,10 @@ export async function historyCommand(context: CliContext, name: string): Promise
   if (context.output !== 'table') return structured(past, context.output);
   if (past.length === 0) return `No rollouts of ${context.namespace}/${name} in Temporal's history.`;
   return table(
-    ['REVISION', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE', 'WEB UI'],
+    ['REVISION', 'IMAGE', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE', 'WEB UI'],
     past.map((run) => [
       `r${run.revision}`,
+      run.image,
       run.outcome,
       `${age(run.started)} ago`,
       run.durationSeconds === undefined ? 'running' : `${run.durationSeconds}s`,
@@ -59,4 +62,9 @@ export async function historyCommand(context: CliContext, name: string): Promise
       run.link,
     ]),
   );
+}
+
+function imagesOf(run: WorkflowExecutionInfo): string[] {
+  const images = run.memo?.[ROLLOUT_IMAGES_MEMO];
+  return Array.isArray(images) ? images.filter((image): image is string => typeof image === 'string') : [];
 }

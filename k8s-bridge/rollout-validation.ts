@@ -120,12 +120,6 @@ function checkSteps(rollout: Rollout): string[] {
           '1h30m, or leave it out to pause until promoted',
       );
     }
-    if (step.analysis !== undefined) {
-      problems.push(
-        `${field}.analysis: analysis steps are not supported yet; remove the step, or use a pause and ` +
-          'promote by hand once satisfied',
-      );
-    }
   });
   return problems;
 }

@@ -13,6 +13,7 @@ import {
   type RolloutState,
 } from '../workflows/rollout-api';
 import {
+  ROLLOUT_IMAGES_MEMO,
   RolloutNameKey,
   RolloutNamespaceKey,
   RolloutPhaseKey,
@@ -38,6 +39,16 @@ type CanaryRolloutWorkflow = (input: CanaryRolloutInput) => Promise<RolloutState
  * name, so after a Rollout is deleted and created again this tells the old object's runs apart.
  */
 const ROLLOUT_UID_MEMO = 'rolloutUid';
+
+/** The images of the pod template's containers, in order; the first names the revision's artifact. */
+function containerImages(rollout: Rollout): string[] {
+  const containers = rollout.spec.template.spec.containers;
+  if (!Array.isArray(containers)) return [];
+  return containers.flatMap((container: unknown) => {
+    const image = (container as { image?: unknown } | null)?.image;
+    return typeof image === 'string' ? [image] : [];
+  });
+}
 
 export interface RolloutWorkflowRun {
   workflowId: string;
@@ -74,6 +85,7 @@ export class RolloutWorkflows {
       canary,
       progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
       supersedes,
+      images: containerImages(rollout),
     };
     const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
     try {
@@ -91,7 +103,7 @@ export class RolloutWorkflows {
           { key: RolloutPhaseKey, value: 'Progressing' },
           { key: RolloutStrategyKey, value: 'canary' },
         ],
-        memo: { [ROLLOUT_UID_MEMO]: uid },
+        memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },
         staticSummary: workflowSummary(plan),
         staticDetails: workflowDetails(plan),
       });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AnalysisStatusSchema, BackgroundAnalysisSchema, RolloutAnalysisSchema } from './analysis';
 
 /**
  * The Rollout resource, `siirto.dev/v1alpha1`. These schemas are the single source of truth: the
@@ -82,10 +83,9 @@ export const CanaryStepSchema = exactlyOneOf(
       .optional()
       .meta({ description: 'Percentage of traffic (0-100) for the canary; its pods scale to match first.' }),
     pause: PauseSchema.optional(),
-    analysis: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .meta({ ...preserveUnknownFields, description: 'Run an analysis before going on (reserved).' }),
+    analysis: RolloutAnalysisSchema.optional().meta({
+      description: 'Measure the canary; go on when every metric succeeds, roll back when one fails.',
+    }),
   }),
   ['setWeight', 'pause', 'analysis'],
 ).meta({ description: 'One step of a canary: exactly one of setWeight, pause or analysis.' });
@@ -131,6 +131,9 @@ export const CanaryStrategySchema = z
       .max(100)
       .default([])
       .meta({ description: 'The steps, in order. With none, the new revision is promoted at once.' }),
+    analysis: BackgroundAnalysisSchema.optional().meta({
+      description: 'Measure the canary beside the steps, from startingStep until it is promoted.',
+    }),
     scaleDownDelaySeconds: z
       .number()
       .int()
@@ -207,6 +210,7 @@ export const RolloutStatusSchema = z.object({
     description: 'Traffic percentages now set on the routes.',
   }),
   workflowId: z.string().optional().meta({ description: 'Temporal workflow running the current revision.' }),
+  analysis: AnalysisStatusSchema.optional(),
   conditions: z.array(RolloutConditionSchema).optional(),
 });
 

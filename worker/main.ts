@@ -1,5 +1,12 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createRolloutActivities } from '../activities';
+import { createAnalysisActivities, createRolloutActivities } from '../activities';
+import { createCDEventsActivities, createCDEventsMetrics } from '../activities/cdevents-emission';
+import { prometheusSettingsFromEnv } from '../activities/prometheus-settings';
+import {
+  CDEventsSettingsError,
+  cdEventsSettingsFromEnv,
+  describeCDEventsSettings,
+} from '../activities/cdevents-settings';
 import { createWorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { makeKubeClients } from '../kubernetes/client';
 import { freePort } from '../observability/free-port';
@@ -30,6 +37,8 @@ async function main(): Promise<void> {
   const settings = temporalSettingsFromEnv();
   const observability = observabilitySettingsFromEnv({ metricsPort: 9464, sdkMetricsPort: 9466 });
   const log = createLogger({ component: COMPONENT }, observability.logLevel);
+  const cdEvents = cdEventsSettingsFromEnv({ temporalNamespace: settings.namespace });
+  const prometheus = prometheusSettingsFromEnv();
   // Before anything creates the SDK's runtime: its logger and metrics are fixed at creation.
   const sdkMetricsPort = observability.sdkMetricsPort || (await freePort());
   Runtime.install({
@@ -52,7 +61,12 @@ async function main(): Promise<void> {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     workflowsPath: require.resolve('../workflows'),
-    activities: { ...createRolloutActivities(kube), ...createWorkflowHandoffActivities(client) },
+    activities: {
+      ...createRolloutActivities(kube),
+      ...createAnalysisActivities(kube, prometheus),
+      ...createWorkflowHandoffActivities(client),
+      ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),
+    },
     interceptors: { activityInbound: [activityMetricsInterceptor(metrics, client)] },
     // In-flight activities get this long to finish on SIGTERM before Temporal retries them elsewhere.
     shutdownGraceTime: '10 seconds',
@@ -66,6 +80,8 @@ async function main(): Promise<void> {
     taskQueue: settings.taskQueue,
     metricsPort: server.port,
     sdkMetricsPort,
+    prometheus: prometheus.defaultPrometheusUrl,
+    ...describeCDEventsSettings(cdEvents),
   });
   await worker.run();
   await connection.close();
@@ -75,7 +91,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const settingsError = error instanceof TemporalSettingsError || error instanceof ObservabilitySettingsError;
+  const settingsError =
+    error instanceof TemporalSettingsError ||
+    error instanceof ObservabilitySettingsError ||
+    error instanceof CDEventsSettingsError;
   createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'worker failed', {
     error,
     stack: settingsError || !(error instanceof Error) ? undefined : error.stack,

@@ -3,22 +3,31 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowFailure,
   condition,
+  executeChild,
   isCancellation,
   log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
+import type { AnalysisActivities } from '../activities/analysis-activities';
+import type { CDEventsActivities } from '../activities/cdevents-emission';
 import type { RolloutActivities } from '../activities/rollout-activities';
+import type { RolloutCDEventInput, RolloutCDEventKind } from '../cdevents/rollout-event';
 import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { formatDuration, parseDuration } from '../schemas/duration';
+import type { AnalysisRunStatus, RolloutAnalysis } from '../schemas/analysis';
 import type { CanaryStep, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import { analysisRun } from './analysis-run';
 import { canaryReplicasFor, describeStep } from './canary-plan';
 import {
   abortSignal,
   abortUpdate,
+  analysisHoldSignal,
   promoteSignal,
   promoteUpdate,
   retrySignal,
@@ -26,6 +35,7 @@ import {
   statusQuery,
   supersedeSignal,
   type AbortRequest,
+  type AnalysisKind,
   type CanaryRolloutInput,
   type PromoteRequest,
   type RetryRequest,
@@ -60,6 +70,25 @@ const readiness = proxyActivities<RolloutActivities>({
     maximumInterval: '10 seconds',
     nonRetryableErrorTypes: PERMANENT_FAILURES,
   },
+});
+
+const analyses = proxyActivities<AnalysisActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// The activity retries the sink itself for a bounded time and reports a loss instead of failing;
+// Temporal only retries it after a worker crash, and the event id stays the same.
+const announcements = proxyActivities<CDEventsActivities>({
+  startToCloseTimeout: '10 minutes',
+  // An attempt lasts at most 5 s and the activity beats between attempts; a dead worker's emission
+  // is soon taken over, since the rollout's last word waits for it.
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 },
 });
 
 const handoff = proxyActivities<WorkflowHandoffActivities>({
@@ -97,6 +126,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let stepsScope: CancellationScope | undefined;
   /** Once the canary is becoming stable there is no abort: traffic is already on its way to it. */
   let promoting = false;
+  /** Analyses holding the rollout on inconclusive data, with why; a promote lets it go on regardless. */
+  const holds = new Map<AnalysisKind, string>();
+  /** Counts the tries of this revision (a retry after an abort is the next), so analyses get fresh IDs. */
+  let attempt = 1;
   const label = `${rollout.namespace}/${rollout.name} r${revision}`;
 
   // --- commands -------------------------------------------------------------------------------------
@@ -155,6 +188,20 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (state.phase === 'Degraded') retryRequested = true;
   });
   setHandler(supersedeSignal, ({ revision: newer }) => interrupt({ kind: 'supersede', revision: newer }));
+  setHandler(analysisHoldSignal, ({ kind, held, message }) => {
+    if (interruption || !['Progressing', 'Paused'].includes(state.phase)) return;
+    if (held) {
+      holds.set(kind, message);
+      state.paused = true;
+      enterPhase('Paused', `${kind} analysis inconclusive: ${message}; promote to go on, or abort`);
+    } else if (holds.delete(kind) && holds.size === 0) {
+      state.paused = pausing;
+      enterPhase(
+        'Progressing',
+        `step ${state.currentStepIndex + 1}/${steps.length}: ${kind} analysis conclusive again`,
+      );
+    }
+  });
   setHandler(
     promoteUpdate,
     (request) => {
@@ -216,6 +263,37 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           }
         } catch (error) {
           log.warn('could not write the Rollout status', { rollout: label, phase, error: String(error) });
+        }
+      }),
+    );
+  }
+
+  // CDEvents go out in order behind the rollout, like status writes: a slow or absent sink never holds
+  // it up, and the workflow waits for them before it ends.
+  let announcementsSent: Promise<void> = Promise.resolve();
+  let announcementCount = 0;
+  function announce(kind: RolloutCDEventKind, reason?: string): void {
+    const event: RolloutCDEventInput = {
+      kind,
+      rollout: { namespace: rollout.namespace, name: rollout.name },
+      revision,
+      workflowId: workflowInfo().workflowId,
+      sequence: ++announcementCount,
+      stepIndex: state.currentStepIndex,
+      weights: state.weights,
+      images: input.images ?? [],
+      occurredAt: new Date().toISOString(),
+      ...(reason ? { reason } : {}),
+    };
+    announcementsSent = announcementsSent.then(() =>
+      CancellationScope.nonCancellable(async () => {
+        try {
+          await announcements.emitCDEvent.executeWithOptions(
+            { summary: `CDEvent service.${kind} #${event.sequence}` },
+            [event],
+          );
+        } catch (error) {
+          log.warn('could not emit a CDEvent', { rollout: label, kind, error: String(error) });
         }
       }),
     );
@@ -284,12 +362,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (weight >= state.weights.canary) {
       await scaleCanaryAndWait(canaryReplicas);
       await routeTraffic(weights, `set weight ${weight}%`);
+      announce('upgraded');
     } else {
       await routeTraffic(weights, `set weight ${weight}%`);
+      announce('upgraded');
       await scaleCanaryAndWait(canaryReplicas);
     }
   }
 
+  /** True during a pause step, as opposed to a hold by an analysis. */
+  let pausing = false;
   async function pause(step: { duration?: string }): Promise<void> {
     const milliseconds = step.duration === undefined ? undefined : parseDuration(step.duration);
     if (step.duration !== undefined && milliseconds === undefined) {
@@ -298,6 +380,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         'InvalidConfiguration',
       );
     }
+    pausing = true;
     state.paused = true;
     // Workflow time, so replays agree: the CLI shows how long the pause has left.
     if (milliseconds !== undefined) state.pauseEndsAt = new Date(Date.now() + milliseconds).toISOString();
@@ -310,7 +393,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     } else {
       await condition(promoted, milliseconds, { summary: `pause ${formatDuration(milliseconds)}` });
     }
-    state.paused = false;
+    pausing = false;
+    state.paused = holds.size > 0;
     state.pauseEndsAt = undefined;
     if (promotion && !promotion.full) promotion = undefined;
     enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
@@ -319,8 +403,134 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   async function runStep(step: CanaryStep): Promise<void> {
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
     else if (step.pause) await pause(step.pause);
-    else
-      throw ApplicationFailure.nonRetryable('analysis steps are not supported yet', 'InvalidConfiguration');
+    else if (step.analysis) await analyseStep(step.analysis);
+  }
+
+  // --- analysis -------------------------------------------------------------------------------------
+  interface RunningAnalysis {
+    /** Settles with the verdict, or rejects (cancelled, or the analysis could not run at all). */
+    verdict: Promise<AnalysisRunStatus>;
+    cancel(): void;
+  }
+
+  /** Resolves an analysis's templates and runs it as a child workflow, in a scope of its own. */
+  function startAnalysis(analysis: RolloutAnalysis, kind: AnalysisKind, field: string): RunningAnalysis {
+    const scope = new CancellationScope();
+    const stepIndex = kind === 'step' ? state.currentStepIndex : undefined;
+    const verdict = scope.run(async () => {
+      const metrics = await analyses.resolveAnalysis.executeWithOptions(
+        { summary: `resolve ${kind} analysis` },
+        [
+          {
+            rollout,
+            analysis,
+            field,
+            mode: kind,
+            context: {
+              namespace: rollout.namespace,
+              rollout: rollout.name,
+              canaryHash: templateHash,
+              stableHash: state.stableTemplateHash ?? templateHash,
+              canaryService: canary.canaryService,
+              stableService: canary.stableService,
+            },
+          },
+        ],
+      );
+      const which = stepIndex === undefined ? 'background' : `step-${stepIndex + 1}`;
+      return executeChild(analysisRun, {
+        workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${attempt}`,
+        args: [{ rollout, revision, kind, stepIndex, metrics, historyLimit: input.analysisHistoryLimit }],
+        staticSummary: `${label}: ${kind} analysis of ${metrics.map((metric) => metric.name).join(', ')}`,
+      });
+    });
+    return { verdict, cancel: () => scope.cancel() };
+  }
+
+  /** The analysis failed: as an abort, with the failing metric, its value and condition. */
+  function analysisFailure(verdict: AnalysisRunStatus): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(`analysis failed: ${verdict.message ?? ''}`, 'AnalysisFailed');
+  }
+
+  /** Waits for the step's analysis; a promote while it holds on inconclusive data skips the rest of it. */
+  async function analyseStep(analysis: RolloutAnalysis): Promise<void> {
+    const running = startAnalysis(
+      analysis,
+      'step',
+      `spec.strategy.canary.steps[${state.currentStepIndex}].analysis`,
+    );
+    let verdict: AnalysisRunStatus | undefined;
+    let error: unknown;
+    running.verdict.then(
+      (settled) => (verdict = settled),
+      (failure: unknown) => (error = failure ?? new Error('analysis failed')),
+    );
+    await condition(
+      () =>
+        verdict !== undefined ||
+        error !== undefined ||
+        promotion?.full === true ||
+        (holds.has('step') && promotion !== undefined),
+    );
+    holds.delete('step');
+    if (error !== undefined) {
+      if (isCancellation(error)) throw error;
+      throw ApplicationFailure.nonRetryable(
+        `step analysis could not run: ${failureMessage(error)}`,
+        'AnalysisFailed',
+      );
+    }
+    if (!verdict) {
+      running.cancel();
+      if (!promotion?.full) promotion = undefined;
+      state.paused = pausing;
+      enterPhase(
+        'Progressing',
+        `step ${state.currentStepIndex + 1}/${steps.length}: promoted past the analysis`,
+      );
+      return;
+    }
+    if (verdict.phase === 'Failed') throw analysisFailure(verdict);
+  }
+
+  let background: RunningAnalysis | undefined;
+  /** Starts the background analysis once the steps reach its starting step; a failure aborts them. */
+  function startBackgroundAnalysisFrom(stepIndex: number): void {
+    const analysis = canary.analysis;
+    if (!analysis || background || stepIndex < analysis.startingStep) return;
+    const running = startAnalysis(analysis, 'background', 'spec.strategy.canary.analysis');
+    background = running;
+    running.verdict.then(
+      (verdict) => {
+        if (verdict.phase === 'Failed')
+          interrupt({ kind: 'abort', reason: analysisFailure(verdict).message });
+      },
+      (error: unknown) => {
+        if (isCancellation(error)) return;
+        interrupt({ kind: 'abort', reason: `background analysis could not run: ${failureMessage(error)}` });
+      },
+    );
+  }
+
+  function stopBackgroundAnalysis(): void {
+    background?.cancel();
+    background = undefined;
+    holds.delete('background');
+  }
+
+  /** Between steps: no step starts while an analysis holds, unless a person promotes past it. */
+  async function waitWhileHeld(): Promise<void> {
+    if (holds.size === 0) return;
+    await condition(() => holds.size === 0 || promotion !== undefined);
+    if (holds.size === 0) return;
+    stopBackgroundAnalysis();
+    holds.clear();
+    if (!promotion?.full) promotion = undefined;
+    state.paused = false;
+    enterPhase(
+      'Progressing',
+      `step ${state.currentStepIndex + 1}/${steps.length}: promoted past the analysis`,
+    );
   }
 
   /** Runs the remaining steps; returns what interrupted them, or undefined when they all ran. */
@@ -329,13 +539,18 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     try {
       await stepsScope.run(async () => {
         enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}`, 'RolloutStarted');
+        announce('deployed');
         // The Services are pointed while the first canary pods start; traffic waits for both.
         pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
         for (const step of steps.slice(state.currentStepIndex)) {
           if (promotion?.full) break;
+          startBackgroundAnalysisFrom(state.currentStepIndex);
+          await waitWhileHeld();
           await runStep(step);
           state.currentStepIndex++;
         }
+        await waitWhileHeld();
+        stopBackgroundAnalysis();
       });
       return undefined;
     } catch (error) {
@@ -347,6 +562,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       throw error;
     } finally {
       stepsScope = undefined;
+      background = undefined;
+      holds.clear();
     }
   }
 
@@ -375,6 +592,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.currentStepIndex = steps.length;
     const by = promotedBy ? ` (promoted by ${promotedBy})` : '';
     enterPhase('Healthy', `r${revision} is stable${by}`, 'RolloutCompleted');
+    announce('published');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
       // A newer revision waits for this workflow to close, so it cuts the delay short.
@@ -404,7 +622,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   try {
     return await rollOut();
   } finally {
-    await statusWrites;
+    await Promise.all([statusWrites, announcementsSent]);
   }
 
   async function rollOut(): Promise<RolloutState> {
@@ -421,6 +639,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           'Progressing',
           input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',
         );
+        announce('deployed');
         await promoteToStable();
         return state;
       }
@@ -440,6 +659,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         }
         await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
         enterPhase('Degraded', interrupted.reason, 'RolloutAborted');
+        announce('rolledback', interrupted.reason);
         await condition(() => retryRequested || interruption?.kind === 'supersede');
         if (interruption?.kind === 'supersede') {
           upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
@@ -449,6 +669,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         interruption = undefined;
         promotion = undefined;
         state.currentStepIndex = 0;
+        attempt++;
       }
     } catch (error) {
       if (isCancellation(error)) {
@@ -464,9 +685,18 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 }
 
-/** The non-retryable failure behind an activity error: retrying the rollout as it is cannot help. */
+/**
+ * The non-retryable failure behind an activity or child workflow error: retrying the rollout as it is
+ * cannot help.
+ */
 function permanentFailure(error: unknown): ApplicationFailure | undefined {
-  const failure = error instanceof ActivityFailure ? error.cause : error;
+  let failure = error;
+  while (failure instanceof ActivityFailure || failure instanceof ChildWorkflowFailure)
+    failure = failure.cause;
   if (!(failure instanceof ApplicationFailure)) return undefined;
   return failure.nonRetryable || PERMANENT_FAILURES.includes(failure.type ?? '') ? failure : undefined;
+}
+
+function failureMessage(error: unknown): string {
+  return permanentFailure(error)?.message ?? (error instanceof Error ? error.message : String(error));
 }

@@ -25,6 +25,10 @@ export interface CanaryRolloutInput {
   progressDeadlineSeconds: number;
   /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
   supersedes?: string;
+  /** The revision's container images, first the main one: CDEvents name the artifact by them. */
+  images?: string[];
+  /** History events after which an analysis continues as new; lowered in tests. */
+  analysisHistoryLimit?: number;
 }
 
 export interface RolloutState {
@@ -64,11 +68,23 @@ export interface SupersedeRequest {
   revision: number;
 }
 
+/** A step analysis gates its step; a background analysis runs beside the steps. */
+export type AnalysisKind = 'step' | 'background';
+
+export interface AnalysisHold {
+  kind: AnalysisKind;
+  /** True while too many measurements are inconclusive; false once one succeeds again. */
+  held: boolean;
+  message: string;
+}
+
 export const promoteSignal = defineSignal<[PromoteRequest?]>('promote');
 export const abortSignal = defineSignal<[AbortRequest?]>('abort');
 export const retrySignal = defineSignal<[RetryRequest?]>('retry');
 /** From the bridge when a newer revision arrives: hand traffic back to stable, scale down, and end. */
 export const supersedeSignal = defineSignal<[SupersedeRequest]>('supersede');
+/** From an analysis to its rollout: hold the steps (inconclusive data) or let them go on. */
+export const analysisHoldSignal = defineSignal<[AnalysisHold]>('analysisHold');
 
 /** The same commands as Updates: the caller learns at once whether the rollout accepted them. */
 export const promoteUpdate = defineUpdate<RolloutState, [PromoteRequest]>('promote');

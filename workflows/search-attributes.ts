@@ -12,3 +12,6 @@ export const RolloutNameKey = defineSearchAttributeKey('RolloutName', SearchAttr
 export const RolloutRevisionKey = defineSearchAttributeKey('RolloutRevision', SearchAttributeType.KEYWORD);
 export const RolloutPhaseKey = defineSearchAttributeKey('RolloutPhase', SearchAttributeType.KEYWORD);
 export const RolloutStrategyKey = defineSearchAttributeKey('RolloutStrategy', SearchAttributeType.KEYWORD);
+
+/** Memo key of a revision's images, so `siirto history` can tell revisions apart without the cluster. */
+export const ROLLOUT_IMAGES_MEMO = 'images';

@@ -9,6 +9,8 @@ export interface AppFixture {
   image?: string;
   scaleDownDelaySeconds?: number;
   progressDeadlineSeconds?: number;
+  /** More fields of the canary strategy, such as a background analysis. */
+  canary?: Record<string, unknown>;
 }
 
 export function servicesAndRoute(namespace: string, app: string): string {
@@ -57,6 +59,7 @@ export function rolloutManifest(fixture: AppFixture): string {
           trafficRouting: { gatewayAPI: { httpRoute: app } },
           scaleDownDelaySeconds: fixture.scaleDownDelaySeconds ?? 1,
           steps: fixture.steps,
+          ...fixture.canary,
         },
       },
     },

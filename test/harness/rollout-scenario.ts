@@ -11,7 +11,16 @@ import { waitFor } from './wait';
  * A test file's Siirto: its own worker and bridge on its own task queue and namespace, an app with
  * stable and canary Services and an HTTPRoute, and what a user sees of it.
  */
-export function rolloutScenario(scope: TestScope, app: string) {
+export function rolloutScenario(
+  scope: TestScope,
+  app: string,
+  options: {
+    /** Extra worker environment, read when the worker starts (after other beforeAll hooks ran). */
+    workerEnvironment?: () => NodeJS.ProcessEnv;
+    /** Extra fields for the canary strategy of every Rollout applied through the scenario. */
+    canary?: Record<string, unknown>;
+  } = {},
+) {
   const see = observer(scope.namespace);
   const scenario = {
     see,
@@ -21,7 +30,9 @@ export function rolloutScenario(scope: TestScope, app: string) {
 
     /** Applies the Rollout and waits until its first revision is stable. */
     async firstRevisionHealthy(steps: unknown[], extra: { replicas?: number } = {}): Promise<RolloutStatus> {
-      await kubectlApply(rolloutManifest({ namespace: scope.namespace, app, steps, ...extra }));
+      await kubectlApply(
+        rolloutManifest({ namespace: scope.namespace, app, steps, canary: options.canary, ...extra }),
+      );
       return scenario.waitForStatus(
         'r1 to become Healthy',
         (status) => status.phase === 'Healthy' && status.revision === 1,
@@ -42,7 +53,7 @@ export function rolloutScenario(scope: TestScope, app: string) {
 
   beforeAll(async () => {
     await kubectlApply(servicesAndRoute(scope.namespace, app));
-    scenario.worker = siirtoWorker(scope);
+    scenario.worker = siirtoWorker(scope, 'worker', options.workerEnvironment?.());
     scenario.bridge = siirtoBridge(scope);
     await Promise.all([scenario.worker.start(), scenario.bridge.start()]);
     scenario.client = await temporalClient();

@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { RolloutSpecSchema } from '../../schemas/rollout';
 import { podTemplateHash } from '../../schemas/pod-template-hash';
-import { CRD_FILE, renderCrds } from '../../scripts/generate-crds';
+import { CRD_DIRECTORY, renderCrds } from '../../scripts/generate-crds';
 
 const validSpec = {
   selector: { matchLabels: { app: 'checkout' } },
@@ -47,7 +48,9 @@ describe('the Rollout schema', () => {
     expect(podTemplateHash(validSpec.template)).toMatch(/^[0-9a-f]{10}$/);
   });
 
-  it('matches the committed CRD (run `npm run crd:generate` after changing the schema)', () => {
-    expect(readFileSync(CRD_FILE, 'utf8')).toBe(renderCrds());
+  it('matches the committed CRDs (run `npm run crd:generate` after changing a schema)', () => {
+    for (const [file, text] of Object.entries(renderCrds())) {
+      expect(readFileSync(path.join(CRD_DIRECTORY, file), 'utf8')).toBe(text);
+    }
   });
 });

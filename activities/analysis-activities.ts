@@ -1,0 +1,37 @@
+import type { ResolvedMetric, MeasurementOutcome } from '../analysis/resolved-metric';
+import type { RolloutAnalysis } from '../schemas/analysis';
+import type { RolloutRef } from '../workflows/rollout-api';
+
+/** What the queries of an analysis may use as `{{args.NAME}}` without the Rollout passing them. */
+export interface AnalysisContext {
+  namespace: string;
+  rollout: string;
+  canaryHash: string;
+  stableHash: string;
+  canaryService: string;
+  stableService: string;
+}
+
+/** The side effects of an analysis: reading its templates and taking measurements. */
+export interface AnalysisActivities {
+  /**
+   * Reads the templates an analysis names and turns them, with the built-in metrics, into metrics ready
+   * to measure. Fails non-retryably with type `InvalidConfiguration` naming `field` when a template is
+   * missing or one of its conditions, durations or arguments is wrong.
+   */
+  resolveAnalysis(input: {
+    rollout: RolloutRef;
+    analysis: RolloutAnalysis;
+    /** Path of the analysis in the Rollout, for messages: `spec.strategy.canary.steps[2].analysis`. */
+    field: string;
+    context: AnalysisContext;
+    mode: 'step' | 'background';
+  }): Promise<ResolvedMetric[]>;
+
+  /**
+   * Takes one measurement: an instant query, its result judged by the metric's conditions. Missing
+   * data and NaN are Inconclusive, an unreachable Prometheus an Error; never Successful. Fails
+   * non-retryably with type `InvalidConfiguration` when Prometheus cannot parse the query.
+   */
+  measureMetric(input: { metric: ResolvedMetric }): Promise<MeasurementOutcome>;
+}

@@ -1,0 +1,34 @@
+import type { MeasurementVerdict } from '../schemas/analysis';
+
+/**
+ * A metric ready to measure: its template found, its arguments substituted, its durations in
+ * milliseconds. This is what a rollout workflow carries, so it holds no secrets: queries and
+ * conditions only, never credentials (the worker holds those).
+ */
+export interface ResolvedMetric {
+  /** Unique within the analysis: the metric's own name, or `error-rate` / `latency-p95` for built-ins. */
+  name: string;
+  /** Where it came from, for messages: `AnalysisTemplate shop/success-rate`, `builtIn`. */
+  source: string;
+  /** Prometheus base URL; absent means the worker's default. */
+  address?: string;
+  query: string;
+  successCondition?: string;
+  failureCondition?: string;
+  intervalMilliseconds: number;
+  /** Absent: measure until the analysis is ended from outside (background analysis). */
+  count?: number;
+  initialDelayMilliseconds: number;
+  failureLimit: number;
+  inconclusiveLimit: number;
+  consecutiveErrorLimit: number;
+}
+
+/** What one measurement found, as the measurement activity returns it. */
+export interface MeasurementOutcome {
+  verdict: MeasurementVerdict;
+  /** The number as text (NaN and ±Inf survive JSON); absent when there was none. */
+  value?: string;
+  /** The condition that decided (`result < 0.05 held`), or what went wrong, for people to read. */
+  message: string;
+}

@@ -1,0 +1,44 @@
+// What the benchmarks share: percentiles, watching for the first matching change, billed Actions.
+import * as k8s from '@kubernetes/client-node';
+
+/** Milliseconds since the epoch, sub-millisecond: comparable with Temporal's event times. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+export function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
+}
+
+export function report(label: string, milliseconds: number[], target: number): void {
+  const p50 = percentile(milliseconds, 0.5);
+  const p95 = percentile(milliseconds, 0.95);
+  console.log(
+    `${label}: p50 ${p50.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms over ${milliseconds.length} runs (target ≤ ${target} ms)`,
+  );
+}
+
+/** Resolves with the time the first event matching `accept` arrives on a watch of `path`. */
+export async function firstEvent<T>(config: k8s.KubeConfig, path: string, accept: (object: T) => boolean) {
+  const watch = new k8s.Watch(config);
+  let resolveSeen: (at: number) => void = () => undefined;
+  const seen = new Promise<number>((resolve) => (resolveSeen = resolve));
+  const request = await watch.watch(
+    path,
+    {},
+    (_type, object: T) => {
+      if (accept(object)) resolveSeen(now());
+    },
+    () => undefined,
+  );
+  return { seen: seen.finally(() => request.abort()), abort: () => request.abort() };
+}
+
+/** Temporal Actions as Temporal Cloud bills them: starts, timers, signals, updates, activities, upserts. */
+export const BILLED_EVENTS = new Set([
+  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+  'EVENT_TYPE_TIMER_STARTED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
+  'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+  'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
+]);

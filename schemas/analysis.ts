@@ -1,0 +1,247 @@
+import { z } from 'zod';
+
+/**
+ * Analysis: how Siirto judges a canary from Prometheus. A metric is a PromQL query measured every
+ * `interval`, each result judged by its success and failure conditions. Metrics live in reusable
+ * `AnalysisTemplate` (namespaced) and `ClusterAnalysisTemplate` resources that a Rollout references
+ * with arguments, or come built in (`errorRate`, `latencyP95`) for teams that only want thresholds.
+ *
+ * Conditions are checked by analysis/condition.ts when a Rollout or template is validated; durations by
+ * schemas/duration.ts. Both are strings here so the apiserver stores what the user wrote.
+ */
+
+export const ANALYSIS_TEMPLATE_PLURAL = 'analysistemplates';
+export const CLUSTER_ANALYSIS_TEMPLATE_PLURAL = 'clusteranalysistemplates';
+
+const duration = (description: string) => z.string().meta({ description });
+
+/** What every metric shares, built-in or from a template: how often, how many, and how forgiving. */
+const MeasurementPolicyShape = {
+  interval: duration('Time between measurements, such as 30s or 1m.').default('30s'),
+  count: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({
+      description:
+        'Measurements to take. In a step analysis it defaults to 1; in a background analysis, leaving it ' +
+        'out measures until the rollout completes.',
+    }),
+  initialDelay: duration('Wait this long before the first measurement, such as 1m.').optional(),
+  failureLimit: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .meta({ description: 'Failed measurements tolerated; one more fails the analysis and rolls back.' }),
+  inconclusiveLimit: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .meta({
+      description:
+        'Inconclusive measurements (empty result, NaN, neither condition met) tolerated; one more pauses ' +
+        'the rollout for a human to promote or abort.',
+    }),
+  consecutiveErrorLimit: z
+    .number()
+    .int()
+    .min(0)
+    .default(4)
+    .meta({
+      description:
+        'Measurements in a row that could not be taken (Prometheus unreachable or erroring) tolerated; ' +
+        'one more counts as inconclusive.',
+    }),
+};
+
+export const PrometheusProviderSchema = z
+  .object({
+    address: z.string().optional().meta({
+      description: "Prometheus base URL; defaults to the worker's SIIRTO_PROMETHEUS_URL.",
+    }),
+    query: z.string().min(1).meta({
+      description:
+        'PromQL returning one number (a scalar or a single series). `{{args.NAME}}` is replaced by the argument NAME.',
+    }),
+  })
+  .meta({ description: 'Measure with a Prometheus instant query.' });
+
+export const MetricSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'use lowercase letters, digits and dashes')
+      .max(63)
+      .meta({ description: 'Name of the metric, unique in its analysis.' }),
+    provider: z.object({ prometheus: PrometheusProviderSchema }),
+    successCondition: z.string().optional().meta({
+      description: 'Expression over `result` that must hold for success, such as `result < 0.05`.',
+    }),
+    failureCondition: z.string().optional().meta({
+      description: 'Expression over `result` that marks a failure, such as `result >= 0.1`.',
+    }),
+    ...MeasurementPolicyShape,
+  })
+  .superRefine((metric, context) => {
+    if (metric.successCondition === undefined && metric.failureCondition === undefined) {
+      context.addIssue({
+        code: 'custom',
+        message: 'set successCondition, failureCondition or both',
+        path: [],
+      });
+    }
+  });
+
+export const AnalysisArgumentSchema = z.object({
+  name: z.string().min(1),
+  value: z.string().optional().meta({ description: 'Default value; a Rollout may pass its own.' }),
+});
+
+export const AnalysisTemplateSpecSchema = z.object({
+  args: z
+    .array(AnalysisArgumentSchema)
+    .max(32)
+    .default([])
+    .meta({
+      description:
+        'Arguments the queries use as `{{args.NAME}}`. Always provided: namespace, rollout, canary-hash, ' +
+        'stable-hash, canary-service, stable-service.',
+    }),
+  metrics: z.array(MetricSchema).min(1).max(20),
+});
+
+export const AnalysisTemplateSchema = z.object({
+  apiVersion: z.literal('siirto.dev/v1alpha1'),
+  kind: z.enum(['AnalysisTemplate', 'ClusterAnalysisTemplate']),
+  metadata: z.object({ name: z.string(), namespace: z.string().optional() }),
+  spec: AnalysisTemplateSpecSchema,
+});
+
+export const TemplateReferenceSchema = z.object({
+  templateName: z
+    .string()
+    .min(1)
+    .meta({ description: 'Name of an AnalysisTemplate in the Rollout namespace.' }),
+  clusterScope: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Use the ClusterAnalysisTemplate of this name instead.' }),
+});
+
+export const BuiltInMetricsSchema = z
+  .object({
+    errorRate: z
+      .object({
+        max: z.number().min(0).max(1).meta({ description: 'Highest tolerated share of 5xx responses, 0-1.' }),
+      })
+      .optional(),
+    latencyP95: z
+      .object({
+        maxSeconds: z.number().positive().meta({ description: 'Highest tolerated 95th percentile latency.' }),
+      })
+      .optional(),
+    window: duration('Range the rates are computed over, such as 30s or 1m.').default('1m'),
+    selector: z
+      .string()
+      .default('namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"')
+      .meta({
+        description:
+          'PromQL label matchers picking the canary series of http_requests_total and http_request_duration_seconds.',
+      }),
+    ...MeasurementPolicyShape,
+  })
+  .meta({
+    description:
+      'Thresholds on the canary’s http_requests_total (error rate) and http_request_duration_seconds (p95).',
+  });
+
+const AnalysisReferenceShape = {
+  templates: z.array(TemplateReferenceSchema).max(8).default([]),
+  args: z
+    .array(z.object({ name: z.string().min(1), value: z.string() }))
+    .max(32)
+    .default([])
+    .meta({ description: 'Values for the templates’ arguments.' }),
+  builtIn: BuiltInMetricsSchema.optional(),
+};
+
+function requireSomeMetric(
+  analysis: { templates: unknown[]; builtIn?: BuiltInMetrics },
+  context: z.RefinementCtx,
+): void {
+  const builtIns = analysis.builtIn && (analysis.builtIn.errorRate || analysis.builtIn.latencyP95);
+  if (analysis.templates.length === 0 && !builtIns) {
+    context.addIssue({
+      code: 'custom',
+      message: 'name at least one template, or a builtIn errorRate or latencyP95 threshold',
+      path: [],
+    });
+  }
+}
+
+export const RolloutAnalysisSchema = z
+  .object(AnalysisReferenceShape)
+  .superRefine(requireSomeMetric)
+  .meta({ description: 'Metrics to judge the canary by: templates and built-in thresholds.' });
+
+export const BackgroundAnalysisSchema = z
+  .object({
+    ...AnalysisReferenceShape,
+    startingStep: z.number().int().min(0).default(0).meta({
+      description: 'Index of the step from which the analysis runs until the rollout completes.',
+    }),
+  })
+  .superRefine(requireSomeMetric)
+  .meta({ description: 'Analysis that runs beside the steps, from startingStep to the end.' });
+
+export type Metric = z.infer<typeof MetricSchema>;
+export type AnalysisTemplateSpec = z.infer<typeof AnalysisTemplateSpecSchema>;
+export type AnalysisTemplate = z.infer<typeof AnalysisTemplateSchema>;
+export type TemplateReference = z.infer<typeof TemplateReferenceSchema>;
+export type BuiltInMetrics = z.infer<typeof BuiltInMetricsSchema>;
+export type RolloutAnalysis = z.infer<typeof RolloutAnalysisSchema>;
+export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysisSchema>;
+
+/** One measurement's verdict. `Error` is a measurement that could not be taken at all. */
+export const MEASUREMENT_VERDICTS = ['Successful', 'Failed', 'Inconclusive', 'Error'] as const;
+export type MeasurementVerdict = (typeof MEASUREMENT_VERDICTS)[number];
+
+export const MeasurementSchema = z.object({
+  verdict: z.enum(MEASUREMENT_VERDICTS),
+  /** The number Prometheus returned, as text so NaN and ±Inf survive JSON; absent when there was none. */
+  value: z.string().optional(),
+  /** Why: the condition that decided, or what went wrong. */
+  message: z.string(),
+  measuredAt: z.string(),
+});
+export type Measurement = z.infer<typeof MeasurementSchema>;
+
+export const MetricResultSchema = z.object({
+  name: z.string(),
+  phase: z.enum(['Running', 'Successful', 'Failed', 'Inconclusive']),
+  successful: z.number().int(),
+  failed: z.number().int(),
+  inconclusive: z.number().int(),
+  errors: z.number().int(),
+  /** The last few measurements, newest last. */
+  measurements: z.array(MeasurementSchema).max(5),
+});
+export type MetricResult = z.infer<typeof MetricResultSchema>;
+
+export const AnalysisRunStatusSchema = z.object({
+  revision: z.number().int().meta({ description: 'Revision the analysis judged.' }),
+  stepIndex: z.number().int().optional().meta({ description: 'Step of a step analysis.' }),
+  phase: z.enum(['Running', 'Successful', 'Failed', 'Inconclusive']),
+  message: z.string().optional(),
+  metrics: z.array(MetricResultSchema).max(40),
+});
+export type AnalysisRunStatus = z.infer<typeof AnalysisRunStatusSchema>;
+
+/** A map, not a list, so the step and background analyses can each merge-patch their own entry. */
+export const AnalysisStatusSchema = z
+  .object({ step: AnalysisRunStatusSchema.optional(), background: AnalysisRunStatusSchema.optional() })
+  .meta({ description: 'The latest step and background analyses, with the last measurements per metric.' });
+export type AnalysisStatus = z.infer<typeof AnalysisStatusSchema>;

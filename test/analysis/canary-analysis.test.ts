@@ -1,0 +1,347 @@
+import * as k8s from '@kubernetes/client-node';
+import { podTemplateHash } from '../../schemas/pod-template-hash';
+import type { AnalysisRunStatus } from '../../schemas/analysis';
+import type { RolloutStatus } from '../../schemas/rollout';
+import { isolate } from '../harness/isolation';
+import { kubeClients } from '../harness/kube';
+import { kubectlApply, patchRolloutSpec } from '../harness/rollout-fixtures';
+import { rolloutScenario } from '../harness/rollout-scenario';
+import { stack } from '../harness/stack';
+import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
+import { waitFor } from '../harness/wait';
+import { startTraffic, type Traffic } from '../traffic/traffic';
+
+const app = 'shop';
+const INTERVAL_SECONDS = 2;
+
+/** Thresholds on the canary's own series, over a window short enough for a test. */
+function builtIn(thresholds: Record<string, unknown>, policy: Record<string, unknown> = {}) {
+  return {
+    ...thresholds,
+    window: '10s',
+    interval: `${INTERVAL_SECONDS}s`,
+    initialDelay: '4s',
+    inconclusiveLimit: 2,
+    ...policy,
+  };
+}
+
+function template(image: string) {
+  return { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }] } };
+}
+
+describe('analysis: judging a canary from Prometheus with real traffic flowing', () => {
+  const scope = isolate('analysis');
+  const { namespace } = scope;
+  const scenario = rolloutScenario(scope, app, {
+    workerEnvironment: () => ({ SIIRTO_PROMETHEUS_URL: stack.prometheusUrl }),
+  });
+  const { config, custom } = kubeClients();
+  let traffic: Traffic | undefined;
+  let imageCounter = 1;
+
+  beforeAll(async () => {
+    await scenario.firstRevisionHealthy([]);
+  });
+
+  afterEach(async () => {
+    await traffic?.stop();
+    traffic = undefined;
+  });
+
+  /**
+   * Rolls out a new image with `steps`, with traffic flowing: the stable app serves as the stable pods
+   * and a canary app, labelled with the new revision's pod-template hash, as the canary pods.
+   */
+  async function rollOutWithTraffic(
+    steps: unknown[],
+    canaryBehaviour: { errorRate?: number; latencyMilliseconds?: number } = {},
+    canaryStrategy: Record<string, unknown> = {},
+  ) {
+    const before = await scenario.see.rolloutStatus(app);
+    const image = `registry.example/${app}:${++imageCounter}`;
+    const canaryHash = podTemplateHash(template(image));
+    traffic = await startTraffic({
+      namespace,
+      route: app,
+      stable: { service: `${app}-stable`, version: before.stableTemplateHash ?? '' },
+      canary: { service: `${app}-canary`, version: canaryHash, behaviour: canaryBehaviour },
+      ratePerSecond: 60,
+    });
+    await patchRolloutSpec(namespace, app, {
+      template: template(image),
+      strategy: { canary: { steps, ...canaryStrategy } },
+    });
+    const revision = (before.revision ?? 0) + 1;
+    return { revision, canaryHash, workflowId: `${namespace}/${app}/r${revision}` };
+  }
+
+  const stepAnalysis = (status: RolloutStatus): AnalysisRunStatus | undefined => status.analysis?.step;
+
+  it('completes a healthy canary, with its measurements in the status and the history', async () => {
+    const { revision, workflowId } = await rollOutWithTraffic([
+      { setWeight: 50 },
+      {
+        analysis: {
+          builtIn: builtIn({ errorRate: { max: 0.05 }, latencyP95: { maxSeconds: 0.3 } }, { count: 3 }),
+        },
+      },
+    ]);
+    const healthy = await scenario.waitForStatus(
+      `r${revision} Healthy after its analysis`,
+      (status) => status.phase === 'Healthy' && status.revision === revision,
+      90_000,
+    );
+    const analysis = stepAnalysis(healthy);
+    expect(analysis).toMatchObject({ revision, stepIndex: 1, phase: 'Successful' });
+    for (const name of ['error-rate', 'latency-p95']) {
+      const metric = analysis?.metrics.find((candidate) => candidate.name === name);
+      expect(metric).toMatchObject({ phase: 'Successful', successful: 3, failed: 0 });
+      expect(metric?.measurements.every((measurement) => measurement.verdict === 'Successful')).toBe(true);
+      expect(Number(metric?.measurements.at(-1)?.value)).toBeLessThan(name === 'error-rate' ? 0.05 : 0.3);
+    }
+    expect(traffic?.responses().byStatus['200']).toBeGreaterThan(100);
+
+    const child = `${workflowId}/analysis/step-2/a1`;
+    const summaries = await activitySummaries(child);
+    expect(summaries).toEqual(
+      expect.arrayContaining([
+        'measure error-rate 1/3',
+        'measure latency-p95 3/3',
+        expect.stringMatching(/^error-rate 3\/3: Successful — /),
+      ]),
+    );
+    expect(await activitySummaries(workflowId)).toContain('resolve step analysis');
+    await recordHistoryFixture('canary-analysis-successful', scenario.client.workflow.getHandle(workflowId));
+    await recordHistoryFixture('analysis-run-successful', scenario.client.workflow.getHandle(child));
+  });
+
+  it('rolls a canary answering 30% errors back within one interval of the first failing measurement', async () => {
+    const routeChanges: { canaryWeight: number; at: number }[] = [];
+    const watch = await new k8s.Watch(config).watch(
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
+      {},
+      (_type, route: { spec: { rules: { backendRefs: { name: string; weight: number }[] }[] } }) => {
+        const canary = route.spec.rules[0]?.backendRefs.find((ref) => ref.name === `${app}-canary`);
+        routeChanges.push({ canaryWeight: canary?.weight ?? -1, at: Date.now() });
+      },
+      () => undefined,
+    );
+    try {
+      const { revision, workflowId } = await rollOutWithTraffic(
+        [
+          { setWeight: 50 },
+          { analysis: { builtIn: builtIn({ errorRate: { max: 0.05 } }, { count: 5 }) } },
+          { setWeight: 100 },
+        ],
+        { errorRate: 0.3 },
+      );
+      const degraded = await scenario.waitForStatus(
+        `r${revision} rolled back`,
+        (status) => status.phase === 'Degraded' && status.revision === revision,
+        90_000,
+      );
+      expect(degraded.message).toMatch(/^analysis failed: error-rate 0\.[1-5]\d*: /);
+      expect(degraded.message).toContain('result <= 0.05');
+      expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+
+      const metric = stepAnalysis(degraded)?.metrics.find((candidate) => candidate.name === 'error-rate');
+      const firstFailure = metric?.measurements.find((measurement) => measurement.verdict === 'Failed');
+      expect(firstFailure).toBeDefined();
+      const failedAt = Date.parse(firstFailure?.measuredAt ?? '');
+      const backToStable = routeChanges.find((change) => change.canaryWeight === 0 && change.at >= failedAt);
+      expect(backToStable).toBeDefined();
+      expect((backToStable?.at ?? Infinity) - failedAt).toBeLessThan(INTERVAL_SECONDS * 1000);
+      // The gateway follows the route: the canary stops receiving requests.
+      await waitFor('the gateway to send everything to stable', async () => {
+        const applied = await traffic?.gatewayWeights();
+        return applied?.weights[`${app}-canary`] === 0;
+      });
+
+      const events = await kubeClients().core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.name=${app},reason=AnalysisFailed`,
+      });
+      expect(events.items.map((event) => event.message)).toEqual([expect.stringContaining('error-rate')]);
+      await recordHistoryFixture('canary-analysis-failed', scenario.client.workflow.getHandle(workflowId));
+    } finally {
+      watch.abort();
+    }
+  });
+
+  it('catches a latency regression with the built-in latency-p95', async () => {
+    const { revision } = await rollOutWithTraffic(
+      [
+        { setWeight: 50 },
+        { analysis: { builtIn: builtIn({ latencyP95: { maxSeconds: 0.2 } }, { count: 5 }) } },
+      ],
+      { latencyMilliseconds: 400 },
+    );
+    const degraded = await scenario.waitForStatus(
+      `r${revision} rolled back on latency`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+      90_000,
+    );
+    expect(degraded.message).toMatch(/^analysis failed: latency-p95 0\.[3-9]\d*: /);
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+  });
+
+  it('rolls back when the background analysis sees the canary go bad during a pause', async () => {
+    const { revision } = await rollOutWithTraffic(
+      [{ setWeight: 50 }, { pause: {} }],
+      {},
+      { analysis: { startingStep: 1, builtIn: builtIn({ errorRate: { max: 0.05 } }) } },
+    );
+    const paused = await scenario.waitForStatus(
+      `r${revision} paused with its background analysis measuring`,
+      (status) =>
+        status.revision === revision &&
+        status.phase === 'Paused' &&
+        (status.analysis?.background?.metrics[0]?.successful ?? 0) >= 2,
+      60_000,
+    );
+    expect(paused.analysis?.background).toMatchObject({ revision, phase: 'Running' });
+    await traffic?.setBehaviour('canary', { errorRate: 0.5 });
+    const degraded = await scenario.waitForStatus(
+      `r${revision} rolled back by its background analysis`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+      60_000,
+    );
+    expect(degraded.message).toMatch(/^analysis failed: error-rate /);
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    expect(degraded.analysis?.background?.phase).toBe('Failed');
+    await patchRolloutSpec(namespace, app, { strategy: { canary: { analysis: null } } });
+  });
+
+  it('runs an AnalysisTemplate with arguments and a ClusterAnalysisTemplate', async () => {
+    const clusterTemplate = `${namespace}-request-volume`;
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'AnalysisTemplate',
+        metadata: { name: 'success-rate', namespace },
+        spec: {
+          args: [{ name: 'error-codes' }, { name: 'window', value: '10s' }],
+          metrics: [
+            {
+              name: 'success-rate',
+              interval: '2s',
+              count: 2,
+              initialDelay: '4s',
+              inconclusiveLimit: 2,
+              successCondition: 'result >= 0.95',
+              provider: {
+                prometheus: {
+                  query:
+                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code!~"{{args.error-codes}}"}[{{args.window}}])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[{{args.window}}]))',
+                },
+              },
+            },
+          ],
+        },
+      }),
+    );
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'ClusterAnalysisTemplate',
+        metadata: { name: clusterTemplate },
+        spec: {
+          metrics: [
+            {
+              name: 'request-volume',
+              interval: '2s',
+              count: 2,
+              initialDelay: '4s',
+              inconclusiveLimit: 2,
+              successCondition: 'result > 1',
+              failureCondition: 'result < 0.1',
+              provider: {
+                prometheus: {
+                  query:
+                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[10s]))',
+                },
+              },
+            },
+          ],
+        },
+      }),
+    );
+    try {
+      const { revision } = await rollOutWithTraffic([
+        { setWeight: 50 },
+        {
+          analysis: {
+            templates: [
+              { templateName: 'success-rate' },
+              { templateName: clusterTemplate, clusterScope: true },
+            ],
+            args: [{ name: 'error-codes', value: '5..' }],
+          },
+        },
+      ]);
+      const healthy = await scenario.waitForStatus(
+        `r${revision} Healthy after the templates' analysis`,
+        (status) => status.phase === 'Healthy' && status.revision === revision,
+        90_000,
+      );
+      expect(stepAnalysis(healthy)?.metrics.map((metric) => [metric.name, metric.phase])).toEqual([
+        ['success-rate', 'Successful'],
+        ['request-volume', 'Successful'],
+      ]);
+    } finally {
+      await custom.deleteClusterCustomObject({
+        group: 'siirto.dev',
+        version: 'v1alpha1',
+        plural: 'clusteranalysistemplates',
+        name: clusterTemplate,
+      });
+    }
+  });
+
+  it('stops at a template that does not exist, naming it', async () => {
+    const { revision } = await rollOutWithTraffic([
+      { setWeight: 50 },
+      { analysis: { templates: [{ templateName: 'no-such-template' }] } },
+    ]);
+    const status = await scenario.waitForStatus(
+      `r${revision} to report the missing template`,
+      (candidate) =>
+        (candidate.phase === 'Degraded' || candidate.phase === 'Invalid') &&
+        (candidate.message ?? '').includes('no-such-template'),
+    );
+    expect(status.message).toMatch(/AnalysisTemplate .*no-such-template.* not found/);
+    expect(status.weights?.canary ?? 0).toBe(0);
+  });
+
+  it('rolls back on a query Prometheus cannot parse, with its message', async () => {
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'AnalysisTemplate',
+        metadata: { name: 'broken-query', namespace },
+        spec: {
+          metrics: [
+            {
+              name: 'broken',
+              interval: '2s',
+              successCondition: 'result < 1',
+              provider: { prometheus: { query: 'sum(rate(http_requests_total[10s]' } },
+            },
+          ],
+        },
+      }),
+    );
+    const { revision } = await rollOutWithTraffic([
+      { setWeight: 50 },
+      { analysis: { templates: [{ templateName: 'broken-query' }] } },
+    ]);
+    const degraded = await scenario.waitForStatus(
+      `r${revision} to roll back on the unparsable query`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+    );
+    expect(degraded.message).toMatch(/broken/);
+    expect(degraded.message).toMatch(/pars/i);
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+  });
+});

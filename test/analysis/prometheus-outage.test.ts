@@ -1,0 +1,104 @@
+import { podTemplateHash } from '../../schemas/pod-template-hash';
+import type { RolloutStatus } from '../../schemas/rollout';
+import { isolate } from '../harness/isolation';
+import { privatePrometheus } from '../harness/private-prometheus';
+import { patchRolloutSpec } from '../harness/rollout-fixtures';
+import { rolloutScenario } from '../harness/rollout-scenario';
+import { startTraffic, type Traffic } from '../traffic/traffic';
+
+const app = 'orders';
+
+describe('analysis while Prometheus is down', () => {
+  const scope = isolate('outage');
+  const { namespace } = scope;
+  let prometheus: Awaited<ReturnType<typeof privatePrometheus>>;
+  let traffic: Traffic | undefined;
+
+  beforeAll(async () => {
+    prometheus = await privatePrometheus();
+    await prometheus.start();
+  });
+  const scenario = rolloutScenario(scope, app, {
+    workerEnvironment: () => ({ SIIRTO_PROMETHEUS_URL: prometheus.url }),
+  });
+
+  afterAll(async () => {
+    await traffic?.stop();
+    await prometheus?.remove();
+  });
+
+  const errorRate = (status: RolloutStatus) =>
+    status.analysis?.step?.metrics.find((metric) => metric.name === 'error-rate');
+
+  it('holds the rollout as inconclusive, never promotes it, and goes on when Prometheus is back', async () => {
+    const stable = await scenario.firstRevisionHealthy([]);
+    const image = `registry.example/${app}:2`;
+    const template = { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }] } };
+    traffic = await startTraffic({
+      namespace,
+      route: app,
+      stable: { service: `${app}-stable`, version: stable.stableTemplateHash ?? '' },
+      canary: { service: `${app}-canary`, version: podTemplateHash(template) },
+      ratePerSecond: 40,
+    });
+    await patchRolloutSpec(namespace, app, {
+      template,
+      strategy: {
+        canary: {
+          steps: [
+            { setWeight: 50 },
+            {
+              analysis: {
+                builtIn: {
+                  errorRate: { max: 0.05 },
+                  window: '10s',
+                  interval: '2s',
+                  initialDelay: '4s',
+                  count: 10,
+                  inconclusiveLimit: 1,
+                  consecutiveErrorLimit: 1,
+                },
+              },
+            },
+          ],
+        },
+      },
+    });
+
+    await scenario.waitForStatus(
+      'two successful measurements',
+      (status) => status.revision === 2 && (errorRate(status)?.successful ?? 0) >= 2,
+      60_000,
+    );
+    await prometheus.stop();
+
+    const held = await scenario.waitForStatus(
+      'the rollout held as inconclusive',
+      (status) => status.phase === 'Paused' && /inconclusive/.test(status.message ?? ''),
+      60_000,
+    );
+    expect(held.weights).toEqual({ stable: 50, canary: 50 });
+    expect(errorRate(held)?.phase).toBe('Inconclusive');
+    expect(errorRate(held)?.measurements.at(-1)?.verdict).toBe('Error');
+    // Still held several intervals later: missing data never promotes.
+    const errorsWhenHeld = errorRate(held)?.errors ?? 0;
+    const stillHeld = await scenario.waitForStatus(
+      'three more measurements while Prometheus is down',
+      (status) => (errorRate(status)?.errors ?? 0) >= errorsWhenHeld + 3,
+      30_000,
+    );
+    expect(stillHeld.phase).toBe('Paused');
+    expect(stillHeld.weights).toEqual({ stable: 50, canary: 50 });
+    expect(stillHeld.stableTemplateHash).toBe(stable.stableTemplateHash);
+
+    await prometheus.start();
+    const healthy = await scenario.waitForStatus(
+      'the analysis to resume and the rollout to complete',
+      (status) => status.phase === 'Healthy' && status.revision === 2,
+      90_000,
+    );
+    expect(errorRate(healthy)?.phase).toBe('Successful');
+    expect(errorRate(healthy)?.measurements.at(-1)?.verdict).toBe('Successful');
+    expect(healthy.weights).toEqual({ stable: 100, canary: 0 });
+  });
+});

@@ -1,0 +1,221 @@
+import {
+  CancellationScope,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { AnalysisActivities } from '../activities/analysis-activities';
+import type { RolloutActivities } from '../activities/rollout-activities';
+import {
+  analysisPhase,
+  metricResult,
+  newTally,
+  recordMeasurement,
+  type MetricTally,
+} from '../analysis/metric-tally';
+import type { ResolvedMetric } from '../analysis/resolved-metric';
+import { formatDuration } from '../schemas/duration';
+import type { AnalysisRunStatus, Measurement } from '../schemas/analysis';
+import { analysisHoldSignal, type AnalysisKind, type RolloutRef } from './rollout-api';
+
+export interface AnalysisRunInput {
+  rollout: RolloutRef;
+  revision: number;
+  kind: AnalysisKind;
+  stepIndex?: number;
+  metrics: ResolvedMetric[];
+  /** Where the previous run stopped, when the history grew long and the analysis continued as new. */
+  carriedOver?: { tallies: MetricTally[]; held: boolean };
+  /** History events after which the analysis continues as a new run, so hours of it stay bounded. */
+  historyLimit?: number;
+}
+
+const DEFAULT_HISTORY_LIMIT = 2_000;
+
+const measurements = proxyActivities<AnalysisActivities>({
+  startToCloseTimeout: '30 seconds',
+  // A crash is retried; what the measurement finds (errors included) is judged, not retried.
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['InvalidConfiguration'],
+  },
+});
+
+const cluster = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['RolloutGone'],
+  },
+});
+
+/**
+ * One analysis of a canary: every metric measured on its interval until each has its count of
+ * measurements (or, in the background, until the rollout ends it). It returns Successful or Failed to
+ * the rollout; while too many measurements are inconclusive it asks the rollout to hold, and lets go
+ * once a measurement succeeds again. Every measurement lands in the Rollout status and this history.
+ */
+export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunStatus> {
+  const { rollout, revision, kind, metrics } = input;
+  const name = kind === 'step' ? `step ${(input.stepIndex ?? 0) + 1} analysis` : 'background analysis';
+  const tallies = new Map(
+    metrics.map((metric) => [
+      metric.name,
+      input.carriedOver?.tallies.find((tally) => tally.name === metric.name) ?? newTally(metric.name),
+    ]),
+  );
+  let held = input.carriedOver?.held ?? false;
+  let continuing = false;
+  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const parent = workflowInfo().parent;
+  const rolloutWorkflow = parent ? getExternalWorkflowHandle(parent.workflowId) : undefined;
+
+  const status = (): AnalysisRunStatus => {
+    const all = [...tallies.values()];
+    const phase = analysisPhase(all);
+    return {
+      revision,
+      ...(kind === 'step' ? { stepIndex: input.stepIndex } : {}),
+      phase,
+      message: verdictMessage(phase, all),
+      metrics: all.map(metricResult),
+    };
+  };
+
+  let statusWrites: Promise<void> = Promise.resolve();
+  function publish(summary: string, warning?: { reason: string; message: string }): void {
+    const snapshot = status();
+    setCurrentDetails(describe(name, snapshot));
+    statusWrites = statusWrites.then(() =>
+      CancellationScope.nonCancellable(async () => {
+        try {
+          await cluster.writeRolloutStatus.executeWithOptions({ summary }, [
+            { rollout, revision, status: { analysis: { [kind]: snapshot } } },
+          ]);
+          if (warning) {
+            await cluster.recordRolloutEvent.executeWithOptions({ summary: `event ${warning.reason}` }, [
+              { rollout, type: 'Warning', ...warning },
+            ]);
+          }
+        } catch (error) {
+          log.warn('could not write the analysis status', { rollout: rollout.name, error: String(error) });
+        }
+      }),
+    );
+  }
+
+  /** Sleeps, but wakes at once when the analysis is over or continues as new. */
+  const stoppable = (milliseconds: number, summary: string) =>
+    condition(() => continuing || analysisOver(), milliseconds, { summary });
+  const analysisOver = () => ['Successful', 'Failed'].includes(analysisPhase([...tallies.values()]));
+  const metricOver = (metric: ResolvedMetric) =>
+    ['Successful', 'Failed'].includes(tallies.get(metric.name)?.phase ?? 'Running');
+
+  async function measureRepeatedly(metric: ResolvedMetric): Promise<void> {
+    const first = tallies.get(metric.name)?.taken === 0;
+    if (first && metric.initialDelayMilliseconds > 0) {
+      await stoppable(metric.initialDelayMilliseconds, `${metric.name}: initial delay`);
+    }
+    while (!metricOver(metric) && !analysisOver() && !continuing) {
+      if (workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested) {
+        continuing = true;
+        break;
+      }
+      await measureOnce(metric);
+      if (metricOver(metric) || analysisOver()) break;
+      await stoppable(
+        metric.intervalMilliseconds,
+        `${metric.name}: next in ${formatDuration(metric.intervalMilliseconds)}`,
+      );
+    }
+  }
+
+  async function measureOnce(metric: ResolvedMetric): Promise<void> {
+    const tally = tallies.get(metric.name) ?? newTally(metric.name);
+    const ordinal = metric.count === undefined ? `#${tally.taken + 1}` : `${tally.taken + 1}/${metric.count}`;
+    const outcome = await measurements.measureMetric.executeWithOptions(
+      { summary: `measure ${metric.name} ${ordinal}` },
+      [{ metric }],
+    );
+    const measurement: Measurement = { ...outcome, measuredAt: new Date().toISOString() };
+    const next = recordMeasurement(tally, metric, measurement);
+    tallies.set(metric.name, next);
+    const verdict = `${metric.name} ${ordinal}: ${outcome.verdict} — ${outcome.message}`;
+    const failedNow = next.phase === 'Failed' && tally.phase !== 'Failed';
+    publish(
+      verdict,
+      failedNow
+        ? { reason: 'AnalysisFailed', message: `r${revision} ${name}: ${metric.name} ${outcome.message}` }
+        : undefined,
+    );
+    await tellRolloutWhetherHeld();
+  }
+
+  async function tellRolloutWhetherHeld(): Promise<void> {
+    const snapshot = status();
+    const holdNow = snapshot.phase === 'Inconclusive';
+    if (holdNow === held) return;
+    held = holdNow;
+    if (holdNow) {
+      const message = `r${revision} ${name} inconclusive: ${snapshot.message}`;
+      publish(`${name} inconclusive: holding the rollout`, { reason: 'AnalysisInconclusive', message });
+    }
+    await rolloutWorkflow?.signal(analysisHoldSignal, {
+      kind,
+      held: holdNow,
+      message: snapshot.message ?? '',
+    });
+  }
+
+  publish(`${name}: ${metrics.length} metric${metrics.length === 1 ? '' : 's'}`);
+  try {
+    await Promise.all(metrics.map(measureRepeatedly));
+  } finally {
+    await statusWrites;
+  }
+  if (continuing && !analysisOver()) {
+    log.info('analysis continues as new', {
+      rollout: rollout.name,
+      historyLength: workflowInfo().historyLength,
+    });
+    await continueAsNew<typeof analysisRun>({
+      ...input,
+      carriedOver: { tallies: [...tallies.values()], held },
+    });
+  }
+  return status();
+}
+
+/** One line a person reads in `kubectl describe` and the rollout's message. */
+function verdictMessage(phase: AnalysisRunStatus['phase'], tallies: MetricTally[]): string {
+  const last = (tally: MetricTally) => tally.measurements.at(-1);
+  const decided = (wanted: AnalysisRunStatus['phase']) =>
+    tallies
+      .filter((tally) => tally.phase === wanted)
+      .map((tally) => `${tally.name} ${last(tally)?.message ?? ''}`.trim())
+      .join('; ');
+  switch (phase) {
+    case 'Failed':
+      return decided('Failed');
+    case 'Inconclusive':
+      return decided('Inconclusive');
+    case 'Successful':
+      return tallies.map((tally) => `${tally.name} ${tally.successful}/${tally.taken} successful`).join('; ');
+    default:
+      return `measuring ${tallies.map((tally) => tally.name).join(', ')}`;
+  }
+}
+
+function describe(name: string, status: AnalysisRunStatus): string {
+  const lines = status.metrics.map((metric) => {
+    const last = metric.measurements.at(-1);
+    return `- **${metric.name}** ${metric.phase}: ${metric.successful} successful, ${metric.failed} failed, ${metric.inconclusive} inconclusive, ${metric.errors} errors${last ? ` — last ${last.value ?? 'no value'} (${last.verdict})` : ''}`;
+  });
+  return [`**${name}: ${status.phase}** — ${status.message ?? ''}`, ...lines].join('\n\n');
+}
