@@ -13,7 +13,7 @@
  *   sum        = product { ("+" | "-") product }
  *   product    = unary { ("*" | "/") unary }
  *   unary      = ("-" | "+") unary | primary
- *   primary    = NUMBER | "result" | "NaN" | "Inf" | "isNaN" "(" sum ")" | "(" or ")" | "(" sum ")"
+ *   primary    = NUMBER | "result" | "NaN" | "Inf" | "isNaN" "(" sum ")" | "(" or ")"
  *
  * `not` binds looser than a comparison, so `not result > 1` and `!result > 1` both read as
  * `!(result > 1)`: negating a number means nothing here. Comparisons do not chain (`0 < result < 1` is

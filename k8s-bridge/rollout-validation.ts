@@ -1,7 +1,12 @@
-import type * as k8s from '@kubernetes/client-node';
+import { fetchAnalysisTemplates } from '../activities/analysis-templates';
+import { ApplicationFailure } from '@temporalio/common';
+import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
+import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
+import type { KubeClients } from '../kubernetes/client';
 import type { z } from 'zod';
 import { isNotFound } from '../kubernetes/errors';
 import { parseDuration } from '../schemas/duration';
+import type { RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
 
 /**
@@ -19,6 +24,37 @@ export interface ClusterFacts {
   existingServices: ReadonlySet<string>;
   /** Each existing HTTPRoute the Rollout names, with the Services its backendRefs point at. */
   routeBackends: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The analysis templates the Rollout names that exist and parse, by templateKey. */
+  analysisTemplates: ReadonlyMap<string, FetchedTemplate>;
+  /** Why the others could not be used: missing, or not a valid template. */
+  templateProblems: readonly string[];
+}
+
+/** Where a Rollout asks for analysis: each step analysis and the background one. */
+export function rolloutAnalyses(
+  rollout: Rollout,
+): { analysis: RolloutAnalysis; field: string; mode: 'step' | 'background' }[] {
+  const canary = rollout.spec.strategy.canary;
+  if (!canary) return [];
+  const steps = canary.steps.flatMap((step, index) =>
+    step.analysis
+      ? [
+          {
+            analysis: step.analysis,
+            field: `spec.strategy.canary.steps[${index}].analysis`,
+            mode: 'step' as const,
+          },
+        ]
+      : [],
+  );
+  const background = canary.analysis
+    ? [{ analysis: canary.analysis, field: 'spec.strategy.canary.analysis', mode: 'background' as const }]
+    : [];
+  return [...steps, ...background];
+}
+
+export function templateKey(reference: TemplateReference): string {
+  return `${reference.clusterScope ? 'cluster' : 'namespace'}/${reference.templateName}`;
 }
 
 export type RolloutParse = { rollout: Rollout; problems: [] } | { rollout?: undefined; problems: string[] };
@@ -59,7 +95,7 @@ export function namedRoutes(rollout: Rollout): { name: string; field: string }[]
 
 /** The problems with a parsed Rollout that its schema cannot catch; empty when it is valid. */
 export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
-  const problems = [...checkSelector(rollout), ...checkSteps(rollout)];
+  const problems = [...checkSelector(rollout), ...checkSteps(rollout), ...checkAnalyses(rollout, facts)];
   const canary = rollout.spec.strategy.canary;
   if (!canary) return problems;
   const namespace = rollout.metadata.namespace;
@@ -124,6 +160,42 @@ function checkSteps(rollout: Rollout): string[] {
   return problems;
 }
 
+/**
+ * Resolves every analysis as the worker will, with stand-in hashes, so a malformed condition, duration
+ * or a missing argument makes the Rollout Invalid before any traffic moves.
+ */
+function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
+  const canary = rollout.spec.strategy.canary;
+  if (!canary) return [];
+  const problems = [...facts.templateProblems];
+  for (const { analysis, field, mode } of rolloutAnalyses(rollout)) {
+    const templates = analysis.templates.map((reference) =>
+      facts.analysisTemplates.get(templateKey(reference)),
+    );
+    if (templates.some((template) => template === undefined)) continue;
+    try {
+      resolveMetrics({
+        templates: templates as FetchedTemplate[],
+        analysis,
+        field,
+        mode,
+        context: {
+          namespace: rollout.metadata.namespace,
+          rollout: rollout.metadata.name,
+          canaryHash: 'canary-hash',
+          stableHash: 'stable-hash',
+          canaryService: canary.canaryService,
+          stableService: canary.stableService,
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof AnalysisConfigurationError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  return problems;
+}
+
 function checkSelector(rollout: Rollout): string[] {
   const { selector, template } = rollout.spec;
   const labels = template.metadata?.labels ?? {};
@@ -174,17 +246,37 @@ function expressionHolds(expression: SelectorExpression, labels: Record<string, 
   }
 }
 
-/** The lookup half: reads the Services and HTTPRoutes a Rollout names. Missing ones are facts, not errors. */
-export async function lookUpClusterFacts(
-  clients: { core: k8s.CoreV1Api; custom: k8s.CustomObjectsApi },
-  rollout: Rollout,
-): Promise<ClusterFacts> {
+/**
+ * The lookup half: reads the Services, HTTPRoutes and analysis templates a Rollout names. Missing ones
+ * are facts, not errors.
+ */
+export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout): Promise<ClusterFacts> {
   const namespace = rollout.metadata.namespace;
   const canary = rollout.spec.strategy.canary;
   const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
   const existingServices = new Set<string>();
   const routeBackends = new Map<string, ReadonlySet<string>>();
+  const analysisTemplates = new Map<string, FetchedTemplate>();
+  const templateProblems: string[] = [];
+  const references = new Map(
+    rolloutAnalyses(rollout).flatMap(({ analysis, field }) =>
+      analysis.templates.map((reference, index) => [
+        templateKey(reference),
+        { reference, field: `${field}.templates[${index}]` },
+      ]),
+    ),
+  );
   await Promise.all([
+    ...[...references].map(async ([key, located]) => {
+      try {
+        const [template] = await fetchAnalysisTemplates(clients, { namespace, references: [located] });
+        if (template) analysisTemplates.set(key, template);
+      } catch (error) {
+        // Missing or malformed: the message names the template, the field and the fix.
+        if (!(error instanceof ApplicationFailure) || error.type !== INVALID_CONFIGURATION) throw error;
+        templateProblems.push(error.message);
+      }
+    }),
     ...serviceNames.map(async (name) => {
       if (await existsOrNotFound(() => clients.core.readNamespacedService({ name, namespace }))) {
         existingServices.add(name);
@@ -203,7 +295,7 @@ export async function lookUpClusterFacts(
       if (route) routeBackends.set(name, serviceBackends(route, namespace));
     }),
   ]);
-  return { existingServices, routeBackends };
+  return { existingServices, routeBackends, analysisTemplates, templateProblems };
 }
 
 async function existsOrNotFound<T>(read: () => Promise<T>): Promise<T | undefined> {

@@ -4,7 +4,7 @@ import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
-import { historyOf } from '../harness/temporal';
+import { historyOf, recordHistoryFixture } from '../harness/temporal';
 
 const app = 'ledger';
 const MEASUREMENTS = 15;
@@ -66,5 +66,6 @@ describe('a long analysis', () => {
     expect(lastRun.length).toBeLessThanOrEqual(HISTORY_LIMIT + 20);
     const status = await scenario.see.rolloutStatus(app);
     expect(status.analysis?.background?.metrics[0]).toMatchObject({ successful: MEASUREMENTS });
+    await recordHistoryFixture('analysis-run-continued-as-new', handle);
   });
 });

@@ -4,6 +4,7 @@ import { isolate } from '../harness/isolation';
 import { privatePrometheus } from '../harness/private-prometheus';
 import { patchRolloutSpec } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
+import { recordHistoryFixture } from '../harness/temporal';
 import { startTraffic, type Traffic } from '../traffic/traffic';
 
 const app = 'orders';
@@ -100,5 +101,9 @@ describe('analysis while Prometheus is down', () => {
     expect(errorRate(healthy)?.phase).toBe('Successful');
     expect(errorRate(healthy)?.measurements.at(-1)?.verdict).toBe('Successful');
     expect(healthy.weights).toEqual({ stable: 100, canary: 0 });
+    await recordHistoryFixture(
+      'canary-analysis-held-then-resumed',
+      scenario.client.workflow.getHandle(`${namespace}/${app}/r2`),
+    );
   });
 });

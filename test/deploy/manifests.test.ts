@@ -31,8 +31,10 @@ describe('the deploy/ kustomize overlays', () => {
         manifest,
       );
       expect(result).toMatchObject({ code: 0, stderr: expect.not.stringMatching(/error/i) });
-      // The ConfigMap's name ends in a hash of its contents, so that a change rolls both Deployments.
-      const applied = result.stdout.trim().replace(/(siirto-temporal-dry-run)-[a-z0-9]{10}$/m, '$1-<hash>');
+      // ConfigMap names end in a hash of their contents, so that a change rolls the Deployments.
+      const applied = result.stdout
+        .trim()
+        .replace(/(siirto-(temporal|worker)-dry-run)-[a-z0-9]{10}$/gm, '$1-<hash>');
       expect(applied.split('\n').sort()).toEqual(
         [
           'clusterrole.rbac.authorization.k8s.io/siirto-bridge-dry-run',
@@ -40,6 +42,9 @@ describe('the deploy/ kustomize overlays', () => {
           'clusterrolebinding.rbac.authorization.k8s.io/siirto-bridge-dry-run',
           'clusterrolebinding.rbac.authorization.k8s.io/siirto-worker-dry-run',
           'configmap/siirto-temporal-dry-run-<hash>',
+          'configmap/siirto-worker-dry-run-<hash>',
+          'customresourcedefinition.apiextensions.k8s.io/analysistemplates.siirto.dev',
+          'customresourcedefinition.apiextensions.k8s.io/clusteranalysistemplates.siirto.dev',
           'customresourcedefinition.apiextensions.k8s.io/rollouts.siirto.dev',
           'deployment.apps/siirto-bridge-dry-run',
           'deployment.apps/siirto-worker-dry-run',

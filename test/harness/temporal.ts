@@ -37,7 +37,9 @@ export async function recordHistoryFixture(scenario: string, handle: WorkflowHan
     'json',
   ]);
   mkdirSync(HISTORY_FIXTURES, { recursive: true });
-  writeFileSync(path.join(HISTORY_FIXTURES, `${scenario}.json`), shown);
+  // With its workflow ID, which the replay needs where the workflow derives child workflow IDs from it.
+  const recorded = { workflowId: handle.workflowId, ...(JSON.parse(shown) as object) };
+  writeFileSync(path.join(HISTORY_FIXTURES, `${scenario}.json`), `${JSON.stringify(recorded, null, 2)}\n`);
 }
 
 interface Payload {

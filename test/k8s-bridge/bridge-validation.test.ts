@@ -123,9 +123,9 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
       manifest: () =>
         invalidRollout('with-analysis', () => {}, [
           { setWeight: 20 },
-          { analysis: { templateName: 'error-rate' } },
+          { analysis: { templates: [{ templateName: 'error-rate' }] } },
         ]),
-      message: 'spec.strategy.canary.steps[1].analysis: analysis steps are not supported yet',
+      message: `AnalysisTemplate ${namespace}/error-rate not found: create it or fix spec.strategy.canary.steps[1].analysis.templates[0].templateName`,
     },
   ];
 

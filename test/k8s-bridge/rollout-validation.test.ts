@@ -11,6 +11,8 @@ import { rolloutManifest } from '../harness/rollout-fixtures';
 const everythingExists: ClusterFacts = {
   existingServices: new Set(['checkout-stable', 'checkout-canary']),
   routeBackends: new Map([['checkout', new Set(['checkout-stable', 'checkout-canary'])]]),
+  analysisTemplates: new Map(),
+  templateProblems: [],
 };
 
 const defaultSteps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: '30s' } }];
@@ -67,12 +69,50 @@ describe('Rollout validation', () => {
     ]);
   });
 
-  it('refuses analysis steps until they are supported', () => {
-    expect(problemsOf(parsed([{ setWeight: 10 }, { analysis: { templateName: 'x' } }]))).toEqual([
-      expect.stringMatching(
-        /^spec\.strategy\.canary\.steps\[1\]\.analysis: analysis steps are not supported yet; /,
-      ),
+  it('checks an analysis as the worker will resolve it: durations, conditions, arguments', () => {
+    const builtInWithBadWindow = parsed([
+      { setWeight: 10 },
+      { analysis: { builtIn: { errorRate: { max: 0.05 }, window: 'a minute' } } },
     ]);
+    expect(problemsOf(builtInWithBadWindow)).toEqual([
+      'spec.strategy.canary.steps[1].analysis.builtIn.window is "a minute", not a duration of at least 1s: write it like 30s, 1m or 5m',
+    ]);
+
+    const reference = { templateName: 'success-rate', clusterScope: false };
+    const template = {
+      reference,
+      source: 'AnalysisTemplate shop/success-rate',
+      spec: {
+        args: [{ name: 'service' }],
+        metrics: [
+          {
+            name: 'success-rate',
+            interval: '30s',
+            failureLimit: 0,
+            inconclusiveLimit: 0,
+            consecutiveErrorLimit: 4,
+            successCondition: 'result >=',
+            provider: { prometheus: { query: 'up{service="{{args.service}}"}' } },
+          },
+        ],
+      },
+    };
+    const facts = { ...everythingExists, analysisTemplates: new Map([['namespace/success-rate', template]]) };
+    const problems = problemsOf(
+      parsed([{ setWeight: 10 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }]),
+      facts,
+    );
+    expect(problems.join('\n')).toMatch(/successCondition/);
+    expect(problems.join('\n')).toMatch(/service/);
+  });
+
+  it('passes on what the lookup found wrong with a template', () => {
+    const missing =
+      'AnalysisTemplate shop/gone not found: create it or fix spec.strategy.canary.steps[1].analysis.templates[0].templateName';
+    const facts = { ...everythingExists, templateProblems: [missing] };
+    expect(
+      problemsOf(parsed([{ setWeight: 10 }, { analysis: { templates: [{ templateName: 'gone' }] } }]), facts),
+    ).toEqual([missing]);
   });
 
   it('names each missing Service with its field', () => {
@@ -119,6 +159,7 @@ describe('Rollout validation', () => {
 
   it('refuses one Service for both stable and canary', () => {
     const facts = {
+      ...everythingExists,
       existingServices: new Set(['checkout']),
       routeBackends: new Map([['checkout', new Set(['checkout'])]]),
     };
