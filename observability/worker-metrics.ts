@@ -2,6 +2,8 @@ import type { Context as ActivityContext } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { AnalysisActivities } from '../activities/analysis-activities';
+import type { MeasurementOutcome } from '../analysis/resolved-metric';
 import type { RolloutActivities } from '../activities';
 import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { RolloutPhaseKey } from '../workflows/search-attributes';
@@ -22,6 +24,7 @@ export interface WorkerMetrics {
   rolloutsStarted: Counter<'strategy'>;
   rolloutsCompleted: Counter<'strategy' | 'outcome'>;
   activityDuration: Histogram<'activity' | 'outcome'>;
+  analysisMeasurements: Counter<'verdict'>;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -45,12 +48,19 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    analysisMeasurements: new Counter({
+      name: 'siirto_analysis_measurements_total',
+      help: 'Analysis measurements taken, by verdict: Successful, Failed, Inconclusive or Error.',
+      labelNames: ['verdict'],
+      registers: [registry],
+    }),
   };
 }
 
 type WriteStatusInput = Parameters<RolloutActivities['writeRolloutStatus']>[0];
 const WRITE_STATUS: keyof RolloutActivities = 'writeRolloutStatus';
 const HAND_OFF: keyof WorkflowHandoffActivities = 'waitForWorkflowToClose';
+const MEASURE: keyof AnalysisActivities = 'measureMetric';
 
 /** `canaryRollout` → `canary`: the strategy is in the workflow type's name. */
 function strategyOf(workflowType = 'unknown'): string {
@@ -63,7 +73,9 @@ export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Clien
     async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
       const { activityType, activityId, attempt, workflowType } = context.info;
       const strategy = strategyOf(workflowType);
-      if (activityId === '1' && attempt === 1) metrics.rolloutsStarted.inc({ strategy });
+      // Analyses run as child workflows of their rollout; only a rollout's own first activity starts one.
+      const isRollout = workflowType?.endsWith('Rollout') ?? false;
+      if (isRollout && activityId === '1' && attempt === 1) metrics.rolloutsStarted.inc({ strategy });
       const stopTimer = metrics.activityDuration.startTimer({ activity: activityType });
       let result: unknown;
       try {
@@ -73,6 +85,9 @@ export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Clien
         throw error;
       }
       stopTimer({ outcome: 'success' });
+      if (activityType === MEASURE) {
+        metrics.analysisMeasurements.inc({ verdict: (result as MeasurementOutcome).verdict });
+      }
       // Not awaited: telling a superseded run apart takes a call to Temporal, which the rollout need not wait for.
       completionOf(activityType, input.args[0], client).then(
         (outcome) => outcome && metrics.rolloutsCompleted.inc({ strategy, outcome }),

@@ -59,7 +59,8 @@ const cluster = proxyActivities<RolloutActivities>({
  * One analysis of a canary: every metric measured on its interval until each has its count of
  * measurements (or, in the background, until the rollout ends it). It returns Successful or Failed to
  * the rollout; while too many measurements are inconclusive it asks the rollout to hold, and lets go
- * once a measurement succeeds again. Every measurement lands in the Rollout status and this history.
+ * once a measurement succeeds again. Every measurement lands in this history and the Rollout status
+ * (a failing one through the rollout, which writes it with the Degraded phase it causes).
  */
 export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunStatus> {
   const { rollout, revision, kind, metrics } = input;
@@ -147,13 +148,13 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     const next = recordMeasurement(tally, metric, measurement);
     tallies.set(metric.name, next);
     const verdict = `${metric.name} ${ordinal}: ${outcome.verdict} — ${outcome.message}`;
-    const failedNow = next.phase === 'Failed' && tally.phase !== 'Failed';
-    publish(
-      verdict,
-      failedNow
-        ? { reason: 'AnalysisFailed', message: `r${revision} ${name}: ${metric.name} ${outcome.message}` }
-        : undefined,
-    );
+    if (analysisPhase([...tallies.values()]) === 'Failed') {
+      // The rollout writes the failed analysis with its Degraded status: a status write here would
+      // stand between the failing measurement and the traffic going back to stable.
+      setCurrentDetails(describe(name, status()));
+      return;
+    }
+    publish(verdict);
     await tellRolloutWhetherHeld();
   }
 

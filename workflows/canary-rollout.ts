@@ -97,7 +97,8 @@ const handoff = proxyActivities<WorkflowHandoffActivities>({
 });
 
 /** Why the steps stopped before the end. */
-type Interruption = { kind: 'abort'; reason: string } | { kind: 'supersede'; revision: number };
+type Interruption =
+  { kind: 'abort'; reason: string; eventReason?: string } | { kind: 'supersede'; revision: number };
 
 /**
  * One revision of a Rollout, rolled out as a canary: for each step, set the canary's weight (its pods
@@ -122,6 +123,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** Who promoted last, for the Healthy message: a promote is consumed by its pause, the credit is not. */
   let promotedBy: string | undefined;
   let interruption: Interruption | undefined;
+  /** The analysis that failed, written to the status with the Degraded phase it causes. */
+  let failedAnalysis: { kind: AnalysisKind; verdict: AnalysisRunStatus } | undefined;
   let retryRequested = false;
   let stepsScope: CancellationScope | undefined;
   /** Once the canary is becoming stable there is no abort: traffic is already on its way to it. */
@@ -242,6 +245,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       stepCount: state.stepCount,
       weights: state.weights,
       stableTemplateHash: state.stableTemplateHash,
+      ...(phase === 'Degraded' && failedAnalysis
+        ? { analysis: { [failedAnalysis.kind]: failedAnalysis.verdict } }
+        : {}),
     };
     const condition = {
       type: 'Progressing',
@@ -490,7 +496,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       );
       return;
     }
-    if (verdict.phase === 'Failed') throw analysisFailure(verdict);
+    if (verdict.phase === 'Failed') {
+      failedAnalysis = { kind: 'step', verdict };
+      throw analysisFailure(verdict);
+    }
   }
 
   let background: RunningAnalysis | undefined;
@@ -502,8 +511,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     background = running;
     running.verdict.then(
       (verdict) => {
-        if (verdict.phase === 'Failed')
-          interrupt({ kind: 'abort', reason: analysisFailure(verdict).message });
+        if (verdict.phase !== 'Failed') return;
+        failedAnalysis = { kind: 'background', verdict };
+        interrupt({ kind: 'abort', reason: analysisFailure(verdict).message, eventReason: 'AnalysisFailed' });
       },
       (error: unknown) => {
         if (isCancellation(error)) return;
@@ -558,7 +568,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       const failure = permanentFailure(error);
       if (failure?.type === 'RevisionSuperseded') return { kind: 'supersede', revision: revision + 1 };
       // Any other permanent failure (deadline, missing Service or route) is handled like an abort.
-      if (failure) return { kind: 'abort', reason: failure.message };
+      if (failure) {
+        const eventReason = failure.type === 'AnalysisFailed' ? 'AnalysisFailed' : undefined;
+        return { kind: 'abort', reason: failure.message, eventReason };
+      }
       throw error;
     } finally {
       stepsScope = undefined;
@@ -658,7 +671,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           return state;
         }
         await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
-        enterPhase('Degraded', interrupted.reason, 'RolloutAborted');
+        enterPhase('Degraded', interrupted.reason, interrupted.eventReason ?? 'RolloutAborted');
         announce('rolledback', interrupted.reason);
         await condition(() => retryRequested || interruption?.kind === 'supersede');
         if (interruption?.kind === 'supersede') {
@@ -667,6 +680,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         }
         retryRequested = false;
         interruption = undefined;
+        failedAnalysis = undefined;
         promotion = undefined;
         state.currentStepIndex = 0;
         attempt++;

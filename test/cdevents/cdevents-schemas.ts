@@ -4,20 +4,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * Checks events against the official CDEvents v0.5.1 JSON schemas (kept beside the project in
- * ../shared/cdevents-schemas). The event schemas refer to the link schemas by relative $ref, so
- * those are loaded first.
+ * Checks events against the official CDEvents v0.5.1 JSON schemas (test/fixtures/cdevents-schemas/).
+ * The event schemas refer to the link schemas by relative $ref, so those are loaded first.
  */
 
-export const CDEVENTS_SCHEMA_DIR = path.resolve(
-  __dirname,
-  '..',
-  '..',
-  '..',
-  'shared',
-  'cdevents-schemas',
-  'v0.5.1',
-);
+export const CDEVENTS_SCHEMA_DIR = path.join(__dirname, '..', 'fixtures', 'cdevents-schemas', 'v0.5.1');
 
 interface Schema {
   $id: string;

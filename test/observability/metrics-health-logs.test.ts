@@ -35,7 +35,29 @@ describe('metrics, health and logs of the worker and the bridge', () => {
   beforeAll(async () => {
     await kubectlApply(servicesAndRoute(namespace, app));
     // Debug shows the SDK's line for every activity, each of which must carry its workflow ID.
-    worker = siirtoWorker(scope, 'worker', { SIIRTO_LOG_LEVEL: 'debug' });
+    worker = siirtoWorker(scope, 'worker', {
+      SIIRTO_LOG_LEVEL: 'debug',
+      SIIRTO_PROMETHEUS_URL: stack.prometheusUrl,
+    });
+    // An analysis that needs no traffic: Prometheus' own `vector(0)` always passes.
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'AnalysisTemplate',
+        metadata: { name: 'always-fine', namespace },
+        spec: {
+          metrics: [
+            {
+              name: 'always-fine',
+              interval: '1s',
+              count: 2,
+              successCondition: 'result < 1',
+              provider: { prometheus: { query: 'vector(0)' } },
+            },
+          ],
+        },
+      }),
+    );
     bridge = siirtoBridge(scope);
     await Promise.all([worker.start(), bridge.start()]);
     workerPort = metricsPortOf(worker);
@@ -66,7 +88,12 @@ describe('metrics, health and logs of the worker and the bridge', () => {
 
   it('counts rollouts, activities, reconciles and workflow starts through a first revision and a canary', async () => {
     await kubectlApply(
-      rolloutManifest({ namespace, app, steps: [{ setWeight: 50 }], image: `registry.example/${app}:1` }),
+      rolloutManifest({
+        namespace,
+        app,
+        steps: [{ setWeight: 50 }, { analysis: { templates: [{ templateName: 'always-fine' }] } }],
+        image: `registry.example/${app}:1`,
+      }),
     );
     await waitForRevision(1);
     await setImage(namespace, app, `registry.example/${app}:2`);
@@ -77,6 +104,13 @@ describe('metrics, health and logs of the worker and the bridge', () => {
       (body) => sampleValue(body, 'siirto_rollouts_completed_total', { outcome: 'healthy' }) === 2,
     );
     expect(sampleValue(workerMetrics, 'siirto_rollouts_started_total', { strategy: 'canary' })).toBe(2);
+    // The analysis is a child workflow: its measurements count, it does not count as a rollout.
+    expect(sampleValue(workerMetrics, 'siirto_rollouts_started_total', { strategy: 'analysisRun' })).toBe(
+      undefined,
+    );
+    expect(sampleValue(workerMetrics, 'siirto_analysis_measurements_total', { verdict: 'Successful' })).toBe(
+      2,
+    );
     expect(
       sampleValue(workerMetrics, 'siirto_rollouts_completed_total', {
         strategy: 'canary',
@@ -212,7 +246,7 @@ describe('metrics, health and logs of the worker and the bridge', () => {
     const aboutRollouts = lines.filter((line) => line.activityType ?? line.workflowType);
     expect(aboutRollouts.length).toBeGreaterThan(0);
     for (const line of aboutRollouts) {
-      expect(line.workflowId).toMatch(new RegExp(`^${namespace}/${app}/r[12]$`));
+      expect(line.workflowId).toMatch(new RegExp(`^${namespace}/${app}/r[12](/analysis/.+)?$`));
     }
     expect(aboutRollouts).toEqual(
       expect.arrayContaining([
