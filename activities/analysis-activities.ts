@@ -1,16 +1,8 @@
-import type { ResolvedMetric, MeasurementOutcome } from '../analysis/resolved-metric';
+import type { AnalysisContext, MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
 import type { RolloutAnalysis } from '../schemas/analysis';
 import type { RolloutRef } from '../workflows/rollout-api';
 
-/** What the queries of an analysis may use as `{{args.NAME}}` without the Rollout passing them. */
-export interface AnalysisContext {
-  namespace: string;
-  rollout: string;
-  canaryHash: string;
-  stableHash: string;
-  canaryService: string;
-  stableService: string;
-}
+export type { AnalysisContext } from '../analysis/resolved-metric';
 
 /** The side effects of an analysis: reading its templates and taking measurements. */
 export interface AnalysisActivities {

@@ -1,4 +1,4 @@
-import type { AnalysisContext } from '../activities/analysis-activities';
+import type { AnalysisContext } from './resolved-metric';
 import type { AnalysisTemplateSpec, Metric, RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { parseDuration } from '../schemas/duration';
 import { AnalysisConfigurationError } from './analysis-configuration-error';

@@ -32,3 +32,13 @@ export interface MeasurementOutcome {
   /** The condition that decided (`result < 0.05 held`), or what went wrong, for people to read. */
   message: string;
 }
+
+/** What the queries of an analysis may use as `{{args.NAME}}` without the Rollout passing them. */
+export interface AnalysisContext {
+  namespace: string;
+  rollout: string;
+  canaryHash: string;
+  stableHash: string;
+  canaryService: string;
+  stableService: string;
+}
