@@ -2,21 +2,15 @@
 // measurement costs in history, on the local stack with a real worker, bridge and Prometheus.
 // Prints figures; it is not a test and asserts nothing.
 import * as k8s from '@kubernetes/client-node';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { runOrThrow } from '../test/harness/commands';
-import { observer } from '../test/harness/observe';
 import {
   kubectlApply,
   patchRolloutSpec,
   rolloutManifest,
   servicesAndRoute,
 } from '../test/harness/rollout-fixtures';
-import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
-import { loadStackEnvironment, stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
-import { BILLED_EVENTS, now, report } from './bench-support';
+import { BILLED_EVENTS, now, report, siirtoOnTheStack } from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const MEASUREMENTS = 20;
@@ -46,23 +40,8 @@ function templates(namespace: string): string {
 }
 
 async function main(): Promise<void> {
-  execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  loadStackEnvironment();
-  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
-  const suffix = randomBytes(3).toString('hex');
-  const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
-  await runOrThrow('kubectl', ['create', 'namespace', scope.namespace]);
-  const env = siirtoEnvironment(scope, {
-    SIIRTO_RESYNC_SECONDS: '30',
-    SIIRTO_PROMETHEUS_URL: stack.prometheusUrl,
-  });
-  const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
-  const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
-  await Promise.all([worker.start(), bridge.start()]);
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(stack.kubeconfig);
-  const see = observer(scope.namespace);
-  const { namespace } = scope;
+  // The stack's environment names its Prometheus (SIIRTO_PROMETHEUS_URL); the worker inherits it.
+  const { namespace, kubeConfig, see, close } = await siirtoOnTheStack();
   const app = 'bench';
   const revisionWith = async (steps: unknown[], image: string) => {
     const before = (await see.rolloutStatus(app)).revision ?? 0;
@@ -133,8 +112,7 @@ async function main(): Promise<void> {
         '(an analysis continues as new past 2,000 events)',
     );
   } finally {
-    await Promise.all([worker.stop(), bridge.stop()]);
-    await runOrThrow('kubectl', ['delete', 'namespace', namespace, '--wait=false']);
+    await close();
   }
 }
 

@@ -1,5 +1,11 @@
 // What the benchmarks share: percentiles, watching for the first matching change, billed Actions.
 import * as k8s from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { runOrThrow } from '../test/harness/commands';
+import { observer } from '../test/harness/observe';
+import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
+import { loadStackEnvironment, stack } from '../test/harness/stack';
 
 /** Milliseconds since the epoch, sub-millisecond: comparable with Temporal's event times. */
 export const now = (): number => performance.timeOrigin + performance.now();
@@ -42,3 +48,31 @@ export const BILLED_EVENTS = new Set([
   'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
   'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
 ]);
+
+/**
+ * The local stack with Siirto's CRDs, a namespace of the benchmark's own, and a real worker and bridge
+ * serving it; `close` stops them and deletes the namespace.
+ */
+export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
+  execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  loadStackEnvironment();
+  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
+  const suffix = randomBytes(3).toString('hex');
+  const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
+  await runOrThrow('kubectl', ['create', 'namespace', scope.namespace]);
+  const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30', ...environment });
+  const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
+  const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
+  await Promise.all([worker.start(), bridge.start()]);
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(stack.kubeconfig);
+  return {
+    namespace: scope.namespace,
+    kubeConfig,
+    see: observer(scope.namespace),
+    async close(): Promise<void> {
+      await Promise.all([worker.stop(), bridge.stop()]);
+      await runOrThrow('kubectl', ['delete', 'namespace', scope.namespace, '--wait=false']);
+    },
+  };
+}

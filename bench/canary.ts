@@ -2,11 +2,7 @@
 // Prints figures; it is not a test and asserts nothing.
 import { Client, Connection } from '@temporalio/client';
 import * as k8s from '@kubernetes/client-node';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promoteSignal } from '../workflows/rollout-api';
-import { runOrThrow } from '../test/harness/commands';
-import { observer } from '../test/harness/observe';
 import {
   kubectlApply,
   patchRolloutSpec,
@@ -14,30 +10,16 @@ import {
   servicesAndRoute,
   setImage,
 } from '../test/harness/rollout-fixtures';
-import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
-import { loadStackEnvironment, stack } from '../test/harness/stack';
+import { stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
-import { BILLED_EVENTS, firstEvent, now, report } from './bench-support';
+import { BILLED_EVENTS, firstEvent, now, report, siirtoOnTheStack } from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 
 async function main(): Promise<void> {
-  execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  loadStackEnvironment();
-  await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
-  const suffix = randomBytes(3).toString('hex');
-  const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
-  await runOrThrow('kubectl', ['create', 'namespace', scope.namespace]);
-  const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30' });
-  const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
-  const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
-  await Promise.all([worker.start(), bridge.start()]);
+  const { namespace, kubeConfig, see, close } = await siirtoOnTheStack();
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(stack.kubeconfig);
-  const see = observer(scope.namespace);
-  const { namespace } = scope;
 
   try {
     // One pod per revision, so moving from one weight to the next needs no new pods: what is timed is Siirto.
@@ -125,9 +107,8 @@ async function main(): Promise<void> {
         `per step ${(events.length / 10).toFixed(1)} events, ${(actions / 10).toFixed(1)} Actions`,
     );
   } finally {
-    await Promise.all([worker.stop(), bridge.stop()]);
+    await close();
     await client.connection.close();
-    await runOrThrow('kubectl', ['delete', 'namespace', namespace, '--wait=false']);
   }
 }
 
