@@ -51,8 +51,8 @@ describe('the siirto CLI', () => {
 
     const history = await siirto('history', app);
     expect(history.code).toBe(0);
-    expect(history.stdout).toMatch(/r2\s+Healthy/);
-    expect(history.stdout).toMatch(/r1\s+Healthy/);
+    expect(history.stdout).toMatch(new RegExp(`r2\\s+registry.example/${app}:2\\s+Healthy`));
+    expect(history.stdout).toMatch(new RegExp(`r1\\s+registry.example/${app}:1\\s+Healthy`));
     expect(history.stdout).toContain(`${stack.temporalUiUrl}/namespaces/default/workflows/`);
 
     // Undo brings revision 1's template back as revision 3, on revision 1's ReplicaSet.

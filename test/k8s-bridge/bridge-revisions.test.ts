@@ -122,9 +122,11 @@ describe('the bridge turns Rollout revisions into workflows', () => {
         scaleDownDelaySeconds: 1,
       },
       progressDeadlineSeconds: 60,
+      images: ['registry.example/checkout:1'],
     });
-    // The pod template (images, env, mounted secrets) stays in the cluster.
-    expect(JSON.stringify(input)).not.toContain('registry.example');
+    // Only the images leave the cluster (CDEvents name them); the pod template, its env and mounted
+    // secrets stay there, and activities read it.
+    expect(JSON.stringify(input)).not.toContain('"containers"');
     expect(await probes.countRuns(app)).toBe(1);
   });
 
