@@ -63,6 +63,17 @@ go_install() {
 build_temporal() { go_install temporal "github.com/temporalio/cli/cmd/temporal@$1"; }
 build_tctl() { go_install tctl "github.com/temporalio/tctl/cmd/tctl@$1"; }
 
+# tctl as the Temporal server's module shipped it (cmd/tools/cli). Its old golang.org/x/net reaches
+# into the runtime in a way Go 1.23+ links only with the older linkname rules.
+build_tctl_from_server() {
+  local gobin="$CACHE_DIR/build/gobin-tctl"
+  rm -rf "$gobin"
+  GOBIN="$gobin" run_with_progress "tctl (Temporal server $1)" "$GO_BUILD_LOG_DIR/tctl.log" \
+    go install -v -ldflags=-checklinkname=0 "go.temporal.io/server/cmd/tools/cli@$1"
+  mv "$gobin/cli" "$BIN_DIR/tctl"
+  rm -rf "$gobin"
+}
+
 build_kwok() {
   go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$1"
   # kwok does nothing without stages: these make fake nodes Ready and pods Running/Ready.
@@ -144,14 +155,17 @@ done
 install_prometheus
 component gateway-api "$GATEWAY_API_VERSION" build_gateway_api .gateway-api-"$GATEWAY_API_VERSION"
 component kwok "$KWOK_VERSION" build_kwok kwok
-# tctl is the legacy CLI some users still signal with. Not every module proxy serves it; the stack
-# works without it, and the tests that drive tctl report themselves skipped with the reason.
+# tctl is the legacy CLI some users still signal with. Not every module proxy serves its own module;
+# then tctl comes from the Temporal server's module instead. The stack works without it, and the
+# tests that drive tctl report themselves skipped with the reason.
 tctl_unavailable="$STAMP_DIR/tctl-$TCTL_VERSION.unavailable"
-if [ -f "$tctl_unavailable" ]; then
-  log "! tctl $TCTL_VERSION: the module proxy did not serve it before; skipped (rm $tctl_unavailable to try again)"
-elif ! (component tctl "$TCTL_VERSION" build_tctl tctl); then
+if [ ! -f "$tctl_unavailable" ] && ! (component tctl "$TCTL_VERSION" build_tctl tctl); then
   touch "$tctl_unavailable"
-  log "! tctl $TCTL_VERSION could not be built (see above); continuing without it"
+  log "! tctl $TCTL_VERSION is not served by the module proxy; building tctl from the Temporal server $TCTL_FROM_SERVER_VERSION module instead"
+fi
+if [ -f "$tctl_unavailable" ] &&
+  ! (component tctl-from-server "$TCTL_FROM_SERVER_VERSION" build_tctl_from_server tctl); then
+  log "! tctl could not be built (see above); continuing without it"
 fi
 component temporal "$TEMPORAL_CLI_VERSION" build_temporal temporal
 component etcd "$ETCD_VERSION" build_etcd etcd

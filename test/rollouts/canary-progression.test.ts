@@ -201,7 +201,7 @@ spec:
     );
   });
 
-  // tctl cannot be built where the module proxy does not serve it; the install says so and this shows skipped.
+  // Where no tctl could be built (see stack/install.sh), the install says so and this shows skipped.
   const tctlInstalled = existsSync(path.join(stack.binDir, 'tctl'));
   (tctlInstalled ? it : it.skip)('is promoted with legacy `tctl workflow signal`', async () => {
     await rollThroughSteps(`registry.example/${app}:3`, 'canary-promoted-by-tctl', async (workflowId) => {

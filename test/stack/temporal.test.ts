@@ -85,7 +85,7 @@ describe('the local Temporal dev server', () => {
     expect(await handle.result()).toEqual(['from temporal']);
   });
 
-  // tctl cannot be built where the module proxy does not serve it; the install says so and this shows skipped.
+  // Where no tctl could be built (see stack/install.sh), the install says so and this shows skipped.
   const tctlInstalled = existsSync(path.join(stack.binDir, 'tctl'));
   (tctlInstalled ? it : it.skip)('delivers a signal sent with legacy `tctl workflow signal`', async () => {
     const handle = await client.workflow.start(collectGreetings, {
