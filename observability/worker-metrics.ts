@@ -25,6 +25,7 @@ export interface WorkerMetrics {
   rolloutsCompleted: Counter<'strategy' | 'outcome'>;
   activityDuration: Histogram<'activity' | 'outcome'>;
   analysisMeasurements: Counter<'verdict'>;
+  stepDuration: Histogram<'strategy'>;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -48,6 +49,13 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    stepDuration: new Histogram({
+      name: 'siirto_step_duration_seconds',
+      help: 'Time a rollout spent in a step, from its first status write to the next step’s (steps begun on another worker are not timed).',
+      labelNames: ['strategy'],
+      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400],
+      registers: [registry],
+    }),
     analysisMeasurements: new Counter({
       name: 'siirto_analysis_measurements_total',
       help: 'Analysis measurements taken, by verdict: Successful, Failed, Inconclusive or Error.',
@@ -67,8 +75,36 @@ function strategyOf(workflowType = 'unknown'): string {
   return workflowType.replace(/Rollout$/, '') || workflowType;
 }
 
+/**
+ * Times steps from the status writes that carry the step index: a step lasts from the first write
+ * with its index to the first with a higher one. Kept per worker process, so a step that began on a
+ * worker that died is not timed rather than timed wrong; a rollout's entry goes when it ends.
+ */
+class StepClock {
+  private readonly steps = new Map<string, { index: number; since: number }>();
+
+  constructor(private readonly observe: (seconds: number) => void) {}
+
+  statusWritten(workflowId: string, status: Partial<WriteStatusInput['status']> | undefined): void {
+    const index = status?.currentStepIndex;
+    if (index === undefined) return;
+    const now = Date.now();
+    const current = this.steps.get(workflowId);
+    if (current && index > current.index) this.observe((now - current.since) / 1000);
+    if (!current || index !== current.index) this.steps.set(workflowId, { index, since: now });
+    if (status?.phase === 'Healthy' || status?.phase === 'Degraded') this.steps.delete(workflowId);
+  }
+}
+
 /** Times every activity attempt and derives the rollout counters from the ones that mark a start or an end. */
 export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Client) {
+  const clocks = new Map<string, StepClock>();
+  const clockFor = (strategy: string) => {
+    const clock =
+      clocks.get(strategy) ?? new StepClock((seconds) => metrics.stepDuration.observe({ strategy }, seconds));
+    clocks.set(strategy, clock);
+    return clock;
+  };
   return (context: ActivityContext): ActivityInboundCallsInterceptor => ({
     async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
       const { activityType, activityId, attempt, workflowType } = context.info;
@@ -85,6 +121,11 @@ export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Clien
         throw error;
       }
       stopTimer({ outcome: 'success' });
+      if (isRollout && activityType === WRITE_STATUS) {
+        const status = (input.args[0] as Partial<WriteStatusInput> | undefined)?.status;
+        const workflowId = context.info.workflowExecution?.workflowId;
+        if (workflowId) clockFor(strategy).statusWritten(workflowId, status);
+      }
       if (activityType === MEASURE) {
         metrics.analysisMeasurements.inc({ verdict: (result as MeasurementOutcome).verdict });
       }

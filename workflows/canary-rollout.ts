@@ -407,6 +407,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   async function runStep(step: CanaryStep): Promise<void> {
+    // A pause says so itself at once; the others may wait on pods or measurements first.
+    if (!step.pause) {
+      state.message = `step ${state.currentStepIndex + 1}/${steps.length}: ${describeStep(step)}`;
+      showDetails();
+      publishStatus();
+    }
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
     else if (step.pause) await pause(step.pause);
     else if (step.analysis) await analyseStep(step.analysis);
@@ -647,7 +653,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         );
       }
       if (!input.stableTemplateHash || input.stableTemplateHash === templateHash) {
-        // An app's first revision, or a return to the revision already stable: nothing to compare against.
+        // An app's first revision, or a return to the revision already stable: nothing to compare against,
+        // so no step runs.
+        state.currentStepIndex = steps.length;
         enterPhase(
           'Progressing',
           input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',

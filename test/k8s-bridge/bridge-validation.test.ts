@@ -267,7 +267,12 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
     expect(await probes.runsOf('missing-route')).toEqual([
       expect.objectContaining({ workflowId: `${namespace}/missing-route/r1`, status: 'RUNNING' }),
     ]);
-    expect(await probes.rolloutEvents('missing-route', 'SpecValid')).toContainEqual({
+    // The bridge records the Event just after the status it writes.
+    const goesOn = await waitFor('the SpecValid Event of revision 1 going on', async () => {
+      const events = await probes.rolloutEvents('missing-route', 'SpecValid');
+      return events.find((event) => event.message.endsWith('goes on'));
+    });
+    expect(goesOn).toEqual({
       type: 'Normal',
       message: 'the spec is valid again; revision 1 goes on',
       count: 1,

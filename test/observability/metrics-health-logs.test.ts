@@ -111,6 +111,8 @@ describe('metrics, health and logs of the worker and the bridge', () => {
     expect(sampleValue(workerMetrics, 'siirto_analysis_measurements_total', { verdict: 'Successful' })).toBe(
       2,
     );
+    // r2 went through two steps (50%, then its analysis), both timed; r1 went straight to stable.
+    expect(sampleValue(workerMetrics, 'siirto_step_duration_seconds_count', { strategy: 'canary' })).toBe(2);
     expect(
       sampleValue(workerMetrics, 'siirto_rollouts_completed_total', {
         strategy: 'canary',
