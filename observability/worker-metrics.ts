@@ -22,7 +22,7 @@ export type RolloutOutcome = 'healthy' | 'aborted' | 'superseded';
 
 export interface WorkerMetrics {
   rolloutsStarted: Counter<'strategy'>;
-  rolloutsCompleted: Counter<'strategy' | 'outcome'>;
+  rolloutsCompleted: Counter<'strategy' | 'outcome' | 'reason'>;
   activityDuration: Histogram<'activity' | 'outcome'>;
   analysisMeasurements: Counter<'verdict'>;
   stepDuration: Histogram<'strategy'>;
@@ -38,8 +38,8 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     }),
     rolloutsCompleted: new Counter({
       name: 'siirto_rollouts_completed_total',
-      help: 'Rollout revisions that ended: healthy (promoted to stable), aborted (Degraded) or superseded.',
-      labelNames: ['strategy', 'outcome'],
+      help: 'Rollout revisions that ended: healthy (promoted to stable), aborted (Degraded) or superseded, with the reason (RolloutAborted, AnalysisFailed, …).',
+      labelNames: ['strategy', 'outcome', 'reason'],
       registers: [registry],
     }),
     activityDuration: new Histogram({
@@ -131,7 +131,7 @@ export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Clien
       }
       // Not awaited: telling a superseded run apart takes a call to Temporal, which the rollout need not wait for.
       completionOf(activityType, input.args[0], client).then(
-        (outcome) => outcome && metrics.rolloutsCompleted.inc({ strategy, outcome }),
+        (completion) => completion && metrics.rolloutsCompleted.inc({ strategy, ...completion }),
         () => undefined,
       );
       return result;
@@ -143,16 +143,21 @@ async function completionOf(
   activityType: string,
   argument: unknown,
   client: Client,
-): Promise<RolloutOutcome | undefined> {
+): Promise<{ outcome: RolloutOutcome; reason: string } | undefined> {
   if (activityType === WRITE_STATUS) {
-    const phase = (argument as Partial<WriteStatusInput> | undefined)?.status?.phase;
-    return phase === 'Healthy' ? 'healthy' : phase === 'Degraded' ? 'aborted' : undefined;
+    const write = argument as Partial<WriteStatusInput> | undefined;
+    const phase = write?.status?.phase;
+    const reason = write?.condition?.reason ?? phase ?? 'unknown';
+    if (phase === 'Healthy') return { outcome: 'healthy', reason };
+    if (phase === 'Degraded') return { outcome: 'aborted', reason };
+    return undefined;
   }
   if (activityType === HAND_OFF) {
     // A run that became Healthy and was only waiting to scale its old stable down is not superseded.
     const { workflowId } = argument as { workflowId: string };
     const closed = await client.workflow.getHandle(workflowId).describe();
-    return closed.typedSearchAttributes.get(RolloutPhaseKey) === 'Superseded' ? 'superseded' : undefined;
+    const superseded = closed.typedSearchAttributes.get(RolloutPhaseKey) === 'Superseded';
+    return superseded ? { outcome: 'superseded', reason: 'Superseded' } : undefined;
   }
   return undefined;
 }

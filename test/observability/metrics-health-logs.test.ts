@@ -115,6 +115,12 @@ describe('metrics, health and logs of the worker and the bridge', () => {
     expect(sampleValue(workerMetrics, 'siirto_step_duration_seconds_count', { strategy: 'canary' })).toBe(2);
     expect(
       sampleValue(workerMetrics, 'siirto_rollouts_completed_total', {
+        outcome: 'healthy',
+        reason: 'RolloutCompleted',
+      }),
+    ).toBe(2);
+    expect(
+      sampleValue(workerMetrics, 'siirto_rollouts_completed_total', {
         strategy: 'canary',
         outcome: 'healthy',
       }),
