@@ -494,12 +494,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     if (!verdict) {
       running.cancel();
-      if (!promotion?.full) promotion = undefined;
-      state.paused = pausing;
-      enterPhase(
-        'Progressing',
-        `step ${state.currentStepIndex + 1}/${steps.length}: promoted past the analysis`,
-      );
+      goOnPastAnalysis();
       return;
     }
     if (verdict.phase === 'Failed') {
@@ -541,8 +536,13 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (holds.size === 0) return;
     stopBackgroundAnalysis();
     holds.clear();
+    goOnPastAnalysis();
+  }
+
+  /** A person promoted while an analysis held the rollout: the promote is spent on the analysis. */
+  function goOnPastAnalysis(): void {
     if (!promotion?.full) promotion = undefined;
-    state.paused = false;
+    state.paused = pausing;
     enterPhase(
       'Progressing',
       `step ${state.currentStepIndex + 1}/${steps.length}: promoted past the analysis`,

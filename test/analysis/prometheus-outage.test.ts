@@ -1,4 +1,5 @@
 import { podTemplateHash } from '../../schemas/pod-template-hash';
+import { promoteUpdate } from '../../workflows/rollout-api';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { isolate } from '../harness/isolation';
 import { privatePrometheus } from '../harness/private-prometheus';
@@ -105,5 +106,51 @@ describe('analysis while Prometheus is down', () => {
       'canary-analysis-held-then-resumed',
       scenario.client.workflow.getHandle(`${namespace}/${app}/r2`),
     );
+  });
+
+  it('lets a person promote past an analysis that cannot measure', async () => {
+    await prometheus.stop();
+    await patchRolloutSpec(namespace, app, {
+      template: {
+        metadata: { labels: { app } },
+        spec: { containers: [{ name: 'app', image: `registry.example/${app}:3` }] },
+      },
+      strategy: {
+        canary: {
+          steps: [
+            { setWeight: 50 },
+            {
+              analysis: {
+                builtIn: {
+                  errorRate: { max: 0.05 },
+                  interval: '2s',
+                  count: 3,
+                  inconclusiveLimit: 0,
+                  consecutiveErrorLimit: 0,
+                },
+              },
+            },
+          ],
+        },
+      },
+    });
+    const held = await scenario.waitForStatus(
+      'r3 held: Prometheus is down from the start',
+      (status) =>
+        status.revision === 3 && status.phase === 'Paused' && /inconclusive/.test(status.message ?? ''),
+      60_000,
+    );
+    expect(held.weights).toEqual({ stable: 50, canary: 50 });
+    const accepted = await scenario.client.workflow
+      .getHandle(held.workflowId ?? '')
+      .executeUpdate(promoteUpdate, { args: [{ by: 'on-call' }] });
+    expect(accepted.phase).toBe('Paused');
+    const healthy = await scenario.waitForStatus(
+      'r3 promoted past its analysis',
+      (status) => status.revision === 3 && status.phase === 'Healthy',
+      60_000,
+    );
+    expect(healthy.message).toContain('promoted by on-call');
+    expect(healthy.weights).toEqual({ stable: 100, canary: 0 });
   });
 });
