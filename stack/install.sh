@@ -2,14 +2,21 @@
 # Installs every component of Siirto's local stack, pinned and cached under $SIIRTO_CACHE_DIR
 # (default ~/.cache/siirto). Components already built at their pinned version are skipped, so a
 # second run takes seconds. Go programs are built from their modules; Prometheus comes from Debian.
+# With --quiet it prints only what it builds or installs, for callers that go on to start the stack.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+quiet=0
+if [ "${1:-}" = --quiet ]; then quiet=1; fi
 
 mkdir -p "$BIN_DIR" "$STAMP_DIR" "$CACHE_DIR/build" "$CACHE_DIR/share"
 GO_BUILD_LOG_DIR="$CACHE_DIR/build/logs"
 mkdir -p "$GO_BUILD_LOG_DIR"
 
 command -v go >/dev/null || die "Go is required to build the stack (https://go.dev/doc/install); none found on PATH."
+require_tools
+# Two installs at once would build into the same directories; a cold build takes about 20 minutes, so a
+# second install (a test run's stack:up, say) waits that long for the first and says whom it waits for.
+hold_lock "$CACHE_DIR/install.lock" "${SIIRTO_INSTALL_LOCK_WAIT:-2400}" "another stack install building into $CACHE_DIR"
 
 # Runs a long command with its output in a log, printing a line every 30 s so a cold build shows life.
 run_with_progress() {
@@ -41,7 +48,7 @@ component() {
   local binary missing=0
   for binary in "$@"; do [ -e "$BIN_DIR/$binary" ] || missing=1; done
   if [ -f "$stamp" ] && [ $missing = 0 ]; then
-    log "✓ $name $version (cached)"
+    [ $quiet = 1 ] || log "✓ $name $version (cached)"
     return
   fi
   log "→ $name $version: building"
@@ -134,38 +141,46 @@ build_gateway_api() {
 
 install_prometheus() {
   if command -v prometheus >/dev/null; then
-    log "✓ prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}') (installed)"
+    [ $quiet = 1 ] || log "✓ prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}') (installed)"
     return
   fi
   log "→ prometheus: installing Debian's package"
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   command -v apt-get >/dev/null || die "Prometheus is missing and there is no apt-get: install prometheus ≥ 2.40 and put it on PATH."
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # Without the install lock: a service the package might start must not keep it held.
+  $sudo apt-get update -qq {LOCK_FD}>&-
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null {LOCK_FD}>&-
   # Debian starts a system Prometheus on :9090; Siirto runs its own, so leave that one stopped.
   $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
   log "✓ prometheus installed"
 }
 
 started=$SECONDS
-for tool in jq openssl curl; do
-  command -v "$tool" >/dev/null || die "$tool is required: install it (apt-get install $tool)."
-done
 install_prometheus
 component gateway-api "$GATEWAY_API_VERSION" build_gateway_api .gateway-api-"$GATEWAY_API_VERSION"
 component kwok "$KWOK_VERSION" build_kwok kwok
 # tctl is the legacy CLI some users still signal with. Not every module proxy serves its own module;
-# then tctl comes from the Temporal server's module instead. The stack works without it, and the
-# tests that drive tctl report themselves skipped with the reason.
+# then tctl comes from the Temporal server's module instead. Only the proxy's refusal of that version
+# is remembered (delete the .unavailable stamp to ask again); any other failure, a network error say,
+# falls back for now and tries tctl's own module again on the next install, which costs one failed
+# fetch while the fallback stays cached. The stack runs without tctl, but the tests that drive it fail.
 tctl_unavailable="$STAMP_DIR/tctl-$TCTL_VERSION.unavailable"
-if [ ! -f "$tctl_unavailable" ] && ! (component tctl "$TCTL_VERSION" build_tctl tctl); then
-  touch "$tctl_unavailable"
-  log "! tctl $TCTL_VERSION is not served by the module proxy; building tctl from the Temporal server $TCTL_FROM_SERVER_VERSION module instead"
+tctl_fallback=0
+if [ -f "$tctl_unavailable" ]; then
+  tctl_fallback=1
+elif ! (component tctl "$TCTL_VERSION" build_tctl tctl); then
+  tctl_fallback=1
+  if grep -q -E "github.com/temporalio/tctl.*: (403 Forbidden|404 Not Found|410 Gone)" "$GO_BUILD_LOG_DIR/tctl.log"; then
+    touch "$tctl_unavailable"
+    log "! tctl $TCTL_VERSION is not served by the module proxy (remembered in $tctl_unavailable); building tctl from the Temporal server $TCTL_FROM_SERVER_VERSION module instead"
+  else
+    log "! tctl $TCTL_VERSION could not be built (see above; the next install tries again); using tctl from the Temporal server $TCTL_FROM_SERVER_VERSION module meanwhile"
+  fi
 fi
-if [ -f "$tctl_unavailable" ] &&
+if [ $tctl_fallback = 1 ] &&
   ! (component tctl-from-server "$TCTL_FROM_SERVER_VERSION" build_tctl_from_server tctl); then
-  log "! tctl could not be built (see above); continuing without it"
+  log "! tctl could not be built (see above); the stack runs without it, the tests that use tctl fail"
 fi
 component temporal "$TEMPORAL_CLI_VERSION" build_temporal temporal
 component etcd "$ETCD_VERSION" build_etcd etcd

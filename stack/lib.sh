@@ -70,9 +70,60 @@ wait_until() {
   done
 }
 
-# Says who holds a TCP port on loopback, or nothing when it is free.
+# Whether anything listens on a TCP port. `ss -ltn` sees every listener without privileges, while the
+# owning process (`-p`) is visible only for one's own processes or as root.
+port_in_use() {
+  ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .
+}
+
+# Names the process listening on a port, as far as this user may see it.
 port_holder() {
-  ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 | sed 's/users:(("\([^"]*\)",pid=\([0-9]*\)/\1 (pid \2)/'
+  local holder
+  holder=$(ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 |
+    sed 's/users:(("\([^"]*\)",pid=\([0-9]*\)/\1 (pid \2)/')
+  echo "${holder:-a process this user cannot see (sudo ss -ltnp 'sport = :$1' may name it)}"
+}
+
+# The commands the stack scripts use beyond coreutils, with the Debian package that ships each.
+declare -A STACK_TOOL_PACKAGES=([ss]=iproute2 [flock]=util-linux [setsid]=util-linux [jq]=jq [openssl]=openssl [curl]=curl)
+
+# Fails with one message naming every missing tool and how to install them all, so a fresh machine
+# learns everything it lacks at once.
+require_tools() {
+  local tool missing=() packages=()
+  for tool in ss flock setsid jq openssl curl; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    missing+=("$tool")
+    [[ " ${packages[*]} " == *" ${STACK_TOOL_PACKAGES[$tool]} "* ]] || packages+=("${STACK_TOOL_PACKAGES[$tool]}")
+  done
+  [ ${#missing[@]} = 0 ] ||
+    die "missing ${missing[*]}: on Debian or Ubuntu, sudo apt-get install ${packages[*]}"
+}
+
+# Describes the process whose pid a lock file holds, for messages about waiting on it.
+lock_holder() {
+  local pid
+  pid=$(head -c 20 "$1" 2>/dev/null | tr -dc 0-9)
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ]; then
+    echo "pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c 1-100 | sed 's/ *$//'))"
+  else
+    echo "a process that left no pid"
+  fi
+}
+
+# Holds an exclusive lock on a file until the script ends, waiting at most the given seconds for the
+# process that has it and naming that process if it does not let go. Sets LOCK_FD so long-running
+# children can be started without inheriting the lock.
+hold_lock() {
+  local file=$1 seconds=$2 purpose=$3
+  # Opened without truncating, so the holder's pid stays readable while others wait.
+  exec {LOCK_FD}<>"$file"
+  if ! flock -n "$LOCK_FD"; then
+    log "waiting up to ${seconds}s for $(lock_holder "$file"), which holds $file ($purpose)"
+    flock -w "$seconds" "$LOCK_FD" ||
+      die "$file is still held after ${seconds}s by $(lock_holder "$file") ($purpose). Let it finish, or stop it if it is stuck."
+  fi
+  echo $$ >"$file"
 }
 
 stop_component() {

@@ -14,15 +14,19 @@ declare -A endpoint=(
   [prometheus]="http://127.0.0.1:$PROMETHEUS_PORT"
 )
 down=0
+total_kib=0
 for name in "${STACK_COMPONENTS[@]}"; do
   if pid=$(component_pid "$name"); then
-    rss=$(awk '/VmRSS/ {printf "%d MiB", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)
+    rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    total_kib=$((total_kib + ${rss_kib:-0}))
+    rss=$(awk -v kib="${rss_kib:-0}" 'BEGIN {printf "%d MiB", kib / 1024}')
     printf '  %-24s up    pid %-7s %-9s %s\n' "$name" "$pid" "$rss" "${endpoint[$name]}"
   else
     printf '  %-24s down                    %s\n' "$name" "${endpoint[$name]}"
     down=1
   fi
 done
+printf '  %-24s %-17s %-9s %s\n' total "" "$((total_kib / 1024)) MiB" "resident memory of the running components"
 echo
 echo "  kubeconfig:       export KUBECONFIG=$KUBECONFIG_FILE"
 echo "  Temporal Web UI:  http://127.0.0.1:$TEMPORAL_UI_PORT"

@@ -7,36 +7,45 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$STACK_SOURCE_DIR/pki.sh"
 
-bash "$STACK_SOURCE_DIR/install.sh" | grep -v '(cached)$' | grep -v '(installed)$' || true
+require_tools
+# A failed install stops the start here rather than starting binaries it could not bring up to their
+# pinned versions.
+bash "$STACK_SOURCE_DIR/install.sh" --quiet
 for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal; do
   [ -x "$BIN_DIR/$binary" ] || die "$binary is not installed in $BIN_DIR: run npm run stack:install"
 done
 mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
 # One start at a time: two test runs starting the stack together would each launch every component.
-exec {lock}>"$STATE_DIR/up.lock"
-flock "$lock"
+# Waits as long as a slow start of every component could take.
+hold_lock "$STATE_DIR/up.lock" "${SIIRTO_UP_LOCK_WAIT:-400}" "another stack:up starting the stack in $STATE_DIR"
 started_at=$SECONDS
 
-# Starts a component in its own session so it outlives this script, unless it already runs.
+# Starts a component in its own session so it outlives this script, unless it already runs. Every
+# port it will listen on must be free first: a component that cannot bind one exits or, worse, half runs.
 launch() {
-  local name=$1 port=$2
+  local name=$1 ports=$2 port
   shift 2
   if component_pid "$name" >/dev/null; then
     return 1
   fi
-  local holder
-  holder=$(port_holder "$port")
-  [ -z "$holder" ] || die "port $port, wanted by $name, is in use by $holder. Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
+  for port in $ports; do
+    if port_in_use "$port"; then
+      die "port $port, wanted by $name, is in use by $(port_holder "$port"). Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
+    fi
+  done
   # The lock descriptor is closed so a long-running component does not hold the start lock forever.
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null {lock}>&- &
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null {LOCK_FD}>&- &
   echo $! >"$PID_DIR/$name.pid"
 }
 
+# Every probe has its own time limit: wait_until looks at its deadline only between attempts, so one
+# probe stuck on a half-started server would otherwise hang the start.
 http_ok() { curl -fsS --max-time 2 "$@"; }
 kubectl_admin() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+kubectl_probe() { kubectl_admin --request-timeout=2s "$@"; }
 
 start_etcd() {
-  launch etcd "$ETCD_PORT" etcd --name siirto --data-dir "$STATE_DIR/data/etcd" \
+  launch etcd "$ETCD_PORT $ETCD_PEER_PORT" etcd --name siirto --data-dir "$STATE_DIR/data/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "siirto=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
@@ -54,7 +63,7 @@ start_kube_apiserver() {
     --service-account-key-file "$PKI_DIR/service-accounts.pub" \
     --service-account-signing-key-file "$PKI_DIR/service-accounts.key" \
     --service-cluster-ip-range 10.96.0.0/16 --allow-privileged || true
-  wait_until kube-apiserver 60 kubectl_admin get --raw /readyz
+  wait_until kube-apiserver 60 kubectl_probe get --raw /readyz
 }
 
 start_kube_controller_manager() {
@@ -85,23 +94,23 @@ start_kwok() {
     --node-lease-duration-seconds 40 \
     --cidr 10.244.0.1/16 --node-ip 10.244.0.1 --server-address "127.0.0.1:$KWOK_PORT" || true
   wait_until kwok 30 http_ok "http://127.0.0.1:$KWOK_PORT/healthz"
-  kubectl_admin apply -f "$STACK_SOURCE_DIR/config/fake-nodes.yaml" >/dev/null
-  wait_until kwok 30 kubectl_admin wait --for=condition=Ready node --all --timeout=1s
+  kubectl_admin --request-timeout=30s apply -f "$STACK_SOURCE_DIR/config/fake-nodes.yaml" >/dev/null
+  wait_until kwok 30 kubectl_probe wait --for=condition=Ready node --all --timeout=1s
 }
 
 install_gateway_api() {
-  kubectl_admin apply --server-side --force-conflicts -f "$CACHE_DIR/share/gateway-api-$GATEWAY_API_VERSION" >/dev/null
-  wait_until kube-apiserver 30 kubectl_admin wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
+  kubectl_admin --request-timeout=30s apply --server-side --force-conflicts -f "$CACHE_DIR/share/gateway-api-$GATEWAY_API_VERSION" >/dev/null
+  wait_until kube-apiserver 30 kubectl_probe wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
 }
 
 start_temporal() {
   mkdir -p "$STATE_DIR/data/temporal"
   local attributes=() attribute
   for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do attributes+=(--search-attribute "$attribute"); done
-  launch temporal "$TEMPORAL_PORT" temporal server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
+  launch temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" temporal server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
     --ui-port "$TEMPORAL_UI_PORT" --db-filename "$STATE_DIR/data/temporal/temporal.db" \
     "${attributes[@]}" --log-level warn || true
-  wait_until temporal 30 temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT"
+  wait_until temporal 30 timeout -k 1 5 temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT"
   wait_until temporal 30 http_ok "http://127.0.0.1:$TEMPORAL_UI_PORT/"
 }
 

@@ -1,22 +1,52 @@
 import { execFileSync } from 'node:child_process';
 import { loadStackEnvironment } from './stack';
 
+const MINUTE_MS = 60_000;
+
+/**
+ * Runs one step of the setup with a time limit of its own, so a stuck step fails the run with its name
+ * instead of holding it until CI gives up. The scripts bound each of their waits themselves; these
+ * limits are the backstop.
+ */
+function step(description: string, command: string, args: string[], timeoutMs: number): void {
+  try {
+    execFileSync(command, args, { stdio: 'inherit', timeout: timeoutMs });
+  } catch (error) {
+    const timedOut = (error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+    const reason = timedOut
+      ? `did not finish within ${timeoutMs / MINUTE_MS} min and was stopped`
+      : `failed (${error instanceof Error ? error.message : String(error)}); its own message is above`;
+    throw new Error(`${description}: \`${command} ${args.join(' ')}\` ${reason}`, { cause: error });
+  }
+}
+
 /**
  * Reuses a running local stack or starts one (installing what is missing), installs Siirto's CRDs
  * once for every test file (re-applying a CRD restarts every watch on it), and hands the stack's
  * addresses to the test files through the environment.
  */
 export default function globalSetup(): void {
-  execFileSync('bash', ['stack/up.sh'], { stdio: 'inherit' });
+  // Installing apart from starting: a cold build legitimately takes about 20 minutes on two cores,
+  // while starting a built stack never should take more than a few.
+  step('installing the local stack', 'bash', ['stack/install.sh', '--quiet'], 60 * MINUTE_MS);
+  step('starting the local stack', 'bash', ['stack/up.sh'], 15 * MINUTE_MS);
   loadStackEnvironment();
-  execFileSync('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/'], {
-    stdio: 'inherit',
-  });
-  execFileSync(
+  step(
+    "installing Siirto's CRDs",
     'kubectl',
-    ['wait', '--for=condition=Established', 'crd/rollouts.siirto.dev', '--timeout=30s'],
-    {
-      stdio: 'inherit',
-    },
+    ['apply', '--request-timeout=30s', '--server-side', '--force-conflicts', '-f', 'deploy/crds/'],
+    MINUTE_MS,
+  );
+  step(
+    "waiting for Siirto's CRDs",
+    'kubectl',
+    [
+      'wait',
+      '--request-timeout=30s',
+      '--for=condition=Established',
+      'crd/rollouts.siirto.dev',
+      '--timeout=30s',
+    ],
+    MINUTE_MS,
   );
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { kubeClients } from './kube';
+import { terminateRunningWorkflows } from './temporal';
 
 export interface TestScope {
   /** A Kubernetes namespace of this test file's own, created before its tests and deleted after. */
@@ -19,6 +20,16 @@ export function isolate(label: string): TestScope {
     });
   });
   afterAll(async () => {
+    // Rollout workflows are named after the namespace (`<namespace>/<name>/r<revision>`, their
+    // analyses below that) and carry it as RolloutNamespace; everything else uses the prefix.
+    await terminateRunningWorkflows(
+      [
+        `WorkflowId STARTS_WITH "${scope.workflowIdPrefix}"`,
+        `WorkflowId STARTS_WITH "${scope.namespace}/"`,
+        `RolloutNamespace = "${scope.namespace}"`,
+      ].join(' OR '),
+      `test file cleanup (${label})`,
+    );
     await core.deleteNamespace({ name: scope.namespace, propagationPolicy: 'Background' });
   });
   return scope;

@@ -1,11 +1,15 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 const projectDir = path.resolve(__dirname, '..', '..');
 
 /** Copies the addresses `stack/env.sh` prints into this process's environment. */
 export function loadStackEnvironment(): void {
-  const lines = execFileSync('bash', [path.join(projectDir, 'stack', 'env.sh')], { encoding: 'utf8' });
+  const lines = execFileSync('bash', [path.join(projectDir, 'stack', 'env.sh')], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   for (const line of lines.split('\n')) {
     const match = /^export ([A-Z_]+)=(.*)$/.exec(line);
     if (!match) continue;
@@ -43,3 +47,23 @@ export const stack = {
     return required('SIIRTO_STACK_BIN_DIR');
   },
 };
+
+/**
+ * Defines a test that drives the legacy tctl CLI. Where tctl is missing it fails, never skips, naming
+ * the fix: a run that skipped it would pass without showing that users' tctl commands still work.
+ */
+export function itWithTctl(name: string, fn: () => Promise<void>, timeoutMs?: number): void {
+  it(
+    name,
+    async () => {
+      const tctl = path.join(stack.binDir, 'tctl');
+      if (!existsSync(tctl)) {
+        throw new Error(
+          `tctl is not installed at ${tctl}: run npm run stack:install, whose output says why tctl could not be built`,
+        );
+      }
+      await fn();
+    },
+    timeoutMs,
+  );
+}

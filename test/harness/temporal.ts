@@ -3,12 +3,52 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runOrThrow } from './commands';
 import { stack } from './stack';
+import { waitFor } from './wait';
 
 const HISTORY_FIXTURES = path.join(stack.projectDir, 'test', 'fixtures', 'histories');
 
 /** A Temporal client for one test file; close it in afterAll. */
 export async function temporalClient(): Promise<Client> {
   return new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+}
+
+/**
+ * Terminates every running workflow a visibility query finds, so a test file that failed or timed out
+ * leaves no workflow behind to retry activities against a deleted namespace. Best effort and bounded:
+ * where Temporal is unreachable there is nothing this run can clean up, and a test file's cleanup
+ * must not wait on it.
+ */
+export async function terminateRunningWorkflows(query: string, reason: string): Promise<void> {
+  let connection: Connection | undefined;
+  const cleanup = async (): Promise<void> => {
+    connection = await Connection.connect({ address: stack.temporalAddress, connectTimeout: '2s' });
+    const client = new Client({ connection });
+    const running = `ExecutionStatus = "Running" AND (${query})`;
+    const terminations: Promise<unknown>[] = [];
+    for await (const workflow of client.workflow.list({ query: running })) {
+      // A child may already be gone with its terminated parent; that is the outcome wanted anyway.
+      terminations.push(client.workflow.getHandle(workflow.workflowId, workflow.runId).terminate(reason));
+    }
+    if (terminations.length === 0) return;
+    await Promise.allSettled(terminations);
+    // Visibility lags behind termination: a cleanup of the file's own that lists running workflows
+    // next, to terminate them itself, must not find these still running and fail on them.
+    await waitFor(
+      'the terminated workflows to leave the list of running ones',
+      async () => (await client.workflow.count(running)).count === 0,
+      { timeoutMs: 5_000 },
+    );
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)));
+  try {
+    await Promise.race([cleanup(), deadline]);
+  } catch {
+    // Unreachable or refusing Temporal: see above.
+  } finally {
+    clearTimeout(timer);
+    await connection?.close().catch(() => undefined);
+  }
 }
 
 export interface HistoryEvent {

@@ -1,6 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { POD_TEMPLATE_HASH_LABEL, PROMOTE_ANNOTATION } from '../../kubernetes/labels';
 import { statusQuery } from '../../workflows/rollout-api';
 import { runOrThrow } from '../harness/commands';
@@ -9,7 +7,7 @@ import { kubeClients } from '../harness/kube';
 import { observer } from '../harness/observe';
 import { kubectlApply, rolloutManifest, setImage } from '../harness/rollout-fixtures';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
-import { stack } from '../harness/stack';
+import { itWithTctl, stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture, temporalClient, timerSummaries } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 
@@ -201,9 +199,7 @@ spec:
     );
   });
 
-  // Where no tctl could be built (see stack/install.sh), the install says so and this shows skipped.
-  const tctlInstalled = existsSync(path.join(stack.binDir, 'tctl'));
-  (tctlInstalled ? it : it.skip)('is promoted with legacy `tctl workflow signal`', async () => {
+  itWithTctl('is promoted with legacy `tctl workflow signal`', async () => {
     await rollThroughSteps(`registry.example/${app}:3`, 'canary-promoted-by-tctl', async (workflowId) => {
       await runOrThrow('tctl', [
         '--address',

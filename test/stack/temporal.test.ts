@@ -1,10 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
-import { stack } from '../harness/stack';
+import { itWithTctl, stack } from '../harness/stack';
 import { waitFor } from '../harness/wait';
 import { collectGreetings } from './workflows/greetings';
 
@@ -85,9 +83,7 @@ describe('the local Temporal dev server', () => {
     expect(await handle.result()).toEqual(['from temporal']);
   });
 
-  // Where no tctl could be built (see stack/install.sh), the install says so and this shows skipped.
-  const tctlInstalled = existsSync(path.join(stack.binDir, 'tctl'));
-  (tctlInstalled ? it : it.skip)('delivers a signal sent with legacy `tctl workflow signal`', async () => {
+  itWithTctl('delivers a signal sent with legacy `tctl workflow signal`', async () => {
     const handle = await client.workflow.start(collectGreetings, {
       taskQueue,
       workflowId: `${scope.workflowIdPrefix}-tctl`,
