@@ -23,7 +23,7 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     ensureReplicaSet: (input) => ensureReplicaSet(kube, input),
     scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
-    setTrafficWeights: (input) => setTrafficWeights(trafficRouters, input),
+    setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
     pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
     recordRolloutEvent: (input) => recordRolloutEvent(kube, input),

@@ -38,7 +38,9 @@ export interface RolloutActivities {
 
   /**
    * Sets the stable and canary backend weights on every route the traffic routing names, keeping
-   * every other rule, match, filter and backend as it is, with optimistic concurrency.
+   * every other rule, match, filter and backend as it is, with optimistic concurrency. With
+   * `availableCanary` it first checks that the canary ReplicaSet has that many pods available, and
+   * fails non-retryably with type `CanaryNotAvailable`, changing nothing, when it has not.
    */
   setTrafficWeights(input: {
     rollout: RolloutRef;
@@ -46,6 +48,7 @@ export interface RolloutActivities {
     stableService: string;
     canaryService: string;
     weights: TrafficWeights;
+    availableCanary?: { templateHash: string; replicas: number };
   }): Promise<void>;
 
   /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */

@@ -3,7 +3,12 @@ import { z } from 'zod';
 import type { KubeClients } from '../kubernetes/client';
 import { mergePatch } from '../kubernetes/merge-patch';
 import { retryOnConflict } from '../kubernetes/retry-on-conflict';
-import { RolloutConditionSchema, type RolloutCondition, type RolloutStatus } from '../schemas/rollout';
+import {
+  RolloutConditionSchema,
+  stepOfSteps,
+  type RolloutCondition,
+  type RolloutStatus,
+} from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
 import { rethrowKubernetesError } from './kubernetes-failures';
 import { describeRollout, readStoredRollout, rolloutPath } from './rollout-reader';
@@ -45,7 +50,11 @@ export async function writeRolloutStatus(
     condition?: Omit<RolloutCondition, 'lastTransitionTime'>;
   },
 ): Promise<void> {
-  const { conditions: givenConditions, ...fields } = input.status;
+  const { conditions: givenConditions, ...given } = input.status;
+  const fields =
+    given.currentStepIndex !== undefined && given.stepCount !== undefined
+      ? { ...given, step: stepOfSteps(given.currentStepIndex, given.stepCount) }
+      : given;
   const incoming = [...(givenConditions ?? []), ...(input.condition ? [input.condition] : [])];
 
   // Two writers (the workflow and the bridge) each read, merge their condition and write with the

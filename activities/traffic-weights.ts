@@ -1,11 +1,26 @@
 import { ApplicationFailure } from '@temporalio/common';
+import type { KubeClients } from '../kubernetes/client';
+import { isNotFound } from '../kubernetes/errors';
+import { rethrowKubernetesError } from './kubernetes-failures';
+import { isAvailable } from './replica-set-availability';
+import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
 import type { TrafficRouter, TrafficWeightChange } from './traffic-routers';
 
-/** Hands the weights to every router that serves the Rollout's trafficRouting. */
+export interface GuardedTrafficWeightChange extends TrafficWeightChange {
+  /** Pods the canary must have available for the change to go ahead. */
+  availableCanary?: { templateHash: string; replicas: number };
+}
+
+/**
+ * Hands the weights to every router that serves the Rollout's trafficRouting, once the canary has
+ * the pods available that it asks for: checked in the same attempt as the write, so a promote costs
+ * one round trip and no traffic reaches pods that stopped being Ready since they were last counted.
+ */
 export async function setTrafficWeights(
+  kube: KubeClients,
   routers: TrafficRouter[],
-  change: TrafficWeightChange,
+  { availableCanary, ...change }: GuardedTrafficWeightChange,
 ): Promise<void> {
   if (change.stableService === change.canaryService) {
     throw ApplicationFailure.nonRetryable(
@@ -22,5 +37,28 @@ export async function setTrafficWeights(
       'TrafficRoutingInvalid',
     );
   }
+  if (availableCanary) await requireAvailableCanary(kube, change, availableCanary);
   for (const router of serving) await router.setWeights(change);
+}
+
+async function requireAvailableCanary(
+  kube: KubeClients,
+  change: TrafficWeightChange,
+  { templateHash, replicas }: { templateHash: string; replicas: number },
+): Promise<void> {
+  const { namespace } = change.rollout;
+  const name = replicaSetName(change.rollout, templateHash);
+  const described = describeReplicaSet(namespace, name);
+  let replicaSet;
+  try {
+    replicaSet = await kube.apps.readNamespacedReplicaSet({ name, namespace });
+  } catch (error) {
+    if (!isNotFound(error)) rethrowKubernetesError(error, { action: `reading ${described}` });
+  }
+  if (replicaSet && isAvailable(replicaSet, replicas)) return;
+  throw ApplicationFailure.nonRetryable(
+    `${described} has ${replicaSet?.status?.availableReplicas ?? 0} of the ${replicas} available pods ` +
+      `weight ${change.weights.canary}% needs; the weights stay as they are until it has them`,
+    'CanaryNotAvailable',
+  );
 }

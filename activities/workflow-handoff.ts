@@ -1,23 +1,48 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { setTimeout as delay } from 'node:timers/promises';
+import { statusQuery, type RolloutState } from '../workflows/rollout-api';
+
+/** What a closed rollout workflow left serving, as far as its result tells. */
+export interface ClosedRollout {
+  /** The revision stable when it closed: its own, if it finished promoting before it stood down. */
+  stableTemplateHash?: string;
+}
 
 export interface WorkflowHandoffActivities {
   /**
-   * Waits until another workflow has closed, however it closed: a new revision must not touch the
-   * cluster while the revision it supersedes is still handing traffic back to stable.
+   * Waits until another rollout workflow has closed, or says it touches the cluster no more: a new
+   * revision must not touch the cluster while the revision it supersedes is still handing traffic back
+   * to stable, nor wait for CDEvents a sink that is down keeps that one delivering. A run that failed,
+   * was terminated or never existed tells nothing.
    */
-  waitForWorkflowToClose(input: { workflowId: string }): Promise<void>;
+  waitForWorkflowToClose(input: { workflowId: string }): Promise<ClosedRollout>;
 }
+
+/** How often a run that is still open is asked whether it is done with the cluster. */
+const STATUS_POLL_MS = 1_000;
 
 export function createWorkflowHandoffActivities(client: Client): WorkflowHandoffActivities {
   return {
     async waitForWorkflowToClose({ workflowId }) {
       const context = Context.current();
       const heartbeat = setInterval(() => context.heartbeat(`waiting for ${workflowId}`), 2_000);
+      const handle = client.workflow.getHandle(workflowId);
+      // result() long-polls the server; a run gone without a result tells nothing.
+      const closed = handle.result().then(
+        (result: RolloutState) => result,
+        () => undefined,
+      );
+      const finishedWithCluster = (async () => {
+        for (;;) {
+          const state = await handle.query(statusQuery).catch(() => undefined);
+          if (state?.finishedWithCluster) return state;
+          await delay(STATUS_POLL_MS);
+        }
+      })();
       try {
-        const handle = client.workflow.getHandle(workflowId);
-        // result() long-polls the server; how the run ended (or that it never existed) does not matter here.
-        await Promise.race([handle.result().catch(() => undefined), context.cancelled]);
+        const state = await Promise.race([closed, finishedWithCluster, context.cancelled]);
+        return state?.stableTemplateHash ? { stableTemplateHash: state.stableTemplateHash } : {};
       } finally {
         clearInterval(heartbeat);
       }

@@ -10,8 +10,9 @@ export const LATENCY_P95_METRIC = 'latency-p95';
  * hold `{{args.NAME}}` placeholders (the default selector does) for argument substitution to fill.
  * `field` is where the builtIn block sits, such as `spec.strategy.canary.steps[2].analysis.builtIn`.
  *
- * Without traffic both queries answer NaN (0/0 requests; no histogram buckets filled), which the
- * measurement reports as Inconclusive: an idle canary proves nothing either way.
+ * Without traffic both queries answer NaN or nothing (0/0 requests; no histogram buckets filled), which
+ * the measurement reports as Inconclusive: an idle canary proves nothing either way. A canary that has
+ * never answered a 5xx has no 5xx series at all, so that side of the ratio falls back to 0.
  */
 export function builtInMetrics(builtIn: BuiltInMetrics, field: string): Metric[] {
   const window = promqlWindow(builtIn.window, `${field}.window`);
@@ -32,7 +33,7 @@ export function builtInMetrics(builtIn: BuiltInMetrics, field: string): Metric[]
       provider: {
         prometheus: {
           query:
-            `sum(rate(http_requests_total${selector('code=~"5.."')}[${window}]))` +
+            `(sum(rate(http_requests_total${selector('code=~"5.."')}[${window}])) or vector(0))` +
             ` / sum(rate(http_requests_total${selector()}[${window}]))`,
         },
       },

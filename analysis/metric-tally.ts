@@ -83,6 +83,16 @@ export function recordMeasurement(
   return next;
 }
 
+/**
+ * The rollout has no steps left, so a background analysis must come to a verdict: a metric still
+ * measuring completes once its latest measurement succeeded. Until then it keeps measuring, so the
+ * canary is never promoted on a delay not yet over, on missing data or on a failure just tolerated.
+ */
+export function concludeTally(tally: MetricTally): MetricTally {
+  if (tally.phase !== 'Running' || tally.measurements.at(-1)?.verdict !== 'Successful') return tally;
+  return { ...tally, phase: 'Successful' };
+}
+
 /** The verdict of several metrics: one failure fails all; one hold holds all; all must succeed. */
 export function analysisPhase(tallies: readonly MetricTally[]): MetricResult['phase'] {
   if (tallies.some((tally) => tally.phase === 'Failed')) return 'Failed';

@@ -82,8 +82,19 @@ async function main(): Promise<void> {
         return status.revision === revision && status.phase === 'Degraded';
       });
       const child = `${namespace}/${app}/r${revision}/analysis/step-2/a1`;
-      const measured = (await historyOf(child)).find(
-        (event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED',
+      const childHistory = await historyOf(child);
+      // The measurement, not the status write scheduled beside it.
+      const measurement = childHistory.find(
+        (event) =>
+          event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' &&
+          (event.activityTaskScheduledEventAttributes as { activityType: { name: string } }).activityType
+            .name === 'measureMetric',
+      );
+      const measured = childHistory.find(
+        (event) =>
+          event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED' &&
+          (event.activityTaskCompletedEventAttributes as { scheduledEventId: string }).scheduledEventId ===
+            measurement?.eventId,
       );
       const measuredAt = Date.parse(String(measured?.eventTime));
       const backAtZero = canaryWeights.find((change) => change.weight === 0 && change.at >= measuredAt);

@@ -30,6 +30,11 @@ export interface RolloutCDEventInput {
   rollout: { namespace: string; name: string };
   revision: number;
   workflowId: string;
+  /**
+   * The workflow run: a Rollout deleted and created again under its name starts its revisions (and
+   * workflow IDs) over, and its events must not pass for the first one's duplicates.
+   */
+  runId?: string;
   /** Counts the events one workflow emits; with the kind it makes the event's id. */
   sequence: number;
   /** Index of the canary step the rollout is at. */
@@ -88,8 +93,11 @@ export interface ServiceCDEvent {
  * different for each event of a workflow. Readable, to find the workflow behind an event; unique
  * together with the source, which names the cluster, as CloudEvents asks.
  */
-export function cdEventId(input: Pick<RolloutCDEventInput, 'workflowId' | 'sequence' | 'kind'>): string {
-  return `${input.workflowId}/${input.sequence}-${input.kind}`;
+export function cdEventId(
+  input: Pick<RolloutCDEventInput, 'workflowId' | 'runId' | 'sequence' | 'kind'>,
+): string {
+  const run = input.runId ? `/${input.runId}` : '';
+  return `${input.workflowId}${run}/${input.sequence}-${input.kind}`;
 }
 
 /** `/siirto/<cluster>/<namespace>/<rollout>`: a URI reference, so each segment is percent-encoded. */
@@ -163,7 +171,7 @@ export function buildCDEvent(input: RolloutCDEventInput, origin: CDEventOrigin):
   return {
     context: {
       specversion: CDEVENTS_SPEC_VERSION,
-      id: cdEventId({ workflowId, sequence, kind: input.kind }),
+      id: cdEventId({ workflowId, runId: input.runId, sequence, kind: input.kind }),
       source: cdEventSource(clusterId, { namespace, name }),
       type,
       timestamp,

@@ -1,5 +1,6 @@
 import type { CliContext } from './cli-context';
 import { age, structured, table } from './output';
+import { stepOfSteps } from '../schemas/rollout';
 import { listRollouts } from './rollouts';
 
 /** `siirto list`: one line per Rollout with phase, step, weights and revision. */
@@ -21,7 +22,7 @@ export async function listCommand(context: CliContext): Promise<string> {
     status?.phase ?? 'Pending',
     status?.currentStepIndex === undefined
       ? '-'
-      : `${status.currentStepIndex}/${spec.strategy?.canary?.steps?.length ?? 0}`,
+      : stepOfSteps(status.currentStepIndex, spec.strategy?.canary?.steps?.length ?? 0),
     status?.weights ? `${status.weights.stable}/${status.weights.canary}` : '-',
     status?.revision === undefined ? '-' : String(status.revision),
     age(metadata.creationTimestamp),

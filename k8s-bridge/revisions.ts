@@ -22,7 +22,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { podTemplateHash } from '../schemas/pod-template-hash';
-import type { Rollout, RolloutStatus } from '../schemas/rollout';
+import { stepOfSteps, type Rollout, type RolloutStatus } from '../schemas/rollout';
 import { rolloutWorkflowId } from '../workflows/rollout-api';
 import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
 
@@ -75,6 +75,7 @@ export async function recordNewRevision(
       observedGeneration: generation,
       currentStepIndex: 0,
       stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
+      step: stepOfSteps(0, rollout.spec.strategy.canary?.steps.length ?? 0),
       conditions: withCondition(
         rollout.status?.conditions,
         { type: VALID_CONDITION, status: 'True', reason: 'SpecValid', message: 'the spec can be rolled out' },

@@ -1,4 +1,5 @@
 import { fetchAnalysisTemplates } from '../activities/analysis-templates';
+import { routeSplitProblem, type HttpRoute } from '../activities/traffic-routers/gateway-api';
 import { ApplicationFailure } from '@temporalio/common';
 import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
 import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
@@ -24,6 +25,8 @@ export interface ClusterFacts {
   existingServices: ReadonlySet<string>;
   /** Each existing HTTPRoute the Rollout names, with the Services its backendRefs point at. */
   routeBackends: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Why an existing route cannot be split between the Rollout's two Services, by route name. */
+  routeSplitProblems?: ReadonlyMap<string, string>;
   /** The analysis templates the Rollout names that exist and parse, by templateKey. */
   analysisTemplates: ReadonlyMap<string, FetchedTemplate>;
   /** Why the others could not be used: missing, or not a valid template. */
@@ -127,14 +130,17 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
       );
       continue;
     }
-    for (const service of services) {
-      if (backends.has(service.name)) continue;
+    const missing = services.filter((service) => !backends.has(service.name));
+    for (const service of missing) {
       problems.push(
         `${route.field}: HTTPRoute "${route.name}" has no backendRef for the ${service.role} Service ` +
           `"${service.name}"; add one to the rule that carries the traffic, beside the ` +
           `${service.role === 'stable' ? 'canary' : 'stable'} Service's backendRef`,
       );
     }
+    // Both are there, but perhaps in different rules: the router would refuse the route mid-rollout.
+    const splitProblem = facts.routeSplitProblems?.get(route.name);
+    if (missing.length === 0 && splitProblem) problems.push(`${route.field}: ${splitProblem}`);
   }
   return problems;
 }
@@ -256,6 +262,7 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
   const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
   const existingServices = new Set<string>();
   const routeBackends = new Map<string, ReadonlySet<string>>();
+  const routeSplitProblems = new Map<string, string>();
   const analysisTemplates = new Map<string, FetchedTemplate>();
   const templateProblems: string[] = [];
   const references = new Map(
@@ -292,10 +299,13 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
           name,
         }),
       );
-      if (route) routeBackends.set(name, serviceBackends(route, namespace));
+      if (!route) return;
+      routeBackends.set(name, serviceBackends(route, namespace));
+      const splitProblem = canary && routeSplitProblem(route as HttpRoute, canary);
+      if (splitProblem) routeSplitProblems.set(name, splitProblem);
     }),
   ]);
-  return { existingServices, routeBackends, analysisTemplates, templateProblems };
+  return { existingServices, routeBackends, routeSplitProblems, analysisTemplates, templateProblems };
 }
 
 async function existsOrNotFound<T>(read: () => Promise<T>): Promise<T | undefined> {

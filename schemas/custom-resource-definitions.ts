@@ -120,7 +120,7 @@ export function siirtoCustomResourceDefinitions() {
       status: RolloutStatusSchema,
       printerColumns: [
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-        { name: 'Step', type: 'integer', jsonPath: '.status.currentStepIndex' },
+        { name: 'Step', type: 'string', jsonPath: '.status.step' },
         {
           name: 'Weight',
           type: 'integer',

@@ -206,6 +206,10 @@ export const RolloutStatusSchema = z.object({
     .meta({ description: 'Pod-template hash of the stable revision.' }),
   currentStepIndex: z.number().int().optional().meta({ description: 'Index of the step being run.' }),
   stepCount: z.number().int().optional(),
+  step: z
+    .string()
+    .optional()
+    .meta({ description: 'The step being run as people count, such as 2/5; 5/5 once all have run.' }),
   weights: TrafficWeightsSchema.optional().meta({
     description: 'Traffic percentages now set on the routes.',
   }),
@@ -248,3 +252,8 @@ export type Rollout = z.infer<typeof RolloutSchema>;
 export const ROLLOUT_GROUP = 'siirto.dev';
 export const ROLLOUT_VERSION = 'v1alpha1';
 export const ROLLOUT_PLURAL = 'rollouts';
+
+/** The step being run, counted from 1 as people count: `2/5`, and `5/5` once every step has run. */
+export function stepOfSteps(currentStepIndex: number, stepCount: number): string {
+  return `${Math.min(currentStepIndex + 1, stepCount)}/${stepCount}`;
+}

@@ -4,14 +4,17 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
+  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import {
   analysisPhase,
+  concludeTally,
   metricResult,
   newTally,
   recordMeasurement,
@@ -20,7 +23,12 @@ import {
 import type { ResolvedMetric } from '../analysis/resolved-metric';
 import { formatDuration } from '../schemas/duration';
 import type { AnalysisRunStatus, Measurement } from '../schemas/analysis';
-import { analysisHoldSignal, type AnalysisKind, type RolloutRef } from './rollout-api';
+import {
+  analysisHoldSignal,
+  concludeAnalysisSignal,
+  type AnalysisKind,
+  type RolloutRef,
+} from './rollout-api';
 
 export interface AnalysisRunInput {
   rollout: RolloutRef;
@@ -29,12 +37,15 @@ export interface AnalysisRunInput {
   stepIndex?: number;
   metrics: ResolvedMetric[];
   /** Where the previous run stopped, when the history grew long and the analysis continued as new. */
-  carriedOver?: { tallies: MetricTally[]; held: boolean };
+  carriedOver?: { tallies: MetricTally[]; held: boolean; concluding?: boolean };
   /** History events after which the analysis continues as a new run, so hours of it stay bounded. */
   historyLimit?: number;
 }
 
 const DEFAULT_HISTORY_LIMIT = 2_000;
+
+/** Patch ID: a tolerated failed measurement records a Warning Event (histories before it do not). */
+const WARN_ON_TOLERATED_FAILURE = 'warn-on-tolerated-failure';
 
 const measurements = proxyActivities<AnalysisActivities>({
   startToCloseTimeout: '30 seconds',
@@ -57,7 +68,8 @@ const cluster = proxyActivities<RolloutActivities>({
 
 /**
  * One analysis of a canary: every metric measured on its interval until each has its count of
- * measurements (or, in the background, until the rollout ends it). It returns Successful or Failed to
+ * measurements (or, in the background, until the rollout has run its steps and asks for a verdict:
+ * then each metric completes on a successful measurement). It returns Successful or Failed to
  * the rollout; while too many measurements are inconclusive it asks the rollout to hold, and lets go
  * once a measurement succeeds again. Every measurement lands in this history and the Rollout status
  * (a failing one through the rollout, which writes it with the Degraded phase it causes).
@@ -72,6 +84,8 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     ]),
   );
   let held = input.carriedOver?.held ?? false;
+  /** The rollout has run its steps and waits for this (background) analysis to come to a verdict. */
+  let concluding = input.carriedOver?.concluding ?? false;
   let continuing = false;
   const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const parent = workflowInfo().parent;
@@ -145,8 +159,8 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
       [{ metric }],
     );
     const measurement: Measurement = { ...outcome, measuredAt: new Date().toISOString() };
-    const next = recordMeasurement(tally, metric, measurement);
-    tallies.set(metric.name, next);
+    const recorded = recordMeasurement(tally, metric, measurement);
+    tallies.set(metric.name, concluding ? concludeTally(recorded) : recorded);
     const verdict = `${metric.name} ${ordinal}: ${outcome.verdict} — ${outcome.message}`;
     if (analysisPhase([...tallies.values()]) === 'Failed') {
       // The rollout writes the failed analysis with its Degraded status: a status write here would
@@ -154,7 +168,12 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
       setCurrentDetails(describe(name, status()));
       return;
     }
-    publish(verdict);
+    // A failure the limit still tolerates is worth a Warning of its own: the next one rolls back.
+    if (outcome.verdict === 'Failed' && patched(WARN_ON_TOLERATED_FAILURE)) {
+      publish(verdict, { reason: 'AnalysisMeasurementFailed', message: `r${revision} ${name}: ${verdict}` });
+    } else {
+      publish(verdict);
+    }
     await tellRolloutWhetherHeld();
   }
 
@@ -174,6 +193,18 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     });
   }
 
+  setHandler(concludeAnalysisSignal, () => {
+    if (concluding) return;
+    concluding = true;
+    for (const [metricName, tally] of tallies) tallies.set(metricName, concludeTally(tally));
+    const snapshot = status();
+    publish(
+      snapshot.phase === 'Successful'
+        ? `${name} concluded: ${snapshot.message ?? ''}`
+        : `${name} concluding: measuring until every metric succeeds`,
+    );
+  });
+
   publish(`${name}: ${metrics.length} metric${metrics.length === 1 ? '' : 's'}`);
   try {
     await Promise.all(metrics.map(measureRepeatedly));
@@ -187,7 +218,7 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     });
     await continueAsNew<typeof analysisRun>({
       ...input,
-      carriedOver: { tallies: [...tallies.values()], held },
+      carriedOver: { tallies: [...tallies.values()], held, concluding },
     });
   }
   return status();

@@ -5,14 +5,16 @@ import {
   CancellationScope,
   ChildWorkflowFailure,
   condition,
-  executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { CDEventsActivities } from '../activities/cdevents-emission';
@@ -28,6 +30,7 @@ import {
   abortSignal,
   abortUpdate,
   analysisHoldSignal,
+  concludeAnalysisSignal,
   promoteSignal,
   promoteUpdate,
   retrySignal,
@@ -91,6 +94,12 @@ const announcements = proxyActivities<CDEventsActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 },
 });
 
+/** Patch ID: a weight change on pods already asked for checks their readiness in the route write. */
+const ROUTE_WRITE_CHECKS_CANARY = 'route-write-checks-canary';
+
+/** Patch ID: the steps done, a background analysis must succeed once more before promotion. */
+const CONCLUDE_BACKGROUND_ANALYSIS = 'conclude-background-analysis';
+
 const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
@@ -131,6 +140,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let promoting = false;
   /** Analyses holding the rollout on inconclusive data, with why; a promote lets it go on regardless. */
   const holds = new Map<AnalysisKind, string>();
+  /** What a pause step says while it waits, to say again when a hold during it is lifted. */
+  let pauseMessage = '';
   /** Counts the tries of this revision (a retry after an abort is the next), so analyses get fresh IDs. */
   let attempt = 1;
   const label = `${rollout.namespace}/${rollout.name} r${revision}`;
@@ -194,15 +205,18 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   setHandler(analysisHoldSignal, ({ kind, held, message }) => {
     if (interruption || !['Progressing', 'Paused'].includes(state.phase)) return;
     if (held) {
-      holds.set(kind, message);
+      holds.set(kind, `${kind} analysis inconclusive: ${message}; promote to go on, or abort`);
       state.paused = true;
-      enterPhase('Paused', `${kind} analysis inconclusive: ${message}; promote to go on, or abort`);
+      enterPhase('Paused', holds.get(kind) ?? '');
     } else if (holds.delete(kind) && holds.size === 0) {
       state.paused = pausing;
-      enterPhase(
-        'Progressing',
-        `step ${state.currentStepIndex + 1}/${steps.length}: ${kind} analysis conclusive again`,
-      );
+      if (pausing) enterPhase('Paused', pauseMessage);
+      else {
+        enterPhase(
+          'Progressing',
+          `step ${state.currentStepIndex + 1}/${steps.length}: ${kind} analysis conclusive again`,
+        );
+      }
     }
   });
   setHandler(
@@ -284,6 +298,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       rollout: { namespace: rollout.namespace, name: rollout.name },
       revision,
       workflowId: workflowInfo().workflowId,
+      runId: workflowInfo().runId,
       sequence: ++announcementCount,
       stepIndex: state.currentStepIndex,
       weights: state.weights,
@@ -344,8 +359,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     );
   }
 
-  /** `publish` is off where the phase that follows says it all: an abort, a stand-down, a cancellation. */
-  async function routeTraffic(weights: TrafficWeights, summary: string, publish = true): Promise<void> {
+  /**
+   * `publish` is off where the phase that follows says it all: an abort, a stand-down, a cancellation.
+   * With `availableCanary` the weights move only if the canary has those pods available.
+   */
+  async function routeTraffic(
+    weights: TrafficWeights,
+    summary: string,
+    publish = true,
+    availableCanary?: { templateHash: string; replicas: number },
+  ): Promise<void> {
     await servicesPointed;
     await cluster.setTrafficWeights.executeWithOptions({ summary }, [
       {
@@ -354,6 +377,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         stableService: canary.stableService,
         canaryService: canary.canaryService,
         weights,
+        ...(availableCanary ? { availableCanary } : {}),
       },
     ]);
     state.weights = weights;
@@ -366,8 +390,25 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     const canaryReplicas = canaryReplicasFor(replicas, weight);
     const weights = { stable: 100 - weight, canary: weight };
     if (weight >= state.weights.canary) {
-      await scaleCanaryAndWait(canaryReplicas);
-      await routeTraffic(weights, `set weight ${weight}%`);
+      // The pods are there already (a promote from a pause, say): the route write checks they are
+      // still Ready itself, one round trip instead of two; if they are not, wait for them as usual.
+      const checkedByTheWrite =
+        canaryReplicas === canaryScale &&
+        patched(ROUTE_WRITE_CHECKS_CANARY) &&
+        (await routeTraffic(weights, `set weight ${weight}%`, true, {
+          templateHash,
+          replicas: canaryReplicas,
+        }).then(
+          () => true,
+          (error: unknown) => {
+            if (failureType(error) !== 'CanaryNotAvailable') throw error;
+            return false;
+          },
+        ));
+      if (!checkedByTheWrite) {
+        await scaleCanaryAndWait(canaryReplicas);
+        await routeTraffic(weights, `set weight ${weight}%`);
+      }
       announce('upgraded');
     } else {
       await routeTraffic(weights, `set weight ${weight}%`);
@@ -392,7 +433,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (milliseconds !== undefined) state.pauseEndsAt = new Date(Date.now() + milliseconds).toISOString();
     const until =
       milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
-    enterPhase('Paused', `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`);
+    pauseMessage = `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`;
+    enterPhase('Paused', pauseMessage);
     const promoted = () => promotion !== undefined;
     if (milliseconds === undefined) {
       await condition(promoted);
@@ -403,7 +445,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.paused = holds.size > 0;
     state.pauseEndsAt = undefined;
     if (promotion && !promotion.full) promotion = undefined;
-    enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
+    // An analysis that began holding during the pause goes on holding after it.
+    const [hold] = holds.values();
+    if (hold !== undefined) enterPhase('Paused', hold);
+    else enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
   }
 
   async function runStep(step: CanaryStep): Promise<void> {
@@ -422,6 +467,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   interface RunningAnalysis {
     /** Settles with the verdict, or rejects (cancelled, or the analysis could not run at all). */
     verdict: Promise<AnalysisRunStatus>;
+    /** True once the verdict is in and Successful. */
+    succeeded(): boolean;
+    /** Asks a background analysis for its verdict: the steps are done. */
+    conclude(): Promise<void>;
     cancel(): void;
   }
 
@@ -429,6 +478,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   function startAnalysis(analysis: RolloutAnalysis, kind: AnalysisKind, field: string): RunningAnalysis {
     const scope = new CancellationScope();
     const stepIndex = kind === 'step' ? state.currentStepIndex : undefined;
+    let child: ChildWorkflowHandle<typeof analysisRun> | undefined;
+    let settled = false;
+    let succeeded = false;
     const verdict = scope.run(async () => {
       const metrics = await analyses.resolveAnalysis.executeWithOptions(
         { summary: `resolve ${kind} analysis` },
@@ -450,13 +502,30 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         ],
       );
       const which = stepIndex === undefined ? 'background' : `step-${stepIndex + 1}`;
-      return executeChild(analysisRun, {
+      child = await startChild(analysisRun, {
         workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${attempt}`,
         args: [{ rollout, revision, kind, stepIndex, metrics, historyLimit: input.analysisHistoryLimit }],
         staticSummary: `${label}: ${kind} analysis of ${metrics.map((metric) => metric.name).join(', ')}`,
       });
+      return child.result();
     });
-    return { verdict, cancel: () => scope.cancel() };
+    verdict.then(
+      (outcome) => {
+        settled = true;
+        succeeded = outcome.phase === 'Successful';
+      },
+      () => (settled = true),
+    );
+    return {
+      verdict,
+      succeeded: () => succeeded,
+      async conclude() {
+        await condition(() => child !== undefined || settled);
+        // An analysis that has just ended needs no word; its verdict speaks for it.
+        if (!settled) await child?.signal(concludeAnalysisSignal).catch(() => undefined);
+      },
+      cancel: () => scope.cancel(),
+    };
   }
 
   /** The analysis failed: as an abort, with the failing metric, its value and condition. */
@@ -523,6 +592,26 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     );
   }
 
+  /**
+   * The steps are done: a background analysis must have seen the canary do well before it is promoted,
+   * however short the steps were against its delay and interval. A failure aborts as at any time; a
+   * person may promote past the wait.
+   */
+  async function concludeBackgroundAnalysis(): Promise<void> {
+    const running = background;
+    if (running && !promotion?.full && patched(CONCLUDE_BACKGROUND_ANALYSIS)) {
+      if (holds.size === 0) {
+        state.message = `step ${steps.length}/${steps.length} done: waiting for the background analysis to succeed`;
+        showDetails();
+        publishStatus();
+      }
+      await running.conclude();
+      await condition(() => running.succeeded() || promotion !== undefined);
+      if (!running.succeeded()) goOnPastAnalysis();
+    }
+    stopBackgroundAnalysis();
+  }
+
   function stopBackgroundAnalysis(): void {
     background?.cancel();
     background = undefined;
@@ -566,7 +655,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           state.currentStepIndex++;
         }
         await waitWhileHeld();
-        stopBackgroundAnalysis();
+        await concludeBackgroundAnalysis();
       });
       return undefined;
     } catch (error) {
@@ -641,25 +730,28 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   try {
     return await rollOut();
   } finally {
-    await Promise.all([statusWrites, announcementsSent]);
+    await statusWrites;
+    state.finishedWithCluster = true;
+    await announcementsSent;
   }
 
   async function rollOut(): Promise<RolloutState> {
     try {
       if (input.supersedes) {
-        await handoff.waitForWorkflowToClose.executeWithOptions(
+        const closed = await handoff.waitForWorkflowToClose.executeWithOptions(
           { summary: `wait for ${input.supersedes} to stand down` },
           [{ workflowId: input.supersedes }],
         );
+        // The bridge read the stable from the status while the superseded revision may still have been
+        // promoting itself; what that workflow left serving is the stable this one starts from.
+        if (closed?.stableTemplateHash) state.stableTemplateHash = closed.stableTemplateHash;
       }
-      if (!input.stableTemplateHash || input.stableTemplateHash === templateHash) {
+      const stable = state.stableTemplateHash;
+      if (!stable || stable === templateHash) {
         // An app's first revision, or a return to the revision already stable: nothing to compare against,
         // so no step runs.
         state.currentStepIndex = steps.length;
-        enterPhase(
-          'Progressing',
-          input.stableTemplateHash ? 'already stable' : 'first revision: straight to 100%',
-        );
+        enterPhase('Progressing', stable ? 'already stable' : 'first revision: straight to 100%');
         announce('deployed');
         await promoteToStable();
         return state;
@@ -707,16 +799,25 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 }
 
+/** The application failure behind an activity or child workflow error, if one is. */
+function applicationFailureBehind(error: unknown): ApplicationFailure | undefined {
+  let failure = error;
+  while (failure instanceof ActivityFailure || failure instanceof ChildWorkflowFailure)
+    failure = failure.cause;
+  return failure instanceof ApplicationFailure ? failure : undefined;
+}
+
 /**
  * The non-retryable failure behind an activity or child workflow error: retrying the rollout as it is
  * cannot help.
  */
 function permanentFailure(error: unknown): ApplicationFailure | undefined {
-  let failure = error;
-  while (failure instanceof ActivityFailure || failure instanceof ChildWorkflowFailure)
-    failure = failure.cause;
-  if (!(failure instanceof ApplicationFailure)) return undefined;
-  return failure.nonRetryable || PERMANENT_FAILURES.includes(failure.type ?? '') ? failure : undefined;
+  const failure = applicationFailureBehind(error);
+  return failure?.nonRetryable || PERMANENT_FAILURES.includes(failure?.type ?? '') ? failure : undefined;
+}
+
+function failureType(error: unknown): string | undefined {
+  return applicationFailureBehind(error)?.type ?? undefined;
 }
 
 function failureMessage(error: unknown): string {

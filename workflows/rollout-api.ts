@@ -45,6 +45,11 @@ export interface RolloutState {
   /** When a timed pause ends unless promoted first (ISO 8601); absent outside timed pauses. */
   pauseEndsAt?: string;
   message: string;
+  /**
+   * True once the run touches the cluster no more, though it may still be delivering CDEvents: a
+   * revision that supersedes it may begin.
+   */
+  finishedWithCluster?: boolean;
 }
 
 export interface PromoteRequest {
@@ -85,6 +90,8 @@ export const retrySignal = defineSignal<[RetryRequest?]>('retry');
 export const supersedeSignal = defineSignal<[SupersedeRequest]>('supersede');
 /** From an analysis to its rollout: hold the steps (inconclusive data) or let them go on. */
 export const analysisHoldSignal = defineSignal<[AnalysisHold]>('analysisHold');
+/** From a rollout to its background analysis once the steps are done: come to a verdict. */
+export const concludeAnalysisSignal = defineSignal('concludeAnalysis');
 
 /** The same commands as Updates: the caller learns at once whether the rollout accepted them. */
 export const promoteUpdate = defineUpdate<RolloutState, [PromoteRequest]>('promote');

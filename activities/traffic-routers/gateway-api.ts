@@ -52,42 +52,54 @@ function refersToService(ref: HttpRouteBackendRef, service: string, routeNamespa
 }
 
 /**
+ * Why the route's traffic cannot be split between the two Services, or undefined when it can. A rule
+ * that sends to one of them but not the other cannot be split, nor can a route that sends to neither.
+ * The bridge asks this before a rollout starts, the router before every weight change.
+ */
+export function routeSplitProblem(
+  route: HttpRoute,
+  { stableService, canaryService }: Omit<BackendWeights, 'weights'>,
+): string | undefined {
+  const namespace = route.metadata.namespace;
+  let splitRules = 0;
+  for (const [index, rule] of (route.spec?.rules ?? []).entries()) {
+    const refs = rule.backendRefs ?? [];
+    const sendsToStable = refs.some((ref) => refersToService(ref, stableService, namespace));
+    const sendsToCanary = refs.some((ref) => refersToService(ref, canaryService, namespace));
+    if (sendsToStable && sendsToCanary) splitRules++;
+    else if (sendsToStable || sendsToCanary) {
+      const [present, missing] = sendsToStable
+        ? [stableService, canaryService]
+        : [canaryService, stableService];
+      return (
+        `spec.rules[${index}] of ${describeRoute(route)} sends traffic to Service ${present} but has no backendRef ` +
+        `to Service ${missing}, so Siirto cannot split it; add {name: ${missing}, port: <its port>, weight: 0} ` +
+        "to that rule's backendRefs"
+      );
+    }
+  }
+  if (splitRules > 0) return undefined;
+  return (
+    `${describeRoute(route)} has no rule with backendRefs to Services ${stableService} and ${canaryService}, ` +
+    'so Siirto cannot split its traffic; add both to the backendRefs of the rule serving this app ' +
+    `(${stableService} at weight 100, ${canaryService} at weight 0)`
+  );
+}
+
+/**
  * Returns a copy of the route with the stable and canary backendRefs weighted, in every rule that
- * sends to them; every other rule, match, filter and backend is kept as it is. A rule that sends to
- * one of the two Services but not the other cannot be split, and fails with type
- * `TrafficRouteMisconfigured`, as does a route that sends to neither.
+ * sends to them; every other rule, match, filter and backend is kept as it is. A route that
+ * `routeSplitProblem` finds fault with fails with type `TrafficRouteMisconfigured`.
  */
 export function withBackendWeights(route: HttpRoute, backends: BackendWeights): HttpRoute {
+  const problem = routeSplitProblem(route, backends);
+  if (problem) throw ApplicationFailure.nonRetryable(problem, 'TrafficRouteMisconfigured');
   const { stableService, canaryService, weights } = backends;
   const namespace = route.metadata.namespace;
   const updated = structuredClone(route);
-  let splitRules = 0;
-  (updated.spec?.rules ?? []).forEach((rule, index) => {
-    const refs = rule.backendRefs ?? [];
-    const stableRefs = refs.filter((ref) => refersToService(ref, stableService, namespace));
-    const canaryRefs = refs.filter((ref) => refersToService(ref, canaryService, namespace));
-    if (stableRefs.length === 0 && canaryRefs.length === 0) return;
-    const [present, missing] =
-      stableRefs.length === 0 ? [canaryService, stableService] : [stableService, canaryService];
-    if (stableRefs.length === 0 || canaryRefs.length === 0) {
-      throw ApplicationFailure.nonRetryable(
-        `spec.rules[${index}] of ${describeRoute(route)} sends traffic to Service ${present} but has no backendRef ` +
-          `to Service ${missing}, so Siirto cannot split it; add {name: ${missing}, port: <its port>, weight: 0} ` +
-          "to that rule's backendRefs",
-        'TrafficRouteMisconfigured',
-      );
-    }
-    for (const ref of stableRefs) ref.weight = weights.stable;
-    for (const ref of canaryRefs) ref.weight = weights.canary;
-    splitRules++;
-  });
-  if (splitRules === 0) {
-    throw ApplicationFailure.nonRetryable(
-      `${describeRoute(route)} has no rule with backendRefs to Services ${stableService} and ${canaryService}, ` +
-        'so Siirto cannot split its traffic; add both to the backendRefs of the rule serving this app ' +
-        `(${stableService} at weight 100, ${canaryService} at weight 0)`,
-      'TrafficRouteMisconfigured',
-    );
+  for (const ref of (updated.spec?.rules ?? []).flatMap((rule) => rule.backendRefs ?? [])) {
+    if (refersToService(ref, stableService, namespace)) ref.weight = weights.stable;
+    else if (refersToService(ref, canaryService, namespace)) ref.weight = weights.canary;
   }
   return updated;
 }

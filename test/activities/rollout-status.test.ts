@@ -29,13 +29,18 @@ describe("writing a Rollout's status", () => {
     await writeRolloutStatus(kube, {
       rollout: ref,
       revision: 1,
-      status: { phase: 'Progressing', currentStepIndex: 0, weights: { stable: 100, canary: 0 } },
+      status: {
+        phase: 'Progressing',
+        currentStepIndex: 0,
+        stepCount: 3,
+        weights: { stable: 100, canary: 0 },
+      },
       condition: { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated' },
     });
     await writeRolloutStatus(kube, {
       rollout: ref,
       revision: 1,
-      status: { currentStepIndex: 1, weights: { stable: 80, canary: 20 } },
+      status: { currentStepIndex: 1, stepCount: 3, weights: { stable: 80, canary: 20 } },
       condition: { type: 'Paused', status: 'False', reason: 'Running' },
     });
 
@@ -43,11 +48,13 @@ describe("writing a Rollout's status", () => {
     expect(shown.status).toMatchObject({
       phase: 'Progressing',
       currentStepIndex: 1,
+      step: '2/3',
       weights: { stable: 80, canary: 20 },
     });
     expect(shown.status?.conditions?.map((condition) => condition.type)).toEqual(['Progressing', 'Paused']);
     const table = await runOrThrow('kubectl', ['get', 'rollout', 'shop', '-n', scope.namespace]);
-    expect(table).toMatch(/shop\s+Progressing\s+1\s+20/);
+    // Steps as people count them: the second of three.
+    expect(table).toMatch(/shop\s+Progressing\s+2\/3\s+20/);
   });
 
   it("keeps a condition's lastTransitionTime while its status stays, and moves it when the status changes", async () => {

@@ -3,6 +3,7 @@ import type { RolloutRef } from '../../workflows/rollout-api';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
+import { waitFor } from '../harness/wait';
 import { activityKubeClients, failureOf } from './fixtures';
 
 interface BackendRef {
@@ -52,7 +53,7 @@ spec:
 describe('setting traffic weights on Gateway API HTTPRoutes', () => {
   const scope = isolate('activity-traffic');
   const activities = createRolloutActivities(activityKubeClients());
-  const { custom } = kubeClients();
+  const { apps, custom } = kubeClients();
   // The activity needs no Rollout object: only the ref for messages, and the routing it is given.
   const rollout = (): RolloutRef => ({ namespace: scope.namespace, name: 'shop', uid: 'uid-of-shop' });
   const routePath = (name: string) => ({
@@ -163,6 +164,53 @@ describe('setting traffic weights on Gateway API HTTPRoutes', () => {
     for (const index of [1, 2, 3, 4])
       expect(route.metadata.annotations?.[`example.com/edit-${index}`]).toBe('done');
     expect(weightsOf(route)[1]).toEqual(['shop-stable=60', 'shop-canary=40', 'shop-mirror=5']);
+  });
+
+  it('moves the weights only once the canary has the pods available that they ask for', async () => {
+    await runOrThrow('kubectl', ['apply', '-f', '-'], shopRoute(scope.namespace, 'guarded'));
+    const before = await readRoute('guarded');
+    const change = {
+      rollout: rollout(),
+      trafficRouting: { gatewayAPI: { httpRoute: 'guarded' } },
+      stableService: 'shop-stable',
+      canaryService: 'shop-canary',
+      weights: { stable: 70, canary: 30 },
+      availableCanary: { templateHash: 'c4n4ry', replicas: 1 },
+    };
+
+    const refused = await failureOf(activities.setTrafficWeights(change));
+    expect(refused.type).toBe('CanaryNotAvailable');
+    expect(refused.nonRetryable).toBe(true);
+    expect(refused.message).toBe(
+      `ReplicaSet ${scope.namespace}/shop-c4n4ry has 0 of the 1 available pods weight 30% needs; ` +
+        'the weights stay as they are until it has them',
+    );
+    expect((await readRoute('guarded')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+
+    const labels = { app: 'shop', 'pod-template-hash': 'c4n4ry' };
+    await apps.createNamespacedReplicaSet({
+      namespace: scope.namespace,
+      body: {
+        metadata: { name: 'shop-c4n4ry', labels },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: { containers: [{ name: 'app', image: 'registry.example/shop:2' }] },
+          },
+        },
+      },
+    });
+    await waitFor('the canary pod to be available', async () => {
+      const replicaSet = await apps.readNamespacedReplicaSet({
+        namespace: scope.namespace,
+        name: 'shop-c4n4ry',
+      });
+      return replicaSet.status?.availableReplicas === 1;
+    });
+    await activities.setTrafficWeights(change);
+    expect(weightsOf(await readRoute('guarded'))[2]).toEqual(['shop-stable=70', 'shop-canary=30']);
   });
 
   it('fails non-retryably, naming the route and the fix, when the route does not exist', async () => {

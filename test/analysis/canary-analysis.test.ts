@@ -10,6 +10,8 @@ import { stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { startTraffic, type Traffic } from '../traffic/traffic';
+import { cdEventsValidator } from '../cdevents/cdevents-schemas';
+import { CDEventsSink } from '../cdevents/cdevents-sink';
 
 const app = 'shop';
 const INTERVAL_SECONDS = 2;
@@ -33,8 +35,18 @@ function template(image: string) {
 describe('analysis: judging a canary from Prometheus with real traffic flowing', () => {
   const scope = isolate('analysis');
   const { namespace } = scope;
+  let sink: CDEventsSink;
+  beforeAll(async () => {
+    sink = await CDEventsSink.start();
+  });
+  afterAll(async () => {
+    await sink?.close();
+  });
   const scenario = rolloutScenario(scope, app, {
-    workerEnvironment: () => ({ SIIRTO_PROMETHEUS_URL: stack.prometheusUrl }),
+    workerEnvironment: () => ({
+      SIIRTO_PROMETHEUS_URL: stack.prometheusUrl,
+      SIIRTO_CDEVENTS_SINK_URL: sink.url,
+    }),
   });
   const { config, custom } = kubeClients();
   let traffic: Traffic | undefined;
@@ -158,22 +170,45 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
         return applied?.weights[`${app}-canary`] === 0;
       });
 
-      const events = await kubeClients().core.listNamespacedEvent({
-        namespace,
-        fieldSelector: `involvedObject.name=${app},reason=AnalysisFailed`,
+      // The Event follows the status write that made the rollout Degraded.
+      const events = await waitFor('the AnalysisFailed Event', async () => {
+        const listed = await kubeClients().core.listNamespacedEvent({
+          namespace,
+          fieldSelector: `involvedObject.name=${app},reason=AnalysisFailed`,
+        });
+        return listed.items.length > 0 && listed.items;
       });
-      expect(events.items.map((event) => event.message)).toEqual([expect.stringContaining('error-rate')]);
+      expect(events.map((event) => event.message)).toEqual([expect.stringContaining('error-rate')]);
+      // The pipeline hears of it as a roll-back, with the failed analysis as the reason.
+      const rolledBack = await waitFor(`r${revision}'s rolledback CDEvent`, () =>
+        sink.events
+          .map(
+            (event) =>
+              event.data as { context: { type: string }; customData: { revision: number; reason?: string } },
+          )
+          .find(
+            (event) =>
+              event.customData.revision === revision &&
+              event.context.type === 'dev.cdevents.service.rolledback.0.3.0',
+          ),
+      );
+      expect(cdEventsValidator().problems(rolledBack)).toEqual([]);
+      expect(rolledBack.customData.reason).toBe(degraded.message);
       await recordHistoryFixture('canary-analysis-failed', scenario.client.workflow.getHandle(workflowId));
     } finally {
       watch.abort();
     }
   });
 
-  it('catches a latency regression with the built-in latency-p95', async () => {
+  it('catches a latency regression with the built-in latency-p95, warning at a tolerated failure', async () => {
     const { revision } = await rollOutWithTraffic(
       [
         { setWeight: 50 },
-        { analysis: { builtIn: builtIn({ latencyP95: { maxSeconds: 0.2 } }, { count: 5 }) } },
+        {
+          analysis: {
+            builtIn: builtIn({ latencyP95: { maxSeconds: 0.2 } }, { count: 5, failureLimit: 1 }),
+          },
+        },
       ],
       { latencyMilliseconds: 400 },
     );
@@ -184,6 +219,47 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
     );
     expect(degraded.message).toMatch(/^analysis failed: latency-p95 0\.[3-9]\d*: /);
     expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    expect(stepAnalysis(degraded)?.metrics[0]).toMatchObject({ name: 'latency-p95', failed: 2 });
+    // The first failure was within failureLimit: a Warning said so before the second rolled back.
+    const warnings = await kubeClients().core.listNamespacedEvent({
+      namespace,
+      fieldSelector: `involvedObject.name=${app},reason=AnalysisMeasurementFailed`,
+    });
+    expect(warnings.items.map((event) => [event.type, event.message])).toEqual([
+      [
+        'Warning',
+        expect.stringMatching(new RegExp(`^r${revision} step 2 analysis: latency-p95 1/5: Failed — `)),
+      ],
+    ]);
+  });
+
+  it('promotes only once its background analysis has succeeded, however short the steps', async () => {
+    // The steps are done long before the analysis's initial delay is over. The second needs no more
+    // pods than the first (2 of 3 either way), so its route write checks their readiness itself.
+    const { revision, workflowId } = await rollOutWithTraffic(
+      [{ setWeight: 40 }, { setWeight: 50 }],
+      {},
+      { analysis: { startingStep: 0, builtIn: builtIn({ errorRate: { max: 0.05 } }) } },
+    );
+    const healthy = await scenario.waitForStatus(
+      `r${revision} Healthy after its background analysis`,
+      (status) => status.phase === 'Healthy' && status.revision === revision,
+      60_000,
+    );
+    const background = healthy.analysis?.background;
+    expect(background).toMatchObject({ revision, phase: 'Successful' });
+    expect(background?.metrics[0]).toMatchObject({ name: 'error-rate', phase: 'Successful' });
+    expect(background?.metrics[0]?.measurements.at(-1)?.verdict).toBe('Successful');
+    const summaries = await activitySummaries(workflowId);
+    expect(summaries).toContain(
+      'status Progressing: step 2/2 done: waiting for the background analysis to succeed',
+    );
+    expect(summaries.filter((summary) => summary.startsWith('wait for 2 canary pods Ready'))).toHaveLength(1);
+    await patchRolloutSpec(namespace, app, { strategy: { canary: { analysis: null } } });
+    await recordHistoryFixture(
+      'canary-background-analysis-concluded',
+      scenario.client.workflow.getHandle(workflowId),
+    );
   });
 
   it('rolls back when the background analysis sees the canary go bad during a pause', async () => {

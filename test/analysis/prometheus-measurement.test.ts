@@ -52,11 +52,13 @@ describe('measuring a metric with the local Prometheus', () => {
       'siirto_analysis_value{case="pair",part="a"} 1',
       'siirto_analysis_value{case="pair",part="b"} 2',
       '# TYPE http_requests_total counter',
-      // The canary fails 1 request in 10, the stable one in 2; the idle revision serves nothing.
+      // The canary fails 1 request in 10, the stable one in 2; the clean revision never failed one, so
+      // it has no 5xx series at all; the idle revision serves nothing.
       requests('canary', '200', 9),
       requests('canary', '503', 1),
       requests('stable', '200', 1),
       requests('stable', '500', 1),
+      requests('clean', '200', 4),
       requests('idle', '200', 0),
       requests('idle', '500', 0),
       '',
@@ -349,6 +351,14 @@ describe('measuring a metric with the local Prometheus', () => {
       const outcome = await measureMetric({ metric: builtInErrorRate('stable') }, settings());
       expect(outcome.verdict).toBe('Failed');
       expect(Number(outcome.value)).toBeCloseTo(0.5, 6);
+    });
+
+    it('is 0 for a revision that has never answered a 5xx, though it exports no 5xx series', async () => {
+      await expect(measureMetric({ metric: builtInErrorRate('clean') }, settings())).resolves.toEqual({
+        verdict: 'Successful',
+        value: '0',
+        message: '0: success condition "result <= 0.2" held',
+      });
     });
 
     it('is Inconclusive, never Successful, for a revision without traffic (0/0)', async () => {

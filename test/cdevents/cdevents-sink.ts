@@ -42,6 +42,8 @@ export class CDEventsSink {
   /** The events the sink accepted, in arrival order. */
   readonly events: ReceivedEvent[] = [];
   private refusals: { status: number; remaining: number } = { status: 503, remaining: 0 };
+  /** Answers kept back while the sink holds them: the events are in, the sender does not know yet. */
+  private heldAnswers: (() => void)[] | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -56,7 +58,8 @@ export class CDEventsSink {
       request.on('end', () => {
         const { status, body } = sink!.receive(request.headers, Buffer.concat(chunks).toString('utf8'));
         response.statusCode = status;
-        response.end(body);
+        if (sink!.heldAnswers) sink!.heldAnswers.push(() => response.end(body));
+        else response.end(body);
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -80,6 +83,17 @@ export class CDEventsSink {
 
   comeBack(): void {
     this.refusals = { status: 503, remaining: 0 };
+  }
+
+  /** Takes events in but keeps the answers back, so a sender dying meanwhile never learns of them. */
+  holdAnswers(): void {
+    this.heldAnswers ??= [];
+  }
+
+  releaseAnswers(): void {
+    const held = this.heldAnswers ?? [];
+    this.heldAnswers = undefined;
+    for (const answer of held) answer();
   }
 
   /** Waits until `count` events arrived and returns them. */

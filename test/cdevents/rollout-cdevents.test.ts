@@ -100,19 +100,32 @@ describe('CDEvents from real rollouts', () => {
 
   it('delivers every event of a rollout whose worker is killed midway, duplicates with the same id', async () => {
     await newRevision(4, [{ setWeight: 20 }, { pause: { duration: '3s' } }, { setWeight: 50 }]);
-    await waitForKinds(4, ['deployed', 'upgraded'], 60_000);
-    await scenario.worker.kill();
-    await scenario.worker.start();
+    await waitForKinds(4, ['deployed'], 60_000);
+    // The worker dies with the first upgraded event delivered but not yet answered: the worker that
+    // takes over sends it again.
+    sink.holdAnswers();
+    let killed = false;
+    try {
+      await waitForKinds(4, ['deployed', 'upgraded'], 60_000);
+      await scenario.worker.kill();
+      killed = true;
+    } finally {
+      sink.releaseAnswers();
+      if (killed) await scenario.worker.start();
+    }
     const events = await waitForKinds(4, ['deployed', 'upgraded', 'upgraded', 'published'], 90_000);
     for (const event of events) expect(validator.problems(event.data)).toEqual([]);
+    const received = sink.events.filter((candidate) => data(candidate).customData.revision === 4);
+    const firstUpgrade = data(events[1]!).context.id;
+    expect(received.filter((event) => data(event).context.id === firstUpgrade).length).toBeGreaterThan(1);
     // A duplicate is the same event: same id, same content.
-    for (const event of sink.events.filter((candidate) => data(candidate).customData.revision === 4)) {
+    for (const event of received) {
       const first = events.find((candidate) => data(candidate).context.id === data(event).context.id);
       expect(event.data).toEqual(first?.data);
     }
   });
 
-  it('completes a rollout while the sink is down', async () => {
+  it("completes rollouts while the sink is down, a new one not waiting for the last one's events", async () => {
     sink.goDown();
     try {
       await newRevision(5, [{ setWeight: 50 }]);
@@ -124,6 +137,33 @@ describe('CDEvents from real rollouts', () => {
       expect(healthy.weights).toEqual({ stable: 100, canary: 0 });
       expect(eventsOf(5)).toEqual([]);
       expect(sink.requests.filter((request) => request.status === 503).length).toBeGreaterThan(0);
+
+      // r5 goes on trying its three events for 15 s each; r6 supersedes it and need not wait for them.
+      const appliedAt = Date.now();
+      await newRevision(6, [{ setWeight: 50 }]);
+      await scenario.waitForStatus(
+        'r6 Healthy while r5 still tries to deliver its events',
+        (status) => status.revision === 6 && status.phase === 'Healthy',
+        30_000,
+      );
+      expect(Date.now() - appliedAt).toBeLessThan(15_000);
+      const fifth = await scenario.client.workflow.getHandle(`${namespace}/${app}/r5`).describe();
+      expect(fifth.status.name).toBe('RUNNING');
+      // The first event, retried for SIIRTO_CDEVENTS_RETRY_FOR, is given up on and the loss logged.
+      const lost = await waitFor(
+        "the worker to log r5's deployed event as lost",
+        () =>
+          scenario.worker
+            .logText()
+            .split('\n')
+            .filter((line) => line.includes('CDEvent not delivered'))
+            .map((line) => JSON.parse(line) as Record<string, unknown>)
+            .find(
+              (entry) => entry.revision === 5 && entry.eventType === 'dev.cdevents.service.deployed.0.3.0',
+            ),
+        { timeoutMs: 30_000 },
+      );
+      expect(lost).toMatchObject({ name: app, namespace, workflowId: `${namespace}/${app}/r5` });
     } finally {
       sink.comeBack();
     }

@@ -1,3 +1,4 @@
+import { routeSplitProblem } from '../../activities/traffic-routers/gateway-api';
 import {
   checkRollout,
   fieldPath,
@@ -141,6 +142,29 @@ describe('Rollout validation', () => {
       expect.stringMatching(
         /httpRoute: HTTPRoute "checkout" has no backendRef for the canary Service "checkout-canary"; add one/,
       ),
+    ]);
+  });
+
+  it('names a route whose rules send to the stable and the canary Service apart', () => {
+    const route = {
+      metadata: { name: 'checkout', namespace: 'shop' },
+      spec: {
+        rules: [
+          { backendRefs: [{ name: 'checkout-stable', port: 80 }] },
+          { backendRefs: [{ name: 'checkout-canary', port: 80 }] },
+        ],
+      },
+    };
+    const split = { stableService: 'checkout-stable', canaryService: 'checkout-canary' };
+    const facts = {
+      ...everythingExists,
+      routeBackends: new Map([['checkout', serviceBackends(route, 'shop')]]),
+      routeSplitProblems: new Map([['checkout', routeSplitProblem(route, split)!]]),
+    };
+    expect(problemsOf(parsed(), facts)).toEqual([
+      'spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: spec.rules[0] of HTTPRoute shop/checkout sends ' +
+        'traffic to Service checkout-stable but has no backendRef to Service checkout-canary, so Siirto cannot ' +
+        "split it; add {name: checkout-canary, port: <its port>, weight: 0} to that rule's backendRefs",
     ]);
   });
 

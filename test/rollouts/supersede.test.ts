@@ -1,12 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
-import { promoteUpdate } from '../../workflows/rollout-api';
+import { promoteUpdate, type CanaryRolloutInput } from '../../workflows/rollout-api';
 import { canaryReplicasFor } from '../../workflows/canary-plan';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
-import { recordHistoryFixture } from '../harness/temporal';
+import { historyOf, recordHistoryFixture } from '../harness/temporal';
+import { waitFor } from '../harness/wait';
 
 const app = 'search';
 const replicas = 4;
@@ -15,7 +16,7 @@ describe('a new image while a canary is at 50%', () => {
   const scope = isolate('supersede');
   const { namespace } = scope;
   const scenario = rolloutScenario(scope, app);
-  const { config, custom } = kubeClients();
+  const { config, core, custom } = kubeClients();
 
   /**
    * Checks every route state that sends the canary traffic against the pods behind the canary
@@ -101,4 +102,72 @@ describe('a new image while a canary is at 50%', () => {
     await recordHistoryFixture('canary-superseded', superseded);
     await recordHistoryFixture('canary-superseding', newest);
   });
+
+  it('starts a new image from the revision that finished promoting while the bridge read the old stable', async () => {
+    await setImage(namespace, app, `registry.example/${app}:4`);
+    const fourth = await scenario.waitForStatus(
+      'r4 to pause at 50%',
+      (s) => s.revision === 4 && s.phase === 'Paused',
+    );
+    const previousStable = fourth.stableTemplateHash!;
+    // A quota of the pods running now holds r4's promotion at its last scale-up, so r5 arrives while
+    // the Rollout's status still names r3 as stable.
+    const quota = { metadata: { name: 'hold-promotion' }, spec: { hard: { pods: `${replicas + 2}` } } };
+    await core.createNamespacedResourceQuota({ namespace, body: quota });
+    await waitFor('the quota controller to count the pods', async () => {
+      const counted = await core.readNamespacedResourceQuota({ namespace, name: quota.metadata.name });
+      return counted.status?.used?.pods === `${replicas + 2}`;
+    });
+    const fourthHandle = scenario.client.workflow.getHandle(fourth.workflowId!);
+    await fourthHandle.executeUpdate(promoteUpdate, { args: [{ full: true }] });
+    await waitFor('r4 to scale its ReplicaSet to the full count', async () => {
+      const canary = (await scenario.see.replicaSets(app)).find(
+        (rs) => rs.hash === fourth.currentTemplateHash,
+      );
+      return canary?.replicas === replicas;
+    });
+
+    await setImage(namespace, app, `registry.example/${app}:5`);
+    const fifthId = `${namespace}/${app}/r5`;
+    const started = await waitFor('the bridge to start r5', async () => {
+      const events = await historyOf(fifthId).catch(() => undefined);
+      return events?.[0];
+    });
+    const input = started.workflowExecutionStartedEventAttributes as { input: { payloads: Payload[] } };
+    const fifthInput = decodePayload(input.input.payloads[0]) as CanaryRolloutInput;
+    expect(fifthInput.stableTemplateHash).toBe(previousStable);
+    await core.deleteNamespacedResourceQuota({ namespace, name: quota.metadata.name });
+
+    expect(await fourthHandle.result()).toMatchObject({
+      phase: 'Healthy',
+      stableTemplateHash: fourth.currentTemplateHash,
+    });
+    const fifth = await scenario.waitForStatus(
+      'r5 to pause at 50%',
+      (s) => s.revision === 5 && s.phase === 'Paused',
+    );
+    // r5 splits traffic between itself and r4, whose pods serve; r3's are gone.
+    expect(fifth.stableTemplateHash).toBe(fourth.currentTemplateHash);
+    expect(await scenario.see.serviceSelector(`${app}-stable`)).toMatchObject({
+      [POD_TEMPLATE_HASH_LABEL]: fourth.currentTemplateHash,
+    });
+    expect(await scenario.see.readyPods(fourth.currentTemplateHash!)).toBe(replicas);
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    await waitFor('r3 to scale down', async () => {
+      const old = (await scenario.see.replicaSets(app)).find((rs) => rs.hash === previousStable);
+      return (old?.replicas ?? 0) === 0;
+    });
+    const fifthHandle = scenario.client.workflow.getHandle(fifthId);
+    await fifthHandle.executeUpdate(promoteUpdate, { args: [{ full: true }] });
+    expect(await fifthHandle.result()).toMatchObject({ phase: 'Healthy' });
+    await recordHistoryFixture('canary-superseding-a-promotion', fifthHandle);
+  });
 });
+
+interface Payload {
+  data?: string;
+}
+
+function decodePayload(payload: Payload | undefined): unknown {
+  return JSON.parse(Buffer.from(payload?.data ?? '', 'base64').toString('utf8'));
+}

@@ -17,7 +17,7 @@ describe('built-in metrics', () => {
       provider: {
         prometheus: {
           query:
-            'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code=~"5.."}[2m]))' +
+            '(sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code=~"5.."}[2m])) or vector(0))' +
             ' / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[2m]))',
         },
       },
@@ -90,7 +90,7 @@ describe('built-in metrics', () => {
       field,
     );
     expect(metric!.provider.prometheus.query).toBe(
-      'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total{}[1m]))',
+      '(sum(rate(http_requests_total{code=~"5.."}[1m])) or vector(0)) / sum(rate(http_requests_total{}[1m]))',
     );
   });
 

@@ -112,6 +112,7 @@ describe('the CDEvent of a rollout moment', () => {
   it('is the same event, id and time included, when built again from the same input', () => {
     expect(buildCDEvent(input(), origin)).toEqual(buildCDEvent(input(), origin));
     expect(buildCDEvent(input(), origin).context.id).toBe('shop/checkout/r4/2-upgraded');
+    expect(buildCDEvent(input({ runId: 'r-1' }), origin).context.id).toBe('shop/checkout/r4/r-1/2-upgraded');
   });
 
   it('has a distinct id for each sequence number and kind of a workflow, and for each workflow', () => {
@@ -120,6 +121,9 @@ describe('the CDEvent of a rollout moment', () => {
       input({ sequence: 3 }),
       input({ sequence: 12 }),
       input({ workflowId: 'shop/checkout/r5' }),
+      // A Rollout deleted and created again reuses its workflow IDs, never its runs.
+      input({ runId: '0195f3a2-7c1e-7d4b-9a8e-1f2d3c4b5a69' }),
+      input({ runId: '0195f3a2-91aa-7e20-8c4d-6b5a49382716' }),
     ].map((each) => buildCDEvent(each, origin).context.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).not.toBe('');

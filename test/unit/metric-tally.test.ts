@@ -1,5 +1,11 @@
 import type { ResolvedMetric } from '../../analysis/resolved-metric';
-import { analysisPhase, newTally, recordMeasurement, type MetricTally } from '../../analysis/metric-tally';
+import {
+  analysisPhase,
+  concludeTally,
+  newTally,
+  recordMeasurement,
+  type MetricTally,
+} from '../../analysis/metric-tally';
 import type { MeasurementVerdict } from '../../schemas/analysis';
 
 const metric: ResolvedMetric = {
@@ -61,6 +67,18 @@ describe('a metric tally', () => {
   it('never completes a background metric (no count) on its own', () => {
     const endless = { ...metric, count: undefined };
     expect(tallyOf(Array<MeasurementVerdict>(20).fill('Successful'), endless).phase).toBe('Running');
+  });
+
+  it('concludes a background metric only on a latest measurement that succeeded', () => {
+    const background = { ...metric, count: undefined };
+    expect(concludeTally(tallyOf([], background)).phase).toBe('Running');
+    expect(concludeTally(tallyOf(['Successful', 'Inconclusive'], background)).phase).toBe('Running');
+    expect(concludeTally(tallyOf(['Successful', 'Failed'], background)).phase).toBe('Running');
+    expect(concludeTally(tallyOf(['Successful', 'Error'], background)).phase).toBe('Running');
+    expect(concludeTally(tallyOf(['Failed', 'Successful'], background)).phase).toBe('Successful');
+    expect(concludeTally(tallyOf(['Failed', 'Failed'], background)).phase).toBe('Failed');
+    const held = tallyOf(['Inconclusive', 'Inconclusive'], background);
+    expect(concludeTally(held)).toBe(held);
   });
 
   it('keeps the last five measurements', () => {
