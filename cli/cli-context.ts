@@ -1,7 +1,14 @@
 import type { Client } from '@temporalio/client';
 import * as k8s from '@kubernetes/client-node';
 import { makeKubeClients, type KubeClients } from '../kubernetes/client';
-import { connectTemporalClient, temporalSettingsFromEnv } from '../temporal/connection';
+import {
+  connectTemporalClient,
+  temporalSettingsFromEnv,
+  TemporalSettingsError,
+  type TemporalSettingNames,
+  type TemporalSettings,
+  type TemporalVariable,
+} from '../temporal/connection';
 
 /** What every command works with: the user's cluster and namespace, and Temporal on demand. */
 export interface CliContext {
@@ -15,14 +22,25 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
+/** The Temporal flags, named as the `temporal` CLI names them, with the variable each one overrides. */
+const TEMPORAL_FLAGS = [
+  ['address', 'TEMPORAL_ADDRESS'],
+  ['temporal-namespace', 'TEMPORAL_NAMESPACE'],
+  ['tls-cert-path', 'TEMPORAL_TLS_CERT'],
+  ['tls-key-path', 'TEMPORAL_TLS_KEY'],
+  ['tls-ca-path', 'TEMPORAL_TLS_CA'],
+  ['tls-server-name', 'TEMPORAL_TLS_SERVER_NAME'],
+  ['api-key', 'TEMPORAL_API_KEY'],
+] as const satisfies readonly (readonly [string, TemporalVariable])[];
+export type TemporalFlag = (typeof TEMPORAL_FLAGS)[number][0];
+
 export interface ConnectionFlags {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
   allNamespaces?: boolean;
   output?: string;
-  address?: string;
-  temporalNamespace?: string;
+  temporal?: Partial<Record<TemporalFlag, string>>;
 }
 
 /** Thrown for anything the user can fix; main prints the message alone and exits with `exitCode`. */
@@ -49,11 +67,7 @@ export function cliContext(flags: ConnectionFlags): CliContext {
     throw new CliError(`--output ${output} is not known; use json or yaml, or leave it out for a table`, 2);
   }
   const contextNamespace = config.getContextObject(config.getCurrentContext())?.namespace;
-  const env = {
-    ...process.env,
-    ...(flags.address ? { TEMPORAL_ADDRESS: flags.address } : {}),
-    ...(flags.temporalNamespace ? { TEMPORAL_NAMESPACE: flags.temporalNamespace } : {}),
-  };
+  const settings = temporalSettingsFromFlags(flags.temporal ?? {});
   let client: Promise<Client> | undefined;
   return {
     kube: makeKubeClients(config),
@@ -61,8 +75,10 @@ export function cliContext(flags: ConnectionFlags): CliContext {
     allNamespaces: flags.allNamespaces ?? false,
     output,
     temporal: () => {
-      client ??= connectTemporalClient(temporalSettingsFromEnv(env)).catch((error: unknown) => {
-        throw new CliError(error instanceof Error ? error.message : String(error), 3);
+      client ??= connectTemporalClient(settings).catch((error: unknown) => {
+        // A certificate file that cannot be read is the user's setting to fix, not an outage.
+        const exitCode = error instanceof TemporalSettingsError ? 2 : 3;
+        throw new CliError(error instanceof Error ? error.message : String(error), exitCode);
       });
       return client;
     },
@@ -71,4 +87,25 @@ export function cliContext(flags: ConnectionFlags): CliContext {
       if (client) await (await client.catch(() => undefined))?.connection.close();
     },
   };
+}
+
+/**
+ * Flags over the TEMPORAL_* variables, checked at once by the same rules as Siirto's processes, so a
+ * wrong combination is a usage error before anything is read or sent. Messages name a setting as the
+ * user gave it: the flag, or the variable when only that is set.
+ */
+function temporalSettingsFromFlags(flags: Partial<Record<TemporalFlag, string>>): TemporalSettings {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const names: TemporalSettingNames = {};
+  for (const [flag, variable] of TEMPORAL_FLAGS) {
+    const value = flags[flag];
+    if (value !== undefined) env[variable] = value;
+    if (value !== undefined || !process.env[variable]) names[variable] = `--${flag}`;
+  }
+  try {
+    return temporalSettingsFromEnv(env, names);
+  } catch (error) {
+    if (error instanceof TemporalSettingsError) throw new CliError(error.message, 2);
+    throw error;
+  }
 }

@@ -24,7 +24,12 @@ Flags:
   -o, --output json|yaml        structured output instead of a table
       --kubeconfig FILE, --context NAME
       --address HOST:PORT       Temporal (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
-      --temporal-namespace NS   (default $TEMPORAL_NAMESPACE or default); TLS and API key: TEMPORAL_TLS_*, TEMPORAL_API_KEY
+      --temporal-namespace NS   (default $TEMPORAL_NAMESPACE or default)
+      --tls-cert-path FILE, --tls-key-path FILE
+                                client certificate and key for mTLS, both or neither ($TEMPORAL_TLS_CERT, $TEMPORAL_TLS_KEY)
+      --tls-ca-path FILE        CA of the server's certificate ($TEMPORAL_TLS_CA)
+      --tls-server-name NAME    name to verify the server's certificate against ($TEMPORAL_TLS_SERVER_NAME)
+      --api-key KEY             API key, sent over TLS ($TEMPORAL_API_KEY)
       --timeout SECONDS         with status --watch: give up after this long (exit 2)
 
 Exit codes: 0 done, 1 refused or Degraded, 2 usage or timeout, 3 Temporal unreachable, 4 not found.`;
@@ -41,6 +46,11 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       context: { type: 'string' },
       address: { type: 'string' },
       'temporal-namespace': { type: 'string' },
+      'tls-cert-path': { type: 'string' },
+      'tls-key-path': { type: 'string' },
+      'tls-ca-path': { type: 'string' },
+      'tls-server-name': { type: 'string' },
+      'api-key': { type: 'string' },
       watch: { type: 'boolean', short: 'w' },
       timeout: { type: 'string' },
       full: { type: 'boolean' },
@@ -60,8 +70,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
     namespace: values.namespace,
     allNamespaces: values['all-namespaces'],
     output: values.output,
-    address: values.address,
-    temporalNamespace: values['temporal-namespace'],
+    temporal: values,
   });
   const needName = () => {
     if (!name) throw new CliError(`siirto ${command} needs the Rollout's name; see siirto --help`, 2);
@@ -76,7 +85,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       case 'status':
         return await statusCommand(context, needName(), {
           watch: command === 'status' && values.watch,
-          timeoutSeconds: values.timeout ? Number(values.timeout) : undefined,
+          timeoutSeconds: numberFlag('timeout', values.timeout, 'a number of seconds, such as 120'),
           write: (text) => process.stdout.write(text),
         });
       case 'promote':
@@ -91,7 +100,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
           await undoCommand(
             context,
             needName(),
-            values['to-revision'] ? Number(values['to-revision']) : undefined,
+            numberFlag('to-revision', values['to-revision'], 'a revision number, such as 3', true),
           ),
         );
         return 0;
@@ -104,6 +113,21 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
   } finally {
     await context.close();
   }
+}
+
+/** A numeric flag's value; anything else is a usage error naming the flag, rather than a silent NaN. */
+function numberFlag(
+  flag: string,
+  text: string | undefined,
+  wanted: string,
+  integer = false,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new CliError(`--${flag} ${JSON.stringify(text)} is not ${wanted}`, 2);
+  }
+  return value;
 }
 
 run(process.argv.slice(2), (text) => console.log(text)).then(

@@ -1,5 +1,6 @@
 import type { V1ReplicaSet } from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import type { RolloutStatus } from '../schemas/rollout';
 import { describeStep } from '../workflows/canary-plan';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
 import { CliError, type CliContext } from './cli-context';
@@ -8,11 +9,14 @@ import { readRollout, type ShownRollout } from './rollouts';
 
 const BAR_WIDTH = 30;
 const FINISHED = { Healthy: 0, Degraded: 1, Invalid: 1 } as const;
+const ANALYSIS_KINDS = ['step', 'background'] as const;
 
-interface StatusView {
+export interface StatusView {
   rollout: ShownRollout;
   replicaSets: V1ReplicaSet[];
   workflow?: RolloutState;
+  /** Why the workflow could not be asked for what only it knows (the time left in a pause). */
+  workflowUnknown?: string;
 }
 
 async function collect(context: CliContext, name: string): Promise<StatusView> {
@@ -21,23 +25,28 @@ async function collect(context: CliContext, name: string): Promise<StatusView> {
   const replicaSets = listed.items.filter((replicaSet) =>
     replicaSet.metadata?.ownerReferences?.some((owner) => owner.uid === rollout.metadata.uid),
   );
-  let workflow: RolloutState | undefined;
   const workflowId = rollout.status?.workflowId;
   const phase = rollout.status?.phase;
-  if (workflowId && (phase === 'Paused' || phase === 'Progressing')) {
-    // Only for the time left in a pause; the view stands without it when Temporal cannot be reached.
-    workflow = await (
-      await context.temporal()
-    ).workflow
-      .getHandle(workflowId)
-      .query(statusQuery)
-      .catch(() => undefined);
+  if (!workflowId || (phase !== 'Paused' && phase !== 'Progressing')) return { rollout, replicaSets };
+  // Only for the time left in a pause: the rest of the view stands on the Rollout's status, so it
+  // still shows when Temporal cannot be reached or the workflow does not answer.
+  try {
+    const client = await context.temporal();
+    const workflow = await client.workflow.getHandle(workflowId).query(statusQuery);
+    return { rollout, replicaSets, workflow };
+  } catch (error) {
+    return { rollout, replicaSets, workflowUnknown: error instanceof Error ? error.message : String(error) };
   }
-  return { rollout, replicaSets, workflow };
 }
 
-/** The live view: steps with the current one marked, a weight bar, pods Ready per ReplicaSet, pause time left. */
-export function renderStatus({ rollout, replicaSets, workflow }: StatusView, now = Date.now()): string {
+/**
+ * The live view: steps with the current one marked, a weight bar, pods Ready per ReplicaSet, the
+ * latest analyses and the time left in a pause.
+ */
+export function renderStatus(
+  { rollout, replicaSets, workflow, workflowUnknown }: StatusView,
+  now = Date.now(),
+): string {
   const status = rollout.status ?? {};
   const steps = rollout.spec.strategy?.canary?.steps ?? [];
   const current = status.currentStepIndex ?? 0;
@@ -50,6 +59,8 @@ export function renderStatus({ rollout, replicaSets, workflow }: StatusView, now
   if (workflow?.pauseEndsAt) {
     const left = Math.max(0, Math.ceil((Date.parse(workflow.pauseEndsAt) - now) / 1000));
     lines.push(`  pause: ${left}s left (or until promoted)`);
+  } else if (workflowUnknown && status.phase === 'Paused') {
+    lines.push(`  pause: time left unknown (${workflowUnknown})`);
   }
   lines.push(
     `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
@@ -71,8 +82,37 @@ export function renderStatus({ rollout, replicaSets, workflow }: StatusView, now
               : 'old';
         return `    ${replicaSet.metadata?.name} (${role})  ${replicaSet.status?.readyReplicas ?? 0}/${replicaSet.spec?.replicas ?? 0} Ready`;
       }),
+    ...renderAnalyses(status),
   );
   return lines.join('\n');
+}
+
+/** Each analysis of the current revision, and per metric its tally and the last measurement. */
+function renderAnalyses(status: RolloutStatus): string[] {
+  // An earlier revision's analysis stays in the status until this one's replaces it: not shown.
+  const runs = ANALYSIS_KINDS.flatMap((kind) => {
+    const run = status.analysis?.[kind];
+    return run && run.revision === status.revision ? [{ kind, run }] : [];
+  });
+  if (runs.length === 0) return [];
+  // An analysis the rollout ended (the background one when the steps are done, any at an abort) is
+  // left Running in the status: once the rollout is no longer under way, it has stopped.
+  const underWay = status.phase === 'Progressing' || status.phase === 'Paused';
+  const shown = (phase: string) => (phase === 'Running' && !underWay ? 'Stopped' : phase);
+  return [
+    '  analysis',
+    ...runs.flatMap(({ kind, run }) => [
+      `    ${kind === 'step' ? `step ${(run.stepIndex ?? 0) + 1}` : 'background'}: ${shown(run.phase)}${run.message ? ` — ${run.message}` : ''}`,
+      ...run.metrics.map((metric) => {
+        const last = metric.measurements.at(-1);
+        const counts = `${metric.successful} successful, ${metric.failed} failed, ${metric.inconclusive} inconclusive, ${metric.errors} errors`;
+        const measured = last
+          ? `last ${last.verdict} ${last.value ?? '(no value)'}: ${last.message}`
+          : 'not measured yet';
+        return `      ${metric.name}  ${shown(metric.phase)}  ${counts}  ${measured}`;
+      }),
+    ]),
+  ];
 }
 
 /**

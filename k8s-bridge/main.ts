@@ -75,16 +75,18 @@ async function main(): Promise<void> {
     new AnnotationCommandDelivery(kube, client, log, settings.updateTimeoutSeconds * 1_000),
     log,
   );
+  // Log lines about a Rollout carry the revision and workflow it was last read at, to be found by either.
+  const about = (key: string) => ({ ...parseKey(key), ...reconciler.lastSeen(parseKey(key)) });
   const reconcile = async (key: string) => {
     const outcome = await reconciler.reconcile(parseKey(key));
     metrics.reconciles.inc({ outcome });
-    log.debug('reconciled', { ...parseKey(key), outcome });
+    log.debug('reconciled', { ...about(key), outcome });
     return outcome;
   };
   const queue = new ReconcileQueue(reconcile, {
     onError: (key, error, retryInMs) => {
       metrics.reconcileErrors.inc();
-      log.warn('reconcile failed; retrying', { ...parseKey(key), error, retryInMs });
+      log.warn('reconcile failed; retrying', { ...about(key), error, retryInMs });
     },
   });
   const enqueue = (key: RolloutKey) => queue.enqueue(`${key.namespace}/${key.name}`);

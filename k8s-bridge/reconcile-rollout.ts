@@ -59,6 +59,13 @@ export class RolloutReconciler {
     private readonly log: Logger,
   ) {}
 
+  /** The revision, and its workflow, a Rollout had when last read: log lines about it carry them. */
+  lastSeen(key: RolloutKey): { revision?: number; workflowId?: string } {
+    const revision = this.lastRevision.get(keyText(key));
+    if (revision === undefined) return {};
+    return { revision, workflowId: rolloutWorkflowId(key.namespace, key.name, revision) };
+  }
+
   async reconcile(key: RolloutKey): Promise<ReconcileOutcome> {
     const stored = await this.read(key);
     if (!stored) return this.cancelRunsOfDeleted(key);
@@ -175,6 +182,7 @@ export class RolloutReconciler {
       namespace: metadata.namespace,
       name: metadata.name,
       revision: status.revision,
+      workflowId: status.workflowId,
     });
     if (
       reported &&

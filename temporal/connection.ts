@@ -17,32 +17,32 @@ const optionalText = z.preprocess(
 
 const HOST_AND_PORT = /^[^\s:/]+(?::\d{1,5})$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
-const TemporalEnvironmentSchema = z
-  .object({
-    TEMPORAL_ADDRESS: optionalText
-      .default('127.0.0.1:7233')
-      .pipe(
-        z.string().regex(HOST_AND_PORT, 'must be host:port, such as 127.0.0.1:7233 or temporal.example:7233'),
-      ),
-    TEMPORAL_NAMESPACE: optionalText.default('default'),
-    SIIRTO_TASK_QUEUE: optionalText.default(ROLLOUT_TASK_QUEUE),
-    TEMPORAL_TLS_CERT: optionalText,
-    TEMPORAL_TLS_KEY: optionalText,
-    TEMPORAL_TLS_CA: optionalText,
-    TEMPORAL_TLS_SERVER_NAME: optionalText,
-    TEMPORAL_API_KEY: optionalText,
-  })
-  .superRefine((env, context) => {
-    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
-      const missing = env.TEMPORAL_TLS_CERT ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT';
-      context.addIssue({
-        code: 'custom',
-        path: [missing],
-        message:
-          'is needed with its partner: a client certificate for mTLS takes both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; set both, or neither',
-      });
-    }
-  });
+const TemporalEnvironmentSchema = z.object({
+  TEMPORAL_ADDRESS: optionalText
+    .default('127.0.0.1:7233')
+    .pipe(
+      z.string().regex(HOST_AND_PORT, 'must be host:port, such as 127.0.0.1:7233 or temporal.example:7233'),
+    ),
+  TEMPORAL_NAMESPACE: optionalText.default('default'),
+  SIIRTO_TASK_QUEUE: optionalText.default(ROLLOUT_TASK_QUEUE),
+  TEMPORAL_TLS_CERT: optionalText,
+  TEMPORAL_TLS_KEY: optionalText,
+  TEMPORAL_TLS_CA: optionalText,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
+  TEMPORAL_API_KEY: optionalText,
+});
+
+export type TemporalVariable = keyof z.infer<typeof TemporalEnvironmentSchema>;
+
+/**
+ * What the user knows a setting by when it is not its variable, such as a CLI flag: messages about
+ * that setting name it so, for the user to find what to fix.
+ */
+export type TemporalSettingNames = Partial<Record<TemporalVariable, string>>;
+
+function nameOf(names: TemporalSettingNames | undefined, variable: string): string {
+  return Object.entries(names ?? {}).find(([key]) => key === variable)?.[1] ?? variable;
+}
 
 export interface TemporalTlsSettings {
   /** File with the client certificate (PEM), for mTLS. */
@@ -62,6 +62,8 @@ export interface TemporalSettings {
   /** Absent for a plain connection, as to a local dev server. */
   tls?: TemporalTlsSettings;
   apiKey?: string;
+  /** Given when some settings came from elsewhere than their variables (see TemporalSettingNames). */
+  names?: TemporalSettingNames;
 }
 
 /** A bad environment: its message lists each wrong variable and what to set instead. */
@@ -71,13 +73,29 @@ export class TemporalSettingsError extends Error {
 
 /**
  * Reads the Temporal settings from the environment. Any of the TLS variables, or an API key (which
- * only travels over TLS), turns TLS on.
+ * only travels over TLS), turns TLS on. `names` says how the user gave the settings that did not come
+ * from the environment itself.
  */
-export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+export function temporalSettingsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  names?: TemporalSettingNames,
+): TemporalSettings {
+  const name = (variable: string) => nameOf(names, variable);
   const parsed = TemporalEnvironmentSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
-    throw new TemporalSettingsError(`invalid Temporal settings in the environment: ${problems.join('; ')}`);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${name(issue.path.join('.'))} ${issue.message}`);
+  // Checked on the raw values, so it is reported along with any other wrong setting.
+  const given = (variable: TemporalVariable) => optionalText.safeParse(env[variable]).data !== undefined;
+  if (given('TEMPORAL_TLS_CERT') !== given('TEMPORAL_TLS_KEY')) {
+    const [cert, key] = [name('TEMPORAL_TLS_CERT'), name('TEMPORAL_TLS_KEY')];
+    problems.push(
+      `${given('TEMPORAL_TLS_CERT') ? key : cert} is needed with its partner: a client certificate ` +
+        `for mTLS takes both ${cert} and ${key}; set both, or neither`,
+    );
+  }
+  if (!parsed.success || problems.length > 0) {
+    throw new TemporalSettingsError(`invalid Temporal settings: ${problems.join('; ')}`);
   }
   const values = parsed.data;
   const tls: TemporalTlsSettings = {
@@ -94,6 +112,7 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
     taskQueue: values.SIIRTO_TASK_QUEUE,
     tls: wantsTls ? tls : undefined,
     apiKey: values.TEMPORAL_API_KEY,
+    ...(names ? { names } : {}),
   };
 }
 
@@ -109,23 +128,25 @@ export function temporalConnectionOptions(settings: TemporalSettings): TemporalC
   const { tls } = settings;
   if (!tls) return { address: settings.address, apiKey: settings.apiKey };
   const config: TLSConfig = { serverNameOverride: tls.serverName };
-  if (tls.serverCaPath) config.serverRootCACertificate = readSettingFile('TEMPORAL_TLS_CA', tls.serverCaPath);
+  const read = (variable: TemporalVariable, path: string) =>
+    readSettingFile(nameOf(settings.names, variable), path);
+  if (tls.serverCaPath) config.serverRootCACertificate = read('TEMPORAL_TLS_CA', tls.serverCaPath);
   if (tls.clientCertPath && tls.clientKeyPath) {
     config.clientCertPair = {
-      crt: readSettingFile('TEMPORAL_TLS_CERT', tls.clientCertPath),
-      key: readSettingFile('TEMPORAL_TLS_KEY', tls.clientKeyPath),
+      crt: read('TEMPORAL_TLS_CERT', tls.clientCertPath),
+      key: read('TEMPORAL_TLS_KEY', tls.clientKeyPath),
     };
   }
   return { address: settings.address, tls: config, apiKey: settings.apiKey };
 }
 
-function readSettingFile(variable: string, path: string): Buffer {
+function readSettingFile(setting: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new TemporalSettingsError(
-      `${variable}=${path} cannot be read (${reason}); point it at a readable PEM file`,
+      `${setting}=${path} cannot be read (${reason}); point it at a readable PEM file`,
     );
   }
 }
@@ -142,7 +163,7 @@ export async function connectTemporalClient(settings: TemporalSettings): Promise
     if (error instanceof TemporalSettingsError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(
-      `cannot reach Temporal at ${settings.address} (${reason}); check TEMPORAL_ADDRESS and, for TLS, the TEMPORAL_TLS_* settings`,
+      `cannot reach Temporal at ${settings.address} (${reason}); check ${nameOf(settings.names, 'TEMPORAL_ADDRESS')} and, for TLS, the TLS and API key settings`,
       { cause: error },
     );
   }

@@ -3,27 +3,80 @@ import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kustomizeIntoNamespace } from './kustomize-into-namespace';
 
+interface Container {
+  name: string;
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  ports?: { name: string; containerPort: number }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+
 interface RenderedObject {
   kind: string;
   metadata: { name: string; namespace?: string };
-  spec?: { replicas?: number };
+  data?: Record<string, string>;
+  spec?: {
+    replicas?: number;
+    template?: {
+      metadata?: { annotations?: Record<string, string> };
+      spec: { containers: Container[]; volumes?: { name: string; secret?: { secretName: string } }[] };
+    };
+  };
 }
 
 async function render(overlay: string): Promise<RenderedObject[]> {
-  return k8s.loadAllYaml(await runOrThrow('kubectl', ['kustomize', overlay])) as RenderedObject[];
+  return parse(await runOrThrow('kubectl', ['kustomize', overlay]));
 }
+
+function parse(manifest: string): RenderedObject[] {
+  return k8s.loadAllYaml(manifest) as RenderedObject[];
+}
+
+const API_KEY_COMPONENT = 'deploy/components/temporal-api-key';
+
+function deployment(objects: RenderedObject[], name: string) {
+  const found = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === name);
+  const template = found?.spec?.template;
+  if (!template?.spec.containers[0]) throw new Error(`no Deployment ${name} with a container rendered`);
+  return { template, container: template.spec.containers[0] };
+}
+
+/** The variables the Deployment's container starts with: its own env and its ConfigMaps' keys. */
+function variables(objects: RenderedObject[], name: string): Record<string, string> {
+  const { container } = deployment(objects, name);
+  const fromConfigMaps = (container.envFrom ?? []).flatMap(({ configMapRef }) => {
+    const configMap = objects.find(
+      (object) => object.kind === 'ConfigMap' && object.metadata.name === configMapRef?.name,
+    );
+    return Object.entries(configMap?.data ?? {});
+  });
+  return Object.fromEntries([
+    ...fromConfigMaps,
+    ...(container.env ?? []).map((variable) => [variable.name, variable.value ?? 'valueFrom']),
+  ]);
+}
+
+const PROCESSES = [
+  ['siirto-bridge', 9465],
+  ['siirto-worker', 9464],
+] as const;
 
 describe('the deploy/ kustomize overlays', () => {
   // A dry run cannot create siirto-system for the objects that go in it, so the server validates each
   // overlay re-rooted into this test's own (existing) namespace.
   const { namespace } = isolate('deploy-manifests');
 
-  it.each(['local', 'production'])(
-    'overlays/%s is accepted by the API server, every object validated server-side',
-    async (overlay) => {
-      const manifest = await kustomizeIntoNamespace(`deploy/overlays/${overlay}`, {
+  it.each([
+    ['overlays/local', 'deploy/overlays/local', []],
+    ['overlays/production', 'deploy/overlays/production', []],
+    ['the base with the temporal-api-key component', 'deploy/base', [API_KEY_COMPONENT]],
+  ])(
+    '%s is accepted by the API server, every object validated server-side',
+    async (_, folder, components) => {
+      const manifest = await kustomizeIntoNamespace(folder, {
         namespace,
         nameSuffix: '-dry-run',
+        components,
       });
       const result = await run(
         'kubectl',
@@ -80,5 +133,64 @@ describe('the deploy/ kustomize overlays', () => {
       );
     expect(replicas(local)).toEqual({ 'siirto-bridge': 2, 'siirto-worker': 1 });
     expect(replicas(production)).toEqual({ 'siirto-bridge': 2, 'siirto-worker': 3 });
+  });
+
+  it('keeps each container’s own env in production, and gives both processes the TLS settings', async () => {
+    const base = await render('deploy/base');
+    const production = await render('deploy/overlays/production');
+    for (const [name] of PROCESSES) {
+      const inProduction = variables(production, name);
+      expect(Object.keys(inProduction)).toEqual(expect.arrayContaining(Object.keys(variables(base, name))));
+      const { template, container } = deployment(production, name);
+      const mount = container.volumeMounts?.find((volumeMount) => volumeMount.name === 'temporal-tls');
+      expect(template.spec.volumes).toContainEqual({
+        name: 'temporal-tls',
+        secret: expect.objectContaining({ secretName: 'siirto-temporal-tls' }),
+      });
+      expect(inProduction).toMatchObject({
+        TEMPORAL_TLS_CERT: `${mount?.mountPath}/tls.crt`,
+        TEMPORAL_TLS_KEY: `${mount?.mountPath}/tls.key`,
+        TEMPORAL_TLS_CA: `${mount?.mountPath}/ca.crt`,
+      });
+    }
+    expect(variables(production, 'siirto-worker')).toHaveProperty('SIIRTO_CDEVENTS_AUTH_TOKEN');
+    expect(variables(await render('deploy/overlays/local'), 'siirto-bridge')).toHaveProperty(
+      'SIIRTO_LOG_LEVEL',
+    );
+  });
+
+  it('reads the API key from its Secret in both processes with the temporal-api-key component', async () => {
+    const base = await render('deploy/base');
+    const withApiKey = parse(
+      await kustomizeIntoNamespace('deploy/base', {
+        namespace: 'siirto-system',
+        components: [API_KEY_COMPONENT],
+      }),
+    );
+    for (const [name] of PROCESSES) {
+      const { container } = deployment(withApiKey, name);
+      expect(container.envFrom).toEqual([
+        ...(deployment(base, name).container.envFrom ?? []),
+        { secretRef: { name: 'siirto-temporal-api-key' } },
+      ]);
+      expect(container.env).toEqual(deployment(base, name).container.env);
+    }
+  });
+
+  it('declares the metrics ports, the SDK’s too, and annotates the pods for scraping', async () => {
+    const base = await render('deploy/base');
+    for (const [name, port] of PROCESSES) {
+      const { template, container } = deployment(base, name);
+      expect(container.ports).toContainEqual({ name: 'metrics', containerPort: port });
+      expect(template.metadata?.annotations).toMatchObject({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(port),
+        'prometheus.io/path': '/metrics',
+      });
+    }
+    expect(deployment(base, 'siirto-worker').container.ports).toContainEqual({
+      name: 'sdk-metrics',
+      containerPort: 9466,
+    });
   });
 });
