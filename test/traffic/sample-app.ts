@@ -1,4 +1,5 @@
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { keepIdleConnectionsOpen } from './idle-connections';
 import { parseArgs } from 'node:util';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Behaviour, changeBehaviour, DEFAULT_BEHAVIOUR } from './behaviour';
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
       serve(request, response);
     }
   });
+  keepIdleConnectionsOpen(server);
   // Answers already scheduled are not waited for: a stopped app is gone, as a killed pod is.
   endWithParent(() => {
     server.closeAllConnections();

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { keepIdleConnectionsOpen } from './idle-connections';
 import { Agent, createServer, IncomingMessage, request as httpRequest, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -246,6 +247,7 @@ async function main(): Promise<void> {
       return answer(response, 404, { error: 'the gateway answers GET /gateway/weights' });
     forward(request, response);
   });
+  keepIdleConnectionsOpen(server);
 
   const stopping = new AbortController();
   endWithParent(() => {
