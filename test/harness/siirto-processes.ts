@@ -54,10 +54,18 @@ export class SiirtoProcess {
     ]);
   }
 
-  /** SIGTERM, as Kubernetes stops a pod, then waits for the exit. */
-  async stop(): Promise<void> {
-    this.child?.kill('SIGTERM');
+  /**
+   * SIGTERM, as Kubernetes stops a pod, then waits for the exit: the exit code, or the signal that
+   * ended it. A process still running after the pod's usual 30 s grace is killed, as the kubelet would.
+   */
+  async stop(): Promise<number | NodeJS.Signals | undefined> {
+    const child = this.child;
+    if (!child) return undefined;
+    child.kill('SIGTERM');
+    const grace = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await this.exited;
+    clearTimeout(grace);
+    return child.exitCode ?? child.signalCode ?? undefined;
   }
 
   /** SIGKILL: the crash a rollout must survive. */

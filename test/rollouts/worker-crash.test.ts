@@ -1,5 +1,6 @@
 import { isolate } from '../harness/isolation';
-import { setImage } from '../harness/rollout-fixtures';
+import { patchRolloutSpec, setImage } from '../harness/rollout-fixtures';
+import { promoteUpdate } from '../../workflows/rollout-api';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { activitySummaries, historyOf, recordHistoryFixture } from '../harness/temporal';
 
@@ -54,5 +55,25 @@ describe('a worker killed during a timed pause', () => {
     const summaries = await activitySummaries(handle.workflowId);
     expect(summaries.filter((summary) => summary === 'set weight 50%')).toHaveLength(1);
     await recordHistoryFixture('canary-survives-worker-kill', handle);
+  });
+
+  it('stops worker and bridge cleanly on SIGTERM mid-rollout, and the next ones finish it', async () => {
+    await patchRolloutSpec(scope.namespace, app, {
+      template: { spec: { containers: [{ name: 'app', image: `registry.example/${app}:3` }] } },
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    const paused = await scenario.waitForStatus(
+      'r3 to pause',
+      (s) => s.revision === 3 && s.phase === 'Paused',
+    );
+
+    expect(await scenario.worker.stop()).toBe(0);
+    expect(scenario.worker.logText()).toMatch(/"msg":"worker stopped"/);
+    expect(await scenario.bridge.stop()).toBe(0);
+    expect(scenario.bridge.logText()).toMatch(/"msg":"bridge stopped"/);
+    await Promise.all([scenario.worker.start(), scenario.bridge.start()]);
+
+    await scenario.client.workflow.getHandle(paused.workflowId!).executeUpdate(promoteUpdate, { args: [{}] });
+    await scenario.waitForStatus('r3 to become Healthy', (s) => s.revision === 3 && s.phase === 'Healthy');
   });
 });
