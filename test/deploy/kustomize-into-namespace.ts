@@ -18,9 +18,20 @@ export async function kustomizeIntoNamespace(
   try {
     // Kustomize refuses absolute paths to other kustomizations; a relative one works from anywhere.
     const relative = (to: string) => path.relative(overlay, path.join(stack.projectDir, to));
+    // Besides `namespace:`, which leaves alone subjects named with a namespace (as a component's
+    // bindings must name siirto-system), every ServiceAccount a binding names moves too, so the
+    // accounts bound are the ones renamed.
+    const namespaceTransformer = {
+      apiVersion: 'builtin',
+      kind: 'NamespaceTransformer',
+      metadata: { name: 'into-test-namespace', namespace: options.namespace },
+      setRoleBindingSubjects: 'allServiceAccounts',
+    };
+    writeFileSync(path.join(overlay, 'namespace.yaml'), JSON.stringify(namespaceTransformer));
     // As JSON, which is YAML too: a suffix such as -123456 would otherwise be read as a number.
     const kustomization = {
       namespace: options.namespace,
+      transformers: ['namespace.yaml'],
       ...(options.nameSuffix ? { nameSuffix: options.nameSuffix } : {}),
       resources: [relative(folder)],
       ...(options.components?.length ? { components: options.components.map(relative) } : {}),

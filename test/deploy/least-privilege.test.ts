@@ -225,3 +225,78 @@ describe('Siirto running as its deploy/ service accounts', () => {
     expect(await see.replicaSets(ledger)).toEqual([]);
   });
 });
+
+describe('Siirto confined to one namespace with deploy/components/one-namespace', () => {
+  const scope = isolate('deploy-one-namespace');
+  const { namespace } = scope;
+  const { namespace: otherNamespace } = isolate('deploy-one-namespace-other');
+  const nameSuffix = `-${randomBytes(3).toString('hex')}`;
+  const worker = `system:serviceaccount:${namespace}:siirto-worker${nameSuffix}`;
+  const bridge = `system:serviceaccount:${namespace}:siirto-bridge${nameSuffix}`;
+  let rbac = '';
+
+  const canI = async (user: string, verb: string, resource: string, inNamespace?: string) =>
+    (
+      await run('kubectl', [
+        'auth',
+        'can-i',
+        verb,
+        resource,
+        ...(inNamespace ? ['-n', inNamespace] : []),
+        `--as=${user}`,
+      ])
+    ).stdout.trim();
+
+  beforeAll(async () => {
+    rbac = await kustomizeIntoNamespace('deploy/base/rbac', {
+      namespace,
+      nameSuffix,
+      components: ['deploy/components/one-namespace'],
+    });
+    await kubectlApply(rbac);
+    await waitFor('the RoleBindings to take effect', async () => {
+      return (await canI(worker, 'update', 'httproutes.gateway.networking.k8s.io', namespace)) === 'yes';
+    });
+    await kubectlApply(servicesAndRoute(otherNamespace, app));
+  });
+
+  afterAll(async () => {
+    if (rbac) await run('kubectl', ['delete', '--ignore-not-found', '--wait=false', '-f', '-'], rbac);
+  });
+
+  it("grants the roles in the Rollouts' namespace and nothing in any other", async () => {
+    const checks: [string, string, string, string | undefined][] = [
+      [worker, 'update', 'httproutes.gateway.networking.k8s.io', namespace],
+      [worker, 'update', 'httproutes.gateway.networking.k8s.io', otherNamespace],
+      [worker, 'create', 'replicasets.apps', otherNamespace],
+      [worker, 'patch', 'services', otherNamespace],
+      [worker, 'get', 'clusteranalysistemplates.siirto.dev', undefined],
+      [bridge, 'watch', 'rollouts.siirto.dev', namespace],
+      [bridge, 'watch', 'rollouts.siirto.dev', otherNamespace],
+    ];
+    const answers = await Promise.all(
+      checks.map(([user, verb, resource, where]) => canI(user, verb, resource, where)),
+    );
+    expect(answers).toEqual(['yes', 'no', 'no', 'no', 'yes', 'yes', 'no']);
+  });
+
+  it("refuses the worker's write to another namespace's HTTPRoute at the apiserver", async () => {
+    const attempt = await run('kubectl', [
+      'patch',
+      'httproute',
+      app,
+      '-n',
+      otherNamespace,
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":50}]',
+      `--as=${worker}`,
+    ]);
+    expect(attempt.code).not.toBe(0);
+    expect(attempt.stderr).toMatch(/forbidden/i);
+    expect(await observer(otherNamespace).routeWeights(app)).toEqual({
+      [`${app}-stable`]: 100,
+      [`${app}-canary`]: 0,
+    });
+  });
+});
