@@ -234,7 +234,10 @@ export type MetricResult = z.infer<typeof MetricResultSchema>;
 export const AnalysisRunStatusSchema = z.object({
   revision: z.number().int().meta({ description: 'Revision the analysis judged.' }),
   stepIndex: z.number().int().optional().meta({ description: 'Step of a step analysis.' }),
-  phase: z.enum(['Running', 'Successful', 'Failed', 'Inconclusive']),
+  phase: z.enum(['Running', 'Successful', 'Failed', 'Inconclusive', 'Stopped']).meta({
+    description:
+      'Stopped: its rollout ended it before a verdict (an abort, a promote past it, the steps done).',
+  }),
   message: z.string().optional(),
   metrics: z.array(MetricResultSchema).max(40),
 });

@@ -3,6 +3,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -43,6 +44,9 @@ export interface AnalysisRunInput {
 }
 
 const DEFAULT_HISTORY_LIMIT = 2_000;
+
+/** Patch ID: an analysis its rollout ends before a verdict writes itself Stopped. */
+const WRITE_STOPPED = 'write-stopped-analysis';
 
 /** Patch ID: a tolerated failed measurement records a Warning Event (histories before it do not). */
 const WARN_ON_TOLERATED_FAILURE = 'warn-on-tolerated-failure';
@@ -87,6 +91,8 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
   /** The rollout has run its steps and waits for this (background) analysis to come to a verdict. */
   let concluding = input.carriedOver?.concluding ?? false;
   let continuing = false;
+  /** The rollout ended this analysis before it came to a verdict. */
+  let stopped = false;
   const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const parent = workflowInfo().parent;
   const rolloutWorkflow = parent ? getExternalWorkflowHandle(parent.workflowId) : undefined;
@@ -97,8 +103,10 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     return {
       revision,
       ...(kind === 'step' ? { stepIndex: input.stepIndex } : {}),
-      phase,
-      message: verdictMessage(phase, all),
+      phase: stopped ? 'Stopped' : phase,
+      message: stopped
+        ? `stopped by its rollout before a verdict; ${verdictMessage(phase, all)}`
+        : verdictMessage(phase, all),
       metrics: all.map(metricResult),
     };
   };
@@ -208,6 +216,13 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
   publish(`${name}: ${metrics.length} metric${metrics.length === 1 ? '' : 's'}`);
   try {
     await Promise.all(metrics.map(measureRepeatedly));
+  } catch (error) {
+    // What the Rollout status shows must not go on saying Running.
+    if (isCancellation(error) && patched(WRITE_STOPPED)) {
+      stopped = true;
+      publish(`${name} stopped before a verdict`);
+    }
+    throw error;
   } finally {
     await statusWrites;
   }

@@ -152,5 +152,14 @@ describe('analysis while Prometheus is down', () => {
     );
     expect(healthy.message).toContain('promoted by on-call');
     expect(healthy.weights).toEqual({ stable: 100, canary: 0 });
+    // The analysis promoted past says so, rather than Running for ever.
+    const stopped = await scenario.waitForStatus(
+      "r3's step analysis written Stopped",
+      (status) => status.analysis?.step?.revision === 3 && status.analysis.step.phase === 'Stopped',
+    );
+    expect(stopped.analysis?.step?.message).toMatch(/^stopped by its rollout before a verdict; /);
+    const analysis = scenario.client.workflow.getHandle(`${held.workflowId}/analysis/step-2/a1`);
+    await analysis.result().catch(() => undefined);
+    await recordHistoryFixture('analysis-run-stopped', analysis);
   });
 });

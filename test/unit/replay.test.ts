@@ -13,6 +13,7 @@ const BEFORE_PATCHES = path.join(FIXTURES, 'recorded-before-patches');
 /** The scenarios the end-to-end tests record; each must be kept, so none is lost unnoticed. */
 const SCENARIOS = [
   'analysis-run-continued-as-new',
+  'analysis-run-stopped',
   'analysis-run-successful',
   'canary-aborted-then-retried',
   'canary-analysis-failed',
