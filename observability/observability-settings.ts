@@ -35,7 +35,10 @@ export function observabilitySettingsFromEnv(
     SIIRTO_METRICS_PORT: port('SIIRTO_METRICS_PORT', defaults.metricsPort),
     SIIRTO_SDK_METRICS_PORT:
       defaults.sdkMetricsPort === undefined
-        ? z.unknown().transform(() => undefined)
+        ? z
+            .unknown()
+            .optional()
+            .transform(() => undefined)
         : port('SIIRTO_SDK_METRICS_PORT', defaults.sdkMetricsPort),
     SIIRTO_LOG_LEVEL: z.preprocess(
       (value) => (value === '' ? undefined : value),

@@ -22,37 +22,39 @@ kubectl apply -f examples/canary/app.yaml >/dev/null
 kubectl apply -f examples/canary/rollout.yaml
 show() {
   kubectl get rollout checkout -n shop --no-headers \
-    -o custom-columns='PHASE:.status.phase,STEP:.status.currentStepIndex,STABLE:.status.weights.stable,CANARY:.status.weights.canary,REVISION:.status.revision,MESSAGE:.status.message'
+    -o custom-columns='PHASE:.status.phase,STEP:.status.step,STABLE:.status.weights.stable,CANARY:.status.weights.canary,REVISION:.status.revision,MESSAGE:.status.message'
 }
-revision() {
-  local found
-  found=$(kubectl get rollout checkout -n shop -o jsonpath='{.status.revision}' 2>/dev/null || true)
-  echo "${found:-0}"
+# Healthy on the spec as it is now: the bridge has seen its latest generation, and the revision that
+# generation started is done.
+settled() {
+  local generation observed phase
+  read -r generation observed phase < <(kubectl get rollout checkout -n shop \
+    -o jsonpath='{.metadata.generation} {.status.observedGeneration} {.status.phase}' 2>/dev/null || true)
+  [ -n "${generation:-}" ] && [ "$generation" = "${observed:-}" ] && [ "${phase:-}" = Healthy ]
 }
 wait_for_healthy() {
-  local revision=$1 last="" line
+  local last="" line
   for _ in $(seq 600); do
     line=$(show 2>/dev/null || true)
     if [ "$line" != "$last" ]; then
       printf '  %s  %s\n' "$(date +%T)" "$line"
       last=$line
     fi
-    if [[ "$line" == Healthy* ]] && [ "$(revision)" -ge "$revision" ]; then return 0; fi
+    if settled; then return 0; fi
     sleep 0.5
   done
-  echo "r$revision did not become Healthy; see $logs/siirto-*.log" >&2
+  echo "the Rollout did not become Healthy; see $logs/siirto-*.log" >&2
   return 1
 }
 
 echo "phase / step / stable% / canary% / revision / message:"
-wait_for_healthy 1
-stable_revision=$(revision)
+wait_for_healthy
 current=$(kubectl get rollout checkout -n shop -o jsonpath='{.spec.template.spec.containers[0].image}')
 next="registry.example/checkout:$(date +%H%M%S)"
 echo "rolling out $next (was $current):"
 kubectl patch rollout checkout -n shop --type json \
   -p "[{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/0/image\",\"value\":\"$next\"}]" >/dev/null
-wait_for_healthy "$((stable_revision + 1))" || true
+wait_for_healthy || true
 echo
 echo "Done. The workflows are in the Temporal Web UI: $SIIRTO_TEMPORAL_UI_URL"
 echo "Try: kubectl get rollouts -A;  temporal workflow list --query \"RolloutName = 'checkout'\""
