@@ -115,10 +115,7 @@ export function siirtoBridge(
   name = 'bridge',
   extra: NodeJS.ProcessEnv = {},
 ): SiirtoProcess {
-  return new SiirtoProcess(
-    'k8s-bridge/main.ts',
-    siirtoEnvironment(scope, extra),
-    /bridge started/,
-    `${scope.namespace}-${name}`,
-  );
+  // The bridge runs no SDK worker: it starts without that port's setting, as it is deployed.
+  const { SIIRTO_SDK_METRICS_PORT: _sdkMetricsPort, ...environment } = siirtoEnvironment(scope, extra);
+  return new SiirtoProcess('k8s-bridge/main.ts', environment, /bridge started/, `${scope.namespace}-${name}`);
 }
