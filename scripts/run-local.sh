@@ -11,6 +11,9 @@ logs="$SIIRTO_STACK_LOG_DIR"
 kubectl apply --server-side --force-conflicts -f deploy/crds/ >/dev/null
 kubectl wait --for=condition=Established crd/rollouts.siirto.dev --timeout=30s >/dev/null
 
+# The sample's namespace only, unless told otherwise: a bridge watching every namespace would also
+# take up the Rollouts of a test run on the same stack.
+export SIIRTO_WATCH_NAMESPACE=${SIIRTO_WATCH_NAMESPACE-shop}
 node --import tsx worker/main.ts >>"$logs/siirto-worker.log" 2>&1 &
 worker=$!
 node --import tsx k8s-bridge/main.ts >>"$logs/siirto-bridge.log" 2>&1 &
@@ -40,7 +43,12 @@ wait_for_healthy() {
       printf '  %s  %s\n' "$(date +%T)" "$line"
       last=$line
     fi
-    if settled; then return 0; fi
+    if settled; then
+      # The line read just before may predate the Healthy one.
+      line=$(show 2>/dev/null || true)
+      [ "$line" = "$last" ] || printf '  %s  %s\n' "$(date +%T)" "$line"
+      return 0
+    fi
     sleep 0.5
   done
   echo "the Rollout did not become Healthy; see $logs/siirto-*.log" >&2

@@ -34,7 +34,9 @@ describe('npm run local', () => {
   });
 
   it('rolls the sample out and shows a new image shifted step by step to Healthy, then stops on Ctrl-C', async () => {
-    const local = spawn('bash', ['scripts/run-local.sh'], { cwd: stack.projectDir, env: process.env });
+    // On its defaults: nothing of the test run's own configuration reaches it.
+    const { SIIRTO_WATCH_NAMESPACE: _watched, ...env } = process.env;
+    const local = spawn('bash', ['scripts/run-local.sh'], { cwd: stack.projectDir, env });
     let output = '';
     local.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     local.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
