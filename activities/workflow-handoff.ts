@@ -33,17 +33,21 @@ export function createWorkflowHandoffActivities(client: Client): WorkflowHandoff
         (result: RolloutState) => result,
         () => undefined,
       );
+      // Stops the polling below however the wait ends.
+      const waited = new AbortController();
       const finishedWithCluster = (async () => {
-        for (;;) {
+        while (!waited.signal.aborted) {
           const state = await handle.query(statusQuery).catch(() => undefined);
           if (state?.finishedWithCluster) return state;
-          await delay(STATUS_POLL_MS);
+          await delay(STATUS_POLL_MS, undefined, { signal: waited.signal }).catch(() => undefined);
         }
+        return undefined;
       })();
       try {
         const state = await Promise.race([closed, finishedWithCluster, context.cancelled]);
         return state?.stableTemplateHash ? { stableTemplateHash: state.stableTemplateHash } : {};
       } finally {
+        waited.abort();
         clearInterval(heartbeat);
       }
     },
