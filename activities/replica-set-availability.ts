@@ -227,7 +227,8 @@ function watchOnce<T>(
   });
 }
 
-async function readReplicaSet(
+/** The ReplicaSet, or undefined where there is none. */
+export async function readReplicaSet(
   kube: KubeClients,
   namespace: string,
   name: string,

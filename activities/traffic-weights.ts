@@ -1,8 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from '../kubernetes/client';
-import { isNotFound } from '../kubernetes/errors';
-import { rethrowKubernetesError } from './kubernetes-failures';
-import { isAvailable } from './replica-set-availability';
+import { isAvailable, readReplicaSet } from './replica-set-availability';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
 import type { TrafficRouter, TrafficWeightChange } from './traffic-routers';
@@ -48,16 +46,10 @@ async function requireAvailableCanary(
 ): Promise<void> {
   const { namespace } = change.rollout;
   const name = replicaSetName(change.rollout, templateHash);
-  const described = describeReplicaSet(namespace, name);
-  let replicaSet;
-  try {
-    replicaSet = await kube.apps.readNamespacedReplicaSet({ name, namespace });
-  } catch (error) {
-    if (!isNotFound(error)) rethrowKubernetesError(error, { action: `reading ${described}` });
-  }
+  const replicaSet = await readReplicaSet(kube, namespace, name);
   if (replicaSet && isAvailable(replicaSet, replicas)) return;
   throw ApplicationFailure.nonRetryable(
-    `${described} has ${replicaSet?.status?.availableReplicas ?? 0} of the ${replicas} available pods ` +
+    `${describeReplicaSet(namespace, name)} has ${replicaSet?.status?.availableReplicas ?? 0} of the ${replicas} available pods ` +
       `weight ${change.weights.canary}% needs; the weights stay as they are until it has them`,
     'CanaryNotAvailable',
   );

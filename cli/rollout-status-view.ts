@@ -95,8 +95,8 @@ function renderAnalyses(status: RolloutStatus): string[] {
     return run && run.revision === status.revision ? [{ kind, run }] : [];
   });
   if (runs.length === 0) return [];
-  // An analysis the rollout ended (the background one when the steps are done, any at an abort) is
-  // left Running in the status: once the rollout is no longer under way, it has stopped.
+  // An analysis writes itself Stopped when its rollout ends it, but one ended as its rollout completed
+  // may not have had the time: once the rollout is no longer under way, Running means stopped.
   const underWay = status.phase === 'Progressing' || status.phase === 'Paused';
   const shown = (phase: string) => (phase === 'Running' && !underWay ? 'Stopped' : phase);
   return [

@@ -41,7 +41,7 @@ export type TemporalVariable = keyof z.infer<typeof TemporalEnvironmentSchema>;
 export type TemporalSettingNames = Partial<Record<TemporalVariable, string>>;
 
 function nameOf(names: TemporalSettingNames | undefined, variable: string): string {
-  return Object.entries(names ?? {}).find(([key]) => key === variable)?.[1] ?? variable;
+  return names?.[variable as TemporalVariable] ?? variable;
 }
 
 export interface TemporalTlsSettings {

@@ -5,7 +5,7 @@ import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
 import { kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
 import { siirtoBridge, type SiirtoProcess } from '../harness/siirto-processes';
-import { temporalClient } from '../harness/temporal';
+import { temporalClient, terminateRunningWorkflows } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { bridgeProbes } from './bridge-probes';
 
@@ -45,12 +45,8 @@ describe('command annotations the bridge cannot hand to a workflow', () => {
 
   afterAll(async () => {
     await bridge?.stop();
-    for (const name of [app, 'broken']) {
-      for (const run of (await probes?.runsOf(name)) ?? []) {
-        if (run.status === 'RUNNING')
-          await client.workflow.getHandle(run.workflowId).terminate('test finished');
-      }
-    }
+    // Nothing serves the file's task queue any more: end the runs its Rollouts left open.
+    await terminateRunningWorkflows(`RolloutNamespace = "${namespace}"`, 'test finished');
     await client?.connection.close();
   });
 

@@ -13,7 +13,7 @@ import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
 import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../harness/rollout-fixtures';
 import { siirtoBridge, type SiirtoProcess } from '../harness/siirto-processes';
-import { temporalClient } from '../harness/temporal';
+import { temporalClient, terminateRunningWorkflows } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { bridgeProbes, reconcilesLogged } from './bridge-probes';
 
@@ -67,13 +67,8 @@ describe('the bridge turns Rollout revisions into workflows', () => {
 
   afterAll(async () => {
     await Promise.all([bridge?.stop(), ...otherBridges.map((other) => other.stop())]);
-    // Nothing serves the test's task queue: end the runs it left open rather than leave them to the dev server.
-    for (const name of [app, 'racer']) {
-      for (const run of (await probes?.runsOf(name)) ?? []) {
-        if (run.status === 'RUNNING')
-          await client.workflow.getHandle(run.workflowId).terminate('test finished');
-      }
-    }
+    // Nothing serves the file's task queue any more: end the runs its Rollouts left open.
+    await terminateRunningWorkflows(`RolloutNamespace = "${namespace}"`, 'test finished');
     await client?.connection.close();
   });
 

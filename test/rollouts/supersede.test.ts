@@ -1,12 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
-import { promoteUpdate, type CanaryRolloutInput } from '../../workflows/rollout-api';
+import { promoteUpdate } from '../../workflows/rollout-api';
 import { canaryReplicasFor } from '../../workflows/canary-plan';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
-import { historyOf, recordHistoryFixture } from '../harness/temporal';
+import { recordHistoryFixture } from '../harness/temporal';
+import { bridgeProbes } from '../k8s-bridge/bridge-probes';
 import { waitFor } from '../harness/wait';
 
 const app = 'search';
@@ -129,12 +130,9 @@ describe('a new image while a canary is at 50%', () => {
 
     await setImage(namespace, app, `registry.example/${app}:5`);
     const fifthId = `${namespace}/${app}/r5`;
-    const started = await waitFor('the bridge to start r5', async () => {
-      const events = await historyOf(fifthId).catch(() => undefined);
-      return events?.[0];
-    });
-    const input = started.workflowExecutionStartedEventAttributes as { input: { payloads: Payload[] } };
-    const fifthInput = decodePayload(input.input.payloads[0]) as CanaryRolloutInput;
+    const fifthInput = await waitFor('the bridge to start r5', () =>
+      bridgeProbes(scenario.client, namespace).startInput(fifthId),
+    );
     expect(fifthInput.stableTemplateHash).toBe(previousStable);
     await core.deleteNamespacedResourceQuota({ namespace, name: quota.metadata.name });
 
@@ -163,11 +161,3 @@ describe('a new image while a canary is at 50%', () => {
     await recordHistoryFixture('canary-superseding-a-promotion', fifthHandle);
   });
 });
-
-interface Payload {
-  data?: string;
-}
-
-function decodePayload(payload: Payload | undefined): unknown {
-  return JSON.parse(Buffer.from(payload?.data ?? '', 'base64').toString('utf8'));
-}

@@ -12,6 +12,7 @@ import {
 import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../observability/free-port';
 import { run } from '../harness/commands';
 import { stack } from '../harness/stack';
 import { waitFor } from '../harness/wait';
@@ -78,13 +79,6 @@ function listen(server: Server): Promise<number> {
       else resolve(address.port);
     });
   });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 describe('the stack scripts, when something is in the way', () => {

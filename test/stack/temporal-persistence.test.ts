@@ -2,26 +2,11 @@ import { Client, Connection } from '@temporalio/client';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../observability/free-port';
 import { stack } from '../harness/stack';
 import { waitFor } from '../harness/wait';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address === null || typeof address === 'string'
-          ? reject(new Error('no TCP address'))
-          : resolve(address.port),
-      );
-    });
-  });
-}
 
 /** A dev server of this file's own, started as the stack starts its one, on the given database file. */
 class DevServer {
