@@ -65,6 +65,8 @@ export async function waitForReplicaSetAvailable(
   // Aborted however the wait ends, to close the watch and stop the timers.
   const finished = new AbortController();
   const heartbeats = setInterval(heartbeat, heartbeatIntervalMs(context.info.heartbeatTimeoutMs));
+  // At once, so the deadline's start is recorded even when this attempt ends before its first read.
+  heartbeat();
   try {
     return await Promise.race([
       watchUntilAvailable(kube, namespace, name, input.replicas, report, finished.signal),
