@@ -1,6 +1,7 @@
 import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
+import { guardCanaryTraffic } from './canary-traffic-guard';
 import { measureMetric } from './prometheus-measurement';
 import type { PrometheusSettings } from './prometheus-settings';
 import { pruneOldReplicaSets } from './replica-set-pruning';
@@ -24,6 +25,7 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
     setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
+    guardCanaryTraffic: (input) => guardCanaryTraffic(kube, input),
     pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
     recordRolloutEvent: (input) => recordRolloutEvent(kube, input),

@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -6,6 +6,8 @@ import type { KubeClients } from '../kubernetes/client';
 import { isNotFound } from '../kubernetes/errors';
 import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import { rethrowKubernetesError } from './kubernetes-failures';
+import { heartbeatIntervalMs, readThenWatch } from './kubernetes-watch';
+import { whyPodIsNotRunning } from './pod-readiness';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import type { ReplicaSetSummary } from './rollout-activities';
 import type { RolloutRef } from '../workflows/rollout-api';
@@ -33,14 +35,6 @@ export function isAvailable(replicaSet: ReplicaSetState, replicas: number): bool
   const observed = (replicaSet.status?.observedGeneration ?? 0) >= (replicaSet.metadata?.generation ?? 0);
   return observed && (replicas === 0 ? available === 0 : available >= replicas);
 }
-
-/** Heartbeats often enough for the activity's heartbeat timeout, and for cancellation to reach it. */
-function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
-  return Math.min(10_000, Math.max(200, (heartbeatTimeoutMs ?? 30_000) / 3));
-}
-
-/** A watch that closed sooner than this is not reopened at once, so a refusing apiserver is not hammered. */
-const MINIMUM_WATCH_LIFETIME_MS = 1_000;
 
 export async function waitForReplicaSetAvailable(
   kube: KubeClients,
@@ -106,24 +100,10 @@ async function whyPodsAreNotAvailable(
   labelSelector: string,
 ): Promise<string | undefined> {
   const pods = await kube.core.listNamespacedPod({ namespace, labelSelector });
-  for (const pod of pods.items) {
-    const podName = pod.metadata?.name;
-    const unscheduled = pod.status?.conditions?.find(
-      (condition) => condition.type === 'PodScheduled' && condition.status === 'False',
-    );
-    if (unscheduled) return `pod ${podName}: ${unscheduled.message ?? unscheduled.reason}`;
-    const waiting = pod.status?.containerStatuses?.find((container) => container.state?.waiting)?.state
-      ?.waiting;
-    if (waiting) return `pod ${podName}: ${[waiting.reason, waiting.message].filter(Boolean).join(': ')}`;
-  }
-  return undefined;
+  return pods.items.map(whyPodIsNotRunning).find((why) => why !== undefined);
 }
 
-/**
- * Reads the ReplicaSet, then watches it from that version until it is available. A watch that closes
- * (the apiserver ends them after a while, or the connection drops) is opened again from a fresh read,
- * which also catches up on anything missed meanwhile.
- */
+/** Reads the ReplicaSet, then watches it until it is available. */
 async function watchUntilAvailable(
   kube: KubeClients,
   namespace: string,
@@ -137,96 +117,28 @@ async function watchUntilAvailable(
     replicas: replicaSet.spec?.replicas ?? 0,
     availableReplicas: replicaSet.status?.availableReplicas ?? 0,
   });
-  const watch = new k8s.Watch(kube.config);
-  for (;;) {
-    finished.throwIfAborted();
-    const replicaSet = await readReplicaSet(kube, namespace, name);
-    if (!replicaSet) {
-      if (replicas === 0) return { name, replicas: 0, availableReplicas: 0 };
-      throw replicaSetMissing(namespace, name, replicas);
-    }
-    report(replicaSet);
-    if (isAvailable(replicaSet, replicas)) return summary(replicaSet);
-
-    const openedAt = Date.now();
-    const outcome = await watchOnce(
-      watch,
-      namespace,
-      name,
-      replicaSet.metadata?.resourceVersion,
-      finished,
-      (event) => {
-        if (event.type === 'DELETED')
-          return replicas === 0 ? { name, replicas: 0, availableReplicas: 0 } : 'missing';
-        report(event.object);
-        return isAvailable(event.object, replicas) ? summary(event.object) : undefined;
-      },
-    );
-    if (outcome === 'missing') throw replicaSetMissing(namespace, name, replicas);
-    if (outcome !== 'closed') return outcome;
-    const lifetimeMs = Date.now() - openedAt;
-    if (lifetimeMs < MINIMUM_WATCH_LIFETIME_MS) {
-      await delay(MINIMUM_WATCH_LIFETIME_MS - lifetimeMs, undefined, { signal: finished });
-    }
-  }
-}
-
-type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: ReplicaSetState };
-
-/**
- * One watch connection on a single ReplicaSet. Resolves with what `onEvent` returns first, or
- * `closed` when the connection ends or the apiserver reports an error (such as 410 Gone for a
- * version too old), after which the caller reads afresh.
- */
-function watchOnce<T>(
-  watch: k8s.Watch,
-  namespace: string,
-  name: string,
-  resourceVersion: string | undefined,
-  finished: AbortSignal,
-  onEvent: (event: WatchEvent) => T | undefined,
-): Promise<T | 'closed'> {
-  return new Promise((resolve, reject) => {
-    // An abort event fires once: a wait that ended before this watch began must not open it.
-    if (finished.aborted) return reject(finished.reason);
-    let connection: AbortController | undefined;
-    let settled = false;
-    const settle = (outcome: T | 'closed') => {
-      if (settled) return;
-      settled = true;
-      finished.removeEventListener('abort', onFinished);
-      connection?.abort();
-      resolve(outcome);
-    };
-    const onFinished = () => {
-      connection?.abort();
-      if (!settled) {
-        settled = true;
-        reject(finished.reason);
-      }
-    };
-    finished.addEventListener('abort', onFinished, { once: true });
-
-    watch
-      .watch(
-        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`,
-        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
-        (type: string, object: ReplicaSetState) => {
-          if (settled) return;
-          if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
-            const outcome = onEvent({ type, object });
-            if (outcome !== undefined) settle(outcome);
-          } else if (type === 'ERROR') {
-            settle('closed');
-          }
-        },
-        () => settle('closed'),
-      )
-      .then((controller) => {
-        connection = controller;
-        if (settled) controller.abort();
-      }, reject);
+  const scaledToZero: ReplicaSetSummary = { name, replicas: 0, availableReplicas: 0 };
+  const outcome = await readThenWatch<ReplicaSetState, ReplicaSetSummary | 'missing'>(kube.config, {
+    path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`,
+    selector: { fieldSelector: `metadata.name=${name}` },
+    finished,
+    read: async () => {
+      const replicaSet = await readReplicaSet(kube, namespace, name);
+      if (!replicaSet) return { outcome: replicas === 0 ? scaledToZero : 'missing' };
+      report(replicaSet);
+      return {
+        outcome: isAvailable(replicaSet, replicas) ? summary(replicaSet) : undefined,
+        resourceVersion: replicaSet.metadata?.resourceVersion,
+      };
+    },
+    onEvent: (event) => {
+      if (event.type === 'DELETED') return replicas === 0 ? scaledToZero : 'missing';
+      report(event.object);
+      return isAvailable(event.object, replicas) ? summary(event.object) : undefined;
+    },
   });
+  if (outcome === 'missing') throw replicaSetMissing(namespace, name, replicas);
+  return outcome;
 }
 
 /** The ReplicaSet, or undefined where there is none. */

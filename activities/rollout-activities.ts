@@ -51,6 +51,18 @@ export interface RolloutActivities {
     availableCanary?: { templateHash: string; replicas: number };
   }): Promise<void>;
 
+  /**
+   * Watches the canary's share of traffic while it has one: lists, then watches the canary's pods
+   * (labelled with `templateHash`), and returns the moment none of them is Ready (a data plane would
+   * send the whole share to them regardless, and every such request would fail), with when it saw that
+   * and why; at once if none is Ready when it starts. It changes nothing: the workflow moves the
+   * traffic. Ends when its activity is cancelled.
+   */
+  guardCanaryTraffic(input: {
+    rollout: RolloutRef;
+    templateHash: string;
+  }): Promise<CanaryTrafficGuardOutcome>;
+
   /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */
   pointServiceAtRevision(input: {
     rollout: RolloutRef;
@@ -80,6 +92,14 @@ export interface RolloutActivities {
 
   /** Removes ReplicaSets of old revisions, scaled to zero, beyond the Rollout's revisionHistoryLimit. */
   pruneOldReplicaSets(input: { rollout: RolloutRef; keepTemplateHashes: string[] }): Promise<void>;
+}
+
+/** The guard's word that the canary has no Ready pod left. */
+export interface CanaryTrafficGuardOutcome {
+  /** When the watch saw the canary left without a Ready pod (ISO 8601). */
+  unreadyAt: string;
+  /** `3 canary pods, none Ready: pod web-1a2b3: <why>`, for the Rollout's status and Event. */
+  message: string;
 }
 
 export interface ReplicaSetSummary {

@@ -146,10 +146,10 @@ export const BuiltInMetricsSchema = z
     window: duration('Range the rates are computed over, such as 30s or 1m.').default('1m'),
     selector: z
       .string()
-      .default('namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"')
+      .default('namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}"')
       .meta({
         description:
-          'PromQL label matchers picking the canary series of http_requests_total and http_request_duration_seconds.',
+          'PromQL label matchers picking the canary series of http_requests_total and http_request_duration_seconds. The default matches pods discovered by Prometheus with the pod labels mapped to series labels (labelmap __meta_kubernetes_pod_label_(.+)) and the namespace as namespace: the pod label siirto.dev/pod-template-hash becomes siirto_dev_pod_template_hash.',
       }),
     ...MeasurementPolicyShape,
   })

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Stops the local stack, newest component first. Data stays in .stack/ so the next `stack:up` finds
-# its workflows and cluster objects again; pass --purge to start from nothing next time.
+# Stops the local stack, newest component first, and removes the pods' network namespace with its
+# routes. Data stays in .stack/ so the next `stack:up` finds its workflows and cluster objects again;
+# pass --purge to start from nothing next time.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$STACK_SOURCE_DIR/pod-network.sh"
 
 for ((i = ${#STACK_COMPONENTS[@]} - 1; i >= 0; i--)); do
   name=${STACK_COMPONENTS[$i]}
@@ -11,6 +13,7 @@ for ((i = ${#STACK_COMPONENTS[@]} - 1; i >= 0; i--)); do
     log "stopped $name"
   fi
 done
+[ "$(id -u)" != 0 ] || pod_network_down
 if [ "${1:-}" = "--purge" ]; then
   rm -rf "$STATE_DIR"
   log "removed $STATE_DIR"

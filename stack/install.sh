@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every component of Siirto's local stack, pinned and cached under $SIIRTO_CACHE_DIR
 # (default ~/.cache/siirto). Components already built at their pinned version are skipped, so a
-# second run takes seconds. Go programs are built from their modules; Prometheus comes from Debian.
+# second run takes seconds. Every component is built from its Go module.
 # With --quiet it prints only what it builds or installs, for callers that go on to start the stack.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -60,9 +60,10 @@ component() {
 
 go_install() {
   local label=$1 package=$2
+  shift 2
   local gobin="$CACHE_DIR/build/gobin-$label"
   rm -rf "$gobin"
-  GOBIN="$gobin" run_with_progress "$label" "$GO_BUILD_LOG_DIR/$label.log" go install -v "$package"
+  GOBIN="$gobin" run_with_progress "$label" "$GO_BUILD_LOG_DIR/$label.log" go install -v "$@" "$package"
   mv "$gobin"/* "$BIN_DIR/"
   rm -rf "$gobin"
 }
@@ -81,20 +82,41 @@ build_tctl_from_server() {
   rm -rf "$gobin"
 }
 
-build_kwok() {
-  go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$1"
-  # kwok does nothing without stages: these make fake nodes Ready and pods Running/Ready.
+build_kwok() { go_install kwok "sigs.k8s.io/kwok/cmd/kwok@$1"; }
+
+# kwok does nothing without stages: these make fake nodes Ready and keep their leases, and finish and
+# delete pods. How pods start and become Ready is the stack's own (config/kwok-pod-stages.yaml).
+build_kwok_stages() {
   local dir
   dir=$(go mod download -json "sigs.k8s.io/kwok@$1" | jq -r .Dir)
-  local stages="$CACHE_DIR/share/kwok-stages-$1.yaml"
+  local stages="$CACHE_DIR/share/kwok-node-stages-$1.yaml"
   : >"$stages"
   local stage
   for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    pod/fast/pod-complete pod/fast/pod-delete; do
     local file="$dir/kustomize/stage/$stage.yaml"
     [ -f "$file" ] || die "kwok $1 has no stage $stage under kustomize/stage"
     { echo "---"; cat "$file"; } >>"$stages"
   done
+  touch "$BIN_DIR/.kwok-stages-$1"
+}
+
+# Traefik, the gateway, from its module: its go.mod has replace directives, which `go install` refuses,
+# so it is built in a writable copy of the module's own directory (about 15 minutes on two cores).
+build_traefik() {
+  local source workdir="$CACHE_DIR/build/traefik-$1"
+  source=$(go mod download -json "github.com/traefik/traefik/v3@$1" | jq -r .Dir)
+  rm -rf "$workdir" && cp -r "$source" "$workdir" && chmod -R u+w "$workdir"
+  (cd "$workdir" && run_with_progress traefik "$GO_BUILD_LOG_DIR/traefik.log" \
+    env CGO_ENABLED=0 go build -v -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$1" \
+    -o "$BIN_DIR/traefik" ./cmd/traefik)
+  rm -rf "$workdir"
+}
+
+# Prometheus from its module, with Kubernetes service discovery: Debian's package is built without it.
+# Every other discovery plugin is left out (remove_all_sd), which spares most of the build.
+build_prometheus() {
+  go_install prometheus "github.com/prometheus/prometheus/cmd/prometheus@$1" -tags remove_all_sd,enable_kubernetes_sd
 }
 
 # Builds inside a copy of the committed wrapper module so the repository's go.sum stays untouched.
@@ -139,27 +161,11 @@ build_gateway_api() {
   touch "$BIN_DIR/.gateway-api-$1"
 }
 
-install_prometheus() {
-  if command -v prometheus >/dev/null; then
-    [ $quiet = 1 ] || log "✓ prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}') (installed)"
-    return
-  fi
-  log "→ prometheus: installing Debian's package"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  command -v apt-get >/dev/null || die "Prometheus is missing and there is no apt-get: install prometheus ≥ 2.40 and put it on PATH."
-  # Without the install lock: a service the package might start must not keep it held.
-  $sudo apt-get update -qq {LOCK_FD}>&-
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null {LOCK_FD}>&-
-  # Debian starts a system Prometheus on :9090; Siirto runs its own, so leave that one stopped.
-  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
-  log "✓ prometheus installed"
-}
-
 started=$SECONDS
-install_prometheus
+component prometheus "$PROMETHEUS_VERSION" build_prometheus prometheus
 component gateway-api "$GATEWAY_API_VERSION" build_gateway_api .gateway-api-"$GATEWAY_API_VERSION"
 component kwok "$KWOK_VERSION" build_kwok kwok
+component kwok-stages "$KWOK_VERSION" build_kwok_stages .kwok-stages-"$KWOK_VERSION"
 # tctl is the legacy CLI some users still signal with. Not every module proxy serves its own module;
 # then tctl comes from the Temporal server's module instead. Only the proxy's refusal of that version
 # is remembered (delete the .unavailable stamp to ask again); any other failure, a network error say,
@@ -185,4 +191,5 @@ fi
 component temporal "$TEMPORAL_CLI_VERSION" build_temporal temporal
 component etcd "$ETCD_VERSION" build_etcd etcd
 component kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
+component traefik "$TRAEFIK_VERSION" build_traefik traefik
 log "stack installed in $((SECONDS - started))s; binaries in $BIN_DIR"

@@ -29,6 +29,25 @@ CONTROLLER_MANAGER_PORT="${SIIRTO_CONTROLLER_MANAGER_PORT:-20257}"
 SCHEDULER_PORT="${SIIRTO_SCHEDULER_PORT:-20259}"
 KWOK_PORT="${SIIRTO_KWOK_PORT:-20247}"
 PROMETHEUS_PORT="${SIIRTO_PROMETHEUS_PORT:-19090}"
+# Traefik, the gateway: its `web` entry point takes the traffic of every HTTPRoute attached to the
+# stack's Gateway; its `admin` entry point serves its metrics and health.
+GATEWAY_PORT="${SIIRTO_GATEWAY_PORT:-18000}"
+GATEWAY_ADMIN_PORT="${SIIRTO_GATEWAY_ADMIN_PORT:-18001}"
+
+# Pods get addresses from a range reserved for network benchmarks (RFC 2544), routed from this host
+# into a network namespace of the stack's own, where the pod server answers for every pod. Nothing in
+# the stack sends traffic anywhere but loopback and that namespace.
+POD_NETNS="${SIIRTO_POD_NETNS:-siirto-pods}"
+POD_CIDR=198.18.0.0/16
+# kwok hands out addresses from this one on.
+POD_CIDR_FIRST_IP=198.18.0.1
+# Fake nodes' address: inside the namespace's range too, so even a stray request stays in it.
+NODE_IP=198.19.0.1
+# The veth pair between host and namespace, on a /30 of their own.
+POD_LINK_HOST=siirto-host
+POD_LINK_NETNS=siirto-pods0
+POD_LINK_HOST_IP=198.19.255.1
+POD_LINK_NETNS_IP=198.19.255.2
 
 # Search attributes the rollout workflows set; the dev server must know them before a workflow starts.
 TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword RolloutRevision=Keyword RolloutPhase=Keyword RolloutStrategy=Keyword)
@@ -40,7 +59,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf 'siirto stack: %s\n' "$*" >&2; exit 1; }
 
 # The stack's processes, in start order; down.sh stops them in reverse.
-STACK_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok temporal prometheus)
+STACK_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok pod-api-proxy pod-server traefik temporal prometheus)
 
 component_pid() {
   local pidfile="$PID_DIR/$1.pid"
@@ -85,13 +104,13 @@ port_holder() {
 }
 
 # The commands the stack scripts use beyond coreutils, with the Debian package that ships each.
-declare -A STACK_TOOL_PACKAGES=([ss]=iproute2 [flock]=util-linux [setsid]=util-linux [jq]=jq [openssl]=openssl [curl]=curl)
+declare -A STACK_TOOL_PACKAGES=([ss]=iproute2 [ip]=iproute2 [flock]=util-linux [setsid]=util-linux [jq]=jq [openssl]=openssl [curl]=curl)
 
 # Fails with one message naming every missing tool and how to install them all, so a fresh machine
 # learns everything it lacks at once.
 require_tools() {
   local tool missing=() packages=()
-  for tool in ss flock setsid jq openssl curl; do
+  for tool in ss ip flock setsid jq openssl curl; do
     command -v "$tool" >/dev/null 2>&1 && continue
     missing+=("$tool")
     [[ " ${packages[*]} " == *" ${STACK_TOOL_PACKAGES[$tool]} "* ]] || packages+=("${STACK_TOOL_PACKAGES[$tool]}")

@@ -10,6 +10,9 @@ declare -A endpoint=(
   [kube-controller-manager]="https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz"
   [kube-scheduler]="https://127.0.0.1:$SCHEDULER_PORT/healthz"
   [kwok]="http://127.0.0.1:$KWOK_PORT/healthz"
+  [pod-api-proxy]="$STATE_DIR/pod-server/apiserver.sock"
+  [pod-server]="pods at $POD_CIDR in network namespace $POD_NETNS"
+  [traefik]="http://127.0.0.1:$GATEWAY_PORT (metrics http://127.0.0.1:$GATEWAY_ADMIN_PORT/metrics)"
   [temporal]="127.0.0.1:$TEMPORAL_PORT (Web UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
   [prometheus]="http://127.0.0.1:$PROMETHEUS_PORT"
 )

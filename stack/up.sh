@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Starts Siirto's local stack on loopback and waits until every component is healthy: etcd, a
-# Kubernetes control plane with kwok's fake nodes, the Gateway API CRDs, the Temporal dev server with
-# its Web UI, and Prometheus. Components already running are left alone, so this is safe to repeat.
+# Kubernetes control plane with kwok's fake nodes, the pods' network namespace and the pod server that
+# answers for every pod in it, Traefik as the Gateway API data plane with the stack's Gateway, the
+# Temporal dev server with its Web UI, and Prometheus discovering the pods. Components already running are left alone, so this is safe to repeat.
 # Logs go to .stack/logs/; `npm run stack:down` stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$STACK_SOURCE_DIR/pki.sh"
+source "$STACK_SOURCE_DIR/pod-network.sh"
 
 require_tools
 # A failed install stops the start here rather than starting binaries it could not bring up to their
 # pinned versions.
 bash "$STACK_SOURCE_DIR/install.sh" --quiet
-for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal; do
+for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal traefik; do
   [ -x "$BIN_DIR/$binary" ] || die "$binary is not installed in $BIN_DIR: run npm run stack:install"
 done
+[ -f "$PROJECT_DIR/node_modules/tsx/package.json" ] ||
+  die "the pod server runs on Siirto's own dependencies, which are missing: run npm install first"
 mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
 # One start at a time: two test runs starting the stack together would each launch every component.
 # Waits as long as a slow start of every component could take.
@@ -89,10 +93,11 @@ start_kube_scheduler() {
 # renews their leases so the node lifecycle controller never sees them go silent.
 start_kwok() {
   launch kwok "$KWOK_PORT" kwok --kubeconfig "$STATE_DIR/kwok.kubeconfig" \
-    --config "$CACHE_DIR/share/kwok-stages-$KWOK_VERSION.yaml" \
+    --config "$CACHE_DIR/share/kwok-node-stages-$KWOK_VERSION.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --node-lease-duration-seconds 40 \
-    --cidr 10.244.0.1/16 --node-ip 10.244.0.1 --server-address "127.0.0.1:$KWOK_PORT" || true
+    --config "$STACK_SOURCE_DIR/config/kwok-pod-stages.yaml" \
+    --cidr "$POD_CIDR_FIRST_IP/${POD_CIDR#*/}" --node-ip "$NODE_IP" --server-address "127.0.0.1:$KWOK_PORT" || true
   wait_until kwok 30 http_ok "http://127.0.0.1:$KWOK_PORT/healthz"
   kubectl_admin --request-timeout=30s apply -f "$STACK_SOURCE_DIR/config/fake-nodes.yaml" >/dev/null
   wait_until kwok 30 kubectl_probe wait --for=condition=Ready node --all --timeout=1s
@@ -101,6 +106,40 @@ start_kwok() {
 install_gateway_api() {
   kubectl_admin --request-timeout=30s apply --server-side --force-conflicts -f "$CACHE_DIR/share/gateway-api-$GATEWAY_API_VERSION" >/dev/null
   wait_until kube-apiserver 30 kubectl_probe wait --for=condition=Established crd/httproutes.gateway.networking.k8s.io --timeout=1s
+}
+
+# The pod server plays the container runtime kwok lacks: inside the pods' network namespace it answers
+# at every Running pod's address. It lists and watches pods through kubectl proxy on a Unix socket,
+# since the apiserver's loopback address is not reachable from that namespace.
+start_pod_server() {
+  local dir="$STATE_DIR/pod-server"
+  mkdir -p "$dir"
+  pod_network_up
+  # A socket file left by a proxy that was killed would make the next one fail to listen.
+  component_pid pod-api-proxy >/dev/null || rm -f "$dir/apiserver.sock"
+  launch pod-api-proxy "" kubectl --kubeconfig "$KUBECONFIG_FILE" proxy --unix-socket "$dir/apiserver.sock" || true
+  wait_until pod-api-proxy 30 curl -fsS --max-time 2 --unix-socket "$dir/apiserver.sock" http://localhost/readyz
+  launch pod-server "" ip netns exec "$POD_NETNS" node --import tsx "$STACK_SOURCE_DIR/pod-server/main.ts" \
+    --apiserver-socket "$dir/apiserver.sock" --control-socket "$dir/control.sock" || true
+  wait_until pod-server 30 curl -fsS --max-time 2 --unix-socket "$dir/control.sock" http://localhost/pods
+}
+
+# Traefik runs outside the cluster, reading KUBECONFIG like any client: its kubernetesGateway provider
+# serves the HTTPRoutes attached to the stack's Gateway, its kubernetesIngressNGINX provider plain
+# Ingresses of class nginx. It resolves Services to Ready pod addresses through their EndpointSlices.
+start_traefik() {
+  launch traefik "$GATEWAY_PORT $GATEWAY_ADMIN_PORT" env KUBECONFIG="$KUBECONFIG_FILE" traefik \
+    --entryPoints.web.address="127.0.0.1:$GATEWAY_PORT" --entryPoints.admin.address="127.0.0.1:$GATEWAY_ADMIN_PORT" \
+    --providers.kubernetesGateway=true --providers.kubernetesGateway.statusAddress.ip=127.0.0.1 \
+    --providers.kubernetesIngressNGINX=true --providers.providersThrottleDuration=0s \
+    --ping=true --ping.entryPoint=admin \
+    --metrics.prometheus=true --metrics.prometheus.entryPoint=admin \
+    --metrics.prometheus.addServicesLabels=true --metrics.prometheus.addRoutersLabels=true \
+    --log.level=WARN || true
+  wait_until traefik 30 http_ok "http://127.0.0.1:$GATEWAY_ADMIN_PORT/ping"
+  sed -e "s|port: GATEWAY_PORT|port: $GATEWAY_PORT|" "$STACK_SOURCE_DIR/config/gateway.yaml" |
+    kubectl_admin --request-timeout=30s apply -f - >/dev/null
+  wait_until traefik 30 kubectl_probe wait --for=condition=Programmed -n siirto-gateway gateway/local --timeout=1s
 }
 
 start_temporal() {
@@ -118,6 +157,7 @@ start_prometheus() {
   local dir="$STATE_DIR/prometheus"
   mkdir -p "$dir/targets" "$STATE_DIR/data/prometheus"
   sed -e "s|@TARGETS_DIR@|$dir/targets|" -e "s|@PROMETHEUS_PORT@|$PROMETHEUS_PORT|" \
+    -e "s|@KUBECONFIG@|$KUBECONFIG_FILE|" -e "s|@GATEWAY_ADMIN_PORT@|$GATEWAY_ADMIN_PORT|" \
     "$STACK_SOURCE_DIR/config/prometheus.yml" >"$dir/prometheus.yml"
   launch prometheus "$PROMETHEUS_PORT" prometheus --config.file "$dir/prometheus.yml" \
     --storage.tsdb.path "$STATE_DIR/data/prometheus" --storage.tsdb.retention.time 1d \
@@ -132,6 +172,8 @@ start_kube_controller_manager
 start_kube_scheduler
 start_kwok
 install_gateway_api
+start_pod_server
+start_traefik
 start_temporal
 start_prometheus
 

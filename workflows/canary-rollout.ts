@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { CDEventsActivities } from '../activities/cdevents-emission';
-import type { RolloutActivities } from '../activities/rollout-activities';
+import type { ReplicaSetSummary, RolloutActivities } from '../activities/rollout-activities';
 import type { RolloutCDEventInput, RolloutCDEventKind } from '../cdevents/rollout-event';
 import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { formatDuration, parseDuration } from '../schemas/duration';
@@ -75,6 +75,19 @@ const readiness = proxyActivities<RolloutActivities>({
   },
 });
 
+// The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
+// change stops them without waiting for them to hear so (which takes until their next heartbeat).
+const guards = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
 const analyses = proxyActivities<AnalysisActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
@@ -99,6 +112,12 @@ const ROUTE_WRITE_CHECKS_CANARY = 'route-write-checks-canary';
 
 /** Patch ID: the steps done, a background analysis must succeed once more before promotion. */
 const CONCLUDE_BACKGROUND_ANALYSIS = 'conclude-background-analysis';
+
+/**
+ * Patch ID: while the canary has traffic, a guard moves it back to stable the moment none of the
+ * canary's pods is Ready, and gives it back once they are.
+ */
+const GUARD_CANARY_TRAFFIC = 'guard-canary-traffic';
 
 const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
@@ -250,7 +269,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   // moment. They cannot be cancelled, and the workflow waits for them before it ends, so a superseded
   // revision's last write always lands before its successor's first.
   let statusWrites: Promise<void> = Promise.resolve();
-  function publishStatus(eventReason?: string): void {
+  /** The Event is a Warning for a Degraded rollout, unless `eventType` says which. */
+  function publishStatus(eventReason?: string, eventType?: 'Normal' | 'Warning'): void {
     const { phase, message } = state;
     const status = {
       phase,
@@ -276,7 +296,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
             { rollout, revision, status, condition },
           ]);
           if (eventReason) {
-            const type = phase === 'Degraded' ? 'Warning' : 'Normal';
+            const type = eventType ?? (phase === 'Degraded' ? 'Warning' : 'Normal');
             await cluster.recordRolloutEvent.executeWithOptions({ summary: `event ${eventReason}` }, [
               { rollout, type, reason: eventReason, message: `r${revision}: ${message}` },
             ]);
@@ -347,16 +367,29 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let canaryScale: number | undefined;
   async function scaleCanaryAndWait(canaryReplicas: number): Promise<void> {
     if (canaryReplicas !== canaryScale) {
-      await cluster.ensureReplicaSet.executeWithOptions(
-        { summary: `scale canary to ${canaryReplicas} pods` },
-        [{ rollout, revision, templateHash, replicas: canaryReplicas }],
-      );
-      canaryScale = canaryReplicas;
+      // The guard stands down while the canary is scaled, and guards its traffic during the wait.
+      const release = guard ? await guard.standDown() : undefined;
+      try {
+        await cluster.ensureReplicaSet.executeWithOptions(
+          { summary: `scale canary to ${canaryReplicas} pods` },
+          [{ rollout, revision, templateHash, replicas: canaryReplicas }],
+        );
+        canaryScale = canaryReplicas;
+      } finally {
+        release?.();
+      }
     }
-    await readiness.waitForReplicaSetAvailable.executeWithOptions(
-      { summary: `wait for ${canaryReplicas} canary pods Ready` },
-      [{ rollout, templateHash, replicas: canaryReplicas, deadlineSeconds: input.progressDeadlineSeconds }],
-    );
+    await waitForCanaryPods(canaryReplicas, `wait for ${canaryReplicas} canary pods Ready`);
+  }
+
+  function waitForCanaryPods(
+    canaryReplicas: number,
+    summary: string,
+    activities = readiness,
+  ): Promise<ReplicaSetSummary> {
+    return activities.waitForReplicaSetAvailable.executeWithOptions({ summary }, [
+      { rollout, templateHash, replicas: canaryReplicas, deadlineSeconds: input.progressDeadlineSeconds },
+    ]);
   }
 
   /**
@@ -369,8 +402,26 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     publish = true,
     availableCanary?: { templateHash: string; replicas: number },
   ): Promise<void> {
-    await servicesPointed;
-    await cluster.setTrafficWeights.executeWithOptions({ summary }, [
+    // The guard stands down first: the route has one writer at a time.
+    const release = guard ? await guard.standDown() : undefined;
+    try {
+      await servicesPointed;
+      await writeWeights(weights, summary, availableCanary);
+      state.weights = weights;
+    } finally {
+      release?.();
+    }
+    showDetails();
+    if (publish) publishStatus();
+  }
+
+  /** The route write alone; routeTraffic, or the guard itself, makes sure the guard is not writing too. */
+  function writeWeights(
+    weights: TrafficWeights,
+    summary: string,
+    availableCanary?: { templateHash: string; replicas: number },
+  ): Promise<void> {
+    return cluster.setTrafficWeights.executeWithOptions({ summary }, [
       {
         rollout,
         trafficRouting: canary.trafficRouting,
@@ -380,9 +431,6 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         ...(availableCanary ? { availableCanary } : {}),
       },
     ]);
-    state.weights = weights;
-    showDetails();
-    if (publish) publishStatus();
   }
 
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
@@ -414,6 +462,132 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       await routeTraffic(weights, `set weight ${weight}%`);
       announce('upgraded');
       await scaleCanaryAndWait(canaryReplicas);
+    }
+  }
+
+  // --- guarding the canary's traffic ----------------------------------------------------------------
+  interface CanaryTrafficGuard {
+    /** Stops the guard and waits until it has; it guards again once the returned release is called. */
+    standDown(): Promise<() => void>;
+    /** Stops it for good, and waits until it has. */
+    stop(): Promise<void>;
+  }
+  /** Guards the canary's traffic while the steps run (with the patch); absent otherwise. */
+  let guard: CanaryTrafficGuard | undefined;
+
+  /**
+   * A data plane sends a weighted backend its share even when none of its endpoints is Ready, so while
+   * the canary has traffic, a guard activity watches its pods and, the moment none is Ready, the guard
+   * moves that traffic to stable; it then waits for the pods and gives the weights back. It stands down
+   * whenever the workflow sets weights or scales the canary, and the change waits for any write of the
+   * guard's own under way, so the two never write at once. Its own failure (the pods not back within
+   * the progress deadline) aborts the steps.
+   */
+  function startCanaryTrafficGuard(): CanaryTrafficGuard {
+    const scope = new CancellationScope();
+    let standingDown = 0;
+    let stopping = false;
+    /** The watch under way, and its recovery if it tripped: what a stand-down cancels and waits for. */
+    let turn: { scope: CancellationScope; ended: Promise<void> } | undefined;
+    const mayGuard = () => standingDown === 0 && state.weights.canary > 0 && (canaryScale ?? 0) > 0;
+
+    const guarding = scope.run(async () => {
+      for (;;) {
+        await condition(mayGuard);
+        // A stand-down may have begun between the condition holding and this continuation.
+        if (!mayGuard()) continue;
+        const turnScope = new CancellationScope();
+        const guarded = turnScope.run(() => guardOnce({ ...state.weights }));
+        turn = { scope: turnScope, ended: guarded.catch(() => undefined) };
+        try {
+          await guarded;
+        } catch (error) {
+          // Stood down (or stopped: then the next condition throws the cancellation).
+          if (!(isCancellation(error) && turnScope.consideredCancelled)) throw error;
+        } finally {
+          turn = undefined;
+        }
+      }
+    });
+    guarding.catch((error: unknown) => {
+      if (stopping || isCancellation(error)) return;
+      interrupt({ kind: 'abort', reason: failureMessage(error) });
+    });
+
+    return {
+      async standDown() {
+        standingDown++;
+        if (turn) {
+          turn.scope.cancel();
+          await turn.ended;
+        }
+        let released = false;
+        return () => {
+          if (!released) standingDown--;
+          released = true;
+        };
+      },
+      async stop() {
+        stopping = true;
+        scope.cancel();
+        await guarding.catch(() => undefined);
+      },
+    };
+  }
+
+  /** One watch of the canary at `weights`; if it trips, the traffic stays on stable until its pods are back. */
+  async function guardOnce(weights: TrafficWeights): Promise<void> {
+    const tripped = await guards.guardCanaryTraffic.executeWithOptions(
+      { summary: `guard canary traffic at ${weights.canary}%` },
+      [{ rollout, templateHash }],
+    );
+    // A stand-down waits for this write rather than racing it.
+    await CancellationScope.nonCancellable(() =>
+      writeWeights({ stable: 100, canary: 0 }, 'canary pods not Ready: set weight 0%'),
+    );
+    // The change that follows must know the canary has none, so it waits for pods before giving it any.
+    state.weights = { stable: 100, canary: 0 };
+    const said = state.message;
+    const step = Math.min(state.currentStepIndex + 1, steps.length);
+    const unready = `step ${step}/${steps.length}: canary pods not Ready: traffic moved back to stable, waiting for them (${tripped.message})`;
+    state.message = unready;
+    log.warn('canary unready: traffic moved back to stable', { rollout: label, ...tripped });
+    showDetails();
+    publishStatus('CanaryUnready', 'Warning');
+    try {
+      await bringCanaryTrafficBack(weights);
+    } finally {
+      // What the rollout said before, unless it has said something since.
+      if (state.message === unready) state.message = said;
+    }
+    showDetails();
+    publishStatus();
+  }
+
+  /** Waits (within the progress deadline) for the canary's pods, then gives them back their weights. */
+  async function bringCanaryTrafficBack(weights: TrafficWeights): Promise<void> {
+    const pods = canaryScale ?? 0;
+    for (;;) {
+      await waitForCanaryPods(pods, `wait for ${pods} canary pods Ready again`, guards);
+      // A stand-down waits for this write rather than racing it.
+      const back = await CancellationScope.nonCancellable(async () => {
+        await servicesPointed;
+        await writeWeights(weights, `canary Ready again: set weight ${weights.canary}%`, {
+          templateHash,
+          replicas: pods,
+        });
+      }).then(
+        () => true,
+        (error: unknown) => {
+          // Unready again since the wait: wait again.
+          if (failureType(error) !== 'CanaryNotAvailable') throw error;
+          return false;
+        },
+      );
+      if (back) {
+        state.weights = weights;
+        return;
+      }
     }
   }
 
@@ -640,6 +814,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   /** Runs the remaining steps; returns what interrupted them, or undefined when they all ran. */
   async function runSteps(): Promise<Interruption | undefined> {
+    const guarded = patched(GUARD_CANARY_TRAFFIC);
     stepsScope = new CancellationScope();
     try {
       await stepsScope.run(async () => {
@@ -647,15 +822,22 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         announce('deployed');
         // The Services are pointed while the first canary pods start; traffic waits for both.
         pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
-        for (const step of steps.slice(state.currentStepIndex)) {
-          if (promotion?.full) break;
-          startBackgroundAnalysisFrom(state.currentStepIndex);
+        guard = guarded ? startCanaryTrafficGuard() : undefined;
+        try {
+          for (const step of steps.slice(state.currentStepIndex)) {
+            if (promotion?.full) break;
+            startBackgroundAnalysisFrom(state.currentStepIndex);
+            await waitWhileHeld();
+            await runStep(step);
+            state.currentStepIndex++;
+          }
           await waitWhileHeld();
-          await runStep(step);
-          state.currentStepIndex++;
+          await concludeBackgroundAnalysis();
+        } finally {
+          // Promotion and the return to stable move the traffic with no guard left to stand down.
+          if (guard) await guard.stop();
+          guard = undefined;
         }
-        await waitWhileHeld();
-        await concludeBackgroundAnalysis();
       });
       return undefined;
     } catch (error) {

@@ -147,7 +147,7 @@ describe('reading analysis templates from the apiserver', () => {
       expect.objectContaining({
         name: 'latency-p95',
         source: 'builtIn',
-        query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="${namespace}",pod_template_hash="c4n4ry"}[1m])))`,
+        query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="${namespace}",siirto_dev_pod_template_hash="c4n4ry"}[1m])))`,
       }),
     ]);
   });

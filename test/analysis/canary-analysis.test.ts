@@ -1,35 +1,41 @@
-import * as k8s from '@kubernetes/client-node';
-import { podTemplateHash } from '../../schemas/pod-template-hash';
 import type { AnalysisRunStatus } from '../../schemas/analysis';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { kubectlApply, patchRolloutSpec } from '../harness/rollout-fixtures';
+import { kubectlApply, patchRolloutSpec, routeHost, sampleContainer } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
-import { startTraffic, type Traffic } from '../traffic/traffic';
+import { setBehaviour, startTraffic, type Traffic } from '../traffic/traffic';
 import { cdEventsValidator } from '../cdevents/cdevents-schemas';
 import { CDEventsSink } from '../cdevents/cdevents-sink';
 
 const app = 'shop';
 const INTERVAL_SECONDS = 2;
 
-/** Thresholds on the canary's own series, over a window short enough for a test. */
+/**
+ * Thresholds on the canary's own series, over a window short enough for a test. The delay lets
+ * Prometheus find the new pods (its discovery hands over new targets every 5 s) and scrape them twice.
+ */
 function builtIn(thresholds: Record<string, unknown>, policy: Record<string, unknown> = {}) {
   return {
     ...thresholds,
     window: '10s',
     interval: `${INTERVAL_SECONDS}s`,
-    initialDelay: '4s',
+    initialDelay: '8s',
     inconclusiveLimit: 2,
     ...policy,
   };
 }
 
-function template(image: string) {
-  return { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }] } };
+/** The sample app's image, misbehaving from its first request as its environment says. */
+function template(image: string, behaviour: { errorRate?: number; latencyMilliseconds?: number } = {}) {
+  const env: Record<string, number> = {};
+  if (behaviour.errorRate !== undefined) env.SAMPLE_APP_ERROR_RATE = behaviour.errorRate;
+  if (behaviour.latencyMilliseconds !== undefined)
+    env.SAMPLE_APP_LATENCY_MILLISECONDS = behaviour.latencyMilliseconds;
+  return { spec: { containers: [sampleContainer(image, env)] } };
 }
 
 describe('analysis: judging a canary from Prometheus with real traffic flowing', () => {
@@ -48,7 +54,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
       SIIRTO_CDEVENTS_SINK_URL: sink.url,
     }),
   });
-  const { config, custom } = kubeClients();
+  const { custom } = kubeClients();
   let traffic: Traffic | undefined;
   let imageCounter = 1;
 
@@ -62,8 +68,8 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
   });
 
   /**
-   * Rolls out a new image with `steps`, with traffic flowing: the stable app serves as the stable pods
-   * and a canary app, labelled with the new revision's pod-template hash, as the canary pods.
+   * Rolls out a new image with `steps`, with a steady load flowing through the gateway to the app's
+   * pods: Prometheus discovers the canary's pods and the analysis reads what they served.
    */
   async function rollOutWithTraffic(
     steps: unknown[],
@@ -72,20 +78,13 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
   ) {
     const before = await scenario.see.rolloutStatus(app);
     const image = `registry.example/${app}:${++imageCounter}`;
-    const canaryHash = podTemplateHash(template(image));
-    traffic = await startTraffic({
-      namespace,
-      route: app,
-      stable: { service: `${app}-stable`, version: before.stableTemplateHash ?? '' },
-      canary: { service: `${app}-canary`, version: canaryHash, behaviour: canaryBehaviour },
-      ratePerSecond: 60,
-    });
+    traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     await patchRolloutSpec(namespace, app, {
-      template: template(image),
+      template: template(image, canaryBehaviour),
       strategy: { canary: { steps, ...canaryStrategy } },
     });
     const revision = (before.revision ?? 0) + 1;
-    return { revision, canaryHash, workflowId: `${namespace}/${app}/r${revision}` };
+    return { revision, image, workflowId: `${namespace}/${app}/r${revision}` };
   }
 
   const stepAnalysis = (status: RolloutStatus): AnalysisRunStatus | undefined => status.analysis?.step;
@@ -129,16 +128,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
   });
 
   it('rolls a canary answering 30% errors back within one interval of the first failing measurement', async () => {
-    const routeChanges: { canaryWeight: number; at: number }[] = [];
-    const watch = await new k8s.Watch(config).watch(
-      `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
-      {},
-      (_type, route: { spec: { rules: { backendRefs: { name: string; weight: number }[] }[] } }) => {
-        const canary = route.spec.rules[0]?.backendRefs.find((ref) => ref.name === `${app}-canary`);
-        routeChanges.push({ canaryWeight: canary?.weight ?? -1, at: Date.now() });
-      },
-      () => undefined,
-    );
+    const watch = await scenario.see.watchCanaryWeight(app);
     try {
       const { revision, workflowId } = await rollOutWithTraffic(
         [
@@ -161,13 +151,13 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
       const firstFailure = metric?.measurements.find((measurement) => measurement.verdict === 'Failed');
       expect(firstFailure).toBeDefined();
       const failedAt = Date.parse(firstFailure?.measuredAt ?? '');
-      const backToStable = routeChanges.find((change) => change.canaryWeight === 0 && change.at >= failedAt);
+      const backToStable = watch.changes.find((change) => change.weight === 0 && change.at >= failedAt);
       expect(backToStable).toBeDefined();
       expect((backToStable?.at ?? Infinity) - failedAt).toBeLessThan(INTERVAL_SECONDS * 1000);
       // The gateway follows the route: the canary stops receiving requests.
       await waitFor('the gateway to send everything to stable', async () => {
-        const applied = await traffic?.gatewayWeights();
-        return applied?.weights[`${app}-canary`] === 0;
+        const split = await traffic?.measureSplit(50);
+        return split?.shares[String(imageCounter)] === undefined;
       });
 
       // The Event follows the status write that made the rollout Degraded.
@@ -196,7 +186,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
       expect(rolledBack.customData.reason).toBe(degraded.message);
       await recordHistoryFixture('canary-analysis-failed', scenario.client.workflow.getHandle(workflowId));
     } finally {
-      watch.abort();
+      watch.stop();
     }
   });
 
@@ -263,7 +253,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
   });
 
   it('rolls back when the background analysis sees the canary go bad during a pause', async () => {
-    const { revision } = await rollOutWithTraffic(
+    const { revision, image } = await rollOutWithTraffic(
       [{ setWeight: 50 }, { pause: {} }],
       {},
       { analysis: { startingStep: 1, builtIn: builtIn({ errorRate: { max: 0.05 } }) } },
@@ -277,7 +267,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
       60_000,
     );
     expect(paused.analysis?.background).toMatchObject({ revision, phase: 'Running' });
-    await traffic?.setBehaviour('canary', { errorRate: 0.5 });
+    await setBehaviour(namespace, image, { errorRate: 0.5 });
     const degraded = await scenario.waitForStatus(
       `r${revision} rolled back by its background analysis`,
       (status) => status.phase === 'Degraded' && status.revision === revision,
@@ -309,7 +299,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
               provider: {
                 prometheus: {
                   query:
-                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code!~"{{args.error-codes}}"}[{{args.window}}])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[{{args.window}}]))',
+                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}",code!~"{{args.error-codes}}"}[{{args.window}}])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}"}[{{args.window}}]))',
                 },
               },
             },
@@ -335,7 +325,7 @@ describe('analysis: judging a canary from Prometheus with real traffic flowing',
               provider: {
                 prometheus: {
                   query:
-                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[10s]))',
+                    'sum(rate(http_requests_total{namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}"}[10s]))',
                 },
               },
             },

@@ -1,9 +1,8 @@
-import { podTemplateHash } from '../../schemas/pod-template-hash';
 import { promoteUpdate } from '../../workflows/rollout-api';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { isolate } from '../harness/isolation';
 import { privatePrometheus } from '../harness/private-prometheus';
-import { patchRolloutSpec } from '../harness/rollout-fixtures';
+import { patchRolloutSpec, routeHost, sampleContainer } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { recordHistoryFixture } from '../harness/temporal';
 import { startTraffic, type Traffic } from '../traffic/traffic';
@@ -34,17 +33,9 @@ describe('analysis while Prometheus is down', () => {
 
   it('holds the rollout as inconclusive, never promotes it, and goes on when Prometheus is back', async () => {
     const stable = await scenario.firstRevisionHealthy([]);
-    const image = `registry.example/${app}:2`;
-    const template = { metadata: { labels: { app } }, spec: { containers: [{ name: 'app', image }] } };
-    traffic = await startTraffic({
-      namespace,
-      route: app,
-      stable: { service: `${app}-stable`, version: stable.stableTemplateHash ?? '' },
-      canary: { service: `${app}-canary`, version: podTemplateHash(template) },
-      ratePerSecond: 40,
-    });
+    traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 40 });
     await patchRolloutSpec(namespace, app, {
-      template,
+      template: { spec: { containers: [sampleContainer(`registry.example/${app}:2`)] } },
       strategy: {
         canary: {
           steps: [
@@ -55,7 +46,7 @@ describe('analysis while Prometheus is down', () => {
                   errorRate: { max: 0.05 },
                   window: '10s',
                   interval: '2s',
-                  initialDelay: '4s',
+                  initialDelay: '8s',
                   count: 10,
                   inconclusiveLimit: 1,
                   consecutiveErrorLimit: 1,
@@ -111,10 +102,7 @@ describe('analysis while Prometheus is down', () => {
   it('lets a person promote past an analysis that cannot measure', async () => {
     await prometheus.stop();
     await patchRolloutSpec(namespace, app, {
-      template: {
-        metadata: { labels: { app } },
-        spec: { containers: [{ name: 'app', image: `registry.example/${app}:3` }] },
-      },
+      template: { spec: { containers: [sampleContainer(`registry.example/${app}:3`)] } },
       strategy: {
         canary: {
           steps: [

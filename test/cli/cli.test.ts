@@ -76,6 +76,9 @@ describe('the siirto CLI', () => {
     status.analysis?.step?.revision === revision &&
     (status.analysis.step.metrics[0]?.successful ?? 0) >= 2;
 
+  // A whole journey of about twenty CLI runs (each a Node start of a few seconds on a busy two-core
+  // machine) and three revisions: every wait in it has its own deadline, so the test's own limit only
+  // bounds the sum.
   it('lists, shows, promotes, refuses, aborts, retries, keeps history and undoes a rollout', async () => {
     const first = await scenario.firstRevisionHealthy([
       { setWeight: 50 },
@@ -211,7 +214,7 @@ describe('the siirto CLI', () => {
     expect(past[0]?.link).toBe(
       `${stack.temporalUiUrl}/namespaces/default/workflows/${encodeURIComponent(`${namespace}/${app}/r3`)}`,
     );
-  });
+  }, 300_000);
 
   it('says what is wrong, with exit codes a script can use', async () => {
     const [missing, usage, timeout, halfCertificate, unreadable, unreachable] = await Promise.all([

@@ -1,10 +1,32 @@
+import * as k8s from '@kubernetes/client-node';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import { kubeClients } from './kube';
 
+/** Every canary weight a route was seen with, as it changed, with when this process saw it. */
+export interface CanaryWeightWatch {
+  changes: { weight: number; at: number }[];
+  stop(): void;
+}
+
 /** What a user sees of a rollout with kubectl: the Rollout's status, the route's weights, the pods. */
 export function observer(namespace: string) {
-  const { apps, core, custom } = kubeClients();
+  const { apps, config, core, custom } = kubeClients();
+
+  /** Watches the namespace's HTTPRoutes for the weight of `<app>-canary` in their first rule. */
+  async function watchCanaryWeight(app: string): Promise<CanaryWeightWatch> {
+    const changes: CanaryWeightWatch['changes'] = [];
+    const controller = await new k8s.Watch(config).watch(
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
+      {},
+      (_type, route: { spec: { rules: { backendRefs: { name: string; weight: number }[] }[] } }) => {
+        const canary = route.spec.rules[0]?.backendRefs.find((ref) => ref.name === `${app}-canary`);
+        changes.push({ weight: canary?.weight ?? -1, at: Date.now() });
+      },
+      () => undefined,
+    );
+    return { changes, stop: () => controller.abort() };
+  }
 
   async function rolloutStatus(name: string): Promise<RolloutStatus> {
     const rollout = (await custom.getNamespacedCustomObject({
@@ -63,5 +85,5 @@ export function observer(namespace: string) {
     return service.spec?.selector ?? {};
   }
 
-  return { rolloutStatus, routeWeights, replicaSets, readyPods, serviceSelector };
+  return { rolloutStatus, routeWeights, watchCanaryWeight, replicaSets, readyPods, serviceSelector };
 }

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../observability/free-port';
@@ -7,23 +7,15 @@ import { stack } from './stack';
 import { waitFor } from './wait';
 
 /**
- * A Prometheus of one test file's own, scraping the same targets as the stack's, so the test can stop
- * and restart it without pulling the floor from under the test files running beside it.
+ * A Prometheus of one test file's own, with the stack's configuration (the same pod discovery and
+ * targets), so the test can stop and restart it without pulling the floor from under the test files
+ * running beside it.
  */
 export async function privatePrometheus() {
   const directory = mkdtempSync(path.join(tmpdir(), 'siirto-prometheus-'));
   const port = await freePort();
   const config = path.join(directory, 'prometheus.yml');
-  writeFileSync(
-    config,
-    [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-      'scrape_configs:',
-      '  - job_name: siirto',
-      '    scrape_timeout: 1s',
-      `    file_sd_configs: [{ files: ['${stack.prometheusTargetsDir}/*.json'], refresh_interval: 1s }]`,
-    ].join('\n'),
-  );
+  copyFileSync(stack.prometheusConfig, config);
   const url = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();

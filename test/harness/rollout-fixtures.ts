@@ -13,6 +13,34 @@ export interface AppFixture {
   canary?: Record<string, unknown>;
 }
 
+/** The hostname an app's HTTPRoute answers for at the stack's gateway: each test's route its own. */
+export function routeHost(namespace: string, app: string): string {
+  return `${app}.${namespace}.example`;
+}
+
+/**
+ * Labels and annotations of every pod template the tests roll out: Prometheus scrapes the pods it
+ * discovers by the annotations, on the port the Services send to.
+ */
+export function podMetadata(app: string) {
+  return {
+    labels: { app },
+    annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' },
+  };
+}
+
+/** A container of the sample app the stack's pod server runs, as a pod template lists it. */
+export function sampleContainer(image: string, env: Record<string, string | number> = {}) {
+  return {
+    name: 'app',
+    image,
+    ports: [{ name: 'http', containerPort: 8080 }],
+    ...(Object.keys(env).length > 0
+      ? { env: Object.entries(env).map(([name, value]) => ({ name, value: String(value) })) }
+      : {}),
+  };
+}
+
 export function servicesAndRoute(namespace: string, app: string): string {
   const service = (name: string) => `
 apiVersion: v1
@@ -30,6 +58,8 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: ${app}, namespace: ${namespace} }
 spec:
+  parentRefs: [{ name: local, namespace: siirto-gateway }]
+  hostnames: [${routeHost(namespace, app)}]
   rules:
     - backendRefs:
         - { name: ${app}-stable, port: 80, weight: 100 }
@@ -49,8 +79,8 @@ export function rolloutManifest(fixture: AppFixture): string {
       selector: { matchLabels: { app } },
       progressDeadlineSeconds: fixture.progressDeadlineSeconds ?? 60,
       template: {
-        metadata: { labels: { app } },
-        spec: { containers: [{ name: 'app', image: fixture.image ?? `registry.example/${app}:1` }] },
+        metadata: podMetadata(app),
+        spec: { containers: [sampleContainer(fixture.image ?? `registry.example/${app}:1`)] },
       },
       strategy: {
         canary: {
@@ -87,5 +117,5 @@ export async function patchRolloutSpec(namespace: string, app: string, spec: unk
 
 /** Sets a new image, as `kubectl set image` would on a Deployment: a new pod template, a new revision. */
 export async function setImage(namespace: string, app: string, image: string): Promise<void> {
-  await patchRolloutSpec(namespace, app, { template: { spec: { containers: [{ name: 'app', image }] } } });
+  await patchRolloutSpec(namespace, app, { template: { spec: { containers: [sampleContainer(image)] } } });
 }

@@ -43,6 +43,19 @@ export const stack = {
   get prometheusTargetsDir(): string {
     return required('SIIRTO_PROMETHEUS_TARGETS_DIR');
   },
+  /** Traefik's entry point for every HTTPRoute attached to the stack's Gateway. */
+  get gatewayUrl(): string {
+    return required('SIIRTO_GATEWAY_URL');
+  },
+  get gatewayMetricsUrl(): string {
+    return required('SIIRTO_GATEWAY_METRICS_URL');
+  },
+  get podServerSocket(): string {
+    return required('SIIRTO_POD_SERVER_SOCKET');
+  },
+  get prometheusConfig(): string {
+    return required('SIIRTO_PROMETHEUS_CONFIG');
+  },
   get binDir(): string {
     return required('SIIRTO_STACK_BIN_DIR');
   },

@@ -56,6 +56,17 @@ describe('npm run local', () => {
     expect(paused).not.toBeNull();
     const revision = paused?.[1];
     expect(rolledOut).toMatch(new RegExp(`Paused\\s+4/5\\s+50\\s+50\\s+${revision}\\s`));
+    // Beside each weight, the share of the load the new version really answered through the gateway:
+    // a window of 120 requests, whose edges may each hold a few in flight.
+    const newVersion = /rolling out registry\.example\/checkout:(\S+)/.exec(output)?.[1] ?? '';
+    for (const weight of [20, 50]) {
+      const line = new RegExp(
+        `Paused\\s+\\d/5\\s+${100 - weight}\\s+${weight}\\s.*\\n\\s+traffic .*${weight}% → ([\\d.]+)% ${newVersion} `,
+      );
+      const share = Number(line.exec(rolledOut)?.[1]);
+      expect(Math.abs(share - weight)).toBeLessThanOrEqual(5);
+    }
+    expect(rolledOut).toMatch(new RegExp(`traffic  100% → 100\\.0% ${newVersion} \\(of \\d+ requests\\)`));
     expect(rolledOut).toMatch(
       new RegExp(`Healthy\\s+5/5\\s+100\\s+0\\s+${revision}\\s+r${revision} is stable`),
     );

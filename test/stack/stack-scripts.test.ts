@@ -33,6 +33,7 @@ const SCRIPT_TOOLS = [
   'sed',
   'tr',
   'ss',
+  'ip',
   'flock',
   'setsid',
   'jq',

@@ -1,34 +1,17 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import type { Behaviour } from '../../stack/pod-server/behaviour';
 import { stack } from '../harness/stack';
-import type { Behaviour } from './behaviour';
-import { LoadGenerator, ResponseCounts, startLoad } from './load-generator';
-import type { GatewayWeights } from './route-weights';
-import { TrafficProcess } from './traffic-process';
+import { startLoad, type ResponseCounts } from '../../stack/load-generator';
+import { podServer } from './pod-server';
 
 /**
- * Real traffic for a test: a stable and a canary sample app, a gateway splitting requests between
- * them by an HTTPRoute's weights, a load generator sending to the gateway, and both apps registered as
- * Prometheus scrape targets labelled as pods of their ReplicaSets would be.
+ * Real traffic for a test: a steady load sent through the stack's gateway (Traefik) to one HTTPRoute,
+ * by its hostname. Traefik splits it by the route's weights between the Services' Ready pods, found
+ * through their EndpointSlices, and the pod server answers as each pod's image and environment say.
  */
 
-export type Track = 'stable' | 'canary';
-
-export interface AppVersion {
-  /** The Service the HTTPRoute names for this version. */
-  service: string;
-  /** The version label of its metrics, and the `pod_template_hash` label Prometheus gives its target. */
-  version: string;
-  /** How it answers from the start; changeable later with `setBehaviour`. */
-  behaviour?: Partial<Behaviour>;
-}
-
 export interface TrafficOptions {
-  namespace: string;
-  /** Name of the HTTPRoute, in `namespace`, whose weights the gateway follows. */
-  route: string;
-  stable: AppVersion;
-  canary: AppVersion;
+  /** The hostname of the HTTPRoute the load goes to (`routeHost` in rollout-fixtures.ts). */
+  host: string;
   /** Requests a second sent to the gateway; 50 unless given. */
   ratePerSecond?: number;
   /** Requests in flight at most; 100 unless given. */
@@ -36,147 +19,86 @@ export interface TrafficOptions {
 }
 
 export interface Traffic {
-  gatewayUrl: string;
-  apps: Record<Track, { url: string; service: string; version: string }>;
-  /** Changes how one app answers from its next request on; resolves with its whole new behaviour. */
-  setBehaviour(track: Track, change: Partial<Behaviour>): Promise<Behaviour>;
-  /** The weights the gateway is applying now. */
-  gatewayWeights(): Promise<GatewayWeights>;
   /** What the load generator has received so far. */
   responses(): ResponseCounts;
-  /** Requests each app has answered so far, as its own http_requests_total counts them. */
-  served(): Promise<Record<Track, number>>;
-  /** Stops the load, then the processes, and removes the scrape targets. Safe to call twice. */
+  /**
+   * Waits until `count` more answers have come in, and returns the share each version gave of them:
+   * what a person watching the traffic would see of the split at this moment.
+   */
+  measureSplit(count: number, timeoutMs?: number): Promise<Split>;
+  /** Stops the load. Safe to call twice. */
   stop(): Promise<void>;
 }
 
-// Whatever a test did, its traffic stops after its file's tests, even traffic whose start failed
-// halfway (traffic-process.ts also stops the processes, for tests that start them without this module).
+export interface Split {
+  answered: number;
+  /** Version (image tag) → share of the answers, from 0 to 1. */
+  shares: Record<string, number>;
+  /** Answers that were 5xx from the gateway itself, or no answer at all. */
+  failures: number;
+}
+
+// Whatever a test did, its load stops after its file's tests.
 const cleanUps = new Set<() => Promise<void>>();
 afterAll(async () => {
   await Promise.all([...cleanUps].map((cleanUp) => cleanUp()));
 });
 
-export async function startTraffic(options: TrafficOptions): Promise<Traffic> {
-  const { namespace, route } = options;
-  const processes: TrafficProcess[] = [];
-  const targetsFile = path.join(stack.prometheusTargetsDir, `traffic-${namespace}-${route}.json`);
-  let load: LoadGenerator | undefined;
+export function startTraffic(options: TrafficOptions): Traffic {
+  const load = startLoad({
+    url: `${stack.gatewayUrl}/`,
+    host: options.host,
+    ratePerSecond: options.ratePerSecond ?? 50,
+    concurrency: options.concurrency,
+  });
   let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= (async () => {
-      await load?.stop();
-      await Promise.all(processes.map((process) => process.stop()));
-      rmSync(targetsFile, { force: true });
+    stopping ??= load.stop().then(() => {
       cleanUps.delete(stop);
-    })();
+    });
     return stopping;
   };
   cleanUps.add(stop);
 
-  const startApp = async (track: Track) => {
-    const { version, behaviour = {} } = options[track];
-    const args = ['--version', version];
-    if (behaviour.errorRate !== undefined) args.push('--error-rate', String(behaviour.errorRate));
-    if (behaviour.latencyMilliseconds !== undefined) {
-      args.push('--latency-milliseconds', String(behaviour.latencyMilliseconds));
-    }
-    const app = await TrafficProcess.start(
-      'test/traffic/sample-app.ts',
-      args,
-      `${namespace}-${route}-${track}-${version}`,
-    );
-    processes.push(app);
-    return app;
+  const answered = (counts: ResponseCounts) =>
+    Object.values(counts.byStatus).reduce((sum, count) => sum + count, 0) + counts.failed;
+
+  return {
+    responses: () => load.responses(),
+    async measureSplit(count, timeoutMs = (count / (options.ratePerSecond ?? 50)) * 2_000 + 5_000) {
+      const before = load.responses();
+      const deadline = Date.now() + timeoutMs;
+      let after = before;
+      while (answered(after) - answered(before) < count) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `only ${answered(after) - answered(before)} of ${count} requests answered within ${timeoutMs} ms`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = load.responses();
+      }
+      const total = answered(after) - answered(before);
+      const shares: Record<string, number> = {};
+      for (const [version, served] of Object.entries(after.byVersion)) {
+        const delta = served - (before.byVersion[version] ?? 0);
+        if (delta > 0) shares[version] = delta / total;
+      }
+      return {
+        answered: total,
+        shares,
+        failures: after.gatewayErrors - before.gatewayErrors + after.failed - before.failed,
+      };
+    },
+    stop,
   };
-
-  try {
-    const [stable, canary] = await Promise.all([startApp('stable'), startApp('canary')]);
-    writeTargets(targetsFile, [
-      {
-        targets: [`127.0.0.1:${stable.port}`],
-        labels: { namespace, pod_template_hash: options.stable.version },
-      },
-      {
-        targets: [`127.0.0.1:${canary.port}`],
-        labels: { namespace, pod_template_hash: options.canary.version },
-      },
-    ]);
-    const gateway = await TrafficProcess.start(
-      'test/traffic/weighted-gateway.ts',
-      [
-        ['--namespace', namespace],
-        ['--route', route],
-        ['--backend', `${options.stable.service}=${stable.url}`],
-        ['--backend', `${options.canary.service}=${canary.url}`],
-      ].flat(),
-      `${namespace}-${route}-gateway`,
-    );
-    processes.push(gateway);
-    const running = startLoad({
-      url: `${gateway.url}/`,
-      ratePerSecond: options.ratePerSecond ?? 50,
-      concurrency: options.concurrency,
-    });
-    load = running;
-
-    const apps = {
-      stable: { url: stable.url, service: options.stable.service, version: options.stable.version },
-      canary: { url: canary.url, service: options.canary.service, version: options.canary.version },
-    };
-    return {
-      gatewayUrl: gateway.url,
-      apps,
-      setBehaviour: (track, change) => request<Behaviour>(`${apps[track].url}/control`, 'PUT', change),
-      gatewayWeights: () => request<GatewayWeights>(`${gateway.url}/gateway/weights`),
-      responses: () => running.responses(),
-      served: async () => {
-        const [stableServed, canaryServed] = await Promise.all([
-          requestsServed(stable.url),
-          requestsServed(canary.url),
-        ]);
-        return { stable: stableServed, canary: canaryServed };
-      },
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }
 
-interface FileTargetGroup {
-  targets: string[];
-  labels: Record<string, string>;
-}
-
-/** Written aside and renamed, so Prometheus, which rereads the folder every second, never sees half a file. */
-function writeTargets(file: string, groups: FileTargetGroup[]): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const partial = `${file}.partial`;
-  writeFileSync(partial, JSON.stringify(groups, null, 2));
-  renameSync(partial, file);
-}
-
-async function request<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
-  const response = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-/** Sums an app's http_requests_total over all codes, read from its /metrics as Prometheus reads it. */
-async function requestsServed(appUrl: string): Promise<number> {
-  const response = await fetch(`${appUrl}/metrics`);
-  if (!response.ok) throw new Error(`GET ${appUrl}/metrics answered ${response.status}`);
-  let total = 0;
-  for (const line of (await response.text()).split('\n')) {
-    const sample = /^http_requests_total\{[^}]*\} (\S+)$/.exec(line);
-    if (sample) total += Number(sample[1]);
-  }
-  return total;
+/** Changes how every pod of an image in a namespace answers, from its next request on. */
+export function setBehaviour(
+  namespace: string,
+  image: string,
+  change: Partial<Behaviour>,
+): Promise<Behaviour> {
+  return podServer.setBehaviour(namespace, image, change);
 }

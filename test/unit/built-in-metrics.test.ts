@@ -17,8 +17,8 @@ describe('built-in metrics', () => {
       provider: {
         prometheus: {
           query:
-            '(sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code=~"5.."}[2m])) or vector(0))' +
-            ' / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[2m]))',
+            '(sum(rate(http_requests_total{namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[2m])) or vector(0))' +
+            ' / sum(rate(http_requests_total{namespace="{{args.namespace}}",siirto_dev_pod_template_hash="{{args.canary-hash}}"}[2m]))',
         },
       },
       successCondition: 'result <= 0.05',

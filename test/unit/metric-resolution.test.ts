@@ -134,8 +134,8 @@ describe('metric resolution', () => {
         name: 'error-rate',
         source: 'builtIn',
         query:
-          '(sum(rate(http_requests_total{namespace="shop",pod_template_hash="c4n4ry",code=~"5.."}[30s])) or vector(0))' +
-          ' / sum(rate(http_requests_total{namespace="shop",pod_template_hash="c4n4ry"}[30s]))',
+          '(sum(rate(http_requests_total{namespace="shop",siirto_dev_pod_template_hash="c4n4ry",code=~"5.."}[30s])) or vector(0))' +
+          ' / sum(rate(http_requests_total{namespace="shop",siirto_dev_pod_template_hash="c4n4ry"}[30s]))',
         successCondition: 'result <= 0.02',
         intervalMilliseconds: 15_000,
         count: 1,

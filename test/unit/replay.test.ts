@@ -28,6 +28,7 @@ const SCENARIOS = [
   'canary-superseding',
   'canary-superseding-a-promotion',
   'canary-survives-worker-kill',
+  'canary-unready-mid-step',
   'first-revision-straight-to-stable',
 ];
 

@@ -1,4 +1,4 @@
-/** How a sample app answers: the share of requests it fails and the time it adds to each. */
+/** How a sample pod answers: the share of requests it fails and the time it adds to each. */
 export interface Behaviour {
   /** Share of requests answered 500, from 0 to 1. */
   errorRate: number;

@@ -2,13 +2,16 @@ import { Agent, request as httpRequest } from 'node:http';
 
 /**
  * Sends requests at a steady rate to one URL with at most `concurrency` in flight, and counts the
- * answers by status. It runs in the test process: 50 requests a second is light work for Node, and
- * counts read straight from memory are never stale.
+ * answers by status and by the version that answered (the sample app's `X-Served-By-Version`). It runs
+ * in the test process: 50 requests a second is light work for Node, and counts read straight from
+ * memory are never stale.
  */
 
 export interface LoadOptions {
   /** Where requests go, such as the gateway's URL. */
   url: string;
+  /** The Host header, which picks the HTTPRoute at the gateway. */
+  host?: string;
   ratePerSecond: number;
   /** Requests in flight at most; a request due while all are busy is skipped, not queued. */
   concurrency?: number;
@@ -19,6 +22,10 @@ export interface LoadOptions {
 export interface ResponseCounts {
   /** Answers by HTTP status code, such as `{ "200": 480, "500": 20 }`. */
   byStatus: Record<string, number>;
+  /** Answers by the version that gave them, such as `{ "1": 400, "2": 100 }`; the gateway's own have none. */
+  byVersion: Record<string, number>;
+  /** Answers of 5xx not given by an app: the gateway found no backend, or could not reach one. */
+  gatewayErrors: number;
   /** Requests that got no answer: refused, reset, timed out. */
   failed: number;
   /** Requests due while `concurrency` were already in flight, and so never sent. */
@@ -39,6 +46,7 @@ const STOP_TIMEOUT_MS = 3_000;
 
 export function startLoad({
   url,
+  host,
   ratePerSecond,
   concurrency = 100,
   requestTimeoutMs = 10_000,
@@ -49,6 +57,8 @@ export function startLoad({
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const startedAt = performance.now();
   const byStatus: Record<string, number> = {};
+  const byVersion: Record<string, number> = {};
+  let gatewayErrors = 0;
   let failed = 0;
   let skipped = 0;
   let due = 0;
@@ -65,12 +75,16 @@ export function startLoad({
   const send = () => {
     inFlight += 1;
     let answered = false;
-    const request = httpRequest(target, { agent, timeout: requestTimeoutMs }, (response) => {
+    const headers = host ? { Host: host } : {};
+    const request = httpRequest(target, { agent, headers, timeout: requestTimeoutMs }, (response) => {
       answered = true;
       const status = String(response.statusCode);
+      const version = response.headers['x-served-by-version'];
       response.resume();
       response.once('end', () => {
         byStatus[status] = (byStatus[status] ?? 0) + 1;
+        if (typeof version === 'string') byVersion[version] = (byVersion[version] ?? 0) + 1;
+        else if ((response.statusCode ?? 0) >= 500) gatewayErrors += 1;
         landed();
       });
       response.once('error', () => {
@@ -109,6 +123,8 @@ export function startLoad({
       const answered = Object.values(byStatus).reduce((sum, count) => sum + count, 0);
       return {
         byStatus: { ...byStatus },
+        byVersion: { ...byVersion },
+        gatewayErrors,
         failed,
         skipped,
         inFlight,
