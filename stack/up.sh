@@ -142,13 +142,17 @@ start_traefik() {
   wait_until traefik 30 kubectl_probe wait --for=condition=Programmed -n siirto-gateway gateway/local --timeout=1s
 }
 
-start_temporal() {
+# Temporal needs nothing else of the stack: it starts early and is waited for last, while the rest starts.
+launch_temporal() {
   mkdir -p "$STATE_DIR/data/temporal"
   local attributes=() attribute
   for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do attributes+=(--search-attribute "$attribute"); done
   launch temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" temporal server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
     --ui-port "$TEMPORAL_UI_PORT" --db-filename "$STATE_DIR/data/temporal/temporal.db" \
     "${attributes[@]}" --log-level warn || true
+}
+
+wait_for_temporal() {
   wait_until temporal 30 timeout -k 1 5 temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT"
   wait_until temporal 30 http_ok "http://127.0.0.1:$TEMPORAL_UI_PORT/"
 }
@@ -167,6 +171,7 @@ start_prometheus() {
 
 ensure_pki
 start_etcd
+launch_temporal
 start_kube_apiserver
 start_kube_controller_manager
 start_kube_scheduler
@@ -174,8 +179,8 @@ start_kwok
 install_gateway_api
 start_pod_server
 start_traefik
-start_temporal
 start_prometheus
+wait_for_temporal
 
 log "stack up in $((SECONDS - started_at))s"
 bash "$STACK_SOURCE_DIR/status.sh"
