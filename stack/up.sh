@@ -2,7 +2,8 @@
 # Starts Siirto's local stack on loopback and waits until every component is healthy: etcd, a
 # Kubernetes control plane with kwok's fake nodes, the pods' network namespace and the pod server that
 # answers for every pod in it, Traefik as the Gateway API data plane with the stack's Gateway, the
-# Temporal dev server with its Web UI, and Prometheus discovering the pods. Components already running are left alone, so this is safe to repeat.
+# Temporal dev server with its Web UI, and Prometheus discovering the pods. Components already running
+# are left alone, so this is safe to repeat.
 # Logs go to .stack/logs/; `npm run stack:down` stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -119,7 +120,9 @@ start_pod_server() {
   component_pid pod-api-proxy >/dev/null || rm -f "$dir/apiserver.sock"
   launch pod-api-proxy "" kubectl --kubeconfig "$KUBECONFIG_FILE" proxy --unix-socket "$dir/apiserver.sock" || true
   wait_until pod-api-proxy 30 curl -fsS --max-time 2 --unix-socket "$dir/apiserver.sock" http://localhost/readyz
-  launch pod-server "" ip netns exec "$POD_NETNS" node --import tsx "$STACK_SOURCE_DIR/pod-server/main.ts" \
+  # tsx by its path: a bare `--import tsx` would be looked up from wherever stack:up was started.
+  launch pod-server "" ip netns exec "$POD_NETNS" node --import "$PROJECT_DIR/node_modules/tsx/dist/loader.mjs" \
+    "$STACK_SOURCE_DIR/pod-server/main.ts" \
     --apiserver-socket "$dir/apiserver.sock" --control-socket "$dir/control.sock" || true
   wait_until pod-server 30 curl -fsS --max-time 2 --unix-socket "$dir/control.sock" http://localhost/pods
 }

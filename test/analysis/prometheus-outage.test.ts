@@ -46,7 +46,7 @@ describe('analysis while Prometheus is down', () => {
                   errorRate: { max: 0.05 },
                   window: '10s',
                   interval: '2s',
-                  initialDelay: '8s',
+                  initialDelay: '12s',
                   count: 10,
                   inconclusiveLimit: 1,
                   consecutiveErrorLimit: 1,
