@@ -49,7 +49,6 @@ interface Rollout {
 const { custom } = makeKubeClients();
 const load = startLoad({ url: `${url}/`, host, ratePerSecond: RATE_PER_SECOND });
 const time = () => new Date().toTimeString().slice(0, 8);
-const answered = (counts: ResponseCounts) => Object.values(counts.byStatus).reduce((sum, n) => sum + n, 0);
 
 function statusLine(status: RolloutStatus): string {
   const { phase = '-', step = '-', weights, revision = '-', message = '' } = status;
@@ -70,7 +69,7 @@ function trafficLine(
   before: ResponseCounts,
   after: ResponseCounts,
 ): string {
-  const total = answered(after) - answered(before);
+  const total = after.answered - before.answered;
   const parts = Object.entries(after.byVersion)
     .map(([version, count]) => ({ version, share: (count - (before.byVersion[version] ?? 0)) / total }))
     .filter(({ share }) => share > 0)
@@ -115,7 +114,7 @@ async function main(namespace: string, name: string): Promise<number> {
     if (measuring && !measuring.printed && Date.now() - measuring.since >= SETTLE_MS) {
       measuring.from ??= load.responses();
       const now = load.responses();
-      if (answered(now) - answered(measuring.from) >= WINDOW) {
+      if (now.answered - measuring.from.answered >= WINDOW) {
         process.stdout.write(
           `  ${' '.repeat(8)}  ${trafficLine(measuring.status, measuring.canaryVersion, measuring.from, now)}\n`,
         );

@@ -22,6 +22,8 @@ export interface LoadOptions {
 export interface ResponseCounts {
   /** Answers by HTTP status code, such as `{ "200": 480, "500": 20 }`. */
   byStatus: Record<string, number>;
+  /** Answers of any status. */
+  answered: number;
   /** Answers by the version that gave them, such as `{ "1": 400, "2": 100 }`; the gateway's own have none. */
   byVersion: Record<string, number>;
   /** Answers of 5xx not given by an app: the gateway found no backend, or could not reach one. */
@@ -123,6 +125,7 @@ export function startLoad({
       const answered = Object.values(byStatus).reduce((sum, count) => sum + count, 0);
       return {
         byStatus: { ...byStatus },
+        answered,
         byVersion: { ...byVersion },
         gatewayErrors,
         failed,
