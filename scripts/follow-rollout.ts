@@ -37,6 +37,8 @@ if (!namespace || !name || !url || !host) {
 const RATE_PER_SECOND = 40;
 /** Answers a traffic line sums up: three seconds' worth. */
 const WINDOW = 120;
+/** Fewest answers a status that ends sooner is summed up with: two seconds' worth. */
+const MINIMUM_WINDOW = 80;
 /** Time the gateway is given to follow a route change before its answers are counted. */
 const SETTLE_MS = 1_500;
 
@@ -95,17 +97,35 @@ async function read(namespace: string, name: string): Promise<Rollout> {
 
 const tag = (image: string) => image.slice(image.lastIndexOf(':') + 1);
 
+interface Measuring {
+  status: RolloutStatus;
+  canaryVersion: string;
+  since: number;
+  from?: ResponseCounts;
+  printed: boolean;
+}
+
+/** Prints the traffic since the status began, once at least `window` answers came in. */
+function printTraffic(measuring: Measuring, window: number): void {
+  const now = load.responses();
+  if (!measuring.from || now.answered - measuring.from.answered < window) return;
+  const line = trafficLine(measuring.status, measuring.canaryVersion, measuring.from, now);
+  process.stdout.write(`  ${' '.repeat(8)}  ${line}\n`);
+  measuring.printed = true;
+}
+
 async function main(namespace: string, name: string): Promise<number> {
   const deadline = Date.now() + Number(values.timeout) * 1_000;
   let lastLine = '';
-  let measuring:
-    | { status: RolloutStatus; canaryVersion: string; since: number; from?: ResponseCounts; printed: boolean }
-    | undefined;
+  let measuring: Measuring | undefined;
   while (Date.now() < deadline) {
     const rollout = await read(namespace, name).catch(() => undefined);
     const status = rollout?.status ?? {};
     const line = statusLine(status);
     if (rollout && line !== lastLine) {
+      // A status that did not last a whole window (a short pause on a busy machine) still shows the
+      // traffic it had, once that is enough answers to mean something.
+      if (measuring?.from && !measuring.printed) printTraffic(measuring, MINIMUM_WINDOW);
       process.stdout.write(`  ${time()}  ${line}\n`);
       lastLine = line;
       const canaryVersion = tag(rollout.spec.template.spec.containers[0]?.image ?? '');
@@ -113,13 +133,7 @@ async function main(namespace: string, name: string): Promise<number> {
     }
     if (measuring && !measuring.printed && Date.now() - measuring.since >= SETTLE_MS) {
       measuring.from ??= load.responses();
-      const now = load.responses();
-      if (now.answered - measuring.from.answered >= WINDOW) {
-        process.stdout.write(
-          `  ${' '.repeat(8)}  ${trafficLine(measuring.status, measuring.canaryVersion, measuring.from, now)}\n`,
-        );
-        measuring.printed = true;
-      }
+      printTraffic(measuring, WINDOW);
     }
     const settled =
       rollout?.status?.phase === 'Healthy' &&

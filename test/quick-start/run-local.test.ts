@@ -57,7 +57,7 @@ describe('npm run local', () => {
     const revision = paused?.[1];
     expect(rolledOut).toMatch(new RegExp(`Paused\\s+4/5\\s+50\\s+50\\s+${revision}\\s`));
     // Beside each weight, the share of the load the new version really answered through the gateway:
-    // a window of 120 requests, whose edges may each hold a few in flight.
+    // a window of 80 to 120 requests, whose edges may each hold a few in flight.
     const newVersion = /rolling out registry\.example\/checkout:(\S+)/.exec(output)?.[1] ?? '';
     for (const weight of [20, 50]) {
       const line = new RegExp(
