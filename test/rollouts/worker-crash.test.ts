@@ -42,8 +42,12 @@ describe('a worker killed during a timed pause', () => {
       (s) => s.revision === 2 && s.phase !== 'Paused',
       (PAUSE_SECONDS + 30) * 1000,
     );
+    // The user's clock also counts the status write after the timer and this test's polling, both of
+    // which a busy machine slows: the pause must not look shorter, and ends within a few seconds of its
+    // end. Its exact length is checked below on the server's timestamps.
     const observedPause = Date.now() - pausedAt;
-    expect(Math.abs(observedPause - PAUSE_SECONDS * 1000)).toBeLessThanOrEqual(1_000);
+    expect(observedPause).toBeGreaterThanOrEqual((PAUSE_SECONDS - 1) * 1000);
+    expect(observedPause).toBeLessThanOrEqual((PAUSE_SECONDS + 5) * 1000);
     await scenario.waitForStatus('r2 to become Healthy', (s) => s.revision === 2 && s.phase === 'Healthy');
 
     const handle = scenario.client.workflow.getHandle(paused.workflowId!);
