@@ -9,7 +9,8 @@ export interface AnalysisActivities {
   /**
    * Reads the templates an analysis names and turns them, with the built-in metrics, into metrics ready
    * to measure. Fails non-retryably with type `InvalidConfiguration` naming `field` when a template is
-   * missing or one of its conditions, durations or arguments is wrong.
+   * missing, one of its conditions, durations or arguments is wrong, or it names a Prometheus address
+   * the worker is not allowed to query.
    */
   resolveAnalysis(input: {
     rollout: RolloutRef;
@@ -23,7 +24,8 @@ export interface AnalysisActivities {
   /**
    * Takes one measurement: an instant query, its result judged by the metric's conditions. Missing
    * data and NaN are Inconclusive, an unreachable Prometheus an Error; never Successful. Fails
-   * non-retryably with type `InvalidConfiguration` when Prometheus cannot parse the query.
+   * non-retryably with type `InvalidConfiguration` when Prometheus cannot parse the query or the
+   * metric's address is not one the worker may query.
    */
   measureMetric(input: { metric: ResolvedMetric }): Promise<MeasurementOutcome>;
 }

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
 import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
+import type { PrometheusAddressAllowList } from '../analysis/prometheus-addresses';
 import type { ResolvedMetric } from '../analysis/resolved-metric';
 import type { KubeClients } from '../kubernetes/client';
 import { isNotFound } from '../kubernetes/errors';
@@ -84,8 +85,8 @@ async function fetchTemplate(
 
 /**
  * Fetches an analysis's templates and resolves its metrics (see analysis/metric-resolution.ts). A
- * problem in the analysis or its templates fails non-retryably with type `InvalidConfiguration`,
- * listing every problem.
+ * problem in the analysis or its templates, a Prometheus address outside `allowedAddresses` included,
+ * fails non-retryably with type `InvalidConfiguration`, listing every problem.
  */
 export async function resolveAnalysis(
   kube: KubeClients,
@@ -96,6 +97,7 @@ export async function resolveAnalysis(
     context: AnalysisContext;
     mode: 'step' | 'background';
   },
+  allowedAddresses?: PrometheusAddressAllowList,
 ): Promise<ResolvedMetric[]> {
   const templates = await fetchAnalysisTemplates(kube, {
     namespace: input.rollout.namespace,
@@ -111,6 +113,7 @@ export async function resolveAnalysis(
       context: input.context,
       mode: input.mode,
       field: input.field,
+      allowedAddresses,
     });
   } catch (error) {
     if (!(error instanceof AnalysisConfigurationError)) throw error;

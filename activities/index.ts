@@ -3,7 +3,7 @@ import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
 import { guardCanaryTraffic } from './canary-traffic-guard';
 import { measureMetric } from './prometheus-measurement';
-import type { PrometheusSettings } from './prometheus-settings';
+import { prometheusAllowList, type PrometheusSettings } from './prometheus-settings';
 import { pruneOldReplicaSets } from './replica-set-pruning';
 import { waitForReplicaSetAvailable } from './replica-set-availability';
 import { ensureReplicaSet, scaleReplicaSet } from './replica-sets';
@@ -33,13 +33,14 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
   };
 }
 
-/** The analysis activities, bound to a cluster (for templates) and a default Prometheus. */
+/** The analysis activities, bound to a cluster (for templates) and the Prometheus servers allowed. */
 export function createAnalysisActivities(
   kube: KubeClients,
   prometheus: PrometheusSettings,
 ): AnalysisActivities {
+  const allowedAddresses = prometheusAllowList(prometheus);
   return {
-    resolveAnalysis: (input) => resolveAnalysis(kube, input),
+    resolveAnalysis: (input) => resolveAnalysis(kube, input, allowedAddresses),
     measureMetric: (input) => measureMetric(input, prometheus),
   };
 }

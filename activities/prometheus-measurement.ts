@@ -4,7 +4,8 @@ import { INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error'
 import { evaluateCondition, parseCondition, type Condition } from '../analysis/condition';
 import type { MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
 import { formatDuration } from '../schemas/duration';
-import type { PrometheusSettings } from './prometheus-settings';
+import { refusedAddressProblem } from '../analysis/prometheus-addresses';
+import { prometheusAllowList, type PrometheusSettings } from './prometheus-settings';
 
 const DEFAULT_TIMEOUT_MILLISECONDS = 10_000;
 
@@ -26,14 +27,25 @@ const VectorSchema = z.array(
  * Takes one measurement of a metric: an instant query, its number judged by the metric's conditions.
  * Never retries: a measurement that cannot be taken is an `Error` outcome, and the workflow's limits
  * decide what errors mean. Missing data, NaN and ±Inf are `Inconclusive`, so an idle canary is never
- * judged Successful. A query Prometheus cannot parse fails non-retryably with type
- * `InvalidConfiguration`, since asking again cannot mend it.
+ * judged Successful. A query Prometheus cannot parse, or an address the worker may not query (see
+ * analysis/prometheus-addresses.ts), fails non-retryably with type `InvalidConfiguration`, since asking
+ * again cannot mend it.
  */
 export async function measureMetric(
   { metric }: { metric: ResolvedMetric },
   settings: PrometheusSettings,
 ): Promise<MeasurementOutcome> {
   const conditions = parseConditions(metric);
+  // Resolution refused such addresses already; this guards a metric resolved under other settings.
+  if (metric.address !== undefined && !prometheusAllowList(settings).allows(metric.address)) {
+    throw ApplicationFailure.nonRetryable(
+      refusedAddressProblem(
+        `metric "${metric.name}" (${metric.source}) provider.prometheus.address`,
+        metric.address,
+      ),
+      INVALID_CONFIGURATION,
+    );
+  }
   const answer = await query(metric, settings);
   if ('verdict' in answer) return answer;
   return judge(answer.value, answer.text, conditions);

@@ -1,26 +1,47 @@
-/** How the worker reaches Prometheus when a metric names no address of its own. */
+import { isHttpUrl, PrometheusAddressAllowList } from '../analysis/prometheus-addresses';
+
+/** How the worker reaches Prometheus when a metric names no address of its own, and where else it may. */
 export interface PrometheusSettings {
   defaultPrometheusUrl: string;
+  /**
+   * Other Prometheus base URLs a metric's `provider.prometheus.address` may name; the default URL is
+   * always allowed. None unless set.
+   */
+  allowedAddresses?: readonly string[];
   /** How long one query may take before the measurement counts as an Error; 10 s unless set. */
   timeoutMilliseconds?: number;
 }
 
 export const DEFAULT_PROMETHEUS_URL = 'http://127.0.0.1:9090';
 
-/** Reads SIIRTO_PROMETHEUS_URL, failing at start-up with the variable's name if it is not an http(s) URL. */
+/** The addresses a worker with these settings may query: its default and the ones listed. */
+export function prometheusAllowList(settings: PrometheusSettings): PrometheusAddressAllowList {
+  return new PrometheusAddressAllowList([
+    settings.defaultPrometheusUrl,
+    ...(settings.allowedAddresses ?? []),
+  ]);
+}
+
+/**
+ * Reads SIIRTO_PROMETHEUS_URL and SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES (http(s) URLs separated by
+ * commas or spaces), failing at start-up with the variable's name if one is not an http(s) URL.
+ */
 export function prometheusSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): PrometheusSettings {
   const value = env.SIIRTO_PROMETHEUS_URL?.trim() || DEFAULT_PROMETHEUS_URL;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (!isHttpUrl(value)) {
     throw new Error(
       `SIIRTO_PROMETHEUS_URL is ${JSON.stringify(value)}, not an http(s) URL: set it to Prometheus' base URL, ` +
         `such as http://prometheus.monitoring:9090, or unset it to use ${DEFAULT_PROMETHEUS_URL}`,
     );
   }
-  return { defaultPrometheusUrl: value };
+  const allowedAddresses = (env.SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES ?? '').split(/[\s,]+/).filter(Boolean);
+  const wrong = allowedAddresses.filter((address) => !isHttpUrl(address));
+  if (wrong.length > 0) {
+    throw new Error(
+      `SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES holds ${wrong.map((address) => JSON.stringify(address)).join(', ')}, ` +
+        'not an http(s) URL: list the Prometheus base URLs that AnalysisTemplates may name as ' +
+        'provider.prometheus.address, separated by commas, such as http://prometheus.team-a:9090,http://thanos.monitoring:9090',
+    );
+  }
+  return { defaultPrometheusUrl: value, allowedAddresses };
 }

@@ -15,7 +15,12 @@ export const LATENCY_P95_METRIC = 'latency-p95';
  * never answered a 5xx has no 5xx series at all, so that side of the ratio falls back to 0.
  */
 export function builtInMetrics(builtIn: BuiltInMetrics, field: string): Metric[] {
-  const window = promqlWindow(builtIn.window, `${field}.window`);
+  const problems = [
+    ...windowProblems(builtIn.window, `${field}.window`),
+    ...selectorProblems(builtIn.selector, `${field}.selector`),
+  ];
+  if (problems.length > 0) throw new AnalysisConfigurationError(problems);
+  const window = promqlWindow(builtIn.window);
   const matchers = builtIn.selector.trim();
   const selector = (extra?: string) => `{${[matchers, extra].filter(Boolean).join(',')}}`;
   const policy = {
@@ -56,16 +61,41 @@ export function builtInMetrics(builtIn: BuiltInMetrics, field: string): Metric[]
   return metrics;
 }
 
+function windowProblems(window: string, field: string): string[] {
+  const milliseconds = parseDuration(window);
+  if (milliseconds !== undefined && milliseconds >= 1_000) return [];
+  return [
+    `${field} is ${JSON.stringify(window)}, not a duration of at least 1s: write it like 30s, 1m or 5m`,
+  ];
+}
+
 /**
  * The window as PromQL writes a range: whole units only (`1m30s`, `1500ms`), never the decimals
  * Siirto's own durations allow.
  */
-function promqlWindow(window: string, field: string): string {
-  const milliseconds = parseDuration(window);
-  if (milliseconds === undefined || milliseconds < 1_000) {
-    throw new AnalysisConfigurationError([
-      `${field} is ${JSON.stringify(window)}, not a duration of at least 1s: write it like 30s, 1m or 5m`,
-    ]);
-  }
+function promqlWindow(window: string): string {
+  const milliseconds = parseDuration(window) ?? 0;
   return milliseconds % 1_000 === 0 ? formatDuration(milliseconds) : `${milliseconds}ms`;
+}
+
+/** A PromQL string in any of its three quotes. */
+const STRING = /"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*'|`[^`]*`/.source;
+/** One label matcher, such as `code=~"5.."`, and the comma or end after it. */
+const LABEL_MATCHER = `\\s*(?:[A-Za-z_][A-Za-z0-9_]*|${STRING})\\s*(?:=~|!~|!=|=)\\s*(?:${STRING})\\s*(?:,|$)`;
+
+/**
+ * The selector goes between the braces of the built-in queries, so it must be label matchers and
+ * nothing else: text that closed the braces could rewrite the query around it.
+ */
+function selectorProblems(selector: string, field: string): string[] {
+  const matcher = new RegExp(LABEL_MATCHER, 'y');
+  while (selector.slice(matcher.lastIndex).trim() !== '') {
+    if (!matcher.test(selector)) {
+      return [
+        `${field} is ${JSON.stringify(selector)}, not a list of PromQL label matchers: write it like ` +
+          'namespace="{{args.namespace}}",app="checkout", each value in quotes',
+      ];
+    }
+  }
+  return [];
 }

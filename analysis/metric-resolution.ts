@@ -4,6 +4,7 @@ import { parseDuration } from '../schemas/duration';
 import { AnalysisConfigurationError } from './analysis-configuration-error';
 import { builtInMetrics } from './built-in-metrics';
 import { ConditionSyntaxError, parseCondition } from './condition';
+import { isHttpUrl, refusedAddressProblem, type PrometheusAddressAllowList } from './prometheus-addresses';
 import { argumentNames, substituteArguments } from './query-arguments';
 import type { ResolvedMetric } from './resolved-metric';
 
@@ -25,6 +26,11 @@ export interface MetricResolutionInput {
   mode: 'step' | 'background';
   /** Where the analysis sits in the Rollout, for messages: `spec.strategy.canary.steps[2].analysis`. */
   field?: string;
+  /**
+   * The Prometheus addresses a metric may name, as the worker that will measure allows them. Left out
+   * where that is not known (the bridge), and then not checked.
+   */
+  allowedAddresses?: PrometheusAddressAllowList;
 }
 
 /** The arguments Siirto fills in itself, by the name queries use for them. */
@@ -68,7 +74,9 @@ export function resolveMetrics(input: MetricResolutionInput): ResolvedMetric[] {
       );
     }
     definedBy.set(metric.name, where.source);
-    const metricResolved = collect(problems, () => resolveMetric(metric, where, values, input.mode));
+    const metricResolved = collect(problems, () =>
+      resolveMetric(metric, where, values, input.mode, input.allowedAddresses),
+    );
     if (metricResolved) resolved.push(metricResolved);
   };
 
@@ -170,6 +178,7 @@ function resolveMetric(
   where: MetricLocation,
   values: ReadonlyMap<string, string>,
   mode: MetricResolutionInput['mode'],
+  allowedAddresses: PrometheusAddressAllowList | undefined,
 ): ResolvedMetric {
   const problems: string[] = [];
   const query = collect(problems, () =>
@@ -210,6 +219,8 @@ function resolveMetric(
       `${where.fieldOf('provider.prometheus.address')} is ${JSON.stringify(address)}, not an http(s) URL: ` +
         'write it like http://prometheus.monitoring:9090, or leave it out to use the worker’s SIIRTO_PROMETHEUS_URL',
     );
+  } else if (address !== undefined && allowedAddresses && !allowedAddresses.allows(address)) {
+    problems.push(refusedAddressProblem(where.fieldOf('provider.prometheus.address'), address));
   }
   if (problems.length > 0 || query === undefined || interval === undefined || initialDelay === undefined) {
     throw new AnalysisConfigurationError(problems);
@@ -228,15 +239,6 @@ function resolveMetric(
     inconclusiveLimit: metric.inconclusiveLimit,
     consecutiveErrorLimit: metric.consecutiveErrorLimit,
   };
-}
-
-function isHttpUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 /** Runs a step, moving the problems of an AnalysisConfigurationError into `problems`. */

@@ -84,6 +84,24 @@ export function recordMeasurement(
 }
 
 /**
+ * Adds a measurement that can never be taken as the metric is written (a query Prometheus cannot
+ * parse, an address the worker may not query): an `Error` that fails the metric at once, since
+ * measuring again would only find the same, and an analysis that cannot measure must never pass.
+ */
+export function recordUnusable(tally: MetricTally, message: string, measuredAt: string): MetricTally {
+  return {
+    ...tally,
+    phase: 'Failed',
+    taken: tally.taken + 1,
+    errors: tally.errors + 1,
+    consecutiveErrors: tally.consecutiveErrors + 1,
+    measurements: [...tally.measurements, { verdict: 'Error' as const, message, measuredAt }].slice(
+      -KEPT_MEASUREMENTS,
+    ),
+  };
+}
+
+/**
  * The rollout has no steps left, so a background analysis must come to a verdict: a metric still
  * measuring completes once its latest measurement succeeded. Until then it keeps measuring, so the
  * canary is never promoted on a delay not yet over, on missing data or on a failure just tolerated.

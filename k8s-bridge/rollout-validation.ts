@@ -98,7 +98,12 @@ export function namedRoutes(rollout: Rollout): { name: string; field: string }[]
 
 /** The problems with a parsed Rollout that its schema cannot catch; empty when it is valid. */
 export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
-  const problems = [...checkSelector(rollout), ...checkSteps(rollout), ...checkAnalyses(rollout, facts)];
+  const problems = [
+    ...checkSelector(rollout),
+    ...checkSteps(rollout),
+    ...checkStartingStep(rollout),
+    ...checkAnalyses(rollout, facts),
+  ];
   const canary = rollout.spec.strategy.canary;
   if (!canary) return problems;
   const namespace = rollout.metadata.namespace;
@@ -164,6 +169,29 @@ function checkSteps(rollout: Rollout): string[] {
     }
   });
   return problems;
+}
+
+/**
+ * A background analysis starts when the steps reach `startingStep`: one beyond the last step would
+ * never start, and the canary would be promoted without ever being measured.
+ */
+function checkStartingStep(rollout: Rollout): string[] {
+  const canary = rollout.spec.strategy.canary;
+  const startingStep = canary?.analysis?.startingStep;
+  if (!canary || startingStep === undefined || startingStep < canary.steps.length) return [];
+  const field = 'spec.strategy.canary.analysis.startingStep';
+  if (canary.steps.length === 0) {
+    return [
+      `${field}: ${startingStep} names a step, but spec.strategy.canary.steps has none, so the background ` +
+        'analysis would never run: add steps for it to run beside, or remove spec.strategy.canary.analysis',
+    ];
+  }
+  const last = canary.steps.length - 1;
+  return [
+    `${field}: ${startingStep} is beyond the last step; spec.strategy.canary.steps has ${canary.steps.length} ` +
+      `step${canary.steps.length === 1 ? '' : 's'} (indices 0 to ${last}), so the background analysis would ` +
+      `never run: set it to ${last === 0 ? '0' : `0–${last}`}`,
+  ];
 }
 
 /**

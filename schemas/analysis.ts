@@ -60,11 +60,12 @@ const MeasurementPolicyShape = {
 export const PrometheusProviderSchema = z
   .object({
     address: z.string().optional().meta({
-      description: "Prometheus base URL; defaults to the worker's SIIRTO_PROMETHEUS_URL.",
+      description:
+        "Prometheus base URL; defaults to the worker's SIIRTO_PROMETHEUS_URL. Any other must be listed in the worker's SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES.",
     }),
     query: z.string().min(1).meta({
       description:
-        'PromQL returning one number (a scalar or a single series). `{{args.NAME}}` is replaced by the argument NAME.',
+        'PromQL returning one number (a scalar or a single series). `{{args.NAME}}` is replaced by the argument NAME, escaped for the quotes around it; outside quotes only a number or a duration is accepted.',
     }),
   })
   .meta({ description: 'Measure with a Prometheus instant query.' });
@@ -191,7 +192,8 @@ export const BackgroundAnalysisSchema = z
   .object({
     ...AnalysisReferenceShape,
     startingStep: z.number().int().min(0).default(0).meta({
-      description: 'Index of the step from which the analysis runs until the rollout completes.',
+      description:
+        'Index of the step from which the analysis runs until the rollout completes; at most the last step’s index.',
     }),
   })
   .superRefine(requireSomeMetric)

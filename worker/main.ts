@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     metricsPort: server.port,
     sdkMetricsPort,
     prometheus: prometheus.defaultPrometheusUrl,
+    prometheusAllowedAddresses: prometheus.allowedAddresses,
     ...describeCDEventsSettings(cdEvents),
   });
   await worker.run();

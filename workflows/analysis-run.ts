@@ -1,4 +1,6 @@
 import {
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -13,15 +15,17 @@ import {
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { RolloutActivities } from '../activities/rollout-activities';
+import { INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
 import {
   analysisPhase,
   concludeTally,
   metricResult,
   newTally,
   recordMeasurement,
+  recordUnusable,
   type MetricTally,
 } from '../analysis/metric-tally';
-import type { ResolvedMetric } from '../analysis/resolved-metric';
+import type { MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
 import { formatDuration } from '../schemas/duration';
 import type { AnalysisRunStatus, Measurement } from '../schemas/analysis';
 import {
@@ -51,13 +55,19 @@ const WRITE_STOPPED = 'write-stopped-analysis';
 /** Patch ID: a tolerated failed measurement records a Warning Event (histories before it do not). */
 const WARN_ON_TOLERATED_FAILURE = 'warn-on-tolerated-failure';
 
+/**
+ * Patch ID: a metric that can never be measured as written fails the analysis with a verdict; before
+ * it, the analysis workflow itself ended Failed.
+ */
+const FAIL_UNUSABLE_METRIC = 'fail-unusable-metric';
+
 const measurements = proxyActivities<AnalysisActivities>({
   startToCloseTimeout: '30 seconds',
   // A crash is retried; what the measurement finds (errors included) is judged, not retried.
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: ['InvalidConfiguration'],
+    nonRetryableErrorTypes: [INVALID_CONFIGURATION],
   },
 });
 
@@ -162,10 +172,20 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
   async function measureOnce(metric: ResolvedMetric): Promise<void> {
     const tally = tallies.get(metric.name) ?? newTally(metric.name);
     const ordinal = metric.count === undefined ? `#${tally.taken + 1}` : `${tally.taken + 1}/${metric.count}`;
-    const outcome = await measurements.measureMetric.executeWithOptions(
-      { summary: `measure ${metric.name} ${ordinal}` },
-      [{ metric }],
-    );
+    let outcome: MeasurementOutcome;
+    try {
+      outcome = await measurements.measureMetric.executeWithOptions(
+        { summary: `measure ${metric.name} ${ordinal}` },
+        [{ metric }],
+      );
+    } catch (error) {
+      const unusable = invalidConfiguration(error);
+      if (unusable === undefined || !patched(FAIL_UNUSABLE_METRIC)) throw error;
+      // The rollout writes the failed analysis with its Degraded status, as for any failed metric.
+      tallies.set(metric.name, recordUnusable(tally, unusable, new Date().toISOString()));
+      setCurrentDetails(describe(name, status()));
+      return;
+    }
     const measurement: Measurement = { ...outcome, measuredAt: new Date().toISOString() };
     const recorded = recordMeasurement(tally, metric, measurement);
     tallies.set(metric.name, concluding ? concludeTally(recorded) : recorded);
@@ -237,6 +257,14 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     });
   }
   return status();
+}
+
+/** The message of a measurement that failed as no retry can mend: the metric is unusable as written. */
+function invalidConfiguration(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  return cause instanceof ApplicationFailure && cause.type === INVALID_CONFIGURATION
+    ? cause.message
+    : undefined;
 }
 
 /** One line a person reads in `kubectl describe` and the rollout's message. */

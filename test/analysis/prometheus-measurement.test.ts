@@ -245,8 +245,11 @@ describe('measuring a metric with the local Prometheus', () => {
     );
   });
 
-  it('uses the address a metric names over the default', async () => {
-    const unreachableDefault = { defaultPrometheusUrl: 'http://127.0.0.1:9' };
+  it('uses the address a metric names over the default, once the worker allows it', async () => {
+    const unreachableDefault = {
+      defaultPrometheusUrl: 'http://127.0.0.1:9',
+      allowedAddresses: [stack.prometheusUrl],
+    };
     const outcome = await measureMetric(
       {
         metric: metric(value('case="low"'), {
@@ -257,6 +260,27 @@ describe('measuring a metric with the local Prometheus', () => {
       unreachableDefault,
     );
     expect(outcome.verdict).toBe('Successful');
+  });
+
+  it('refuses non-retryably an address the worker does not allow, sending it nothing', async () => {
+    let requests = 0;
+    const { server, address } = await serve((_request, response) => {
+      requests++;
+      response.end();
+    });
+    servers.push(server);
+    const failure = await failureOf(
+      measureMetric({ metric: metric('vector(1)', { successCondition: 'result > 0', address }) }, settings()),
+    );
+    expect(failure).toMatchObject({
+      type: 'InvalidConfiguration',
+      nonRetryable: true,
+      message:
+        `metric "probe" (AnalysisTemplate test/probe) provider.prometheus.address is "${address}", a Prometheus ` +
+        'this worker is not allowed to query: add it to SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES on the worker, or ' +
+        'leave the address out to use SIIRTO_PROMETHEUS_URL',
+    });
+    expect(requests).toBe(0);
   });
 
   it('is an Error when nothing listens at the address', async () => {

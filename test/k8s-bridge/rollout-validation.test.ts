@@ -218,6 +218,23 @@ describe('Rollout validation', () => {
     ]);
   });
 
+  it('refuses a background analysis starting beyond the last step, which would never run', () => {
+    const withAnalysisFrom = (startingStep: number, steps: unknown[] = [{ setWeight: 20 }, { pause: {} }]) =>
+      parsed(steps, (manifest) => {
+        manifest.spec.strategy.canary.analysis = { startingStep, builtIn: { errorRate: { max: 0.05 } } };
+      });
+    expect(problemsOf(withAnalysisFrom(1))).toEqual([]);
+    expect(problemsOf(withAnalysisFrom(2))).toEqual([
+      'spec.strategy.canary.analysis.startingStep: 2 is beyond the last step; spec.strategy.canary.steps has ' +
+        '2 steps (indices 0 to 1), so the background analysis would never run: set it to 0–1',
+    ]);
+    expect(problemsOf(withAnalysisFrom(0, []))).toEqual([
+      'spec.strategy.canary.analysis.startingStep: 0 names a step, but spec.strategy.canary.steps has none, ' +
+        'so the background analysis would never run: add steps for it to run beside, or remove ' +
+        'spec.strategy.canary.analysis',
+    ]);
+  });
+
   it('refuses an empty selector, which would take every pod in the namespace', () => {
     expect(problemsOf(parsed(defaultSteps, ({ spec }) => (spec.selector = { matchLabels: {} })))).toEqual([
       expect.stringMatching(/^spec\.selector: is empty /),

@@ -104,6 +104,33 @@ describe('built-in metrics', () => {
     );
   });
 
+  it.each([
+    'app="web"',
+    ` namespace = "{{args.namespace}}" , code!~'5..', path=~\`/api/.*\`, `,
+    String.raw`app="a\"b",tier!="x"`,
+  ])('accepts a selector of label matchers: %j', (selector) => {
+    expect(() =>
+      builtInMetrics(BuiltInMetricsSchema.parse({ errorRate: { max: 0.1 }, selector }), field),
+    ).not.toThrow();
+  });
+
+  it.each([
+    'app="web"}[1m])) * 0 + vector(0) #',
+    'app="web"} or vector(0) or x{a="b"',
+    'app=web',
+    'app="web" app="api"',
+    'app="{{args.service}}",{{args.more}}',
+  ])('refuses a selector that is more than label matchers: %j', (selector) => {
+    expect(() =>
+      builtInMetrics(BuiltInMetricsSchema.parse({ errorRate: { max: 0.1 }, selector }), field),
+    ).toThrow(
+      new AnalysisConfigurationError([
+        `${field}.selector is ${JSON.stringify(selector)}, not a list of PromQL label matchers: write it like ` +
+          'namespace="{{args.namespace}}",app="checkout", each value in quotes',
+      ]),
+    );
+  });
+
   it('has conditions that never call NaN (an idle canary) a success', () => {
     const [errorRate, latency] = builtInMetrics(
       BuiltInMetricsSchema.parse({ errorRate: { max: 1 }, latencyP95: { maxSeconds: 10 } }),

@@ -5,6 +5,7 @@ import {
   type FetchedTemplate,
   type MetricResolutionInput,
 } from '../../analysis/metric-resolution';
+import { PrometheusAddressAllowList } from '../../analysis/prometheus-addresses';
 import { AnalysisTemplateSpecSchema, RolloutAnalysisSchema } from '../../schemas/analysis';
 
 const context = {
@@ -287,15 +288,57 @@ describe('metric resolution', () => {
     ]);
   });
 
-  it('rejects argument values that would break out of their PromQL quotes', () => {
+  it('escapes argument values as PromQL string content, so a value cannot change the query', () => {
     const analysis = {
       templates: [{ templateName: 'success-rate' }],
       args: [{ name: 'service', value: 'checkout"} or vector(0) or x{a="' }],
     };
-    expect(problemsOf(() => resolveMetrics(input({ analysis })))).toEqual([
-      expect.stringContaining(
-        'argument "service" used by AnalysisTemplate shop/success-rate spec.metrics[0].provider.prometheus.query',
-      ),
+    const [metric] = resolveMetrics(input({ analysis }));
+    expect(metric?.query).toBe(
+      String.raw`sum(rate(requests{service="checkout\"} or vector(0) or x{a=\"",hash="c4n4ry",q="0.99"}[1m]))`,
+    );
+  });
+
+  it('refuses a metric address the worker does not allow, naming the field and the setting', () => {
+    const withAddress = (address: string) =>
+      template('remote', {
+        metrics: [
+          {
+            name: 'remote',
+            successCondition: 'result > 0',
+            provider: { prometheus: { address, query: 'vector(1)' } },
+          },
+        ],
+      });
+    const allowedAddresses = new PrometheusAddressAllowList([
+      'http://prometheus.monitoring:9090',
+      'https://thanos.example/query/',
     ]);
+    const resolve = (address: string) =>
+      resolveMetrics(
+        input({
+          templates: [withAddress(address)],
+          analysis: { templates: [{ templateName: 'remote' }] },
+          allowedAddresses,
+        }),
+      );
+    expect(resolve('HTTP://Prometheus.Monitoring:9090/')[0]?.address).toBe(
+      'HTTP://Prometheus.Monitoring:9090/',
+    );
+    expect(resolve('https://thanos.example:443/query')[0]?.address).toBe('https://thanos.example:443/query');
+    expect(problemsOf(() => resolve('http://metadata.internal:80/latest'))).toEqual([
+      'AnalysisTemplate shop/remote spec.metrics[0].provider.prometheus.address (metric "remote") is ' +
+        '"http://metadata.internal:80/latest", a Prometheus this worker is not allowed to query: add it to ' +
+        'SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES on the worker, or leave the address out to use SIIRTO_PROMETHEUS_URL',
+    ]);
+    // Another port, scheme or path is another server, or another API behind the same one.
+    for (const address of [
+      'http://prometheus.monitoring:9091',
+      'https://prometheus.monitoring:9090',
+      'http://prometheus.monitoring:9090/admin',
+      'https://thanos.example/',
+    ]) {
+      expect(problemsOf(() => resolve(address))).toHaveLength(1);
+    }
   });
 });

@@ -4,6 +4,7 @@ import {
   concludeTally,
   newTally,
   recordMeasurement,
+  recordUnusable,
   type MetricTally,
 } from '../../analysis/metric-tally';
 import type { MeasurementVerdict } from '../../schemas/analysis';
@@ -33,6 +34,17 @@ describe('a metric tally', () => {
   it('succeeds once it has its count of measurements and nothing holds it', () => {
     expect(tallyOf(['Successful', 'Successful']).phase).toBe('Running');
     expect(tallyOf(['Successful', 'Successful', 'Successful']).phase).toBe('Successful');
+  });
+
+  it('fails at once, as an Error, on a measurement that can never be taken as the metric is written', () => {
+    const unusable = recordUnusable(tallyOf(['Successful']), 'Prometheus cannot run the query', 'later');
+    expect(unusable).toMatchObject({ phase: 'Failed', taken: 2, errors: 1, successful: 1, failed: 0 });
+    expect(unusable.measurements.at(-1)).toEqual({
+      verdict: 'Error',
+      message: 'Prometheus cannot run the query',
+      measuredAt: 'later',
+    });
+    expect(analysisPhase([unusable, tallyOf(['Successful', 'Successful', 'Successful'])])).toBe('Failed');
   });
 
   it('fails on one failure more than failureLimit', () => {

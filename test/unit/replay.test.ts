@@ -15,6 +15,7 @@ const SCENARIOS = [
   'analysis-run-continued-as-new',
   'analysis-run-stopped',
   'analysis-run-successful',
+  'analysis-run-unusable-metric',
   'canary-aborted-then-retried',
   'canary-analysis-failed',
   'canary-analysis-held-then-resumed',
