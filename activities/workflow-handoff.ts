@@ -1,12 +1,14 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { setTimeout as delay } from 'node:timers/promises';
-import { statusQuery, type RolloutState } from '../workflows/rollout-api';
+import { statusQuery, type PendingScaleDown, type RolloutState } from '../workflows/rollout-api';
 
 /** What a closed rollout workflow left serving, as far as its result tells. */
 export interface ClosedRollout {
   /** The revision stable when it closed: its own, if it finished promoting before it stood down. */
   stableTemplateHash?: string;
+  /** ReplicaSets it left for the next revision to scale down once their time is up. */
+  scaleDowns?: PendingScaleDown[];
 }
 
 export interface WorkflowHandoffActivities {
@@ -45,7 +47,10 @@ export function createWorkflowHandoffActivities(client: Client): WorkflowHandoff
       })();
       try {
         const state = await Promise.race([closed, finishedWithCluster, context.cancelled]);
-        return state?.stableTemplateHash ? { stableTemplateHash: state.stableTemplateHash } : {};
+        return {
+          ...(state?.stableTemplateHash ? { stableTemplateHash: state.stableTemplateHash } : {}),
+          ...(state?.scaleDowns?.length ? { scaleDowns: state.scaleDowns } : {}),
+        };
       } finally {
         waited.abort();
         clearInterval(heartbeat);

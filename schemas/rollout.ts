@@ -140,6 +140,17 @@ export const CanaryStrategySchema = z
       .min(0)
       .default(30)
       .meta({ description: 'Seconds the old stable ReplicaSet keeps its pods after promotion.' }),
+    abortScaleDownDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .meta({
+        description:
+          'Seconds the canary keeps its pods after an abort or a newer revision moves the traffic away from ' +
+          'them, for requests a gateway still sends while it applies the new weights; 0 keeps them until a ' +
+          'retry or a newer revision.',
+      }),
   })
   .meta({ description: 'Shift traffic to the new revision step by step.' });
 

@@ -41,6 +41,7 @@ import {
   type AnalysisKind,
   type CanaryRolloutInput,
   type PromoteRequest,
+  type PendingScaleDown,
   type RetryRequest,
   type RolloutState,
 } from './rollout-api';
@@ -52,6 +53,14 @@ const PERMANENT_FAILURES = [
   'RevisionSuperseded',
   'ProgressDeadlineExceeded',
   'InvalidConfiguration',
+];
+
+/** Failures that name themselves as the reason of the Degraded Event they cause. */
+const EVENT_REASONS = [
+  'AnalysisFailed',
+  'ProgressDeadlineExceeded',
+  'TrafficRouteMissing',
+  'TrafficRouteMisconfigured',
 ];
 
 const cluster = proxyActivities<RolloutActivities>({
@@ -118,6 +127,39 @@ const CONCLUDE_BACKGROUND_ANALYSIS = 'conclude-background-analysis';
  * canary's pods is Ready, and gives it back once they are.
  */
 const GUARD_CANARY_TRAFFIC = 'guard-canary-traffic';
+
+/**
+ * Patch ID: the canary is scaled to full size while abort is still possible, so any failure before
+ * the stable Service moves to it (a quota, a lack of capacity, a first revision that never becomes
+ * Ready) takes the abort path instead of failing the workflow on a split.
+ */
+const FILL_BEFORE_FLIP = 'fill-canary-before-flip';
+
+/**
+ * Patch ID: going back to stable is best-effort per part (Services, route, canary pods), and what
+ * could not be restored is said in the Degraded message; a promotion that fails before the route is
+ * on the new stable goes back to stable too. Something the cluster did never fails the workflow.
+ */
+const SAFE_RETURN_TO_STABLE = 'safe-return-to-stable';
+
+/** Patch ID: a newer revision that arrived while this one waited for its predecessor is honoured first. */
+const SUPERSEDED_BEFORE_START = 'superseded-before-start';
+
+/**
+ * Patch ID: a wait for pods only reads, so an abort leaves it at once instead of waiting for the
+ * activity to hear of it at its next heartbeat, and the traffic moves within the second.
+ */
+const PROMPT_ABORT = 'prompt-abort';
+
+/**
+ * Patch ID: pods that traffic leaves (the canary's on an abort or supersede, the old stable's after a
+ * promotion) keep running for their delay even when a newer revision comes, which then scales them
+ * down when their time is up: a gateway applies new weights a little later than they are written.
+ */
+const DELAYED_SCALE_DOWN = 'delayed-scale-down';
+
+/** Patch ID: a promote acts on the pause or hold current when it arrives, never on a later one. */
+const PROMOTE_ACTS_ON_CURRENT_GATE = 'promote-acts-on-current-gate';
 
 const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
@@ -229,6 +271,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       enterPhase('Paused', holds.get(kind) ?? '');
     } else if (holds.delete(kind) && holds.size === 0) {
       state.paused = pausing;
+      // A promote that came for the hold ends with it: it must not skip a later pause or the final check.
+      if (!pausing && promotion && !promotion.full && patched(PROMOTE_ACTS_ON_CURRENT_GATE)) {
+        promotion = undefined;
+      }
       if (pausing) enterPhase('Paused', pauseMessage);
       else {
         enterPhase(
@@ -385,7 +431,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   function waitForCanaryPods(
     canaryReplicas: number,
     summary: string,
-    activities = readiness,
+    activities = patched(PROMPT_ABORT) ? guards : readiness,
   ): Promise<ReplicaSetSummary> {
     return activities.waitForReplicaSetAvailable.executeWithOptions({ summary }, [
       { rollout, templateHash, replicas: canaryReplicas, deadlineSeconds: input.progressDeadlineSeconds },
@@ -833,6 +879,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           }
           await waitWhileHeld();
           await concludeBackgroundAnalysis();
+          // Still abortable, and guarded: the canary gets all its pods before it becomes stable.
+          if (patched(FILL_BEFORE_FLIP)) await fillCanary();
         } finally {
           // Promotion and the return to stable move the traffic with no guard left to stand down.
           if (guard) await guard.stop();
@@ -841,20 +889,52 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       });
       return undefined;
     } catch (error) {
-      if (interruption && isCancellation(error)) return interruption;
-      const failure = permanentFailure(error);
-      if (failure?.type === 'RevisionSuperseded') return { kind: 'supersede', revision: revision + 1 };
-      // Any other permanent failure (deadline, missing Service or route) is handled like an abort.
-      if (failure) {
-        const eventReason = failure.type === 'AnalysisFailed' ? 'AnalysisFailed' : undefined;
-        return { kind: 'abort', reason: failure.message, eventReason };
-      }
-      throw error;
+      return interruptionBehind(error);
     } finally {
       stepsScope = undefined;
       background = undefined;
       holds.clear();
     }
+  }
+
+  /** What stopped abortable work: an abort or supersede, or a permanent failure handled like an abort. */
+  function interruptionBehind(error: unknown): Interruption {
+    if (interruption && isCancellation(error)) return interruption;
+    const failure = permanentFailure(error);
+    if (failure?.type === 'RevisionSuperseded') return { kind: 'supersede', revision: revision + 1 };
+    // Any other permanent failure (deadline, missing Service or route) is handled like an abort.
+    if (failure) {
+      const eventReason = EVENT_REASONS.includes(failure.type ?? '')
+        ? (failure.type ?? undefined)
+        : undefined;
+      return { kind: 'abort', reason: failure.message, eventReason };
+    }
+    throw error;
+  }
+
+  /** Runs work that an abort or supersede may cut short, as the steps are; returns what did. */
+  async function abortably(work: () => Promise<void>): Promise<Interruption | undefined> {
+    stepsScope = new CancellationScope();
+    try {
+      await stepsScope.run(work);
+      return undefined;
+    } catch (error) {
+      return interruptionBehind(error);
+    } finally {
+      stepsScope = undefined;
+    }
+  }
+
+  /** True once the canary has all its pods Ready, ahead of the flip. */
+  let filled = false;
+  async function fillCanary(): Promise<void> {
+    if (canaryScale !== replicas) {
+      state.message = `promoting: scaling the canary to ${replicas} pods before it becomes stable`;
+      showDetails();
+      publishStatus();
+    }
+    await scaleCanaryAndWait(replicas);
+    filled = true;
   }
 
   /** Awaited by every traffic change, so the Services select the right pods before weights move. */
@@ -875,7 +955,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   async function promoteToStable(): Promise<void> {
     promoting = true;
     const previousStable = state.stableTemplateHash;
-    await scaleCanaryAndWait(replicas);
+    if (!filled) await scaleCanaryAndWait(replicas);
     await pointServices(templateHash);
     await routeTraffic({ stable: 100, canary: 0 }, 'set weight 100% on new stable');
     state.stableTemplateHash = templateHash;
@@ -885,10 +965,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     announce('published');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
+      const keptUntil = Date.now() + delay;
       // A newer revision waits for this workflow to close, so it cuts the delay short.
       await condition(() => interruption?.kind === 'supersede', delay, {
         summary: `keep old stable pods ${formatDuration(delay)}`,
       });
+      if (interruption?.kind === 'supersede' && patched(DELAYED_SCALE_DOWN)) {
+        // ... and scales them down when their time is up.
+        scaleDownLater(previousStable, keptUntil, 'old stable');
+        return;
+      }
       await cluster.scaleReplicaSet.executeWithOptions(
         { summary: `scale old stable ${previousStable} to 0` },
         [{ rollout, templateHash: previousStable, replicas: 0 }],
@@ -899,18 +985,172 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   }
 
-  /** Traffic back to stable first, then the canary's pods go. */
-  async function returnToStable(summary: string): Promise<void> {
-    await routeTraffic({ stable: 100, canary: 0 }, summary, false);
-    await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
-      { rollout, templateHash, replicas: 0 },
-    ]);
-    canaryScale = 0;
+  /**
+   * Traffic back to stable first, then the canary's pods go. Each part is tried whatever became of the
+   * other (with the patch); returns what could not be restored, for the phase that follows to say.
+   */
+  async function returnToStable(summary: string, keepCanary = false): Promise<string[]> {
+    const problems: string[] = [];
+    const toStable = { stable: 100, canary: 0 };
+    try {
+      await routeTraffic(toStable, summary, false);
+    } catch (error) {
+      if (!patched(SAFE_RETURN_TO_STABLE)) throw error;
+      // The Services may not have been pointed (an abort cut that short): point them, then try again.
+      try {
+        await pointServices(state.stableTemplateHash ?? templateHash);
+        await routeTraffic(toStable, summary, false);
+      } catch (again) {
+        problems.push(`traffic could not be moved back to stable: ${failureMessage(again)}`);
+      }
+    }
+    if (keepCanary) return problems;
+    try {
+      await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
+        { rollout, templateHash, replicas: 0 },
+      ]);
+      canaryScale = 0;
+    } catch (error) {
+      if (!patched(SAFE_RETURN_TO_STABLE)) throw error;
+      problems.push(`the canary's pods could not be scaled to 0: ${failureMessage(error)}`);
+    }
+    if (problems.length > 0)
+      log.warn('not all of the rollout went back to stable', { rollout: label, problems });
+    return problems;
+  }
+
+  /** The reason of an abort, and what of the way back to stable could not be done, with the fix. */
+  function degradedMessage(reason: string, problems: string[]): string {
+    if (problems.length === 0) return reason;
+    return `${reason}; then ${problems.join('; ')}`;
+  }
+
+  // --- scaling down once the traffic has surely left -------------------------------------------------
+  /** ReplicaSets waiting to be scaled to 0, by template hash, with when they may be. */
+  const scaleDowns = new Map<string, number>();
+  /** Cancelled when this run stands down: the revision after it takes over what is still waiting. */
+  const scaleDownScope = new CancellationScope();
+  const scalingDown: Promise<void>[] = [];
+  /** Set when this run stands down for a newer revision, which takes over the scale-downs. */
+  let standingDown = false;
+  const abortScaleDownDelay = (canary.abortScaleDownDelaySeconds ?? 30) * 1000;
+
+  /**
+   * Scales the ReplicaSet to 0 at `notBefore` (workflow time), unless its pods are wanted again by then:
+   * it became stable, or a retry took it off the list.
+   */
+  function scaleDownLater(hash: string, notBefore: number, what: string): void {
+    scaleDowns.set(hash, notBefore);
+    const wait = Math.max(0, notBefore - Date.now());
+    const done = scaleDownScope.run(async () => {
+      if (wait > 0) {
+        await condition(() => !scaleDowns.has(hash), wait, {
+          summary: `keep ${what} pods ${formatDuration(wait)} after the traffic left them`,
+        });
+      }
+      if (!scaleDowns.delete(hash) || hash === state.stableTemplateHash) return;
+      await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale ${what} to 0` }, [
+        { rollout, templateHash: hash, replicas: 0 },
+      ]);
+      if (hash === templateHash) canaryScale = 0;
+    });
+    scalingDown.push(
+      done.catch((error: unknown) => {
+        if (isCancellation(error)) return;
+        log.warn('could not scale down', { rollout: label, templateHash: hash, error: String(error) });
+      }),
+    );
+  }
+
+  /**
+   * Before the run ends: what is still waiting to be scaled down is done, or, when a newer revision
+   * has come, left to it in the run's result.
+   */
+  async function settleScaleDowns(): Promise<void> {
+    await condition(() => scaleDowns.size === 0 || standingDown || interruption?.kind === 'supersede');
+    if (scaleDowns.size > 0) {
+      state.scaleDowns = [...scaleDowns].map(([hash, notBefore]): PendingScaleDown => ({
+        templateHash: hash,
+        notBefore: new Date(notBefore).toISOString(),
+      }));
+      scaleDowns.clear();
+      scaleDownScope.cancel();
+    }
+    await Promise.all(scalingDown);
+  }
+
+  /**
+   * Promotes the canary. A failure before the route has moved to it as the new stable goes back to
+   * stable as an abort would, with the stable Service pointed back first; one after that (the old
+   * stable's clean-up) leaves it stable, with a Warning. Returns the abort, if there was one.
+   */
+  async function promoteToStableOrAbort(): Promise<Interruption | undefined> {
+    const previousStable = state.stableTemplateHash;
+    try {
+      await promoteToStable();
+      return undefined;
+    } catch (error) {
+      if (isCancellation(error) || !patched(SAFE_RETURN_TO_STABLE)) throw error;
+      promoting = false;
+      if (state.stableTemplateHash === templateHash) {
+        state.message = `${state.message}; the old stable's pods could not be scaled down: ${failureMessage(error)}`;
+        showDetails();
+        publishStatus('OldStableNotScaledDown', 'Warning');
+        return undefined;
+      }
+      if (previousStable) {
+        await CancellationScope.nonCancellable(() => pointServices(previousStable)).catch(() => undefined);
+      }
+      const type = failureType(error);
+      return {
+        kind: 'abort',
+        reason: `promotion failed: ${failureMessage(error)}`,
+        eventReason: EVENT_REASONS.includes(type ?? '') ? type : 'PromotionFailed',
+      };
+    }
+  }
+
+  /**
+   * A first revision, or the stable one again: all its pods Ready, then stable. A failure before that
+   * leaves it Degraded with its pods kept for their owners to look into (there is nothing older to go
+   * back to) until a retry or a newer revision.
+   */
+  async function rollOutWithoutSteps(straight: string): Promise<RolloutState> {
+    for (;;) {
+      const interrupted =
+        (await abortably(async () => {
+          await scaleCanaryAndWait(replicas);
+          filled = true;
+        })) ?? (await promoteToStableOrAbort());
+      if (!interrupted) return state;
+      if (interrupted.kind === 'supersede') return standDownUnpromoted(interrupted.revision);
+      enterPhase('Degraded', interrupted.reason, interrupted.eventReason ?? 'RolloutAborted');
+      announce('rolledback', interrupted.reason);
+      await condition(() => retryRequested || interruption?.kind === 'supersede');
+      if (interruption?.kind === 'supersede') return standDownUnpromoted(interruption.revision);
+      retryRequested = false;
+      interruption = undefined;
+      promotion = undefined;
+      filled = false;
+      attempt++;
+      enterPhase('Progressing', `retried: ${straight}`);
+    }
+  }
+
+  /** A newer revision came before this one became stable: its pods, if it is a first, go with it. */
+  function standDownUnpromoted(newer: number): RolloutState {
+    standingDown = true;
+    if (!state.stableTemplateHash) scaleDownLater(templateHash, Date.now(), 'unpromoted canary');
+    state.message = `superseded by r${newer}`;
+    upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+    return state;
   }
 
   // --- the rollout ----------------------------------------------------------------------------------
   try {
-    return await rollOut();
+    const result = await rollOut();
+    if (scalingDown.length > 0) await settleScaleDowns();
+    return result;
   } finally {
     await statusWrites;
     state.finishedWithCluster = true;
@@ -927,43 +1167,71 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         // The bridge read the stable from the status while the superseded revision may still have been
         // promoting itself; what that workflow left serving is the stable this one starts from.
         if (closed?.stableTemplateHash) state.stableTemplateHash = closed.stableTemplateHash;
+        if (closed?.scaleDowns?.length && patched(DELAYED_SCALE_DOWN)) {
+          for (const left of closed.scaleDowns) {
+            // Pods this revision is made of, or serves from, are its own to keep.
+            if (left.templateHash === templateHash || left.templateHash === state.stableTemplateHash)
+              continue;
+            scaleDownLater(left.templateHash, Date.parse(left.notBefore), left.templateHash);
+          }
+        }
+      }
+      // A newer revision came while this one waited for its predecessor: it has nothing to undo.
+      if (interruption?.kind === 'supersede' && patched(SUPERSEDED_BEFORE_START)) {
+        state.message = `superseded by r${interruption.revision} before it started`;
+        upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
+        return state;
       }
       const stable = state.stableTemplateHash;
       if (!stable || stable === templateHash) {
         // An app's first revision, or a return to the revision already stable: nothing to compare against,
         // so no step runs.
         state.currentStepIndex = steps.length;
-        enterPhase('Progressing', stable ? 'already stable' : 'first revision: straight to 100%');
+        const straight = stable ? 'already stable' : 'first revision: straight to 100%';
+        enterPhase('Progressing', straight);
         announce('deployed');
+        if (patched(FILL_BEFORE_FLIP)) return await rollOutWithoutSteps(straight);
         await promoteToStable();
         return state;
       }
       for (;;) {
-        const interrupted = await runSteps();
-        if (!interrupted) {
-          await promoteToStable();
-          return state;
-        }
+        const interrupted = (await runSteps()) ?? (await promoteToStableOrAbort());
+        if (!interrupted) return state;
+        const delayed = patched(DELAYED_SCALE_DOWN);
         if (interrupted.kind === 'supersede') {
-          await CancellationScope.nonCancellable(() =>
-            returnToStable(`superseded by r${interrupted.revision}: traffic to stable`),
+          const problems = await CancellationScope.nonCancellable(() =>
+            returnToStable(`superseded by r${interrupted.revision}: traffic to stable`, delayed),
           );
-          state.message = `superseded by r${interrupted.revision}`;
+          standingDown = true;
+          if (delayed) scaleDownLater(templateHash, Date.now() + abortScaleDownDelay, 'canary');
+          state.message = degradedMessage(`superseded by r${interrupted.revision}`, problems);
           upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
           return state;
         }
-        await CancellationScope.nonCancellable(() => returnToStable('abort: traffic back to stable'));
-        enterPhase('Degraded', interrupted.reason, interrupted.eventReason ?? 'RolloutAborted');
-        announce('rolledback', interrupted.reason);
+        const problems = await CancellationScope.nonCancellable(() =>
+          returnToStable('abort: traffic back to stable', delayed),
+        );
+        const reason = degradedMessage(interrupted.reason, problems);
+        enterPhase('Degraded', reason, interrupted.eventReason ?? 'RolloutAborted');
+        announce('rolledback', reason);
+        // 0 keeps the canary's pods until a retry or a newer revision.
+        if (delayed && abortScaleDownDelay > 0)
+          scaleDownLater(templateHash, Date.now() + abortScaleDownDelay, 'canary');
         await condition(() => retryRequested || interruption?.kind === 'supersede');
         if (interruption?.kind === 'supersede') {
+          standingDown = true;
+          if (delayed && canaryScale !== 0 && !scaleDowns.has(templateHash))
+            scaleDownLater(templateHash, Date.now(), 'canary');
           upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
           return state;
         }
+        // The retry wants the canary's pods again.
+        scaleDowns.delete(templateHash);
         retryRequested = false;
         interruption = undefined;
         failedAnalysis = undefined;
         promotion = undefined;
+        filled = false;
         state.currentStepIndex = 0;
         attempt++;
       }

@@ -46,10 +46,21 @@ export interface RolloutState {
   pauseEndsAt?: string;
   message: string;
   /**
+   * ReplicaSets this run leaves to the revision that supersedes it, to scale to 0 once their time is up:
+   * pods that traffic left too recently for every gateway to have stopped sending to them.
+   */
+  scaleDowns?: PendingScaleDown[];
+  /**
    * True once the run touches the cluster no more, though it may still be delivering CDEvents: a
    * revision that supersedes it may begin.
    */
   finishedWithCluster?: boolean;
+}
+
+export interface PendingScaleDown {
+  templateHash: string;
+  /** When the ReplicaSet may be scaled to 0 (ISO 8601, workflow time). */
+  notBefore: string;
 }
 
 export interface PromoteRequest {

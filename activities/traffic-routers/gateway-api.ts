@@ -152,7 +152,24 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
     field: 'gatewayAPI',
     handles: (trafficRouting) => trafficRouting.gatewayAPI !== undefined,
     async setWeights(change) {
-      for (const name of routeNames(change.trafficRouting)) await setRouteWeights(kube, change, name);
+      const names = routeNames(change.trafficRouting);
+      if (change.weights.canary > 0) {
+        for (const name of names) await setRouteWeights(kube, change, name);
+        return;
+      }
+      // Back to stable, every route that can be moved is, whatever became of the others.
+      const failures: unknown[] = [];
+      for (const name of names) await setRouteWeights(kube, change, name).catch((error) => failures.push(error));
+      const [first] = failures;
+      if (first === undefined) return;
+      // A failure a retry may mend is retried; the rest are told together.
+      const transient = failures.find((failure) => !(failure instanceof ApplicationFailure));
+      if (transient !== undefined || failures.length === 1) throw transient ?? first;
+      const permanent = failures as ApplicationFailure[];
+      throw ApplicationFailure.nonRetryable(
+        permanent.map((failure) => failure.message).join('; '),
+        permanent[0]?.type ?? 'TrafficRouteMisconfigured',
+      );
     },
   };
 }

@@ -29,7 +29,10 @@ export function rolloutScenario(
     client: undefined as unknown as Client,
 
     /** Applies the Rollout and waits until its first revision is stable. */
-    async firstRevisionHealthy(steps: unknown[], extra: { replicas?: number } = {}): Promise<RolloutStatus> {
+    async firstRevisionHealthy(
+      steps: unknown[],
+      extra: { replicas?: number; progressDeadlineSeconds?: number } = {},
+    ): Promise<RolloutStatus> {
       await kubectlApply(
         rolloutManifest({ namespace: scope.namespace, app, steps, canary: options.canary, ...extra }),
       );

@@ -84,10 +84,15 @@ function decodeSummary(payload: Payload | undefined): string | undefined {
   return JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as string;
 }
 
+/** The summary the Web UI shows on an event, if it has one. */
+export function eventSummary(event: HistoryEvent): string | undefined {
+  return decodeSummary((event.userMetadata as { summary?: Payload } | undefined)?.summary);
+}
+
 function summariesOf(events: HistoryEvent[], eventType: string): string[] {
   return events
     .filter((event) => event.eventType === eventType)
-    .map((event) => decodeSummary((event.userMetadata as { summary?: Payload } | undefined)?.summary))
+    .map(eventSummary)
     .filter((summary): summary is string => summary !== undefined);
 }
 

@@ -16,6 +16,7 @@ function view(status: RolloutStatus, extra: Partial<StatusView> = {}): StatusVie
           canaryService: 'checkout-canary',
           trafficRouting: { gatewayAPI: { httpRoute: 'checkout' } },
           scaleDownDelaySeconds: 30,
+          abortScaleDownDelaySeconds: 30,
           steps: [{ setWeight: 20 }, { analysis: { templates: [], args: [] } }, { pause: {} }],
         },
       },
