@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { CDEventOrigin } from '../cdevents/rollout-event';
 import { formatDuration, parseDuration } from '../schemas/duration';
+import { clusterIdSchema } from '../temporal/cluster-identity';
 
 /**
  * Where and how the worker sends CDEvents, read from its environment once at start. The sink's
@@ -109,16 +110,7 @@ const CDEventsEnvironmentSchema = z
     SIIRTO_CDEVENTS_AUTH_TOKEN: optionalText.refine((token) => token === undefined || !/\s/.test(token), {
       message: 'must be the bare token, without white space or a "Bearer " prefix',
     }),
-    SIIRTO_CLUSTER_ID: optionalText
-      .default('local')
-      .pipe(
-        z
-          .string()
-          .regex(
-            /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
-            'must be a name of letters, digits, ".", "_" and "-", such as prod-eu-1',
-          ),
-      ),
+    SIIRTO_CLUSTER_ID: optionalText.default('local').pipe(clusterIdSchema),
     SIIRTO_CDEVENTS_RETRY_FOR: optionalText.default(DEFAULT_RETRY_FOR).transform((text, context) => {
       const milliseconds = parseDuration(text);
       if (milliseconds === undefined || milliseconds <= 0) {

@@ -17,12 +17,19 @@ export interface CliContext {
   /** `--all-namespaces`: list across the cluster. */
   allNamespaces: boolean;
   output: 'table' | 'json' | 'yaml';
+  /** `--cluster` or SIIRTO_CLUSTER_ID: whose runs `history` shows when clusters share a Temporal namespace. */
+  clusterId?: string;
+  /** How the user gave the cluster ID, for messages about it: `--cluster` or SIIRTO_CLUSTER_ID. */
+  clusterSetting: string;
   temporal(): Promise<Client>;
   temporalUiUrl: string;
   close(): Promise<void>;
 }
 
-/** The Temporal flags, named as the `temporal` CLI names them, with the variable each one overrides. */
+/**
+ * The Temporal flags, named as the `temporal` CLI names them, and Siirto's cluster in the Temporal
+ * namespace, with the variable each one overrides.
+ */
 const TEMPORAL_FLAGS = [
   ['address', 'TEMPORAL_ADDRESS'],
   ['temporal-namespace', 'TEMPORAL_NAMESPACE'],
@@ -31,6 +38,7 @@ const TEMPORAL_FLAGS = [
   ['tls-ca-path', 'TEMPORAL_TLS_CA'],
   ['tls-server-name', 'TEMPORAL_TLS_SERVER_NAME'],
   ['api-key', 'TEMPORAL_API_KEY'],
+  ['cluster', 'SIIRTO_CLUSTER_ID'],
 ] as const satisfies readonly (readonly [string, TemporalVariable])[];
 export type TemporalFlag = (typeof TEMPORAL_FLAGS)[number][0];
 
@@ -74,6 +82,8 @@ export function cliContext(flags: ConnectionFlags): CliContext {
     namespace: flags.namespace ?? contextNamespace ?? 'default',
     allNamespaces: flags.allNamespaces ?? false,
     output,
+    clusterId: settings.clusterId,
+    clusterSetting: settings.names?.SIIRTO_CLUSTER_ID ?? 'SIIRTO_CLUSTER_ID',
     temporal: () => {
       client ??= connectTemporalClient(settings).catch((error: unknown) => {
         // A certificate file that cannot be read is the user's setting to fix, not an outage.

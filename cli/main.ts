@@ -14,7 +14,7 @@ Commands:
   status NAME [--watch]         steps, weights and pods; --watch redraws until Healthy (exit 0) or Degraded (exit 1)
   promote NAME [--full]         skip the current pause; --full skips every remaining step
   abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
-  retry NAME                    run an aborted revision's steps again
+  retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
   undo NAME [--to-revision N]   roll the template of an earlier revision out again
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
 
@@ -30,6 +30,7 @@ Flags:
       --tls-ca-path FILE        CA of the server's certificate ($TEMPORAL_TLS_CA)
       --tls-server-name NAME    name to verify the server's certificate against ($TEMPORAL_TLS_SERVER_NAME)
       --api-key KEY             API key, sent over TLS ($TEMPORAL_API_KEY)
+      --cluster ID              this cluster's SIIRTO_CLUSTER_ID, when clusters share a Temporal namespace ($SIIRTO_CLUSTER_ID)
       --timeout SECONDS         with status --watch: give up after this long (exit 2)
 
 Exit codes: 0 done, 1 refused or Degraded, 2 usage or timeout, 3 Temporal unreachable, 4 not found.`;
@@ -51,6 +52,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       'tls-ca-path': { type: 'string' },
       'tls-server-name': { type: 'string' },
       'api-key': { type: 'string' },
+      cluster: { type: 'string' },
       watch: { type: 'boolean', short: 'w' },
       timeout: { type: 'string' },
       full: { type: 'boolean' },

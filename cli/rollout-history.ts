@@ -1,8 +1,23 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { ROLLOUT_IMAGES_MEMO, RolloutPhaseKey, RolloutRevisionKey } from '../workflows/search-attributes';
+import {
+  ClusterAttributeMissingError,
+  clusterRunOf,
+  clusterRunsCondition,
+  isClusterRun,
+  quoteQueryValue as quote,
+  requireClusterAttribute,
+} from '../temporal/cluster-identity';
+import {
+  ROLLOUT_IMAGES_MEMO,
+  RolloutNameKey,
+  RolloutNamespaceKey,
+  RolloutPhaseKey,
+  RolloutRevisionKey,
+} from '../workflows/search-attributes';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
-import type { CliContext } from './cli-context';
+import { CliError, type CliContext } from './cli-context';
 import { age, structured, table } from './output';
+import { readRollout } from './rollouts';
 
 interface PastRollout {
   revision: number;
@@ -17,12 +32,24 @@ interface PastRollout {
   link: string;
 }
 
-/** `siirto history NAME`: the Rollout's revisions as Temporal remembers them, newest first. */
+/**
+ * `siirto history NAME`: the Rollout's revisions as Temporal remembers them, newest first; those of this
+ * cluster only, when clusters share the Temporal namespace (temporal/cluster-identity.ts).
+ */
 export async function historyCommand(context: CliContext, name: string): Promise<string> {
   const client = await context.temporal();
-  const query = `RolloutNamespace = '${context.namespace}' AND RolloutName = '${name}'`;
+  await requireClusterAttribute(client, context.clusterId, context.clusterSetting).catch((error: unknown) => {
+    throw error instanceof ClusterAttributeMissingError ? new CliError(error.message, 2) : error;
+  });
+  // Runs from before the cluster had an ID are its own when they were for its Rollout (by uid).
+  const uid = context.clusterId === undefined ? undefined : await rolloutUid(context, name);
+  const query =
+    `${RolloutNamespaceKey.name} = ${quote(context.namespace)} AND ${RolloutNameKey.name} = ${quote(name)}` +
+    clusterRunsCondition(context.clusterId, { withoutCluster: uid !== undefined });
   const runs: WorkflowExecutionInfo[] = [];
-  for await (const run of client.workflow.list({ query })) runs.push(run);
+  for await (const run of client.workflow.list({ query })) {
+    if (isClusterRun(clusterRunOf(run), context.clusterId, uid)) runs.push(run);
+  }
   const past = await Promise.all(
     runs.map(async (run): Promise<PastRollout> => {
       const state = await lastState(client, run);
@@ -63,6 +90,16 @@ export async function historyCommand(context: CliContext, name: string): Promise
       run.link,
     ]),
   );
+}
+
+/** The uid of the Rollout in this cluster; undefined once it is deleted, when its history is still wanted. */
+async function rolloutUid(context: CliContext, name: string): Promise<string | undefined> {
+  try {
+    return (await readRollout(context, name)).metadata.uid;
+  } catch (error) {
+    if (error instanceof CliError && error.exitCode === 4) return undefined;
+    throw error;
+  }
 }
 
 /** How long a running rollout gets to answer: its worker may be down, and the history must not hang. */

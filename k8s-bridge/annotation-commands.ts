@@ -58,11 +58,13 @@ export function annotationCommands(
   }
   const retry = annotations?.[RETRY_ANNOTATION];
   if (retry !== undefined) {
+    // Any value but "true" says who asks, as `siirto retry` writes it.
+    const by = retry.trim();
     commands.push({
       kind: 'retry',
       annotation: RETRY_ANNOTATION,
       value: retry,
-      request: { by: COMMAND_SOURCE },
+      request: { by: by === '' || by.toLowerCase() === 'true' ? COMMAND_SOURCE : by },
     });
   }
   const promote = annotations?.[PROMOTE_ANNOTATION];
@@ -130,6 +132,13 @@ export interface CommandTarget {
   managedFields?: unknown;
   /** The revision commands go to; undefined when the Rollout has none yet (it was never valid). */
   revision?: number;
+  /** Its run, as the status recorded it (revisions.ts): perhaps an ID from before SIIRTO_CLUSTER_ID was set. */
+  workflowId?: string;
+  /**
+   * Set when the revision's run ended without a verdict: a retry starts it anew rather than going to
+   * it. Undefined result: the Rollout changed meanwhile, and the annotation waits for the next reconcile.
+   */
+  rerun?: (request: RetryRequest) => Promise<{ accepted: boolean; message: string } | undefined>;
 }
 
 const CAPITALIZED = { promote: 'Promote', abort: 'Abort', retry: 'Retry' } as const;
@@ -177,7 +186,21 @@ export class AnnotationCommandDelivery {
       await this.removeAnnotation(target, command);
       return;
     }
-    const workflowId = rolloutWorkflowId(rollout.namespace, rollout.name, target.revision);
+    if (command.kind === 'retry' && target.rerun) {
+      const outcome = await target.rerun(command.request);
+      if (!outcome) return;
+      await this.event(
+        rollout,
+        outcome.accepted ? 'Normal' : 'Warning',
+        outcome.accepted ? 'RetryRequested' : rejected,
+        `retry by ${command.request.by} ${outcome.accepted ? 'accepted' : 'refused'}: ${outcome.message} ` +
+          `(from annotation ${command.annotation})`,
+      );
+      await this.removeAnnotation(target, command);
+      return;
+    }
+    const workflowId =
+      target.workflowId ?? rolloutWorkflowId(rollout.namespace, rollout.name, target.revision);
     const seenKey = `${rollout.uid} ${command.annotation}=${command.value}`;
     // Without managedFields (stripped by some tooling), the first resourceVersion seen stands in.
     const seenAt = this.firstSeen.get(seenKey) ?? target.resourceVersion;

@@ -14,6 +14,7 @@ import {
   TemporalSettingsError,
   type TemporalSettings,
 } from '../temporal/connection';
+import { ClusterAttributeMissingError, requireClusterAttribute } from '../temporal/cluster-identity';
 import { AnnotationCommandDelivery } from './annotation-commands';
 import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
 import { ReconcileQueue } from './reconcile-queue';
@@ -68,7 +69,13 @@ async function main(): Promise<void> {
 
   client = await connectUntilReachable(temporal, log, () => shuttingDown);
   if (!client) return server.close();
-  const workflows = new RolloutWorkflows(client, temporal.taskQueue, (id) => metrics.workflowStarted(id));
+  await requireClusterAttribute(client, temporal.clusterId);
+  const workflows = new RolloutWorkflows(
+    client,
+    temporal.taskQueue,
+    (id) => metrics.workflowStarted(id),
+    temporal.clusterId,
+  );
   const reconciler = new RolloutReconciler(
     kube,
     workflows,
@@ -121,6 +128,7 @@ async function main(): Promise<void> {
     temporalAddress: temporal.address,
     temporalNamespace: temporal.namespace,
     taskQueue: temporal.taskQueue,
+    clusterId: temporal.clusterId ?? 'none',
     resyncSeconds: settings.resyncSeconds,
     watchNamespace: settings.watchNamespace ?? 'all',
   });
@@ -169,6 +177,7 @@ main().then(
     const settingsError =
       error instanceof TemporalSettingsError ||
       error instanceof BridgeSettingsError ||
+      error instanceof ClusterAttributeMissingError ||
       error instanceof ObservabilitySettingsError;
     createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'bridge failed', {
       error,

@@ -3,7 +3,9 @@
  *
  * A revision is a pod template the Rollout has rolled out, numbered 1, 2, 3 ... in the order they
  * appeared. Its identity is the template's hash (podTemplateHash(spec.template)); its number only
- * orders them and names the workflow (`<namespace>/<name>/r<revision>`).
+ * orders them and names the workflow (`<namespace>/<name>/r<revision>`, after `<SIIRTO_CLUSTER_ID>/`
+ * when the cluster has one). A revision keeps the workflow ID it was recorded with, so one recorded
+ * before the cluster had an ID is still found under the ID without it.
  *
  * - Same template as status.currentTemplateHash: the revision is status.revision, nothing changes.
  *   Edits outside the template (steps, replicas) do not make a revision.
@@ -15,7 +17,7 @@
  *   first revision cannot be `r1` again while the old `r1` is remembered.
  *
  * The bridge records a new revision in the status, {revision, currentTemplateHash, workflowId, phase
- * Progressing}, with a merge patch that carries the resourceVersion it read, and only then starts
+ * Progressing, WorkflowStarted Unknown (runs-without-verdict.ts)}, with a merge patch that carries the resourceVersion it read, and only then starts
  * the workflow. Of two bridges (or one and its restarted self) deciding on the same read, exactly
  * one write succeeds; the other gets a Conflict, reads again, finds the template current, and goes on
  * with the same revision and the same workflow ID, which Temporal starts only once.
@@ -23,14 +25,20 @@
 import type * as k8s from '@kubernetes/client-node';
 import { podTemplateHash } from '../schemas/pod-template-hash';
 import { stepOfSteps, type Rollout, type RolloutStatus } from '../schemas/rollout';
-import { rolloutWorkflowId } from '../workflows/rollout-api';
 import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
+import { startDue } from './runs-without-verdict';
 
-export interface RevisionDecision {
+/** What decideRevision settles: the revision's number, and whether it is new. */
+export interface RevisionNumber {
   revision: number;
   templateHash: string;
   /** True when this template has no revision yet and one must be recorded before anything starts. */
   isNew: boolean;
+}
+
+export interface RevisionDecision extends RevisionNumber {
+  /** The ID of the revision's run (revisionWorkflowId). */
+  workflowId: string;
 }
 
 /**
@@ -41,7 +49,7 @@ export function decideRevision(
   status: RolloutStatus | undefined,
   templateHash: string,
   namesakeRevision = 0,
-): RevisionDecision {
+): RevisionNumber {
   if (status?.revision !== undefined && status.currentTemplateHash === templateHash) {
     return { revision: status.revision, templateHash, isNew: false };
   }
@@ -49,8 +57,27 @@ export function decideRevision(
   return { revision: previous + 1, templateHash, isNew: true };
 }
 
-export function revisionOf(rollout: Rollout, namesakeRevision = 0): RevisionDecision {
-  return decideRevision(rollout.status, podTemplateHash(rollout.spec.template), namesakeRevision);
+/**
+ * The ID of a revision's run: the one the status recorded with the revision, whichever scheme it was
+ * made by, else `newWorkflowId` (rollout-workflows.ts) for a revision still to be recorded.
+ */
+export function revisionWorkflowId(
+  status: RolloutStatus | undefined,
+  { revision, isNew }: RevisionNumber,
+  newWorkflowId: (revision: number) => string,
+): string {
+  return !isNew && status?.revision === revision && status.workflowId
+    ? status.workflowId
+    : newWorkflowId(revision);
+}
+
+export function revisionOf(
+  rollout: Rollout,
+  newWorkflowId: (revision: number) => string,
+  namesakeRevision = 0,
+): RevisionDecision {
+  const decided = decideRevision(rollout.status, podTemplateHash(rollout.spec.template), namesakeRevision);
+  return { ...decided, workflowId: revisionWorkflowId(rollout.status, decided, newWorkflowId) };
 }
 
 /** Records a new revision; 'conflict' when the Rollout changed since it was read. */
@@ -62,7 +89,7 @@ export async function recordNewRevision(
 ): Promise<StatusWrite> {
   const { namespace, name, resourceVersion, generation } = rollout.metadata;
   if (!resourceVersion) throw new Error(`Rollout ${namespace}/${name} was read without a resourceVersion`);
-  const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
+  const { workflowId } = decision;
   return patchRolloutStatus(
     custom,
     { namespace, name, resourceVersion },
@@ -77,8 +104,17 @@ export async function recordNewRevision(
       stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
       step: stepOfSteps(0, rollout.spec.strategy.canary?.steps.length ?? 0),
       conditions: withCondition(
-        rollout.status?.conditions,
-        { type: VALID_CONDITION, status: 'True', reason: 'SpecValid', message: 'the spec can be rolled out' },
+        withCondition(
+          rollout.status?.conditions,
+          {
+            type: VALID_CONDITION,
+            status: 'True',
+            reason: 'SpecValid',
+            message: 'the spec can be rolled out',
+          },
+          now,
+        ),
+        startDue(workflowId, `revision ${decision.revision} recorded`),
         now,
       ),
     },

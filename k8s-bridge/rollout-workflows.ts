@@ -1,11 +1,12 @@
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   type Client,
   type WorkflowExecutionInfo,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
-import type { Rollout, RolloutPhase } from '../schemas/rollout';
+import type { Rollout } from '../schemas/rollout';
 import {
   rolloutWorkflowId,
   supersedeSignal,
@@ -14,14 +15,24 @@ import {
 } from '../workflows/rollout-api';
 import {
   ROLLOUT_IMAGES_MEMO,
+  ROLLOUT_UID_MEMO,
   RolloutNameKey,
   RolloutNamespaceKey,
   RolloutPhaseKey,
   RolloutRevisionKey,
   RolloutStrategyKey,
+  SiirtoClusterKey,
 } from '../workflows/search-attributes';
+import {
+  clusterRunOf,
+  clusterRunsCondition,
+  isClusterRun,
+  quoteQueryValue as quote,
+  type ClusterRun,
+} from '../temporal/cluster-identity';
 import type { RevisionDecision } from './revisions';
 import type { RolloutKey } from './rollout-status';
+import type { RunOutcome } from './runs-without-verdict';
 import { workflowDetails, workflowSummary } from './workflow-summary';
 
 /**
@@ -34,12 +45,6 @@ import { workflowDetails, workflowSummary } from './workflow-summary';
 const CANARY_ROLLOUT_WORKFLOW = 'canaryRollout';
 type CanaryRolloutWorkflow = (input: CanaryRolloutInput) => Promise<RolloutState>;
 
-/**
- * Memo key with the uid of the Rollout object a run was started for. Workflow IDs carry only the
- * name, so after a Rollout is deleted and created again this tells the old object's runs apart.
- */
-const ROLLOUT_UID_MEMO = 'rolloutUid';
-
 /** The images of the pod template's containers, in order; the first names the revision's artifact. */
 function containerImages(rollout: Rollout): string[] {
   const containers = rollout.spec.template.spec.containers;
@@ -50,11 +55,9 @@ function containerImages(rollout: Rollout): string[] {
   });
 }
 
-export interface RolloutWorkflowRun {
+export interface RolloutWorkflowRun extends ClusterRun {
   workflowId: string;
   revision: number;
-  /** Absent for runs the bridge did not start. */
-  rolloutUid?: string;
 }
 
 export class RolloutWorkflows {
@@ -66,13 +69,28 @@ export class RolloutWorkflows {
     private readonly taskQueue: string,
     /** Told of each run this bridge starts, for its metrics. */
     private readonly onStarted: (workflowId: string) => void = () => undefined,
+    /** SIIRTO_CLUSTER_ID: this cluster's runs carry it; those of other clusters are never touched. */
+    private readonly clusterId?: string,
   ) {}
 
+  /** The ID a new revision's run gets; a revision already recorded keeps the one its status names. */
+  newWorkflowId({ namespace, name }: RolloutKey, revision: number): string {
+    return rolloutWorkflowId(namespace, name, revision, this.clusterId);
+  }
+
   /**
-   * Starts a revision's run unless it has one: a running one is kept (USE_EXISTING), a closed one is
-   * never run again (REJECT_DUPLICATE). Returns whether the run is open or already closed.
+   * Starts a revision's run unless it has one: a running one is kept (USE_EXISTING), a
+   * closed one is never run again (REJECT_DUPLICATE). `again` is a retry of a run that ended without
+   * a verdict: Temporal then allows a new run under the ID only if the last one did not complete
+   * (ALLOW_DUPLICATE_FAILED_ONLY), so a revision with a verdict still never runs twice.
+   * Returns whether the run is open or already closed.
    */
-  async start(rollout: Rollout, decision: RevisionDecision, supersedes?: string): Promise<'open' | 'closed'> {
+  async start(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    supersedes?: string,
+    again = false,
+  ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
     const canary = rollout.spec.strategy.canary;
     if (!canary || !uid) throw new Error(`Rollout ${namespace}/${name} has no canary strategy or no uid`);
@@ -89,19 +107,20 @@ export class RolloutWorkflows {
     };
     const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
     try {
-      const workflowId = rolloutWorkflowId(namespace, name, decision.revision);
+      const { workflowId } = decision;
       await this.client.workflow.start<CanaryRolloutWorkflow>(CANARY_ROLLOUT_WORKFLOW, {
         workflowId,
         taskQueue: this.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdReusePolicy: again ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: RolloutNamespaceKey, value: namespace },
           { key: RolloutNameKey, value: name },
           { key: RolloutRevisionKey, value: String(decision.revision) },
           { key: RolloutPhaseKey, value: 'Progressing' },
           { key: RolloutStrategyKey, value: 'canary' },
+          ...(this.clusterId ? [{ key: SiirtoClusterKey, value: this.clusterId }] : []),
         ],
         memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },
         staticSummary: workflowSummary(plan),
@@ -115,23 +134,35 @@ export class RolloutWorkflows {
     }
   }
 
-  /** The open runs of every Rollout that had this name, whichever object (uid) they were for. */
-  async openRuns(rollout: RolloutKey): Promise<RolloutWorkflowRun[]> {
-    return this.list(`${rolloutQuery(rollout)} AND ExecutionStatus = 'Running'`);
+  /**
+   * This cluster's open runs of every Rollout that had this name, whichever object (uid) they were
+   * for; of runs started before the cluster had an ID, those of the Rollout with `uid`.
+   */
+  async openRuns(rollout: RolloutKey, uid?: string): Promise<RolloutWorkflowRun[]> {
+    const condition = clusterRunsCondition(this.clusterId, { withoutCluster: uid !== undefined });
+    const runs = await this.list(`${rolloutQuery(rollout)} AND ExecutionStatus = 'Running'${condition}`);
+    return runs.filter((run) => isClusterRun(run, this.clusterId, uid));
   }
 
-  /** The highest revision any run of this name reached, open or closed, that Temporal still remembers. */
+  /**
+   * The highest revision any of this cluster's runs of this name reached, open or closed, that
+   * Temporal still remembers: the IDs a new Rollout of the name must not reuse.
+   */
   async highestRevision(rollout: RolloutKey): Promise<number> {
-    const runs = await this.list(rolloutQuery(rollout));
-    return Math.max(0, ...runs.map((run) => run.revision));
+    const condition = clusterRunsCondition(this.clusterId, { withoutCluster: false });
+    const runs = await this.list(`${rolloutQuery(rollout)}${condition}`);
+    return Math.max(0, ...runs.filter((run) => isClusterRun(run, this.clusterId)).map((run) => run.revision));
   }
 
   /** Rollouts with open runs on this bridge's task queue, so a Rollout deleted while no bridge watched is found. */
   async rolloutsWithOpenRuns(namespace?: string): Promise<RolloutKey[]> {
     const scope = namespace ? ` AND ${RolloutNamespaceKey.name} = ${quote(namespace)}` : '';
-    const query = `TaskQueue = ${quote(this.taskQueue)} AND ExecutionStatus = 'Running'${scope}`;
+    const condition = clusterRunsCondition(this.clusterId, { withoutCluster: false });
+    const query = `TaskQueue = ${quote(this.taskQueue)} AND ExecutionStatus = 'Running'${scope}${condition}`;
     const keys = new Map<string, RolloutKey>();
     for await (const info of this.client.workflow.list({ query })) {
+      // Runs from before this cluster had an ID are found through their Rollouts' status instead.
+      if (!isClusterRun(clusterRunOf(info), this.clusterId)) continue;
       const namespaceValue = info.typedSearchAttributes.get(RolloutNamespaceKey);
       const nameValue = info.typedSearchAttributes.get(RolloutNameKey);
       if (namespaceValue && nameValue) {
@@ -155,18 +186,32 @@ export class RolloutWorkflows {
   }
 
   /**
-   * Where a revision's run stands, as a Rollout phase, for a Rollout coming back from Invalid: its
-   * final state when it completed, Degraded when it failed or was stopped, Progressing while it runs.
+   * What became of a revision's run: running, completed with its final state, ended otherwise (how,
+   * with the reason an operator gave or the failure's message), or unknown to Temporal.
    */
-  async phaseOf(workflowId: string): Promise<{ phase: RolloutPhase; message: string } | undefined> {
-    const run = await this.describe(workflowId);
-    if (!run) return undefined;
-    if (run.status === 'RUNNING') return { phase: 'Progressing', message: `${workflowId} is running` };
-    if (run.status === 'COMPLETED') {
-      const state = (await this.client.workflow.getHandle(workflowId).result()) as RolloutState;
-      return { phase: state.phase, message: state.message };
+  async outcome(workflowId: string): Promise<RunOutcome> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    let status: WorkflowExecutionStatusName;
+    let startTime: Date;
+    try {
+      ({
+        status: { name: status },
+        startTime,
+      } = await handle.describe());
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { kind: 'unknown' };
+      throw error;
     }
-    return { phase: 'Degraded', message: `${workflowId} ended ${run.status.toLowerCase()}` };
+    if (!CLOSED.includes(status)) return { kind: 'running' };
+    try {
+      const state = (await handle.result()) as RolloutState;
+      return { kind: 'completed', phase: state.phase, message: state.message, startTime };
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      const how = ENDINGS[status] ?? status.toLowerCase();
+      const cause = error.cause?.message.slice(0, CAUSE_LIMIT);
+      return { kind: 'ended', how: cause ? `${how}: ${cause}` : how, startTime };
+    }
   }
 
   /**
@@ -217,18 +262,25 @@ function runOf(
 ): RolloutWorkflowRun {
   const revisionText =
     info.typedSearchAttributes.get(RolloutRevisionKey) ?? /\/r(\d+)$/.exec(info.workflowId)?.[1];
-  const uid = info.memo?.[ROLLOUT_UID_MEMO];
-  return {
-    workflowId: info.workflowId,
-    revision: Number(revisionText ?? 0),
-    rolloutUid: typeof uid === 'string' ? uid : undefined,
-  };
+  return { workflowId: info.workflowId, revision: Number(revisionText ?? 0), ...clusterRunOf(info) };
 }
 
-/** Visibility queries quote strings with single quotes; Kubernetes names cannot hold one, but be safe. */
-function quote(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
+/** Statuses of a run that is over; describe() names the newest run of an ID, so not CONTINUED_AS_NEW. */
+const CLOSED: readonly WorkflowExecutionStatusName[] = [
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'TIMED_OUT',
+];
+const ENDINGS: Partial<Record<WorkflowExecutionStatusName, string>> = {
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'terminated',
+  TIMED_OUT: 'timed out',
+};
+/** A failure's message goes into the status and an Event (at most 1 KiB): keep room for the rest. */
+const CAUSE_LIMIT = 300;
 
 function rolloutQuery({ namespace, name }: RolloutKey): string {
   return `${RolloutNamespaceKey.name} = ${quote(namespace)} AND ${RolloutNameKey.name} = ${quote(name)}`;

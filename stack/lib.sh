@@ -50,7 +50,8 @@ POD_LINK_HOST_IP=198.19.255.1
 POD_LINK_NETNS_IP=198.19.255.2
 
 # Search attributes the rollout workflows set; the dev server must know them before a workflow starts.
-TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword RolloutRevision=Keyword RolloutPhase=Keyword RolloutStrategy=Keyword)
+# SiirtoCluster tells apart the runs of clusters sharing one Temporal namespace.
+TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword RolloutRevision=Keyword RolloutPhase=Keyword RolloutStrategy=Keyword SiirtoCluster=Keyword)
 
 export GOTOOLCHAIN=local
 export PATH="$BIN_DIR:$PATH"

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 import { ROLLOUT_TASK_QUEUE } from '../workflows/rollout-api';
+import { clusterIdSchema } from './cluster-identity';
 
 /**
  * Where Siirto's processes (the bridge, the worker) find Temporal, read from the environment once at
@@ -25,6 +26,7 @@ const TemporalEnvironmentSchema = z.object({
     ),
   TEMPORAL_NAMESPACE: optionalText.default('default'),
   SIIRTO_TASK_QUEUE: optionalText.default(ROLLOUT_TASK_QUEUE),
+  SIIRTO_CLUSTER_ID: optionalText.pipe(clusterIdSchema.optional()),
   TEMPORAL_TLS_CERT: optionalText,
   TEMPORAL_TLS_KEY: optionalText,
   TEMPORAL_TLS_CA: optionalText,
@@ -59,6 +61,11 @@ export interface TemporalSettings {
   address: string;
   namespace: string;
   taskQueue: string;
+  /**
+   * This cluster among those sharing the Temporal namespace (temporal/cluster-identity.ts); absent
+   * when it is the only one, as before cluster IDs existed.
+   */
+  clusterId?: string;
   /** Absent for a plain connection, as to a local dev server. */
   tls?: TemporalTlsSettings;
   apiKey?: string;
@@ -110,6 +117,7 @@ export function temporalSettingsFromEnv(
     address: values.TEMPORAL_ADDRESS,
     namespace: values.TEMPORAL_NAMESPACE,
     taskQueue: values.SIIRTO_TASK_QUEUE,
+    clusterId: values.SIIRTO_CLUSTER_ID,
     tls: wantsTls ? tls : undefined,
     apiKey: values.TEMPORAL_API_KEY,
     ...(names ? { names } : {}),

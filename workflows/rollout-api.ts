@@ -111,9 +111,17 @@ export const retryUpdate = defineUpdate<RolloutState, [RetryRequest]>('retry');
 
 export const statusQuery = defineQuery<RolloutState>('status');
 
-/** Readable and deterministic: a restart, a resync or a second bridge arrives at the same ID. */
-export function rolloutWorkflowId(namespace: string, name: string, revision: number): string {
-  return `${namespace}/${name}/r${revision}`;
+/**
+ * Readable and deterministic: a restart, a resync or a second bridge arrives at the same ID. A cluster
+ * ID (SIIRTO_CLUSTER_ID) comes first, so clusters sharing a Temporal namespace never share an ID.
+ */
+export function rolloutWorkflowId(
+  namespace: string,
+  name: string,
+  revision: number,
+  clusterId?: string,
+): string {
+  return `${clusterId ? `${clusterId}/` : ''}${namespace}/${name}/r${revision}`;
 }
 
 export const ROLLOUT_TASK_QUEUE = 'siirto-rollouts';

@@ -12,6 +12,16 @@ export const RolloutNameKey = defineSearchAttributeKey('RolloutName', SearchAttr
 export const RolloutRevisionKey = defineSearchAttributeKey('RolloutRevision', SearchAttributeType.KEYWORD);
 export const RolloutPhaseKey = defineSearchAttributeKey('RolloutPhase', SearchAttributeType.KEYWORD);
 export const RolloutStrategyKey = defineSearchAttributeKey('RolloutStrategy', SearchAttributeType.KEYWORD);
+/**
+ * SIIRTO_CLUSTER_ID of the cluster whose bridge started the run, set only when it has one: clusters
+ * sharing a Temporal namespace tell their runs apart by it (temporal/cluster-identity.ts).
+ */
+export const SiirtoClusterKey = defineSearchAttributeKey('SiirtoCluster', SearchAttributeType.KEYWORD);
 
 /** Memo key of a revision's images, so `siirto history` can tell revisions apart without the cluster. */
 export const ROLLOUT_IMAGES_MEMO = 'images';
+/**
+ * Memo key with the uid of the Rollout object a run was started for. Workflow IDs carry only the
+ * name, so after a Rollout is deleted and created again this tells the old object's runs apart.
+ */
+export const ROLLOUT_UID_MEMO = 'rolloutUid';

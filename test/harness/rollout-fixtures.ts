@@ -100,9 +100,18 @@ export async function kubectlApply(manifest: string): Promise<string> {
   return runOrThrow('kubectl', ['apply', '-f', '-'], manifest);
 }
 
-/** Merge-patches the Rollout's spec as a user would with `kubectl patch --type merge`. */
-export async function patchRolloutSpec(namespace: string, app: string, spec: unknown): Promise<void> {
+/**
+ * Merge-patches the Rollout's spec as a user would with `kubectl patch --type merge`, in the stack's
+ * cluster or the one `kubeconfig` names.
+ */
+export async function patchRolloutSpec(
+  namespace: string,
+  app: string,
+  spec: unknown,
+  kubeconfig?: string,
+): Promise<void> {
   await runOrThrow('kubectl', [
+    ...(kubeconfig ? ['--kubeconfig', kubeconfig] : []),
     'patch',
     'rollout',
     app,
@@ -116,6 +125,12 @@ export async function patchRolloutSpec(namespace: string, app: string, spec: unk
 }
 
 /** Sets a new image, as `kubectl set image` would on a Deployment: a new pod template, a new revision. */
-export async function setImage(namespace: string, app: string, image: string): Promise<void> {
-  await patchRolloutSpec(namespace, app, { template: { spec: { containers: [sampleContainer(image)] } } });
+export async function setImage(
+  namespace: string,
+  app: string,
+  image: string,
+  kubeconfig?: string,
+): Promise<void> {
+  const spec = { template: { spec: { containers: [sampleContainer(image)] } } };
+  await patchRolloutSpec(namespace, app, spec, kubeconfig);
 }

@@ -59,7 +59,13 @@ describe('the local Temporal dev server', () => {
 
   it('has the rollout search attributes registered', async () => {
     const listed = await runOrThrow('temporal', ['operator', 'search-attribute', 'list', '-o', 'json']);
-    for (const name of ['RolloutNamespace', 'RolloutName', 'RolloutRevision', 'RolloutPhase']) {
+    for (const name of [
+      'RolloutNamespace',
+      'RolloutName',
+      'RolloutRevision',
+      'RolloutPhase',
+      'SiirtoCluster',
+    ]) {
       expect(listed).toContain(name);
     }
   });
