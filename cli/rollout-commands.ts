@@ -1,6 +1,8 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { endedWithoutVerdict } from '../k8s-bridge/runs-without-verdict';
 import { abortUpdate, promoteUpdate, retryUpdate, type RolloutState } from '../workflows/rollout-api';
 import { CliError, type CliContext } from './cli-context';
+import { retryThroughBridge } from './retry-through-bridge';
 import { currentWorkflowId, readRollout } from './rollouts';
 
 export type RolloutCommand = 'promote' | 'abort' | 'retry';
@@ -15,9 +17,13 @@ export async function rolloutCommand(
   name: string,
   options: { full?: boolean; reason?: string },
 ): Promise<string> {
-  const workflowId = currentWorkflowId(await readRollout(context, name));
-  const handle = (await context.temporal()).workflow.getHandle(workflowId);
+  const rollout = await readRollout(context, name);
+  const workflowId = currentWorkflowId(rollout);
   const by = `${process.env.USER ?? 'someone'} (siirto CLI)`;
+  // No run is left to answer: the bridge starts the revision's run again.
+  if (command === 'retry' && endedWithoutVerdict(rollout.status))
+    return retryThroughBridge(context, rollout, by);
+  const handle = (await context.temporal()).workflow.getHandle(workflowId);
   let state: RolloutState;
   try {
     if (command === 'promote') {

@@ -10,12 +10,19 @@ import { CliError, type CliContext } from './cli-context';
 
 /** A Rollout as the CLI shows it: loosely typed, since it may be Invalid and fail the schema. */
 export interface ShownRollout {
-  metadata: { name: string; namespace: string; creationTimestamp?: string; uid?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    creationTimestamp?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+  };
   spec: Partial<RolloutSpec>;
   status?: RolloutStatus;
 }
 
-const rolloutType = { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL };
+/** The Rollout resource's API coordinates, as client-node's custom-object calls take them. */
+export const rolloutType = { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL };
 
 export async function readRollout(context: CliContext, name: string): Promise<ShownRollout> {
   try {

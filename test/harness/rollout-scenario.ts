@@ -19,6 +19,8 @@ export function rolloutScenario(
     workerEnvironment?: () => NodeJS.ProcessEnv;
     /** Extra fields for the canary strategy of every Rollout applied through the scenario. */
     canary?: Record<string, unknown>;
+    /** Extra bridge environment, such as SIIRTO_LOG_LEVEL=debug to count its reconciles. */
+    bridgeEnvironment?: NodeJS.ProcessEnv;
   } = {},
 ) {
   const see = observer(scope.namespace);
@@ -57,7 +59,7 @@ export function rolloutScenario(
   beforeAll(async () => {
     await kubectlApply(servicesAndRoute(scope.namespace, app));
     scenario.worker = siirtoWorker(scope, 'worker', options.workerEnvironment?.());
-    scenario.bridge = siirtoBridge(scope);
+    scenario.bridge = siirtoBridge(scope, 'bridge', options.bridgeEnvironment);
     await Promise.all([scenario.worker.start(), scenario.bridge.start()]);
     scenario.client = await temporalClient();
   });

@@ -37,6 +37,17 @@ describe('command annotations', () => {
     }
   });
 
+  it('takes a retry value as who asks, as `siirto retry` writes it, except an empty one or "true"', () => {
+    expect(annotationCommands({ 'siirto.dev/retry': 'alice (siirto CLI)' })).toEqual([
+      expect.objectContaining({ kind: 'retry', request: { by: 'alice (siirto CLI)' } }),
+    ]);
+    for (const value of ['', 'true', ' True ']) {
+      expect(annotationCommands({ 'siirto.dev/retry': value })).toEqual([
+        expect.objectContaining({ kind: 'retry', request: { by: 'kubectl annotation' } }),
+      ]);
+    }
+  });
+
   it('orders abort before retry and promote, and ignores other annotations', () => {
     const commands = annotationCommands({
       'siirto.dev/promote': 'true',

@@ -240,28 +240,47 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
     }
   });
 
-  it('turns a running Rollout Invalid when its route goes, and back to its phase when it returns', async () => {
+  it('keeps the phase of a revision in flight when its route goes, and says so in its Valid condition', async () => {
     await statusOf(
       'missing-route',
       'revision 1',
       (status) => status.revision === 1 && status.phase === 'Progressing',
     );
+    const workflowId = `${namespace}/missing-route/r1`;
+    const from = bridge.logText().length;
     await runOrThrow('kubectl', ['delete', 'httproute', 'late-route', '-n', namespace]);
-    const invalid = await statusOf('missing-route', 'phase Invalid', (status) => status.phase === 'Invalid');
-    expect(invalid.message).toContain('HTTPRoute "late-route" not found');
-    expect(invalid.revision).toBe(1);
+    const reported = await statusOf('missing-route', 'Valid False', (status) =>
+      Boolean(status.conditions?.some((c) => c.type === 'Valid' && c.status === 'False')),
+    );
+    const problem = `spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: HTTPRoute "late-route" not found in namespace ${namespace}`;
+    const problems = reported.conditions?.find((c) => c.type === 'Valid')?.message;
+    expect(problems).toContain(problem);
+    expect(reported.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Valid', status: 'False', reason: 'InvalidSpec', message: problems }),
+    );
+    // Resyncs go on; none writes Invalid over the revision in flight, or repeats the Event.
+    await waitFor('three reconciles', () => reconcilesLogged(bridge, namespace, 'missing-route', from) >= 3);
+    expect(await see.rolloutStatus('missing-route')).toMatchObject({ phase: 'Progressing', revision: 1 });
+    // The Rollout was Invalid before its first revision, with an Event of its own then.
+    const events = await probes.rolloutEvents('missing-route', 'InvalidSpec');
+    expect(events.filter((event) => event.message.startsWith(workflowId))).toEqual([
+      {
+        type: 'Warning',
+        message:
+          `${workflowId} is in flight and goes on (its own steps decide; promote and abort still reach it), ` +
+          `but the spec has problems: ${problems}`,
+        count: 1,
+      },
+    ]);
 
     await kubectlApply(routeTo('late-route', 'web-stable', 'web-canary'));
-    const valid = await statusOf(
-      'missing-route',
-      'phase Progressing',
-      (status) => status.phase === 'Progressing',
+    const valid = await statusOf('missing-route', 'Valid True', (status) =>
+      Boolean(status.conditions?.some((c) => c.type === 'Valid' && c.status === 'True')),
     );
     // No worker runs r1, so it is still running: the Rollout is Progressing at the same revision.
-    expect(valid).toMatchObject({ revision: 1, message: expect.stringContaining('the spec is valid again') });
-    expect(valid.conditions).toContainEqual(expect.objectContaining({ type: 'Valid', status: 'True' }));
+    expect(valid).toMatchObject({ revision: 1, phase: 'Progressing' });
     expect(await probes.runsOf('missing-route')).toEqual([
-      expect.objectContaining({ workflowId: `${namespace}/missing-route/r1`, status: 'RUNNING' }),
+      expect.objectContaining({ workflowId, status: 'RUNNING' }),
     ]);
     // The bridge records the Event just after the status it writes.
     const goesOn = await waitFor('the SpecValid Event of revision 1 going on', async () => {
