@@ -14,7 +14,7 @@ Commands:
   status NAME [--watch]         steps, weights and pods; --watch redraws until Healthy (exit 0) or Degraded (exit 1)
   promote NAME [--full]         skip the current pause; --full skips every remaining step
   abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
-  retry NAME                    run an aborted revision's steps again
+  retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
   undo NAME [--to-revision N]   roll the template of an earlier revision out again
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
 

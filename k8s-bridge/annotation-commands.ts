@@ -58,11 +58,13 @@ export function annotationCommands(
   }
   const retry = annotations?.[RETRY_ANNOTATION];
   if (retry !== undefined) {
+    // Any value but "true" says who asks, as `siirto retry` writes it.
+    const by = retry.trim();
     commands.push({
       kind: 'retry',
       annotation: RETRY_ANNOTATION,
       value: retry,
-      request: { by: COMMAND_SOURCE },
+      request: { by: by === '' || by.toLowerCase() === 'true' ? COMMAND_SOURCE : by },
     });
   }
   const promote = annotations?.[PROMOTE_ANNOTATION];
@@ -132,6 +134,11 @@ export interface CommandTarget {
   revision?: number;
   /** Its run, as the status recorded it (revisions.ts): perhaps an ID from before SIIRTO_CLUSTER_ID was set. */
   workflowId?: string;
+  /**
+   * Set when the revision's run ended without a verdict: a retry starts it anew rather than going to
+   * it. Undefined result: the Rollout changed meanwhile, and the annotation waits for the next reconcile.
+   */
+  rerun?: (request: RetryRequest) => Promise<{ accepted: boolean; message: string } | undefined>;
 }
 
 const CAPITALIZED = { promote: 'Promote', abort: 'Abort', retry: 'Retry' } as const;
@@ -175,6 +182,19 @@ export class AnnotationCommandDelivery {
         rejected,
         `${command.annotation}: Rollout ${rollout.namespace}/${rollout.name} has no revision to ${label} yet; ` +
           'fix what its Valid condition names first',
+      );
+      await this.removeAnnotation(target, command);
+      return;
+    }
+    if (command.kind === 'retry' && target.rerun) {
+      const outcome = await target.rerun(command.request);
+      if (!outcome) return;
+      await this.event(
+        rollout,
+        outcome.accepted ? 'Normal' : 'Warning',
+        outcome.accepted ? 'RetryRequested' : rejected,
+        `retry by ${command.request.by} ${outcome.accepted ? 'accepted' : 'refused'}: ${outcome.message} ` +
+          `(from annotation ${command.annotation})`,
       );
       await this.removeAnnotation(target, command);
       return;

@@ -1,4 +1,5 @@
 import { recordRolloutEvent } from '../activities/rollout-events';
+import { writeRolloutStatus } from '../activities/rollout-status';
 import type { KubeClients } from '../kubernetes/client';
 import { isNotFound } from '../kubernetes/errors';
 import {
@@ -10,8 +11,9 @@ import {
   type Rollout,
   type RolloutPhase,
   type RolloutStatus,
+  stepOfSteps,
 } from '../schemas/rollout';
-import type { RolloutRef } from '../workflows/rollout-api';
+import type { RetryRequest, RolloutRef } from '../workflows/rollout-api';
 import type { AnnotationCommandDelivery } from './annotation-commands';
 import type { Logger } from '../observability/log';
 import type { ReconcileOutcome } from './reconcile-queue';
@@ -25,6 +27,18 @@ import {
   type RolloutKey,
 } from './rollout-status';
 import type { RolloutWorkflowRun, RolloutWorkflows } from './rollout-workflows';
+import {
+  decideRun,
+  ENDED_WITHOUT_VERDICT,
+  endedWithoutVerdict,
+  endedWithoutVerdictMessage,
+  endedWithoutVerdictStatus,
+  PROGRESSING_CONDITION,
+  startDue,
+  started,
+  WORKFLOW_STARTED_CONDITION,
+  type RunDecision,
+} from './runs-without-verdict';
 
 /**
  * One reconcile of one Rollout: from the Rollout as the apiserver has it now, make Temporal and the
@@ -32,9 +46,11 @@ import type { RolloutWorkflowRun, RolloutWorkflows } from './rollout-workflows';
  * conditional on the resourceVersion read, and every start or signal is idempotent.
  *
  * - Gone or being deleted: cancel its open runs.
- * - Invalid: say why in the status, a Valid=False condition and a Warning Event; start nothing.
+ * - Invalid: say why in a Valid=False condition and a Warning Event; start nothing. The phase becomes
+ *   Invalid only when no run of the Rollout's revision is in flight: a running revision keeps its
+ *   phase, and its own steps decide what a broken Service, route or template means for it.
  * - Valid: record a new revision for a new template, tell older runs they are superseded, and start
- *   the revision's run; then deliver command annotations to it.
+ *   the revision's run, once (runs-without-verdict.ts); then deliver command annotations to it.
  */
 
 const EVENT_MESSAGE_LIMIT = 1024;
@@ -89,13 +105,20 @@ export class RolloutReconciler {
 
     let revision = stored.status.revision;
     let workflowId = stored.status.workflowId;
+    let rerun: ((request: RetryRequest) => ReturnType<RolloutReconciler['rerun']>) | undefined;
     if (problems.length > 0 || !parsed.rollout) {
-      if ((await this.markInvalid(stored, problems)) === 'conflict') return 'requeue';
+      const inFlight = await this.runInFlight(stored.status, openRuns);
+      if ((await this.markInvalid(stored, problems, inFlight)) === 'conflict') return 'requeue';
     } else {
-      const decision = await this.rollOut(parsed.rollout, openRuns);
+      const rollout = parsed.rollout;
+      const decision = await this.rollOut(rollout, openRuns);
       if (!decision) return 'requeue';
       revision = decision.revision;
       workflowId = decision.workflowId;
+      // Only a run that ended without a verdict is started anew; any other retry goes to the run.
+      if (!decision.isNew && endedWithoutVerdict(stored.status)) {
+        rerun = (request) => this.rerun(rollout, decision, request);
+      }
     }
 
     if (metadata.uid && metadata.resourceVersion) {
@@ -106,6 +129,7 @@ export class RolloutReconciler {
         managedFields: (stored.raw.metadata as { managedFields?: unknown } | undefined)?.managedFields,
         revision,
         workflowId,
+        rerun,
       });
     }
     return 'done';
@@ -178,9 +202,26 @@ export class RolloutReconciler {
 
   // --- invalid specs ---------------------------------------------------------------------------------
 
+  /** The run of the revision in the status, when it is open: its phase is its own, not the spec's. */
+  private async runInFlight(
+    status: RolloutStatus,
+    openRuns: RolloutWorkflowRun[],
+  ): Promise<string | undefined> {
+    const workflowId = status.workflowId;
+    if (!workflowId) return undefined;
+    if (openRuns.some((run) => run.workflowId === workflowId)) return workflowId;
+    // Visibility may lag a start by a moment; the run itself does not.
+    return (await this.workflows.describe(workflowId))?.status === 'RUNNING' ? workflowId : undefined;
+  }
+
+  /**
+   * Reports the problems in the Valid condition and a Warning Event. The phase becomes Invalid only
+   * when no run is in flight: a running revision goes on, and a promote still reaches it.
+   */
   private async markInvalid(
     stored: StoredRollout,
     problems: string[],
+    inFlight: string | undefined,
   ): Promise<'written' | 'unchanged' | 'conflict'> {
     const { metadata, status } = stored;
     const message = problems.join('; ');
@@ -192,17 +233,10 @@ export class RolloutReconciler {
       revision: status.revision,
       workflowId: status.workflowId,
     });
-    if (
-      reported &&
-      status.phase === 'Invalid' &&
-      status.message === message &&
-      status.observedGeneration === metadata.generation
-    ) {
-      return 'unchanged';
-    }
+    const phaseSettled = inFlight || (status.phase === 'Invalid' && status.message === message);
+    if (reported && phaseSettled && status.observedGeneration === metadata.generation) return 'unchanged';
     const written = await patchRolloutStatus(this.kube.custom, requireVersion(metadata), {
-      phase: 'Invalid',
-      message,
+      ...(inFlight ? {} : { phase: 'Invalid' as const, message }),
       observedGeneration: metadata.generation,
       conditions: withCondition(status.conditions, {
         type: VALID_CONDITION,
@@ -214,8 +248,13 @@ export class RolloutReconciler {
     if (written === 'conflict') return written;
     // Once per message: resyncs and status writes by a running workflow must not repeat the Event.
     if (!reported) {
-      log.warn('Rollout is invalid', { problems });
-      if (metadata.uid) await this.event(refOf(metadata), 'Warning', 'InvalidSpec', message);
+      log.warn('Rollout is invalid', { problems, inFlight });
+      // The problems come last: a long list is what the 1 KiB limit of an Event may cut.
+      const text = inFlight
+        ? `${inFlight} is in flight and goes on (its own steps decide; promote and abort still reach it), ` +
+          `but the spec has problems: ${message}`
+        : message;
+      if (metadata.uid) await this.event(refOf(metadata), 'Warning', 'InvalidSpec', text);
     }
     return written;
   }
@@ -259,10 +298,144 @@ export class RolloutReconciler {
       return decision;
     }
 
-    const phase = await this.settleValidStatus(rollout, decision, log);
+    const phase = await this.settleValidStatus(rollout, decision, openRuns, log);
     if (phase === 'conflict') return undefined;
-    if (ACTIVE_PHASES.includes(phase)) await this.ensureRun(rollout, decision, openRuns, log);
+    if (
+      ACTIVE_PHASES.includes(phase) &&
+      (await this.keepRunning(rollout, decision, openRuns, log)) === 'conflict'
+    ) {
+      return undefined;
+    }
     return decision;
+  }
+
+  /** What to do about the revision's run, from Temporal's word and the WorkflowStarted condition. */
+  private async runDecision(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    openRuns: RolloutWorkflowRun[],
+  ): Promise<RunDecision> {
+    const status = rollout.status ?? {};
+    const workflowId = decision.workflowId;
+    const outcome = openRuns.some((run) => run.workflowId === workflowId)
+      ? { kind: 'running' as const }
+      : await this.workflows.outcome(workflowId);
+    return decideRun(
+      outcome,
+      findCondition(status.conditions, WORKFLOW_STARTED_CONDITION),
+      workflowId,
+      status.stableTemplateHash === decision.templateHash,
+    );
+  }
+
+  /**
+   * For a revision in an active phase: keeps its run going, starts it if its start is still due, and
+   * otherwise never starts it again. A run that closed without its verdict in the status leaves the
+   * Rollout Degraded, saying so, until a retry.
+   */
+  private async keepRunning(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    openRuns: RolloutWorkflowRun[],
+    log: Logger,
+  ): Promise<'done' | 'conflict'> {
+    const { metadata } = rollout;
+    const status = rollout.status ?? {};
+    const next = await this.runDecision(rollout, decision, openRuns);
+    switch (next.action) {
+      case 'keep':
+        await this.ensureRun(rollout, decision, openRuns, log);
+        return 'done';
+      case 'markStarted':
+        await this.ensureRun(rollout, decision, openRuns, log);
+        await this.markStarted(rollout, decision);
+        return 'done';
+      case 'start':
+        await this.ensureRun(rollout, decision, openRuns, log, next.again);
+        return 'done';
+      case 'verdict': {
+        const written = await patchRolloutStatus(this.kube.custom, requireVersion(metadata), {
+          phase: next.phase,
+          message: next.message,
+        });
+        if (written === 'written')
+          log.info('wrote the verdict of a run that had ended', { phase: next.phase });
+        return written === 'conflict' ? 'conflict' : 'done';
+      }
+      case 'endedWithoutVerdict': {
+        const workflowId = decision.workflowId;
+        const message = endedWithoutVerdictMessage(workflowId, metadata.name, next.how);
+        const written = await patchRolloutStatus(
+          this.kube.custom,
+          requireVersion(metadata),
+          endedWithoutVerdictStatus(status, message),
+        );
+        if (written === 'conflict') return 'conflict';
+        log.warn('the run ended without a verdict; it runs again only on a retry', { how: next.how });
+        await this.event(refOf(metadata), 'Warning', ENDED_WITHOUT_VERDICT, message);
+        return 'done';
+      }
+    }
+  }
+
+  /** Records that Temporal has the revision's run, so that it is never taken for one still to start. */
+  private async markStarted(rollout: Rollout, decision: RevisionDecision): Promise<void> {
+    await writeRolloutStatus(this.kube, {
+      rollout: refOf(rollout.metadata),
+      revision: decision.revision,
+      status: {},
+      condition: started(decision.workflowId),
+    });
+  }
+
+  /**
+   * A retry of a run that ended without a verdict: the status says a start is due (so a crash before
+   * it is made good by the next reconcile), then the revision's run starts again from its first step.
+   * Undefined when the Rollout changed meanwhile; the next reconcile decides on a fresh read.
+   */
+  private async rerun(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    request: RetryRequest,
+  ): Promise<{ accepted: boolean; message: string } | undefined> {
+    const { metadata } = rollout;
+    const { namespace, name } = metadata;
+    const status = rollout.status ?? {};
+    const workflowId = decision.workflowId;
+    const log = this.log.with({ namespace, name, revision: decision.revision, workflowId });
+    const by = request.by ?? 'someone';
+    const stepCount = rollout.spec.strategy.canary?.steps.length ?? 0;
+    const message = `retry by ${by}: ${workflowId} runs again from its first step`;
+    // A run that completed keeps its verdict, and one that runs (started meanwhile) needs no start.
+    const outcome = await this.workflows.outcome(workflowId);
+    if (outcome.kind === 'completed' || outcome.kind === 'running') {
+      const what = outcome.kind === 'running' ? 'is running' : 'completed with a verdict';
+      return { accepted: false, message: `${workflowId} ${what}; there is nothing to start again` };
+    }
+    const written = await patchRolloutStatus(this.kube.custom, requireVersion(metadata), {
+      phase: 'Progressing',
+      message,
+      currentStepIndex: 0,
+      stepCount,
+      step: stepOfSteps(0, stepCount),
+      conditions: withCondition(withCondition(status.conditions, startDue(workflowId, `retry by ${by}`)), {
+        type: PROGRESSING_CONDITION,
+        status: 'True',
+        reason: 'Retried',
+        message,
+      }),
+    });
+    if (written === 'conflict') return undefined;
+    const openRuns = await this.workflows.openRuns({ namespace, name }, metadata.uid);
+    if ((await this.ensureRun(rollout, decision, openRuns, log, true)) === 'closed') {
+      // It completed meanwhile, and Temporal keeps a run with a verdict from running twice.
+      return {
+        accepted: false,
+        message: `${workflowId} completed meanwhile; there is nothing to start again`,
+      };
+    }
+    log.info('retry: the run that ended without a verdict runs again', { by });
+    return { accepted: true, message: `${workflowId} runs again from its first step` };
   }
 
   /**
@@ -272,6 +445,7 @@ export class RolloutReconciler {
   private async settleValidStatus(
     rollout: Rollout,
     decision: RevisionDecision,
+    openRuns: RolloutWorkflowRun[],
     log: Logger,
   ): Promise<RolloutPhase | undefined | 'conflict'> {
     const { metadata } = rollout;
@@ -280,7 +454,7 @@ export class RolloutReconciler {
     const wasInvalid = status.phase === 'Invalid' || valid?.status === 'False';
     if (!wasInvalid && valid && status.observedGeneration === metadata.generation) return status.phase;
 
-    const update: Partial<RolloutStatus> = {
+    let update: Partial<RolloutStatus> = {
       observedGeneration: metadata.generation,
       conditions: withCondition(status.conditions, {
         type: VALID_CONDITION,
@@ -289,16 +463,23 @@ export class RolloutReconciler {
         message: 'the spec can be rolled out',
       }),
     };
+    let endedWithoutVerdictAs: string | undefined;
     if (status.phase === 'Invalid') {
       const workflowId = decision.workflowId;
-      // A run Temporal no longer remembers finished long ago: stable if its template is, else start it.
-      const where =
-        (await this.workflows.phaseOf(workflowId)) ??
-        (status.stableTemplateHash === decision.templateHash
-          ? { phase: 'Healthy' as const, message: `revision ${decision.revision} is stable` }
-          : { phase: 'Progressing' as const, message: `revision ${decision.revision} is starting` });
-      update.phase = where.phase;
-      update.message = `the spec is valid again; ${where.message}`;
+      const next = await this.runDecision(rollout, decision, openRuns);
+      if (next.action === 'endedWithoutVerdict') {
+        endedWithoutVerdictAs = endedWithoutVerdictMessage(workflowId, metadata.name, next.how);
+        update = { ...update, ...endedWithoutVerdictStatus({ ...status, ...update }, endedWithoutVerdictAs) };
+      } else {
+        const where =
+          next.action === 'verdict'
+            ? next
+            : next.action === 'start'
+              ? { phase: 'Progressing' as const, message: `revision ${decision.revision} is starting` }
+              : { phase: 'Progressing' as const, message: `${workflowId} is running` };
+        update.phase = where.phase;
+        update.message = `the spec is valid again; ${where.message}`;
+      }
     }
     if ((await patchRolloutStatus(this.kube.custom, requireVersion(metadata), update)) === 'conflict') {
       return 'conflict';
@@ -312,19 +493,23 @@ export class RolloutReconciler {
         `the spec is valid again; revision ${decision.revision} goes on`,
       );
     }
+    if (endedWithoutVerdictAs)
+      await this.event(refOf(metadata), 'Warning', ENDED_WITHOUT_VERDICT, endedWithoutVerdictAs);
     return update.phase ?? status.phase;
   }
 
   /**
    * Makes sure the revision's run exists: older open runs of the same Rollout are told they are
-   * superseded first, and the new run waits for the newest of them to close before it acts.
+   * superseded first, and the new run waits for the newest of them to close before it acts. `again`
+   * starts a run anew where one ended without a verdict (a retry).
    */
   private async ensureRun(
     rollout: Rollout,
     decision: RevisionDecision,
     openRuns: RolloutWorkflowRun[],
     log: Logger,
-  ): Promise<void> {
+    again = false,
+  ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
     const workflowId = decision.workflowId;
     const earlier = openRuns.filter((run) => run.revision < decision.revision);
@@ -345,14 +530,16 @@ export class RolloutReconciler {
         log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
       }
     }
-    if (alreadyOpen) return;
+    if (alreadyOpen) return 'open';
     // The new run waits for the newest earlier one to close, which itself waited for any before it.
     const supersedes = earlier.sort((a, b) => b.revision - a.revision)[0]?.workflowId;
-    if ((await this.workflows.start(rollout, decision, supersedes)) === 'open') {
-      log.info('workflow running', { supersedes });
-    } else {
+    if ((await this.workflows.start(rollout, decision, supersedes, again)) === 'closed') {
       log.debug('workflow already closed; a revision is never run twice', { supersedes });
+      return 'closed';
     }
+    log.info('workflow running', { supersedes, again });
+    await this.markStarted(rollout, decision);
+    return 'open';
   }
 
   private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {

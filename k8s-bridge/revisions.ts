@@ -17,15 +17,17 @@
  *   first revision cannot be `r1` again while the old `r1` is remembered.
  *
  * The bridge records a new revision in the status, {revision, currentTemplateHash, workflowId, phase
- * Progressing}, with a merge patch that carries the resourceVersion it read, and only then starts
- * the workflow. Of two bridges (or one and its restarted self) deciding on the same read, exactly
- * one write succeeds; the other gets a Conflict, reads again, finds the template current, and goes on
- * with the same revision and the same workflow ID, which Temporal starts only once.
+ * Progressing, WorkflowStarted Unknown (runs-without-verdict.ts)}, with a merge patch that carries the
+ * resourceVersion it read, and only then starts the workflow. Of two bridges (or one and its
+ * restarted self) deciding on the same read, exactly one write succeeds; the other gets a Conflict,
+ * reads again, finds the template current, and goes on with the same revision and the same workflow
+ * ID, which Temporal starts only once.
  */
 import type * as k8s from '@kubernetes/client-node';
 import { podTemplateHash } from '../schemas/pod-template-hash';
 import { stepOfSteps, type Rollout, type RolloutStatus } from '../schemas/rollout';
 import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
+import { startDue } from './runs-without-verdict';
 
 /** What decideRevision settles: the revision's number, and whether it is new. */
 export interface RevisionNumber {
@@ -103,8 +105,17 @@ export async function recordNewRevision(
       stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
       step: stepOfSteps(0, rollout.spec.strategy.canary?.steps.length ?? 0),
       conditions: withCondition(
-        rollout.status?.conditions,
-        { type: VALID_CONDITION, status: 'True', reason: 'SpecValid', message: 'the spec can be rolled out' },
+        withCondition(
+          rollout.status?.conditions,
+          {
+            type: VALID_CONDITION,
+            status: 'True',
+            reason: 'SpecValid',
+            message: 'the spec can be rolled out',
+          },
+          now,
+        ),
+        startDue(workflowId, `revision ${decision.revision} recorded`),
         now,
       ),
     },

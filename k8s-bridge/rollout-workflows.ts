@@ -1,11 +1,12 @@
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   type Client,
   type WorkflowExecutionInfo,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
-import type { Rollout, RolloutPhase } from '../schemas/rollout';
+import type { Rollout } from '../schemas/rollout';
 import {
   rolloutWorkflowId,
   supersedeSignal,
@@ -31,6 +32,7 @@ import {
 } from '../temporal/cluster-identity';
 import type { RevisionDecision } from './revisions';
 import type { RolloutKey } from './rollout-status';
+import type { RunOutcome } from './runs-without-verdict';
 import { workflowDetails, workflowSummary } from './workflow-summary';
 
 /**
@@ -77,10 +79,18 @@ export class RolloutWorkflows {
   }
 
   /**
-   * Starts a revision's run unless it has one: a running one is kept (USE_EXISTING), a closed one is
-   * never run again (REJECT_DUPLICATE). Returns whether the run is open or already closed.
+   * Starts a revision's run unless it has one: a running one is kept (USE_EXISTING), a
+   * closed one is never run again (REJECT_DUPLICATE). `again` is a retry of a run that ended without
+   * a verdict: Temporal then allows a new run under the ID only if the last one did not complete
+   * (ALLOW_DUPLICATE_FAILED_ONLY), so a revision with a verdict still never runs twice.
+   * Returns whether the run is open or already closed.
    */
-  async start(rollout: Rollout, decision: RevisionDecision, supersedes?: string): Promise<'open' | 'closed'> {
+  async start(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    supersedes?: string,
+    again = false,
+  ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
     const canary = rollout.spec.strategy.canary;
     if (!canary || !uid) throw new Error(`Rollout ${namespace}/${name} has no canary strategy or no uid`);
@@ -103,7 +113,7 @@ export class RolloutWorkflows {
         taskQueue: this.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdReusePolicy: again ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: RolloutNamespaceKey, value: namespace },
           { key: RolloutNameKey, value: name },
@@ -176,18 +186,32 @@ export class RolloutWorkflows {
   }
 
   /**
-   * Where a revision's run stands, as a Rollout phase, for a Rollout coming back from Invalid: its
-   * final state when it completed, Degraded when it failed or was stopped, Progressing while it runs.
+   * What became of a revision's run: running, completed with its final state, ended otherwise (how,
+   * with the reason an operator gave or the failure's message), or unknown to Temporal.
    */
-  async phaseOf(workflowId: string): Promise<{ phase: RolloutPhase; message: string } | undefined> {
-    const run = await this.describe(workflowId);
-    if (!run) return undefined;
-    if (run.status === 'RUNNING') return { phase: 'Progressing', message: `${workflowId} is running` };
-    if (run.status === 'COMPLETED') {
-      const state = (await this.client.workflow.getHandle(workflowId).result()) as RolloutState;
-      return { phase: state.phase, message: state.message };
+  async outcome(workflowId: string): Promise<RunOutcome> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    let status: WorkflowExecutionStatusName;
+    let startTime: Date;
+    try {
+      ({
+        status: { name: status },
+        startTime,
+      } = await handle.describe());
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { kind: 'unknown' };
+      throw error;
     }
-    return { phase: 'Degraded', message: `${workflowId} ended ${run.status.toLowerCase()}` };
+    if (!CLOSED.includes(status)) return { kind: 'running' };
+    try {
+      const state = (await handle.result()) as RolloutState;
+      return { kind: 'completed', phase: state.phase, message: state.message, startTime };
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      const how = ENDINGS[status] ?? status.toLowerCase();
+      const cause = error.cause?.message.slice(0, CAUSE_LIMIT);
+      return { kind: 'ended', how: cause ? `${how}: ${cause}` : how, startTime };
+    }
   }
 
   /**
@@ -240,6 +264,23 @@ function runOf(
     info.typedSearchAttributes.get(RolloutRevisionKey) ?? /\/r(\d+)$/.exec(info.workflowId)?.[1];
   return { workflowId: info.workflowId, revision: Number(revisionText ?? 0), ...clusterRunOf(info) };
 }
+
+/** Statuses of a run that is over; describe() names the newest run of an ID, so not CONTINUED_AS_NEW. */
+const CLOSED: readonly WorkflowExecutionStatusName[] = [
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'TIMED_OUT',
+];
+const ENDINGS: Partial<Record<WorkflowExecutionStatusName, string>> = {
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'terminated',
+  TIMED_OUT: 'timed out',
+};
+/** A failure's message goes into the status and an Event (at most 1 KiB): keep room for the rest. */
+const CAUSE_LIMIT = 300;
 
 function rolloutQuery({ namespace, name }: RolloutKey): string {
   return `${RolloutNamespaceKey.name} = ${quote(namespace)} AND ${RolloutNameKey.name} = ${quote(name)}`;
