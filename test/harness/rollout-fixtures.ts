@@ -8,6 +8,7 @@ export interface AppFixture {
   steps: unknown[];
   image?: string;
   scaleDownDelaySeconds?: number;
+  abortScaleDownDelaySeconds?: number;
   progressDeadlineSeconds?: number;
   /** More fields of the canary strategy, such as a background analysis. */
   canary?: Record<string, unknown>;
@@ -88,6 +89,7 @@ export function rolloutManifest(fixture: AppFixture): string {
           canaryService: `${app}-canary`,
           trafficRouting: { gatewayAPI: { httpRoute: app } },
           scaleDownDelaySeconds: fixture.scaleDownDelaySeconds ?? 1,
+          abortScaleDownDelaySeconds: fixture.abortScaleDownDelaySeconds ?? 1,
           steps: fixture.steps,
           ...fixture.canary,
         },

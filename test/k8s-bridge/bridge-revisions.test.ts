@@ -115,6 +115,7 @@ describe('the bridge turns Rollout revisions into workflows', () => {
         trafficRouting: { gatewayAPI: { httpRoute: app } },
         steps,
         scaleDownDelaySeconds: 1,
+        abortScaleDownDelaySeconds: 1,
       },
       progressDeadlineSeconds: 60,
       images: ['registry.example/checkout:1'],

@@ -72,7 +72,6 @@ describe('aborting a canary', () => {
     });
     expect(accepted.phase).toBe('Paused');
     const degraded = await scenario.waitForStatus('r2 to become Degraded', (s) => s.phase === 'Degraded');
-    recorder.stop();
 
     expect(degraded.message).toContain('aborted by on-call: error budget burnt');
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
@@ -80,6 +79,7 @@ describe('aborting a canary', () => {
       'the canary pods to go',
       async () => (await scenario.see.readyPods(paused.currentTemplateHash!)) === 0,
     );
+    recorder.stop();
     const trafficBack = recorder.changes.find((change) => change.what === 'route canary weight 0');
     const canaryGone = recorder.changes.find((change) => change.what === `${canaryReplicaSet} replicas 0`);
     expect(trafficBack).toBeDefined();

@@ -7,6 +7,7 @@ import {
   patchRolloutSpec,
   podMetadata,
   rolloutManifest,
+  sampleContainer,
   setImage,
 } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
@@ -127,10 +128,13 @@ describe('a promotion that cannot get its pods', () => {
 
   it('lets a newer revision that arrives while one waits for its predecessor roll out, with none waiting forever', async () => {
     // With the worker stopped, r4 and r5 are both started before either runs: r5 supersedes r4 before
-    // r4's first step, which pauses.
+    // r4's first step, a pause that no activity precedes.
     await scenario.worker.stop();
     const probes = bridgeProbes(scenario.client, namespace);
-    await setImage(namespace, app, `registry.example/${app}:4`);
+    await patchRolloutSpec(namespace, app, {
+      template: { spec: { containers: [sampleContainer(`registry.example/${app}:4`)] } },
+      strategy: { canary: { steps: [{ pause: {} }, { setWeight: 50 }, { pause: {} }] } },
+    });
     const fourthInput = await waitFor('the bridge to start r4', () =>
       probes.startInput(`${namespace}/${app}/r4`).catch(() => undefined),
     );
@@ -141,19 +145,22 @@ describe('a promotion that cannot get its pods', () => {
     await scenario.worker.start();
 
     const fifth = await scenario.waitForStatus(
-      'r5 to pause at 50%',
-      (s) => s.revision === 5 && s.phase === 'Paused',
+      'r5 to pause at its first step',
+      (s) => s.revision === 5 && s.phase === 'Paused' && s.currentStepIndex === 0,
       90_000,
     );
     const fourth = scenario.client.workflow.getHandle(`${namespace}/${app}/r4`);
     expect(await fourth.result()).toMatchObject({ message: 'superseded by r5 before it started' });
-    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    // r4 never touched the cluster; r5 goes on as any revision does.
+    expect(
+      (await scenario.see.replicaSets(app)).find((rs) => rs.hash === fourthInput.templateHash),
+    ).toBeUndefined();
+    await scenario.client.workflow.getHandle(fifth.workflowId!).executeUpdate(promoteUpdate, { args: [{}] });
+    await scenario.waitForStatus('r5 to pause at 50%', (s) => s.revision === 5 && s.currentStepIndex === 2);
     expect(await scenario.see.serviceSelector(`${app}-canary`)).toMatchObject({
       [POD_TEMPLATE_HASH_LABEL]: fifth.currentTemplateHash,
     });
-    // r4 never touched the cluster.
-    const replicaSets = await scenario.see.replicaSets(app);
-    expect(replicaSets.find((rs) => rs.hash === fourthInput.templateHash)).toBeUndefined();
     await recordHistoryFixture('canary-superseded-before-start', fourth);
   });
 });

@@ -82,10 +82,13 @@ describe('a new image while a canary is at 50%', () => {
       message: 'superseded by r3',
       weights: { stable: 100, canary: 0 },
     });
-    const secondCanary = (await scenario.see.replicaSets(app)).find(
-      (rs) => rs.hash === second.currentTemplateHash,
-    );
-    expect(secondCanary?.replicas).toBe(0);
+    // Its canary's pods outlive the traffic by abortScaleDownDelaySeconds; then r3 scales them down.
+    await waitFor('r2 canary to be scaled to 0', async () => {
+      const secondCanary = (await scenario.see.replicaSets(app)).find(
+        (rs) => rs.hash === second.currentTemplateHash,
+      );
+      return secondCanary?.replicas === 0;
+    });
 
     const newest = scenario.client.workflow.getHandle(third.workflowId!);
     await newest.executeUpdate(promoteUpdate, { args: [{}] });
