@@ -1052,7 +1052,6 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale ${what} to 0` }, [
         { rollout, templateHash: hash, replicas: 0 },
       ]);
-      if (hash === templateHash) canaryScale = 0;
     });
     scalingDown.push(
       done.catch((error: unknown) => {
@@ -1225,8 +1224,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
           return state;
         }
-        // The retry wants the canary's pods again.
+        // The retry wants the canary's pods again: a scale-down not begun is called off, and the first
+        // step scales the canary whatever became of one begun.
         scaleDowns.delete(templateHash);
+        if (delayed) canaryScale = undefined;
         retryRequested = false;
         interruption = undefined;
         failedAnalysis = undefined;

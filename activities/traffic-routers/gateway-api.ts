@@ -159,7 +159,8 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       }
       // Back to stable, every route that can be moved is, whatever became of the others.
       const failures: unknown[] = [];
-      for (const name of names) await setRouteWeights(kube, change, name).catch((error) => failures.push(error));
+      for (const name of names)
+        await setRouteWeights(kube, change, name).catch((error) => failures.push(error));
       const [first] = failures;
       if (first === undefined) return;
       // A failure a retry may mend is retried; the rest are told together.
