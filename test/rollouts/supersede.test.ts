@@ -107,15 +107,15 @@ describe('a new image while a canary is at 50%', () => {
     await recordHistoryFixture('canary-superseding', newest);
   });
 
-  it('starts a new image from the revision that finished promoting while the bridge read the old stable', async () => {
+  it('lets a new image supersede a promotion held at its last scale-up, starting from the stable whose pods still serve', async () => {
     await setImage(namespace, app, `registry.example/${app}:4`);
     const fourth = await scenario.waitForStatus(
       'r4 to pause at 50%',
       (s) => s.revision === 4 && s.phase === 'Paused',
     );
     const previousStable = fourth.stableTemplateHash!;
-    // A quota of the pods running now holds r4's promotion at its last scale-up, so r5 arrives while
-    // the Rollout's status still names r3 as stable.
+    // A quota of the pods running now holds r4's promotion at its last scale-up, before the stable
+    // Service moves to it: r5 arrives while r4 may still be aborted or superseded.
     const quota = { metadata: { name: 'hold-promotion' }, spec: { hard: { pods: `${replicas + 2}` } } };
     await core.createNamespacedResourceQuota({ namespace, body: quota });
     await waitFor('the quota controller to count the pods', async () => {
@@ -137,25 +137,26 @@ describe('a new image while a canary is at 50%', () => {
       bridgeProbes(scenario.client, namespace).startInput(fifthId),
     );
     expect(fifthInput.stableTemplateHash).toBe(previousStable);
+    expect(await fourthHandle.result()).toMatchObject({
+      message: 'superseded by r5',
+      stableTemplateHash: previousStable,
+      weights: { stable: 100, canary: 0 },
+    });
     await core.deleteNamespacedResourceQuota({ namespace, name: quota.metadata.name });
 
-    expect(await fourthHandle.result()).toMatchObject({
-      phase: 'Healthy',
-      stableTemplateHash: fourth.currentTemplateHash,
-    });
     const fifth = await scenario.waitForStatus(
       'r5 to pause at 50%',
       (s) => s.revision === 5 && s.phase === 'Paused',
     );
-    // r5 splits traffic between itself and r4, whose pods serve; r3's are gone.
-    expect(fifth.stableTemplateHash).toBe(fourth.currentTemplateHash);
+    // r5 splits traffic between itself and r3, whose pods never stopped serving; r4's go.
+    expect(fifth.stableTemplateHash).toBe(previousStable);
     expect(await scenario.see.serviceSelector(`${app}-stable`)).toMatchObject({
-      [POD_TEMPLATE_HASH_LABEL]: fourth.currentTemplateHash,
+      [POD_TEMPLATE_HASH_LABEL]: previousStable,
     });
-    expect(await scenario.see.readyPods(fourth.currentTemplateHash!)).toBe(replicas);
+    expect(await scenario.see.readyPods(previousStable)).toBe(replicas);
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
-    await waitFor('r3 to scale down', async () => {
-      const old = (await scenario.see.replicaSets(app)).find((rs) => rs.hash === previousStable);
+    await waitFor('r4 to scale down', async () => {
+      const old = (await scenario.see.replicaSets(app)).find((rs) => rs.hash === fourth.currentTemplateHash);
       return (old?.replicas ?? 0) === 0;
     });
     const fifthHandle = scenario.client.workflow.getHandle(fifthId);
