@@ -68,6 +68,10 @@ export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   kubeConfig.loadFromFile(stack.kubeconfig);
   return {
     namespace: scope.namespace,
+    /** The task queue of the worker, which every workflow of this namespace runs on. */
+    taskQueue: scope.workflowIdPrefix,
+    worker,
+    bridge,
     kubeConfig,
     see: observer(scope.namespace),
     async close(): Promise<void> {

@@ -1,0 +1,397 @@
+// `npm run chaos`: many rollouts on the local stack while Siirto's processes are SIGKILLed at random and
+// the stack's apiserver, Temporal server and Prometheus are each restarted once. Prints whether every
+// rollout still ended as it should, and what the faults cost. Not a test: it prints figures.
+import { Client, Connection } from '@temporalio/client';
+import * as k8s from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import type { AnalysisRunStatus } from '../schemas/analysis';
+import type { RolloutStatus } from '../schemas/rollout';
+import {
+  kubectlApply,
+  patchRolloutSpec,
+  podMetadata,
+  rolloutManifest,
+  sampleContainer,
+  servicesAndRoute,
+} from '../test/harness/rollout-fixtures';
+import { stack } from '../test/harness/stack';
+import { eventSummary, historyOf } from '../test/harness/temporal';
+import { waitFor } from '../test/harness/wait';
+import { now, siirtoOnTheStack } from './bench-support';
+
+const ROLLOUTS = Number(process.env.CHAOS_ROLLOUTS ?? 30);
+const APPS = Number(process.env.CHAOS_APPS ?? 6);
+/** Every so many revisions, one whose pods never become Ready: it must end Degraded, not promoted. */
+const UNREADY_EVERY = 4;
+const PAUSES_SECONDS = [8, 4];
+const PROGRESS_DEADLINE_SECONDS = 30;
+/** Seconds between faults, at random within these bounds. */
+const FAULT_GAP_SECONDS = [8, 16] as const;
+
+const random = (low: number, high: number) => low + Math.random() * (high - low);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+interface Outcome {
+  app: string;
+  revision: number;
+  expected: 'Healthy' | 'Degraded';
+  seen: string;
+  workflowId?: string;
+}
+
+async function main(): Promise<void> {
+  const setup = await siirtoOnTheStack({ SIIRTO_RESYNC_SECONDS: '10' });
+  const { namespace, kubeConfig, see, worker, bridge, taskQueue } = setup;
+  const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  const traffic = watchTrafficOnUnreadyPods(kubeConfig, namespace);
+  const outcomes: Outcome[] = [];
+  const faults: string[] = [];
+  let done = false;
+
+  try {
+    await kubectlApply(
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'AnalysisTemplate',
+        metadata: { name: 'pods-scraped', namespace },
+        spec: {
+          metrics: [
+            {
+              name: 'pods-scraped',
+              interval: '3s',
+              successCondition: 'result > 0',
+              inconclusiveLimit: 0,
+              consecutiveErrorLimit: 0,
+              provider: { prometheus: { query: 'sum(up{namespace="{{args.namespace}}"})' } },
+            },
+          ],
+        },
+      }),
+    );
+    const perApp = Math.ceil(ROLLOUTS / APPS);
+    const apps = Array.from({ length: APPS }, (_, index) => `chaos-${index + 1}`);
+    log(`${APPS} apps × ${perApp} revisions in ${namespace}, faults every ${FAULT_GAP_SECONDS.join('–')} s`);
+
+    const injecting = (async () => {
+      // Each component of the stack once, early enough to land while rollouts run, with the worker
+      // and bridge kills in random order around them.
+      const kills = shuffle([...Array<string>(4).fill('worker'), ...Array<string>(4).fill('bridge')]);
+      const components = shuffle(['kube-apiserver', 'temporal', 'prometheus']);
+      const plan = kills.flatMap((kill, index) => {
+        const component = index % 2 === 1 ? components.pop() : undefined;
+        return component ? [kill, component] : [kill];
+      });
+      /** Kills the process and brings it back; returns how many starts that took. */
+      const inject = async (fault: string): Promise<number> => {
+        if (fault !== 'worker' && fault !== 'bridge') return restartStackComponent(fault);
+        const process = fault === 'worker' ? worker : bridge;
+        await process.kill();
+        await sleep(random(0, 3000));
+        await process.start();
+        return 1;
+      };
+      for (const fault of plan) {
+        await sleep(random(...FAULT_GAP_SECONDS) * 1000);
+        if (done) break;
+        const started = now();
+        let line: string;
+        try {
+          const attempts = await inject(fault);
+          const tries = attempts > 1 ? ` (stack/up.sh ${attempts} times)` : '';
+          line = `SIGKILL ${fault}, back after ${((now() - started) / 1000).toFixed(1)} s${tries}`;
+        } catch (error) {
+          line = `SIGKILL ${fault}: could not bring it back (${String(error)})`;
+        }
+        faults.push(line);
+        log(line);
+      }
+    })();
+
+    await Promise.all(
+      apps.map((app) =>
+        driveApp(namespace, app, perApp, see.rolloutStatus, (outcome) => {
+          outcomes.push(outcome);
+          log(`${app} r${outcome.revision}: ${outcome.seen} (expected ${outcome.expected})`);
+        }),
+      ),
+    );
+    done = true;
+    await injecting;
+    traffic.stop();
+
+    // --- figures ---------------------------------------------------------------------------------
+    const asExpected = outcomes.filter((outcome) => outcome.seen === outcome.expected).length;
+    const failed = await count(client, `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Failed'`);
+    const runsByWorkflow = new Map<string, number>();
+    for await (const info of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
+      runsByWorkflow.set(info.workflowId, (runsByWorkflow.get(info.workflowId) ?? 0) + 1);
+    }
+    const duplicates = [...runsByWorkflow]
+      .filter(([id, runs]) => /\/r\d+$/.test(id) && runs > 1)
+      .map(([id]) => id);
+
+    let unmeasured = 0;
+    let largestPauseDeviation = 0;
+    for (const outcome of outcomes) {
+      if (outcome.seen !== 'Healthy' || !outcome.workflowId) continue;
+      const background = await analysisResult(client, `${outcome.workflowId}/analysis/background/a1`);
+      if (!background?.metrics.some((metric) => metric.successful > 0)) unmeasured++;
+      largestPauseDeviation = Math.max(largestPauseDeviation, await pauseDeviation(outcome.workflowId));
+    }
+
+    console.log('');
+    console.log(
+      `chaos (${new Date().toISOString().slice(0, 10)}): ${outcomes.length} rollouts, ${faults.length} faults`,
+    );
+    for (const fault of faults) console.log(`  fault: ${fault}`);
+    console.log(`rollouts ending as expected: ${asExpected} of ${outcomes.length} (goal: all)`);
+    for (const outcome of outcomes.filter((o) => o.seen !== o.expected)) {
+      console.log(`  ${outcome.app} r${outcome.revision}: ${outcome.seen}, expected ${outcome.expected}`);
+    }
+    console.log(`workflows ending Failed: ${failed} (goal: 0)`);
+    console.log(
+      `duplicate workflows for a revision: ${duplicates.length} (goal: 0)${duplicates.length ? ` ${duplicates.join(', ')}` : ''}`,
+    );
+    console.log(`promotions decided without a measurement: ${unmeasured} (goal: 0)`);
+    console.log(`largest deviation of a timed pause from its duration: ${largestPauseDeviation} ms`);
+    console.log(
+      `longest time a traffic share pointed at a ReplicaSet with no Ready pod: ${traffic.longestMs().toFixed(0)} ms (goal: 0)`,
+    );
+  } finally {
+    done = true;
+    traffic.stop();
+    await setup.close();
+    await client.connection.close();
+  }
+}
+
+/** Rolls one app through its revisions, one after the other; every UNREADY_EVERY-th never gets Ready. */
+async function driveApp(
+  namespace: string,
+  app: string,
+  revisions: number,
+  statusOf: (name: string) => Promise<RolloutStatus>,
+  report: (outcome: Outcome) => void,
+): Promise<void> {
+  const steps = [
+    { setWeight: 25 },
+    { pause: { duration: `${PAUSES_SECONDS[0]}s` } },
+    { setWeight: 50 },
+    { pause: { duration: `${PAUSES_SECONDS[1]}s` } },
+  ];
+  await kubectlApply(servicesAndRoute(namespace, app));
+  await kubectlApply(
+    rolloutManifest({
+      namespace,
+      app,
+      replicas: 2,
+      steps,
+      progressDeadlineSeconds: PROGRESS_DEADLINE_SECONDS,
+      scaleDownDelaySeconds: 2,
+      canary: { analysis: { templates: [{ templateName: 'pods-scraped' }] }, abortScaleDownDelaySeconds: 2 },
+    }),
+  );
+  const settledOn = async (revision: number) => {
+    let last: RolloutStatus = {};
+    const settled = await waitFor(
+      `${app} r${revision} to settle`,
+      async () => {
+        last = await statusOf(app);
+        return last.revision === revision && (last.phase === 'Healthy' || last.phase === 'Degraded') && last;
+      },
+      { timeoutMs: 6 * 60_000, intervalMs: 500 },
+    ).catch(() => undefined);
+    return { settled, last };
+  };
+  await settledOn(1);
+  for (let revision = 2; revision < revisions + 2; revision++) {
+    const unready = revision % UNREADY_EVERY === 0;
+    const { annotations } = podMetadata(app);
+    await patchRolloutSpec(namespace, app, {
+      template: {
+        metadata: { annotations: { ...annotations, 'stack.siirto.dev/ready': unready ? 'false' : null } },
+        spec: { containers: [sampleContainer(`registry.example/${app}:${revision}`)] },
+      },
+    });
+    const { settled, last } = await settledOn(revision);
+    report({
+      app,
+      revision,
+      expected: unready ? 'Degraded' : 'Healthy',
+      seen: settled?.phase ?? `still ${last.phase} at r${last.revision} after 6 min`,
+      workflowId: settled?.workflowId,
+    });
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [items[index], items[other]] = [items[other] as T, items[index] as T];
+  }
+  return items;
+}
+
+/** SIGKILLs one of the stack's components and starts it again with the stack's own script. */
+function restartStackComponent(name: string): number {
+  const pidFile = path.join(stack.projectDir, '.stack', 'pids', `${name}.pid`);
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  // As a person would: a start that fails while the killed process's ports are let go is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('bash', ['stack/up.sh'], { cwd: stack.projectDir, stdio: ['ignore', 'ignore', 'ignore'] });
+      return attempt;
+    } catch (error) {
+      if (attempt === 5) throw error;
+      execFileSync('sleep', ['2']);
+    }
+  }
+}
+
+async function count(client: Client, query: string): Promise<number> {
+  return (await client.workflow.count(query)).count;
+}
+
+async function analysisResult(client: Client, workflowId: string): Promise<AnalysisRunStatus | undefined> {
+  return client.workflow
+    .getHandle(workflowId)
+    .result()
+    .then(
+      (result: AnalysisRunStatus) => result,
+      () => undefined,
+    );
+}
+
+/** The largest difference between a timed pause's timer and the pause it was set for, in the history. */
+async function pauseDeviation(workflowId: string): Promise<number> {
+  const events = await historyOf(workflowId);
+  let largest = 0;
+  for (const started of events.filter((event) => event.eventType === 'EVENT_TYPE_TIMER_STARTED')) {
+    const match = /^pause (\d+)s$/.exec(eventSummary(started) ?? '');
+    if (!match) continue;
+    const timerId = (started.timerStartedEventAttributes as { timerId: string }).timerId;
+    const fired = events.find(
+      (event) =>
+        event.eventType === 'EVENT_TYPE_TIMER_FIRED' &&
+        (event.timerFiredEventAttributes as { timerId: string }).timerId === timerId,
+    );
+    if (!fired) continue;
+    const lasted = Date.parse(fired.eventTime as string) - Date.parse(started.eventTime as string);
+    largest = Math.max(largest, Math.abs(lasted - Number(match[1]) * 1000));
+  }
+  return largest;
+}
+
+/**
+ * Watches routes, Services and pods, and after every change checks each backend with weight: while its
+ * Service selects no Ready pod, that share of the traffic has nowhere to go. Keeps the longest such time.
+ */
+function watchTrafficOnUnreadyPods(config: k8s.KubeConfig, namespace: string) {
+  const routes = new Map<string, { service: string; weight: number }[]>();
+  const selectors = new Map<string, string | undefined>();
+  const readyByHash = new Map<string, Set<string>>();
+  const since = new Map<string, number>();
+  let longest = 0;
+  let stopped = false;
+  const requests: AbortController[] = [];
+
+  const check = () => {
+    const starving = new Set<string>();
+    for (const [route, backends] of routes) {
+      for (const { service, weight } of backends) {
+        if (weight <= 0) continue;
+        // A Service Siirto has not pointed at a revision yet selects the app's pods by their labels.
+        const hash = selectors.get(service);
+        if (hash && (readyByHash.get(hash)?.size ?? 0) === 0) starving.add(`${route}/${service}`);
+      }
+    }
+    const at = now();
+    for (const key of starving) if (!since.has(key)) since.set(key, at);
+    for (const [key, from] of since) {
+      if (starving.has(key)) continue;
+      longest = Math.max(longest, at - from);
+      since.delete(key);
+    }
+  };
+
+  const follow = <T>(resource: string, onEvent: (type: string, object: T) => void) => {
+    const start = async () => {
+      if (stopped) return;
+      try {
+        const request = await new k8s.Watch(config).watch(
+          `${resource.replace('{ns}', namespace)}`,
+          {},
+          (type, object: T) => {
+            onEvent(type, object);
+            check();
+          },
+          () => void sleep(500).then(start),
+        );
+        requests.push(request);
+      } catch {
+        await sleep(500);
+        void start();
+      }
+    };
+    void start();
+  };
+
+  follow(
+    '/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes',
+    (
+      type,
+      route: {
+        metadata: { name: string };
+        spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] };
+      },
+    ) => {
+      if (type === 'DELETED') routes.delete(route.metadata.name);
+      else {
+        routes.set(
+          route.metadata.name,
+          route.spec.rules.flatMap((rule) =>
+            (rule.backendRefs ?? []).map((ref) => ({ service: ref.name, weight: ref.weight ?? 1 })),
+          ),
+        );
+      }
+    },
+  );
+  follow('/api/v1/namespaces/{ns}/services', (_type, service: k8s.V1Service) => {
+    selectors.set(service.metadata?.name ?? '', service.spec?.selector?.[POD_TEMPLATE_HASH_LABEL]);
+  });
+  follow('/api/v1/namespaces/{ns}/pods', (type, pod: k8s.V1Pod) => {
+    const hash = pod.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
+    if (!hash) return;
+    const ready = readyByHash.get(hash) ?? new Set<string>();
+    readyByHash.set(hash, ready);
+    const isReady =
+      type !== 'DELETED' &&
+      !pod.metadata?.deletionTimestamp &&
+      (pod.status?.conditions ?? []).some(
+        (condition) => condition.type === 'Ready' && condition.status === 'True',
+      );
+    if (isReady) ready.add(pod.metadata?.name ?? '');
+    else ready.delete(pod.metadata?.name ?? '');
+  });
+
+  return {
+    longestMs: () => {
+      const at = now();
+      return Math.max(longest, ...[...since.values()].map((from) => at - from));
+    },
+    stop: () => {
+      stopped = true;
+      for (const request of requests) request.abort();
+    },
+  };
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
