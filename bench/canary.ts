@@ -2,11 +2,13 @@
 // Prints figures; it is not a test and asserts nothing.
 import { Client, Connection } from '@temporalio/client';
 import * as k8s from '@kubernetes/client-node';
-import { promoteSignal } from '../workflows/rollout-api';
+import { abortUpdate, promoteSignal } from '../workflows/rollout-api';
 import {
   kubectlApply,
   patchRolloutSpec,
+  podMetadata,
   rolloutManifest,
+  sampleContainer,
   servicesAndRoute,
   setImage,
 } from '../test/harness/rollout-fixtures';
@@ -16,6 +18,7 @@ import { waitFor } from '../test/harness/wait';
 import { BILLED_EVENTS, firstEvent, now, report, siirtoOnTheStack } from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const ABORT_RUNS = Number(process.env.BENCH_ABORT_RUNS ?? 5);
 
 async function main(): Promise<void> {
   const { namespace, kubeConfig, see, close } = await siirtoOnTheStack();
@@ -106,6 +109,46 @@ async function main(): Promise<void> {
       `history of the 10-step canary: ${events.length} events, ${actions} Temporal Actions; ` +
         `per step ${(events.length / 10).toFixed(1)} events, ${(actions / 10).toFixed(1)} Actions`,
     );
+
+    // Aborts while the canary waits for pods that never become Ready: from the abort to the cluster.
+    await patchRolloutSpec(namespace, app, {
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    const abortToCluster: number[] = [];
+    for (let run = 0; run < ABORT_RUNS; run++) {
+      const revision = (await see.rolloutStatus(app)).revision ?? 0;
+      await patchRolloutSpec(namespace, app, {
+        template: {
+          metadata: { ...podMetadata(app), annotations: { 'stack.siirto.dev/ready': 'false' } },
+          spec: { containers: [sampleContainer(`registry.example/${app}:never-ready-${run}`)] },
+        },
+      });
+      const waiting = await waitFor(`r${revision + 1} waiting for its canary pods`, async () => {
+        const status = await see.rolloutStatus(app);
+        const canary = (await see.replicaSets(app)).find((rs) => rs.hash === status.currentTemplateHash);
+        return (
+          status.revision === revision + 1 &&
+          status.phase === 'Progressing' &&
+          canary?.replicas === 1 &&
+          status
+        );
+      });
+      // The wait's heartbeats are under way, as in a rollout stuck on its pods.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // The traffic is on stable already and the canary's pods outlive it by design: the cluster hears
+      // of the abort through the Rollout's status.
+      const degraded = await firstEvent<{ status?: { revision?: number; phase?: string } }>(
+        kubeConfig,
+        `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
+        (rollout) => rollout.status?.revision === revision + 1 && rollout.status.phase === 'Degraded',
+      );
+      const abortedAt = now();
+      await client.workflow
+        .getHandle(waiting.workflowId ?? '')
+        .executeUpdate(abortUpdate, { args: [{ reason: 'bench' }] });
+      abortToCluster.push((await degraded.seen) - abortedAt);
+    }
+    report('abort while the canary waits for pods → Rollout Degraded', abortToCluster, 1_000);
   } finally {
     await close();
     await client.connection.close();
