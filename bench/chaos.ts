@@ -10,6 +10,7 @@ import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import type { AnalysisRunStatus } from '../schemas/analysis';
 import type { RolloutStatus } from '../schemas/rollout';
 import {
+  analysisTemplateManifest,
   kubectlApply,
   patchRolloutSpec,
   podMetadata,
@@ -54,22 +55,17 @@ async function main(): Promise<void> {
 
   try {
     await kubectlApply(
-      JSON.stringify({
-        apiVersion: 'siirto.dev/v1alpha1',
-        kind: 'AnalysisTemplate',
-        metadata: { name: 'pods-scraped', namespace },
-        spec: {
-          metrics: [
-            {
-              name: 'pods-scraped',
-              interval: '3s',
-              successCondition: 'result > 0',
-              inconclusiveLimit: 0,
-              consecutiveErrorLimit: 0,
-              provider: { prometheus: { query: 'sum(up{namespace="{{args.namespace}}"})' } },
-            },
-          ],
-        },
+      analysisTemplateManifest(namespace, 'pods-scraped', {
+        metrics: [
+          {
+            name: 'pods-scraped',
+            interval: '3s',
+            successCondition: 'result > 0',
+            inconclusiveLimit: 0,
+            consecutiveErrorLimit: 0,
+            provider: { prometheus: { query: 'sum(up{namespace="{{args.namespace}}"})' } },
+          },
+        ],
       }),
     );
     const perApp = Math.ceil(ROLLOUTS / APPS);

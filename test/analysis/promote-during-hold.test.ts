@@ -2,7 +2,7 @@ import { promoteUpdate } from '../../workflows/rollout-api';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { privatePrometheus } from '../harness/private-prometheus';
-import { kubectlApply, setImage } from '../harness/rollout-fixtures';
+import { analysisTemplateManifest, kubectlApply, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -29,22 +29,17 @@ describe('a promote while an analysis holds the rollout', () => {
   it('acts on the hold it came for, and never skips the manual pause after it', async () => {
     // Succeeds whenever Prometheus answers: it holds the rollout exactly while Prometheus is down.
     await kubectlApply(
-      JSON.stringify({
-        apiVersion: 'siirto.dev/v1alpha1',
-        kind: 'AnalysisTemplate',
-        metadata: { name: 'prometheus-answers', namespace },
-        spec: {
-          metrics: [
-            {
-              name: 'answers',
-              interval: '2s',
-              successCondition: 'result > 0',
-              inconclusiveLimit: 0,
-              consecutiveErrorLimit: 0,
-              provider: { prometheus: { query: 'vector(1)' } },
-            },
-          ],
-        },
+      analysisTemplateManifest(namespace, 'prometheus-answers', {
+        metrics: [
+          {
+            name: 'answers',
+            interval: '2s',
+            successCondition: 'result > 0',
+            inconclusiveLimit: 0,
+            consecutiveErrorLimit: 0,
+            provider: { prometheus: { query: 'vector(1)' } },
+          },
+        ],
       }),
     );
     await scenario.firstRevisionHealthy([{ setWeight: 25 }, { setWeight: 50 }, { pause: {} }], {

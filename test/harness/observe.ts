@@ -66,6 +66,11 @@ export function observer(namespace: string) {
     }));
   }
 
+  /** The replicas a revision's ReplicaSet asks for, or undefined while it has none. */
+  async function replicasOf(app: string, hash: string | undefined): Promise<number | undefined> {
+    return (await replicaSets(app)).find((replicaSet) => replicaSet.hash === hash)?.replicas;
+  }
+
   async function readyPods(hash: string): Promise<number> {
     const pods = await core.listNamespacedPod({
       namespace,
@@ -85,5 +90,13 @@ export function observer(namespace: string) {
     return service.spec?.selector ?? {};
   }
 
-  return { rolloutStatus, routeWeights, watchCanaryWeight, replicaSets, readyPods, serviceSelector };
+  return {
+    rolloutStatus,
+    routeWeights,
+    watchCanaryWeight,
+    replicaSets,
+    replicasOf,
+    readyPods,
+    serviceSelector,
+  };
 }

@@ -69,6 +69,20 @@ spec:
   ].join('\n---\n');
 }
 
+/** An AnalysisTemplate in the namespace, as a platform team would write it, for kubectlApply. */
+export function analysisTemplateManifest(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): string {
+  return JSON.stringify({
+    apiVersion: 'siirto.dev/v1alpha1',
+    kind: 'AnalysisTemplate',
+    metadata: { name, namespace },
+    spec,
+  });
+}
+
 export function rolloutManifest(fixture: AppFixture): string {
   const { namespace, app } = fixture;
   return JSON.stringify({

@@ -22,10 +22,6 @@ describe('going back to stable when the cluster has changed under the rollout', 
   const { namespace } = scope;
   const scenario = rolloutScenario(scope, app);
 
-  async function canaryReplicas(hash: string | undefined): Promise<number | undefined> {
-    return (await scenario.see.replicaSets(app)).find((rs) => rs.hash === hash)?.replicas;
-  }
-
   async function workflowStatus(workflowId: string): Promise<string> {
     return (await scenario.client.workflow.getHandle(workflowId).describe()).status.name;
   }
@@ -47,7 +43,7 @@ describe('going back to stable when the cluster has changed under the rollout', 
     expect(degraded.message).toContain('does not exist; create it');
     await waitFor(
       'the canary to be scaled to 0',
-      async () => (await canaryReplicas(paused.currentTemplateHash)) === 0,
+      async () => (await scenario.see.replicasOf(app, paused.currentTemplateHash)) === 0,
     );
     expect(await workflowStatus(paused.workflowId!)).toBe('RUNNING');
 
@@ -100,7 +96,7 @@ describe('going back to stable when the cluster has changed under the rollout', 
     });
     await waitFor(
       'the canary to be scaled to 0',
-      async () => (await canaryReplicas(paused.currentTemplateHash)) === 0,
+      async () => (await scenario.see.replicasOf(app, paused.currentTemplateHash)) === 0,
     );
     expect(await workflowStatus(paused.workflowId!)).toBe('RUNNING');
     await kubectlApply(servicesAndRoute(namespace, app));

@@ -27,10 +27,6 @@ describe('traffic leaving a canary that is aborted or superseded', () => {
 
   afterAll(() => traffic?.stop());
 
-  async function canaryReplicas(hash: string | undefined): Promise<number | undefined> {
-    return (await scenario.see.replicaSets(app)).find((rs) => rs.hash === hash)?.replicas;
-  }
-
   it('keeps the canary pods up after an abort until the gateway has moved away, so no request fails', async () => {
     await scenario.firstRevisionHealthy([{ setWeight: 50 }, { pause: {} }], { replicas });
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 50 });
@@ -49,7 +45,7 @@ describe('traffic leaving a canary that is aborted or superseded', () => {
     // Every request of the next seconds is answered, by stable alone once the gateway has the weights.
     await waitFor(
       'the canary to be scaled to 0',
-      async () => (await canaryReplicas(paused.currentTemplateHash)) === 0,
+      async () => (await scenario.see.replicasOf(app, paused.currentTemplateHash)) === 0,
       {
         timeoutMs: (ABORT_SCALE_DOWN_DELAY_SECONDS + 30) * 1000,
       },
@@ -85,7 +81,7 @@ describe('traffic leaving a canary that is aborted or superseded', () => {
     );
     await waitFor(
       'r3 canary to be scaled to 0',
-      async () => (await canaryReplicas(third.currentTemplateHash)) === 0,
+      async () => (await scenario.see.replicasOf(app, third.currentTemplateHash)) === 0,
       {
         timeoutMs: (ABORT_SCALE_DOWN_DELAY_SECONDS + 30) * 1000,
       },
