@@ -11,6 +11,11 @@ export interface BridgeSettings {
   updateTimeoutSeconds: number;
   /** `debug` adds a line per reconcile and resync. */
   logLevel: LogLevel;
+  /**
+   * History events after which the runs this bridge starts (a revision's and its analyses') continue
+   * as new; the workflows' own defaults when undefined.
+   */
+  workflowHistoryLimit?: number;
 }
 
 const optionalText = z.preprocess(
@@ -28,7 +33,19 @@ const seconds = (fallback: number) =>
       .default(fallback),
   );
 
+/** Below this, a run would continue as new before it even reached a step. */
+const MIN_HISTORY_LIMIT = 100;
+
 const BridgeEnvironmentSchema = z.object({
+  SIIRTO_WORKFLOW_HISTORY_LIMIT: z.preprocess(
+    (value) => (value === '' || value === undefined ? undefined : Number(value)),
+    z
+      .number({ error: 'must be a whole number of history events, such as 2000' })
+      .int('must be a whole number of history events, such as 2000')
+      .min(MIN_HISTORY_LIMIT, `must be at least ${MIN_HISTORY_LIMIT} events`)
+      .max(10_000, 'must be at most 10000 events: Temporal warns of a history past 10,240')
+      .optional(),
+  ),
   SIIRTO_RESYNC_SECONDS: seconds(30),
   SIIRTO_UPDATE_TIMEOUT_SECONDS: seconds(10),
   SIIRTO_WATCH_NAMESPACE: optionalText,
@@ -49,6 +66,7 @@ export function bridgeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Bri
     watchNamespace: parsed.data.SIIRTO_WATCH_NAMESPACE,
     updateTimeoutSeconds: parsed.data.SIIRTO_UPDATE_TIMEOUT_SECONDS,
     logLevel: parsed.data.SIIRTO_LOG_LEVEL,
+    workflowHistoryLimit: parsed.data.SIIRTO_WORKFLOW_HISTORY_LIMIT,
   };
 }
 

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     temporal.taskQueue,
     (id) => metrics.workflowStarted(id),
     temporal.clusterId,
+    settings.workflowHistoryLimit,
   );
   const reconciler = new RolloutReconciler(
     kube,

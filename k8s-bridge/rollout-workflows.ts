@@ -71,6 +71,8 @@ export class RolloutWorkflows {
     private readonly onStarted: (workflowId: string) => void = () => undefined,
     /** SIIRTO_CLUSTER_ID: this cluster's runs carry it; those of other clusters are never touched. */
     private readonly clusterId?: string,
+    /** SIIRTO_WORKFLOW_HISTORY_LIMIT: when a run and its analyses continue as new, if not their default. */
+    private readonly historyLimit?: number,
   ) {}
 
   /** The ID a new revision's run gets; a revision already recorded keeps the one its status names. */
@@ -104,6 +106,9 @@ export class RolloutWorkflows {
       progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
       supersedes,
       images: containerImages(rollout),
+      ...(this.historyLimit
+        ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
+        : {}),
     };
     const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
     try {

@@ -31,6 +31,7 @@ import type { AnalysisRunStatus, Measurement } from '../schemas/analysis';
 import {
   analysisHoldSignal,
   concludeAnalysisSignal,
+  handOverAnalysisSignal,
   type AnalysisKind,
   type RolloutRef,
 } from './rollout-api';
@@ -41,11 +42,24 @@ export interface AnalysisRunInput {
   kind: AnalysisKind;
   stepIndex?: number;
   metrics: ResolvedMetric[];
-  /** Where the previous run stopped, when the history grew long and the analysis continued as new. */
-  carriedOver?: { tallies: MetricTally[]; held: boolean; concluding?: boolean };
+  /**
+   * Where the previous run stopped, when the history grew long and the analysis continued as new, or
+   * where the analysis it takes over from stopped when its rollout continued as new.
+   */
+  carriedOver?: AnalysisCarryOver;
   /** History events after which the analysis continues as a new run, so hours of it stay bounded. */
   historyLimit?: number;
 }
+
+/** What an analysis must not forget when it goes on in another run: every count, and whether it holds. */
+export interface AnalysisCarryOver {
+  tallies: MetricTally[];
+  held: boolean;
+  concluding?: boolean;
+}
+
+/** The verdict, or (handed over to the rollout's next run) no verdict yet and where it stood. */
+export type AnalysisRunResult = AnalysisRunStatus & { handedOver?: AnalysisCarryOver };
 
 const DEFAULT_HISTORY_LIMIT = 2_000;
 
@@ -88,7 +102,7 @@ const cluster = proxyActivities<RolloutActivities>({
  * once a measurement succeeds again. Every measurement lands in this history and the Rollout status
  * (a failing one through the rollout, which writes it with the Degraded phase it causes).
  */
-export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunStatus> {
+export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunResult> {
   const { rollout, revision, kind, metrics } = input;
   const name = kind === 'step' ? `step ${(input.stepIndex ?? 0) + 1} analysis` : 'background analysis';
   const tallies = new Map(
@@ -101,6 +115,8 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
   /** The rollout has run its steps and waits for this (background) analysis to come to a verdict. */
   let concluding = input.carriedOver?.concluding ?? false;
   let continuing = false;
+  /** The rollout continues as new and takes this analysis's tallies along to a new one. */
+  let handingOver = false;
   /** The rollout ended this analysis before it came to a verdict. */
   let stopped = false;
   const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
@@ -143,9 +159,9 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     );
   }
 
-  /** Sleeps, but wakes at once when the analysis is over or continues as new. */
+  /** Sleeps, but wakes at once when the analysis is over, continues as new or is handed over. */
   const stoppable = (milliseconds: number, summary: string) =>
-    condition(() => continuing || analysisOver(), milliseconds, { summary });
+    condition(() => continuing || handingOver || analysisOver(), milliseconds, { summary });
   const analysisOver = () => ['Successful', 'Failed'].includes(analysisPhase([...tallies.values()]));
   const metricOver = (metric: ResolvedMetric) =>
     ['Successful', 'Failed'].includes(tallies.get(metric.name)?.phase ?? 'Running');
@@ -155,7 +171,7 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     if (first && metric.initialDelayMilliseconds > 0) {
       await stoppable(metric.initialDelayMilliseconds, `${metric.name}: initial delay`);
     }
-    while (!metricOver(metric) && !analysisOver() && !continuing) {
+    while (!metricOver(metric) && !analysisOver() && !continuing && !handingOver) {
       if (workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested) {
         continuing = true;
         break;
@@ -221,6 +237,11 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     });
   }
 
+  // Only a rollout that continues as new sends it, and it waits for this run's result before it does.
+  setHandler(handOverAnalysisSignal, () => {
+    handingOver = true;
+  });
+
   setHandler(concludeAnalysisSignal, () => {
     if (concluding) return;
     concluding = true;
@@ -245,6 +266,10 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunS
     throw error;
   } finally {
     await statusWrites;
+  }
+  if (handingOver && !analysisOver()) {
+    // No Stopped status: the analysis goes on, in the rollout's next run, from these very tallies.
+    return { ...status(), handedOver: { tallies: [...tallies.values()], held, concluding } };
   }
   if (continuing && !analysisOver()) {
     log.info('analysis continues as new', {

@@ -24,13 +24,25 @@ import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { formatDuration, parseDuration } from '../schemas/duration';
 import type { AnalysisRunStatus, RolloutAnalysis } from '../schemas/analysis';
 import type { CanaryStep, RolloutPhase, TrafficWeights } from '../schemas/rollout';
-import { analysisRun } from './analysis-run';
+import { analysisRun, type AnalysisCarryOver } from './analysis-run';
 import { canaryReplicasFor, describeStep } from './canary-plan';
+import {
+  continueRolloutAsNew,
+  continuedRunHeading,
+  CONTINUE_AS_NEW,
+  historyTooLong,
+  LAST_MOMENT_TO_CONTINUE,
+  settleBeforeContinuing,
+  type BackgroundCarryOver,
+  type QuietPoint,
+  type RolloutContinuation,
+} from './continue-as-new';
 import {
   abortSignal,
   abortUpdate,
   analysisHoldSignal,
   concludeAnalysisSignal,
+  handOverAnalysisSignal,
   promoteSignal,
   promoteUpdate,
   retrySignal,
@@ -206,6 +218,20 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** Counts the tries of this revision (a retry after an abort is the next), so analyses get fresh IDs. */
   let attempt = 1;
   const label = `${rollout.namespace}/${rollout.name} r${revision}`;
+  /** Whether this run may continue as new when its history grows long (continue-as-new.ts). */
+  const mayContinueAsNew = patched(CONTINUE_AS_NEW);
+  /** Where the run before this one left off, until the steps take it up. */
+  let resuming: RolloutContinuation | undefined = input.continued;
+  if (resuming) {
+    // Before any handler is set: a command that came while the run before continued as new is
+    // delivered as this run starts, and must be judged against the state that run left.
+    Object.assign(state, resuming.state);
+    promotion = resuming.promotion;
+    promotedBy = resuming.promotedBy;
+    for (const [kind, why] of resuming.holds) holds.set(kind, why);
+    pauseMessage = resuming.pauseMessage;
+    attempt = resuming.attempt;
+  }
 
   // --- commands -------------------------------------------------------------------------------------
   const refusePromote = (request: PromoteRequest = {}) => {
@@ -394,6 +420,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     publishStatus(eventReason);
   }
 
+  const continuedHeading = continuedRunHeading(input);
   function showDetails(): void {
     const marks = steps.map((step, index) => {
       const mark = index < state.currentStepIndex ? '✓' : index === state.currentStepIndex ? '▶' : ' ';
@@ -401,6 +428,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     });
     setCurrentDetails(
       [
+        ...(continuedHeading === undefined ? [] : [continuedHeading]),
         `**${state.phase}** — ${state.message}`,
         `weights: stable ${state.weights.stable}% / canary ${state.weights.canary}%`,
         ...marks,
@@ -581,12 +609,15 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     };
   }
 
+  /** True from the moment the guard trips until the canary has its weights back. */
+  let canaryTrafficMoved = false;
   /** One watch of the canary at `weights`; if it trips, the traffic stays on stable until its pods are back. */
   async function guardOnce(weights: TrafficWeights): Promise<void> {
     const tripped = await guards.guardCanaryTraffic.executeWithOptions(
       { summary: `guard canary traffic at ${weights.canary}%` },
       [{ rollout, templateHash }],
     );
+    canaryTrafficMoved = true;
     // A stand-down waits for this write rather than racing it.
     await CancellationScope.nonCancellable(() =>
       writeWeights({ stable: 100, canary: 0 }, 'canary pods not Ready: set weight 0%'),
@@ -603,6 +634,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     try {
       await bringCanaryTrafficBack(weights);
     } finally {
+      canaryTrafficMoved = false;
       // What the rollout said before, unless it has said something since.
       if (state.message === unready) state.message = said;
     }
@@ -639,7 +671,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   /** True during a pause step, as opposed to a hold by an analysis. */
   let pausing = false;
-  async function pause(step: { duration?: string }): Promise<void> {
+  /** `resumed`: the run before this one continued as new in this pause; its state says the rest. */
+  async function pause(step: { duration?: string }, resumed = false): Promise<void> {
     const milliseconds = step.duration === undefined ? undefined : parseDuration(step.duration);
     if (step.duration !== undefined && milliseconds === undefined) {
       throw ApplicationFailure.nonRetryable(
@@ -649,14 +682,24 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     pausing = true;
     state.paused = true;
-    // Workflow time, so replays agree: the CLI shows how long the pause has left.
-    if (milliseconds !== undefined) state.pauseEndsAt = new Date(Date.now() + milliseconds).toISOString();
-    const until =
-      milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
-    pauseMessage = `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`;
-    enterPhase('Paused', pauseMessage);
+    if (!resumed) {
+      // Workflow time, so replays agree: the CLI shows how long the pause has left.
+      if (milliseconds !== undefined) state.pauseEndsAt = new Date(Date.now() + milliseconds).toISOString();
+      const until =
+        milliseconds === undefined ? 'until promoted' : `${formatDuration(milliseconds)} or until promoted`;
+      pauseMessage = `step ${state.currentStepIndex + 1}/${steps.length}: paused ${until}`;
+      enterPhase('Paused', pauseMessage);
+    }
     const promoted = () => promotion !== undefined;
-    if (milliseconds === undefined) {
+    if (mayContinueAsNew) {
+      // A timed pause ends at the deadline it was given, however many runs it spans.
+      const endsAt = state.pauseEndsAt === undefined ? undefined : Date.parse(state.pauseEndsAt);
+      const summary = (left: number) =>
+        milliseconds === undefined || left === milliseconds
+          ? `pause ${formatDuration(left)}`
+          : `pause ${formatDuration(milliseconds)}: ${formatDuration(left)} left`;
+      await waitQuietly(promoted, 'pause', endsAt, summary);
+    } else if (milliseconds === undefined) {
       await condition(promoted);
     } else {
       await condition(promoted, milliseconds, { summary: `pause ${formatDuration(milliseconds)}` });
@@ -671,7 +714,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     else enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}: pause over`);
   }
 
-  async function runStep(step: CanaryStep): Promise<void> {
+  async function runStep(step: CanaryStep, resumedInPause = false): Promise<void> {
     // A pause says so itself at once; the others may wait on pods or measurements first.
     if (!step.pause) {
       state.message = `step ${state.currentStepIndex + 1}/${steps.length}: ${describeStep(step)}`;
@@ -679,7 +722,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       publishStatus();
     }
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
-    else if (step.pause) await pause(step.pause);
+    else if (step.pause) await pause(step.pause, resumedInPause);
     else if (step.analysis) await analyseStep(step.analysis);
   }
 
@@ -691,11 +734,24 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     succeeded(): boolean;
     /** Asks a background analysis for its verdict: the steps are done. */
     conclude(): Promise<void>;
+    /**
+     * Asks it to stop and say where it stands, for the next run to go on from; undefined when it
+     * could not say (it was cancelled, or could not run: what that means is handled as always).
+     */
+    handOver(): Promise<BackgroundCarryOver | undefined>;
     cancel(): void;
   }
 
-  /** Resolves an analysis's templates and runs it as a child workflow, in a scope of its own. */
-  function startAnalysis(analysis: RolloutAnalysis, kind: AnalysisKind, field: string): RunningAnalysis {
+  /**
+   * Resolves an analysis's templates and runs it as a child workflow, in a scope of its own; `resumed`
+   * is one that goes on from another's tallies after the rollout continued as new, under a new ID.
+   */
+  function startAnalysis(
+    analysis: RolloutAnalysis,
+    kind: AnalysisKind,
+    field: string,
+    resumed?: { carriedOver: AnalysisCarryOver; handover: number },
+  ): RunningAnalysis {
     const scope = new CancellationScope();
     const stepIndex = kind === 'step' ? state.currentStepIndex : undefined;
     let child: ChildWorkflowHandle<typeof analysisRun> | undefined;
@@ -722,9 +778,21 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         ],
       );
       const which = stepIndex === undefined ? 'background' : `step-${stepIndex + 1}`;
+      const handover = resumed ? `/h${resumed.handover}` : '';
+      const carriedOver = resumed ? { carriedOver: resumed.carriedOver } : {};
       child = await startChild(analysisRun, {
-        workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${attempt}`,
-        args: [{ rollout, revision, kind, stepIndex, metrics, historyLimit: input.analysisHistoryLimit }],
+        workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${attempt}${handover}`,
+        args: [
+          {
+            rollout,
+            revision,
+            kind,
+            stepIndex,
+            metrics,
+            historyLimit: input.analysisHistoryLimit,
+            ...carriedOver,
+          },
+        ],
         staticSummary: `${label}: ${kind} analysis of ${metrics.map((metric) => metric.name).join(', ')}`,
       });
       return child.result();
@@ -744,7 +812,26 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         // An analysis that has just ended needs no word; its verdict speaks for it.
         if (!settled) await child?.signal(concludeAnalysisSignal).catch(() => undefined);
       },
+      async handOver() {
+        await condition(() => child !== undefined || settled);
+        if (!settled) await child?.signal(handOverAnalysisSignal).catch(() => undefined);
+        const outcome = await verdict.catch(() => undefined);
+        if (!outcome) return undefined;
+        return outcome.handedOver ? { carriedOver: outcome.handedOver } : { verdict: outcome };
+      },
       cancel: () => scope.cancel(),
+    };
+  }
+
+  /** An analysis whose verdict came in an earlier run. */
+  function concludedAnalysis(verdict: AnalysisRunStatus): RunningAnalysis {
+    const succeeded = verdict.phase === 'Successful';
+    return {
+      verdict: Promise.resolve(verdict),
+      succeeded: () => succeeded,
+      conclude: () => Promise.resolve(),
+      handOver: () => Promise.resolve({ verdict }),
+      cancel: () => undefined,
     };
   }
 
@@ -797,7 +884,29 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   function startBackgroundAnalysisFrom(stepIndex: number): void {
     const analysis = canary.analysis;
     if (!analysis || background || stepIndex < analysis.startingStep) return;
-    const running = startAnalysis(analysis, 'background', 'spec.strategy.canary.analysis');
+    watchBackgroundAnalysis(startAnalysis(analysis, 'background', 'spec.strategy.canary.analysis'));
+  }
+
+  /** Background analyses handed over from one run to the next, so each new one has an ID of its own. */
+  let handovers = 0;
+  /** The background analysis as the run before left it (continue-as-new.ts). */
+  function resumeBackgroundAnalysis(carried: BackgroundCarryOver): void {
+    const analysis = canary.analysis;
+    if (!analysis) return;
+    if ('verdict' in carried) {
+      background = concludedAnalysis(carried.verdict);
+      return;
+    }
+    handovers++;
+    watchBackgroundAnalysis(
+      startAnalysis(analysis, 'background', 'spec.strategy.canary.analysis', {
+        carriedOver: carried.carriedOver,
+        handover: handovers,
+      }),
+    );
+  }
+
+  function watchBackgroundAnalysis(running: RunningAnalysis): void {
     background = running;
     running.verdict.then(
       (verdict) => {
@@ -841,7 +950,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** Between steps: no step starts while an analysis holds, unless a person promotes past it. */
   async function waitWhileHeld(): Promise<void> {
     if (holds.size === 0) return;
-    await condition(() => holds.size === 0 || promotion !== undefined);
+    const released = () => holds.size === 0 || promotion !== undefined;
+    if (mayContinueAsNew) await waitQuietly(released, 'hold');
+    else await condition(released);
     if (holds.size === 0) return;
     stopBackgroundAnalysis();
     holds.clear();
@@ -864,17 +975,30 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     stepsScope = new CancellationScope();
     try {
       await stepsScope.run(async () => {
-        enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}`, 'RolloutStarted');
-        announce('deployed');
-        // The Services are pointed while the first canary pods start; traffic waits for both.
-        pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
+        const resumed = resuming;
+        resuming = undefined;
+        if (resumed) {
+          // The run before started all this and said so; this one goes on where it waited, unless an
+          // abort or a newer revision came as it started.
+          if (interruption) stepsScope?.cancel();
+          showDetails();
+          if (resumed.background) resumeBackgroundAnalysis(resumed.background);
+        } else {
+          enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}`, 'RolloutStarted');
+          announce('deployed');
+          // The Services are pointed while the first canary pods start; traffic waits for both.
+          pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
+        }
         guard = guarded ? startCanaryTrafficGuard() : undefined;
+        let resumedAt: QuietPoint | undefined = resumed?.at;
         try {
           for (const step of steps.slice(state.currentStepIndex)) {
             if (promotion?.full) break;
-            startBackgroundAnalysisFrom(state.currentStepIndex);
-            await waitWhileHeld();
-            await runStep(step);
+            // Resumed, this step's background analysis and hold are as the run before left them.
+            if (!resumedAt) startBackgroundAnalysisFrom(state.currentStepIndex);
+            if (resumedAt !== 'pause') await waitWhileHeld();
+            await runStep(step, resumedAt === 'pause');
+            resumedAt = undefined;
             state.currentStepIndex++;
           }
           await waitWhileHeld();
@@ -1031,6 +1155,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** Cancelled when this run stands down: the revision after it takes over what is still waiting. */
   const scaleDownScope = new CancellationScope();
   const scalingDown: Promise<void>[] = [];
+  /** Scale-downs whose time has come and which are being written now. */
+  let scaleDownsUnderWay = 0;
   /** Set when this run stands down for a newer revision, which takes over the scale-downs. */
   let standingDown = false;
   const abortScaleDownDelay = (canary.abortScaleDownDelaySeconds ?? 30) * 1000;
@@ -1049,9 +1175,14 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         });
       }
       if (!scaleDowns.delete(hash) || hash === state.stableTemplateHash) return;
-      await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale ${what} to 0` }, [
-        { rollout, templateHash: hash, replicas: 0 },
-      ]);
+      scaleDownsUnderWay++;
+      try {
+        await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale ${what} to 0` }, [
+          { rollout, templateHash: hash, replicas: 0 },
+        ]);
+      } finally {
+        scaleDownsUnderWay--;
+      }
     });
     scalingDown.push(
       done.catch((error: unknown) => {
@@ -1145,6 +1276,86 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     return state;
   }
 
+  // --- continuing as new when the history grows long (continue-as-new.ts) ---------------------------
+  /** Nothing under way whose outcome only this run would hear, and no abort or newer revision to act on. */
+  function quiet(): boolean {
+    return interruption === undefined && !promoting && !canaryTrafficMoved && scaleDownsUnderWay === 0;
+  }
+
+  /**
+   * Waits at a quiet point until `done`, continuing as new whenever the history grows long meanwhile;
+   * `until` (workflow time) ends the wait, however many runs it spans. Returns false when it did.
+   */
+  async function waitQuietly(
+    done: () => boolean,
+    at: QuietPoint,
+    until?: number,
+    summary?: (left: number) => string,
+  ): Promise<boolean> {
+    // A wait about to end ends in this run: handing the analysis over could outlast what is left of it.
+    const due = () =>
+      quiet() &&
+      historyTooLong(input.historyLimit) &&
+      (until === undefined || until - Date.now() > LAST_MOMENT_TO_CONTINUE);
+    for (;;) {
+      if (until === undefined) {
+        await condition(() => done() || due());
+      } else {
+        const left = until - Date.now();
+        if (left <= 0) return false;
+        if (!(await condition(() => done() || due(), left, { summary: summary?.(left) }))) return false;
+      }
+      if (done()) return true;
+      await continueAsNewAt(at);
+    }
+  }
+
+  /**
+   * Continues as new, carrying all the next run needs to wait on exactly as this one would have;
+   * returns, the run going on as it was, only if something came up meanwhile that this run must act on.
+   */
+  async function continueAsNewAt(at: QuietPoint): Promise<void> {
+    log.info('continuing as new', { rollout: label, at, historyLength: workflowInfo().historyLength });
+    const carried = await background?.handOver();
+    await settleBeforeContinuing(() => [statusWrites, announcementsSent]);
+    if (!quiet()) {
+      // An abort or a newer revision came, or the canary's pods went unready: this run handles it.
+      if (carried && interruption === undefined) resumeBackgroundAnalysis(carried);
+      return;
+    }
+    const continued: RolloutContinuation = {
+      runs: (input.continued?.runs ?? 0) + 1,
+      at,
+      state: { ...state },
+      canaryScale,
+      promotion,
+      promotedBy,
+      holds: [...holds],
+      pauseMessage,
+      attempt,
+      background: carried,
+      handovers,
+      scaleDowns: [...scaleDowns].map(([hash, notBefore]) => ({
+        templateHash: hash,
+        notBefore: new Date(notBefore).toISOString(),
+      })),
+      announcementCount,
+    };
+    // The predecessor has stood down already; the number of pods is the one of this moment.
+    const { supersedes: _handedOff, ...unchanged } = input;
+    await continueRolloutAsNew({ ...unchanged, replicas, continued });
+  }
+
+  /** Takes up the rest of where the run before left off (its state and commands are taken up first). */
+  function resume(continued: RolloutContinuation): void {
+    canaryScale = continued.canaryScale;
+    handovers = continued.handovers;
+    announcementCount = continued.announcementCount;
+    for (const left of continued.scaleDowns) {
+      scaleDownLater(left.templateHash, Date.parse(left.notBefore), left.templateHash);
+    }
+  }
+
   // --- the rollout ----------------------------------------------------------------------------------
   try {
     const result = await rollOut();
@@ -1158,7 +1369,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   async function rollOut(): Promise<RolloutState> {
     try {
-      if (input.supersedes) {
+      if (input.continued) resume(input.continued);
+      else if (input.supersedes) {
         const closed = await handoff.waitForWorkflowToClose.executeWithOptions(
           { summary: `wait for ${input.supersedes} to stand down` },
           [{ workflowId: input.supersedes }],
@@ -1176,7 +1388,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         }
       }
       // A newer revision came while this one waited for its predecessor: it has nothing to undo.
-      if (interruption?.kind === 'supersede' && patched(SUPERSEDED_BEFORE_START)) {
+      if (interruption?.kind === 'supersede' && !input.continued && patched(SUPERSEDED_BEFORE_START)) {
         state.message = `superseded by r${interruption.revision} before it started`;
         upsertSearchAttributes([{ key: RolloutPhaseKey, value: 'Superseded' }]);
         return state;

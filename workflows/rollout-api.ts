@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import type { RolloutContinuation } from './continue-as-new';
 
 /**
  * What a rollout workflow takes, answers and accepts. Clients (the bridge, the CLI, tests) import
@@ -29,6 +30,10 @@ export interface CanaryRolloutInput {
   images?: string[];
   /** History events after which an analysis continues as new; lowered in tests. */
   analysisHistoryLimit?: number;
+  /** History events after which the rollout continues as new at its next quiet point; lowered in tests. */
+  historyLimit?: number;
+  /** Where the run before this one stopped, when the rollout continued as new (continue-as-new.ts). */
+  continued?: RolloutContinuation;
 }
 
 export interface RolloutState {
@@ -103,6 +108,11 @@ export const supersedeSignal = defineSignal<[SupersedeRequest]>('supersede');
 export const analysisHoldSignal = defineSignal<[AnalysisHold]>('analysisHold');
 /** From a rollout to its background analysis once the steps are done: come to a verdict. */
 export const concludeAnalysisSignal = defineSignal('concludeAnalysis');
+/**
+ * From a rollout about to continue as new to its background analysis: stop measuring and return the
+ * tallies so far, for the rollout's next run to measure on from them.
+ */
+export const handOverAnalysisSignal = defineSignal('handOverAnalysis');
 
 /** The same commands as Updates: the caller learns at once whether the rollout accepted them. */
 export const promoteUpdate = defineUpdate<RolloutState, [PromoteRequest]>('promote');

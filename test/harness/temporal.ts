@@ -49,9 +49,20 @@ export interface HistoryEvent {
   [field: string]: unknown;
 }
 
-/** The workflow's history as `temporal workflow show` prints it for a user. */
-export async function historyOf(workflowId: string): Promise<HistoryEvent[]> {
-  const shown = await runOrThrow('temporal', ['workflow', 'show', '--workflow-id', workflowId, '-o', 'json']);
+/**
+ * The workflow's history as `temporal workflow show` prints it for a user: its latest run's, or that of
+ * `runId` where the workflow has continued as new.
+ */
+export async function historyOf(workflowId: string, runId?: string): Promise<HistoryEvent[]> {
+  const shown = await runOrThrow('temporal', [
+    'workflow',
+    'show',
+    '--workflow-id',
+    workflowId,
+    ...(runId ? ['--run-id', runId] : []),
+    '-o',
+    'json',
+  ]);
   return JSON.parse(shown).events as HistoryEvent[];
 }
 
@@ -59,13 +70,19 @@ export async function historyOf(workflowId: string): Promise<HistoryEvent[]> {
  * Keeps a finished scenario's history as a replay fixture when SIIRTO_RECORD_HISTORIES=1; the replay
  * test then proves every later change of the workflow code can still run it.
  */
-export async function recordHistoryFixture(scenario: string, handle: WorkflowHandle): Promise<void> {
+export async function recordHistoryFixture(
+  scenario: string,
+  handle: WorkflowHandle,
+  /** One run of a workflow that continued as new; its latest run when absent. */
+  runId?: string,
+): Promise<void> {
   if (process.env.SIIRTO_RECORD_HISTORIES !== '1') return;
   const shown = await runOrThrow('temporal', [
     'workflow',
     'show',
     '--workflow-id',
     handle.workflowId,
+    ...(runId ? ['--run-id', runId] : []),
     '-o',
     'json',
   ]);
