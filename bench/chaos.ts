@@ -123,7 +123,9 @@ async function main(): Promise<void> {
     const asExpected = outcomes.filter((outcome) => outcome.seen === outcome.expected).length;
     const failed = await count(client, `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Failed'`);
     const runsByWorkflow = new Map<string, number>();
-    for await (const info of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
+    // A run that continued as new and the one it continued in are one run of the revision.
+    const chainEnds = `TaskQueue = '${taskQueue}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    for await (const info of client.workflow.list({ query: chainEnds })) {
       runsByWorkflow.set(info.workflowId, (runsByWorkflow.get(info.workflowId) ?? 0) + 1);
     }
     const duplicates = [...runsByWorkflow]

@@ -1,4 +1,4 @@
-import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo, WorkflowExecutionStatusName } from '@temporalio/client';
 import {
   ClusterAttributeMissingError,
   clusterRunOf,
@@ -51,7 +51,7 @@ export async function historyCommand(context: CliContext, name: string): Promise
     if (isClusterRun(clusterRunOf(run), context.clusterId, uid)) runs.push(run);
   }
   const past = await Promise.all(
-    runs.map(async (run): Promise<PastRollout> => {
+    revisionRuns(runs).map(async ({ run, startTime }): Promise<PastRollout> => {
       const state = await lastState(client, run);
       const phase = run.typedSearchAttributes.get(RolloutPhaseKey);
       return {
@@ -64,9 +64,9 @@ export async function historyCommand(context: CliContext, name: string): Promise
             : run.status.name === 'COMPLETED'
               ? (phase ?? 'done')
               : run.status.name.toLowerCase(),
-        started: run.startTime.toISOString(),
+        started: startTime.toISOString(),
         durationSeconds: run.closeTime
-          ? Math.round((run.closeTime.getTime() - run.startTime.getTime()) / 1000)
+          ? Math.round((run.closeTime.getTime() - startTime.getTime()) / 1000)
           : undefined,
         by: state && decidedBy(state.message),
         message: state?.message ?? '',
@@ -90,6 +90,28 @@ export async function historyCommand(context: CliContext, name: string): Promise
       run.link,
     ]),
   );
+}
+
+/**
+ * One entry per run of a revision as a person started it: a long rollout continues as new (a chain of
+ * runs under its workflow ID), which is one rollout that started with the chain's first run and stands
+ * where its last one does. A retry after a run ended without a verdict starts a chain of its own.
+ */
+export function revisionRuns<
+  Run extends { workflowId: string; startTime: Date; status: { name: WorkflowExecutionStatusName } },
+>(runs: Run[]): { run: Run; startTime: Date }[] {
+  const chains: { run: Run; startTime: Date }[] = [];
+  const chainStart = new Map<string, Date>();
+  for (const run of [...runs].sort((a, b) => a.startTime.getTime() - b.startTime.getTime())) {
+    const startTime = chainStart.get(run.workflowId) ?? run.startTime;
+    if (run.status.name === 'CONTINUED_AS_NEW') {
+      chainStart.set(run.workflowId, startTime);
+      continue;
+    }
+    chainStart.delete(run.workflowId);
+    chains.push({ run, startTime });
+  }
+  return chains;
 }
 
 /** The uid of the Rollout in this cluster; undefined once it is deleted, when its history is still wanted. */

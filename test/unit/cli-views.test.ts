@@ -1,6 +1,7 @@
+import type { WorkflowExecutionStatusName } from '@temporalio/client';
 import type { AnalysisRunStatus } from '../../schemas/analysis';
 import type { RolloutStatus } from '../../schemas/rollout';
-import { decidedBy } from '../../cli/rollout-history';
+import { decidedBy, revisionRuns } from '../../cli/rollout-history';
 import { renderStatus, type StatusView } from '../../cli/rollout-status-view';
 import type { ShownRollout } from '../../cli/rollouts';
 
@@ -179,5 +180,38 @@ describe('siirto history, who decided', () => {
     ['superseded by r3', undefined],
   ])('%s → %s', (message, by) => {
     expect(decidedBy(message)).toBe(by);
+  });
+});
+
+describe('siirto history of a revision whose run continued as new', () => {
+  const run = (workflowId: string, started: string, status: WorkflowExecutionStatusName) => ({
+    workflowId,
+    startTime: new Date(started),
+    status: { name: status },
+  });
+
+  it('shows each chain of runs once, from its first run, as its last run stands', () => {
+    const runs = [
+      run('shop/checkout/r2', '2026-11-20T10:05:00Z', 'RUNNING'),
+      run('shop/checkout/r2', '2026-11-20T10:00:00Z', 'CONTINUED_AS_NEW'),
+      run('shop/checkout/r1', '2026-11-19T09:00:00Z', 'COMPLETED'),
+      run('shop/checkout/r2', '2026-11-20T10:02:00Z', 'CONTINUED_AS_NEW'),
+      // A retry after a terminated chain is a chain of its own.
+      run('shop/checkout/r3', '2026-11-21T08:00:00Z', 'CONTINUED_AS_NEW'),
+      run('shop/checkout/r3', '2026-11-21T08:10:00Z', 'TERMINATED'),
+      run('shop/checkout/r3', '2026-11-21T09:00:00Z', 'RUNNING'),
+    ];
+    expect(
+      revisionRuns(runs).map(({ run: last, startTime }) => [
+        last.workflowId,
+        last.status.name,
+        startTime.toISOString(),
+      ]),
+    ).toEqual([
+      ['shop/checkout/r1', 'COMPLETED', '2026-11-19T09:00:00.000Z'],
+      ['shop/checkout/r2', 'RUNNING', '2026-11-20T10:00:00.000Z'],
+      ['shop/checkout/r3', 'TERMINATED', '2026-11-21T08:00:00.000Z'],
+      ['shop/checkout/r3', 'RUNNING', '2026-11-21T09:00:00.000Z'],
+    ]);
   });
 });
