@@ -1,7 +1,9 @@
+import path from 'node:path';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { RolloutPhaseKey } from '../../workflows/search-attributes';
-import { promoteSignal } from '../../workflows/rollout-api';
+import { abortUpdate, promoteSignal } from '../../workflows/rollout-api';
+import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { analysisTemplateManifest, kubectlApply, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
@@ -160,7 +162,11 @@ describe('a rollout held for long with a flapping background analysis', () => {
     expect(statuses.slice(0, -1).every((status) => status === 'CONTINUED_AS_NEW')).toBe(true);
     expect(statuses.at(-1)).toBe('COMPLETED');
     const lengths = runs.map((run) => run.events.length);
-    for (const length of lengths) expect(length).toBeLessThanOrEqual(HISTORY_LIMIT + HISTORY_SLACK);
+    // Each run continued as new at its first quiet point past the limit; the last one went on from
+    // there to the end (steps, promotion, the old stable's scale-down), which no limit interrupts.
+    for (const length of lengths.slice(0, -1))
+      expect(length).toBeLessThanOrEqual(HISTORY_LIMIT + HISTORY_SLACK);
+    expect(lengths.at(-1)).toBeLessThanOrEqual(2 * (HISTORY_LIMIT + HISTORY_SLACK));
 
     // The timed pause ends at the deadline it was given, on the server's clock, across the runs.
     const pauseTimers = runs.flatMap((run, index) =>
@@ -194,4 +200,64 @@ describe('a rollout held for long with a flapping background analysis', () => {
       runs[0]!.info.runId,
     );
   }, 600_000);
+
+  it('acts on an abort sent as a run continues as new, and shows the revision once in siirto history', async () => {
+    const { client, see } = scenario;
+    await setImage(namespace, app, `registry.example/${app}:3`);
+    const paused = await scenario.waitForStatus(
+      'r3 to pause until promoted at 50%',
+      (s) => s.revision === 3 && s.currentStepIndex === 1 && s.phase === 'Paused',
+      90_000,
+    );
+    const workflowId = paused.workflowId!;
+    await waitFor(
+      'r3 to continue as new once',
+      async () => (await continuedRuns(client, workflowId)).length >= 1,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+      },
+    );
+    await waitFor(
+      'the run to pass its history limit',
+      async () => {
+        const description = await client.workflow.getHandle(workflowId).describe();
+        return description.status.name === 'RUNNING' && description.historyLength > HISTORY_LIMIT;
+      },
+      { timeoutMs: 120_000, intervalMs: 50 },
+    );
+    // By Update: the caller hears whether the run of the moment took it, whichever run that is.
+    const answer = await client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(abortUpdate, { args: [{ reason: 'held too long', by: 'on-call' }] });
+    expect(answer.revision).toBe(3);
+    const degraded = await scenario.waitForStatus(
+      'r3 to be Degraded',
+      (s) => s.revision === 3 && s.phase === 'Degraded',
+      60_000,
+    );
+    expect(degraded.message).toContain('aborted by on-call: held too long');
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    expect(await see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    const runs = await runsOf(client, workflowId);
+    expect(runs.map((one) => one.info.status.name).slice(0, -1)).toEqual(
+      runs.slice(0, -1).map(() => 'CONTINUED_AS_NEW'),
+    );
+    expect(runs.at(-1)!.info.status.name).toBe('RUNNING');
+
+    // One row per revision, from the start of its first run.
+    const shown = await run(path.join(stack.projectDir, 'cli', 'siirto'), [
+      'history',
+      app,
+      '-n',
+      namespace,
+      '-o',
+      'json',
+    ]);
+    expect(shown.code).toBe(0);
+    const past = JSON.parse(shown.stdout) as { revision: number; started: string; outcome: string }[];
+    expect(past.map((row) => row.revision)).toEqual([3, 2, 1]);
+    expect(past[0]!.started).toBe(runs[0]!.info.startTime.toISOString());
+    expect(past[0]!.outcome).toBe('Degraded');
+  }, 300_000);
 });
