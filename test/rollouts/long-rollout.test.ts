@@ -59,6 +59,29 @@ describe('a rollout held for long with a flapping background analysis', () => {
     canary: { analysis: { templates: [{ templateName: 'flapping' }] } },
   });
 
+  /** Rolls out image `revision` and waits for it to pause until promoted at 50%; its workflow ID. */
+  async function pausedRevision(revision: number): Promise<string> {
+    await setImage(namespace, app, `registry.example/${app}:${revision}`);
+    const paused = await scenario.waitForStatus(
+      `r${revision} to pause until promoted at 50%`,
+      (s) => s.revision === revision && s.currentStepIndex === 1 && s.phase === 'Paused',
+      90_000,
+    );
+    return paused.workflowId!;
+  }
+
+  /** Waits until the workflow's current run is past the limit: it continues as new at once. */
+  async function pastHistoryLimit(workflowId: string): Promise<void> {
+    await waitFor(
+      'the run to pass its history limit',
+      async () => {
+        const description = await scenario.client.workflow.getHandle(workflowId).describe();
+        return description.status.name === 'RUNNING' && description.historyLength > HISTORY_LIMIT;
+      },
+      { timeoutMs: 120_000, intervalMs: 50 },
+    );
+  }
+
   it('continues as new at its pauses, keeping its state, its pause deadline and the commands sent meanwhile', async () => {
     // Successful and inconclusive by turns, every other 2 s: the analysis holds and lets go again and
     // again, each time a signal and a status write in the rollout's history.
@@ -77,13 +100,7 @@ describe('a rollout held for long with a flapping background analysis', () => {
       }),
     );
     await scenario.firstRevisionHealthy(STEPS, { replicas: 2 });
-    await setImage(namespace, app, `registry.example/${app}:2`);
-    const paused = await scenario.waitForStatus(
-      'r2 to pause until promoted at 50%',
-      (s) => s.revision === 2 && s.currentStepIndex === 1 && s.phase === 'Paused',
-      90_000,
-    );
-    const workflowId = paused.workflowId!;
+    const workflowId = await pausedRevision(2);
     const { client, see } = scenario;
 
     // Held at the pause: the runs follow one another while what the user sees stays put.
@@ -133,14 +150,7 @@ describe('a rollout held for long with a flapping background analysis', () => {
 
     // A promote sent while the run is about to continue as new (its history past the limit) is kept.
     const before = (await continuedRuns(client, workflowId)).length;
-    await waitFor(
-      'the run to pass its history limit',
-      async () => {
-        const description = await client.workflow.getHandle(workflowId).describe();
-        return description.status.name === 'RUNNING' && description.historyLength > HISTORY_LIMIT;
-      },
-      { timeoutMs: 120_000, intervalMs: 50 },
-    );
+    await pastHistoryLimit(workflowId);
     await client.workflow.getHandle(workflowId).signal(promoteSignal, { by: 'on-call' });
     const timed = await scenario.waitForStatus(
       'r2 to go on to its timed pause',
@@ -203,13 +213,7 @@ describe('a rollout held for long with a flapping background analysis', () => {
 
   it('acts on an abort sent as a run continues as new, and shows the revision once in siirto history', async () => {
     const { client, see } = scenario;
-    await setImage(namespace, app, `registry.example/${app}:3`);
-    const paused = await scenario.waitForStatus(
-      'r3 to pause until promoted at 50%',
-      (s) => s.revision === 3 && s.currentStepIndex === 1 && s.phase === 'Paused',
-      90_000,
-    );
-    const workflowId = paused.workflowId!;
+    const workflowId = await pausedRevision(3);
     await waitFor(
       'r3 to continue as new once',
       async () => (await continuedRuns(client, workflowId)).length >= 1,
@@ -218,14 +222,7 @@ describe('a rollout held for long with a flapping background analysis', () => {
         intervalMs: 500,
       },
     );
-    await waitFor(
-      'the run to pass its history limit',
-      async () => {
-        const description = await client.workflow.getHandle(workflowId).describe();
-        return description.status.name === 'RUNNING' && description.historyLength > HISTORY_LIMIT;
-      },
-      { timeoutMs: 120_000, intervalMs: 50 },
-    );
+    await pastHistoryLimit(workflowId);
     // By Update: the caller hears whether the run of the moment took it, whichever run that is.
     const answer = await client.workflow
       .getHandle(workflowId)
