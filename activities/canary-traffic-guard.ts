@@ -6,11 +6,14 @@ import { heartbeatIntervalMs, readThenWatch } from './kubernetes-watch';
 import { isPodReady, whyPodIsNotReady, type PodState } from './pod-readiness';
 import type { CanaryTrafficGuardOutcome } from './rollout-activities';
 import type { RolloutRef } from '../workflows/rollout-api';
+import type { TrafficRouter, TrafficWeightChange, WeightDrift } from './traffic-routers';
 
 export interface CanaryTrafficGuardInput {
   rollout: RolloutRef;
   /** The canary's pods carry it in their pod-template-hash label. */
   templateHash: string;
+  /** The weights the routes should carry; absent from runs that began before the guard watched them. */
+  route?: TrafficWeightChange;
 }
 
 /** Whether the canary can serve its share, and if not, why not. */
@@ -46,13 +49,14 @@ interface GuardProgress {
 
 /**
  * Lists, then watches the canary's pods while it holds traffic, and returns the moment none is Ready,
- * saying when and why. It only watches: the workflow moves the traffic, so a guard it has stopped
- * (without waiting for it to hear so) can never write after the workflow's own change. Ends when its
- * activity is cancelled.
+ * saying when and why; and watches the routes, returning when someone else changes their weights. It
+ * only watches: the workflow moves the traffic, so a guard it has stopped (without waiting for it to
+ * hear so) can never write after the workflow's own change. Ends when its activity is cancelled.
  */
 export async function guardCanaryTraffic(
   kube: KubeClients,
-  { rollout, templateHash }: CanaryTrafficGuardInput,
+  routers: TrafficRouter[],
+  { rollout, templateHash, route }: CanaryTrafficGuardInput,
 ): Promise<CanaryTrafficGuardOutcome> {
   const context = Context.current();
   const progress: GuardProgress = { readyPods: 0, pods: 0 };
@@ -62,14 +66,29 @@ export async function guardCanaryTraffic(
   const heartbeats = setInterval(heartbeat, heartbeatIntervalMs(context.info.heartbeatTimeoutMs));
   heartbeat();
   try {
+    const drifts = route
+      ? routers
+          .filter((router) => router.handles(route.trafficRouting))
+          .map((router) => router.watchForDrift(route, finished.signal).then(driftOutcome))
+      : [];
     return await Promise.race([
       watchUntilNoneReady(kube, rollout.namespace, templateHash, progress, finished.signal),
+      ...drifts,
       context.cancelled,
     ]);
   } finally {
     clearInterval(heartbeats);
     finished.abort();
   }
+}
+
+function driftOutcome(drift: WeightDrift): CanaryTrafficGuardOutcome {
+  const by = drift.changedBy ? ` by ${drift.changedBy.manager}` : '';
+  return {
+    unreadyAt: new Date().toISOString(),
+    message: `${drift.object} had its weights changed to ${drift.found}${by}`,
+    drift,
+  };
 }
 
 async function watchUntilNoneReady(

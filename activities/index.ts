@@ -25,7 +25,7 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
     setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
-    guardCanaryTraffic: (input) => guardCanaryTraffic(kube, input),
+    guardCanaryTraffic: (input) => guardCanaryTraffic(kube, trafficRouters, input),
     pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
     recordRolloutEvent: (input) => recordRolloutEvent(kube, input),

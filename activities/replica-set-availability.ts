@@ -8,6 +8,7 @@ import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import { rethrowKubernetesError } from './kubernetes-failures';
 import { heartbeatIntervalMs, readThenWatch } from './kubernetes-watch';
 import { whyPodIsNotRunning } from './pod-readiness';
+import { replicaSetRestorer } from './replica-set-restore';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import type { ReplicaSetSummary } from './rollout-activities';
 import type { RolloutRef } from '../workflows/rollout-api';
@@ -51,9 +52,11 @@ export async function waitForReplicaSetAvailable(
   };
   // A copy each time: the SDK may send the details later, and they must say what was true then.
   const heartbeat = () => context.heartbeat({ ...progress });
+  const restore = replicaSetRestorer(kube, input.rollout, input.replicas);
   const report = (replicaSet: ReplicaSetState) => {
     progress.availableReplicas = replicaSet.status?.availableReplicas ?? 0;
     heartbeat();
+    restore(replicaSet);
   };
 
   // Aborted however the wait ends, to close the watch and stop the timers.

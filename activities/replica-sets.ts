@@ -2,7 +2,12 @@ import type * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from '../kubernetes/client';
 import { isConflict, isNotFound } from '../kubernetes/errors';
-import { POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, POD_TEMPLATE_ANNOTATION } from '../kubernetes/labels';
+import {
+  FIELD_MANAGER,
+  POD_TEMPLATE_HASH_LABEL,
+  REVISION_ANNOTATION,
+  POD_TEMPLATE_ANNOTATION,
+} from '../kubernetes/labels';
 import { mergePatch } from '../kubernetes/merge-patch';
 import { retryOnConflict } from '../kubernetes/retry-on-conflict';
 import { podTemplateHash } from '../schemas/pod-template-hash';
@@ -101,7 +106,9 @@ export async function ensureReplicaSet(
   const body = buildReplicaSet(rollout, input.rollout, input);
   const described = describeReplicaSet(namespace, replicaSetName(input.rollout, input.templateHash));
   try {
-    return summarizeReplicaSet(await kube.apps.createNamespacedReplicaSet({ namespace, body }));
+    return summarizeReplicaSet(
+      await kube.apps.createNamespacedReplicaSet({ namespace, body, fieldManager: FIELD_MANAGER }),
+    );
   } catch (error) {
     if (!isConflict(error)) {
       rethrowKubernetesError(error, {
@@ -201,6 +208,8 @@ async function scaleExisting(
       {
         name,
         namespace,
+        // Named, so that a change by anyone else can be told from Siirto's own (replica-set-restore.ts).
+        fieldManager: FIELD_MANAGER,
         body: {
           // Conditional on the version read, so the ownership checked there still holds.
           metadata: {

@@ -1,5 +1,6 @@
 import type { RolloutCondition, RolloutStatus, TrafficRouting, TrafficWeights } from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
+import type { TrafficWeightChange, WeightDrift } from './traffic-routers';
 
 /**
  * The side effects a rollout workflow asks for. Each is idempotent: Temporal may run it again after
@@ -61,6 +62,8 @@ export interface RolloutActivities {
   guardCanaryTraffic(input: {
     rollout: RolloutRef;
     templateHash: string;
+    /** The weights the routes should carry: the guard also returns when someone else changes them. */
+    route?: TrafficWeightChange;
   }): Promise<CanaryTrafficGuardOutcome>;
 
   /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */
@@ -94,12 +97,14 @@ export interface RolloutActivities {
   pruneOldReplicaSets(input: { rollout: RolloutRef; keepTemplateHashes: string[] }): Promise<void>;
 }
 
-/** The guard's word that the canary has no Ready pod left. */
+/** The guard's word that the canary has no Ready pod left, or that someone else changed the weights. */
 export interface CanaryTrafficGuardOutcome {
-  /** When the watch saw the canary left without a Ready pod (ISO 8601). */
+  /** When the watch saw it (ISO 8601). */
   unreadyAt: string;
   /** `3 canary pods, none Ready: pod web-1a2b3: <why>`, for the Rollout's status and Event. */
   message: string;
+  /** Set when the canary is fine but a route's weights were changed under the rollout. */
+  drift?: WeightDrift;
 }
 
 export interface ReplicaSetSummary {

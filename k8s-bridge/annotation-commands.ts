@@ -11,6 +11,7 @@ import { recordRolloutEvent } from '../activities/rollout-events';
 import type { KubeClients } from '../kubernetes/client';
 import { apiStatus } from '../kubernetes/errors';
 import { ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION } from '../kubernetes/labels';
+import { lastWriterOf } from '../kubernetes/managed-fields';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import {
   abortUpdate,
@@ -101,22 +102,12 @@ export function commandUpdateId(annotation: string, value: string, setAt: string
   return `${annotation}=${value}@${setAt}`;
 }
 
-interface ManagedFieldsEntry {
-  time?: string;
-  fieldsV1?: { 'f:metadata'?: { 'f:annotations'?: Record<string, unknown> } };
-}
-
 /**
  * When the annotation was last set, as the apiserver records it in managedFields: every bridge, and a
  * bridge after a restart, reads the same time, where a resourceVersion moves with every other change.
  */
 export function annotationSetAt(managedFields: unknown, annotation: string): string | undefined {
-  if (!Array.isArray(managedFields)) return undefined;
-  const times = (managedFields as ManagedFieldsEntry[])
-    .filter((entry) => entry.fieldsV1?.['f:metadata']?.['f:annotations']?.[`f:${annotation}`] !== undefined)
-    .flatMap((entry) => (entry.time ? [entry.time] : []))
-    .sort();
-  return times.at(-1);
+  return lastWriterOf(managedFields, ['f:metadata', 'f:annotations', `f:${annotation}`])?.time;
 }
 
 /** JSON-pointer escaping of a key, as in `/metadata/annotations/siirto.dev~1promote`. */

@@ -18,6 +18,7 @@ import type { AnnotationCommandDelivery } from './annotation-commands';
 import type { Logger } from '../observability/log';
 import type { ReconcileOutcome } from './reconcile-queue';
 import { recordNewRevision, revisionOf, type RevisionDecision } from './revisions';
+import { RolloutScaler } from './rollout-scale';
 import { checkRollout, lookUpClusterFacts, parseRollout } from './rollout-validation';
 import {
   findCondition,
@@ -50,7 +51,8 @@ import {
  *   Invalid only when no run of the Rollout's revision is in flight: a running revision keeps its
  *   phase, and its own steps decide what a broken Service, route or template means for it.
  * - Valid: record a new revision for a new template, tell older runs they are superseded, and start
- *   the revision's run, once (runs-without-verdict.ts); then deliver command annotations to it.
+ *   the revision's run, once (runs-without-verdict.ts); size the pods to a changed spec.replicas
+ *   (rollout-scale.ts); then deliver command annotations to the run.
  */
 
 const EVENT_MESSAGE_LIMIT = 1024;
@@ -70,13 +72,16 @@ export class RolloutReconciler {
    * run that visibility does not list yet, and the runs of a Rollout deleted since.
    */
   private readonly lastRead = new Map<string, { revision: number; workflowId?: string; uid?: string }>();
+  private readonly scaler: RolloutScaler;
 
   constructor(
     private readonly kube: KubeClients,
     private readonly workflows: RolloutWorkflows,
     private readonly commands: AnnotationCommandDelivery,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.scaler = new RolloutScaler(kube, workflows, log);
+  }
 
   /** The revision, and its workflow, a Rollout had when last read: log lines about it carry them. */
   lastSeen(key: RolloutKey): { revision?: number; workflowId?: string } {
@@ -306,6 +311,7 @@ export class RolloutReconciler {
     ) {
       return undefined;
     }
+    if ((await this.scaler.settle(rollout, decision, openRuns)) === 'conflict') return undefined;
     return decision;
   }
 

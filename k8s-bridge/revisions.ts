@@ -24,6 +24,7 @@
  * ID, which Temporal starts only once.
  */
 import type * as k8s from '@kubernetes/client-node';
+import { selectorText } from '../kubernetes/label-selector';
 import { podTemplateHash } from '../schemas/pod-template-hash';
 import { stepOfSteps, type Rollout, type RolloutStatus } from '../schemas/rollout';
 import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
@@ -101,6 +102,8 @@ export async function recordNewRevision(
       phase: 'Progressing',
       message: `revision ${decision.revision} (template ${decision.templateHash}) is starting`,
       observedGeneration: generation,
+      replicas: rollout.spec.replicas,
+      selector: selectorText(rollout.spec.selector),
       currentStepIndex: 0,
       stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
       step: stepOfSteps(0, rollout.spec.strategy.canary?.steps.length ?? 0),

@@ -8,6 +8,7 @@ import {
 } from '@temporalio/client';
 import type { Rollout } from '../schemas/rollout';
 import {
+  resizeSignal,
   rolloutWorkflowId,
   supersedeSignal,
   type CanaryRolloutInput,
@@ -237,6 +238,17 @@ export class RolloutWorkflows {
       return !told;
     } catch (error) {
       // Closed meanwhile: nothing left to supersede.
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /** Tells a run that spec.replicas is now `replicas`; false when it has closed meanwhile. */
+  async resize(workflowId: string, replicas: number): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle(workflowId).signal(resizeSignal, { replicas });
+      return true;
+    } catch (error) {
       if (error instanceof WorkflowNotFoundError) return false;
       throw error;
     }

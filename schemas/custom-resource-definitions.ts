@@ -47,6 +47,9 @@ interface ResourceDescription {
   spec: z.ZodType;
   status?: z.ZodType;
   printerColumns: { name: string; type: string; jsonPath: string; description?: string }[];
+  subresources?: {
+    scale: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
+  };
 }
 
 /** A siirto.dev CustomResourceDefinition whose OpenAPI schema is generated from the zod schemas. */
@@ -70,7 +73,7 @@ function customResourceDefinition(resource: ResourceDescription) {
           name: ROLLOUT_VERSION,
           served: true,
           storage: true,
-          ...(resource.status ? { subresources: { status: {} } } : {}),
+          ...(resource.status ? { subresources: { status: {}, ...resource.subresources } } : {}),
           additionalPrinterColumns: resource.printerColumns,
           schema: {
             openAPIV3Schema: {
@@ -118,6 +121,14 @@ export function siirtoCustomResourceDefinitions() {
       description: 'A Rollout replaces its pods revision by revision, shifting traffic step by step.',
       spec: RolloutSpecSchema,
       status: RolloutStatusSchema,
+      // kubectl scale and a HorizontalPodAutoscaler size a Rollout as they would a Deployment.
+      subresources: {
+        scale: {
+          specReplicasPath: '.spec.replicas',
+          statusReplicasPath: '.status.replicas',
+          labelSelectorPath: '.status.selector',
+        },
+      },
       printerColumns: [
         { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
         { name: 'Step', type: 'string', jsonPath: '.status.step' },

@@ -225,6 +225,14 @@ export const RolloutStatusSchema = z.object({
     description: 'Traffic percentages now set on the routes.',
   }),
   workflowId: z.string().optional().meta({ description: 'Temporal workflow running the current revision.' }),
+  replicas: z.number().int().optional().meta({
+    description:
+      'The spec.replicas Siirto has sized the Rollout to: its scale subresource, as kubectl scale and a HorizontalPodAutoscaler read it.',
+  }),
+  selector: z.string().optional().meta({
+    description:
+      "spec.selector as a label query (app=checkout), for a HorizontalPodAutoscaler to find the Rollout's pods.",
+  }),
   analysis: AnalysisStatusSchema.optional(),
   conditions: z.array(RolloutConditionSchema).optional(),
 });

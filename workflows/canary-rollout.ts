@@ -45,6 +45,7 @@ import {
   handOverAnalysisSignal,
   promoteSignal,
   promoteUpdate,
+  resizeSignal,
   retrySignal,
   retryUpdate,
   statusQuery,
@@ -173,6 +174,15 @@ const DELAYED_SCALE_DOWN = 'delayed-scale-down';
 /** Patch ID: a promote acts on the pause or hold current when it arrives, never on a later one. */
 const PROMOTE_ACTS_ON_CURRENT_GATE = 'promote-acts-on-current-gate';
 
+/**
+ * Patch ID: a change of spec.replicas (kubectl scale, an autoscaler) resizes the stable pods and the
+ * canary's share of them where the rollout is, without a new revision.
+ */
+const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
+
+/** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
+const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
+
 const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
@@ -188,7 +198,11 @@ type Interruption =
  * traffic back to stable and waits for a retry; a newer revision makes this one stand down.
  */
 export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutState> {
-  const { rollout, revision, templateHash, replicas, canary } = input;
+  const { rollout, revision, templateHash, canary } = input;
+  /** spec.replicas, as the bridge last said: the stable's size, and what the canary's share is of. */
+  let replicas = input.replicas;
+  /** Counts the resizes asked for, so a wait for pods can tell that its count is out of date. */
+  let resizes = 0;
   const steps = canary.steps;
   const state: RolloutState = {
     phase: 'Pending',
@@ -289,6 +303,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (state.phase === 'Degraded') retryRequested = true;
   });
   setHandler(supersedeSignal, ({ revision: newer }) => interrupt({ kind: 'supersede', revision: newer }));
+  setHandler(resizeSignal, ({ replicas: wanted }) => {
+    if (wanted === replicas || !Number.isInteger(wanted) || wanted < 0) return;
+    log.info('resize requested', { rollout: label, from: replicas, to: wanted });
+    replicas = wanted;
+    resizes++;
+  });
   setHandler(analysisHoldSignal, ({ kind, held, message }) => {
     if (interruption || !['Progressing', 'Paused'].includes(state.phase)) return;
     if (held) {
@@ -341,12 +361,20 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   // moment. They cannot be cancelled, and the workflow waits for them before it ends, so a superseded
   // revision's last write always lands before its successor's first.
   let statusWrites: Promise<void> = Promise.resolve();
-  /** The Event is a Warning for a Degraded rollout, unless `eventType` says which. */
-  function publishStatus(eventReason?: string, eventType?: 'Normal' | 'Warning'): void {
+  /**
+   * The Event is a Warning for a Degraded rollout, unless `eventType` says which; it says the phase's
+   * message unless given one of its own.
+   */
+  function publishStatus(
+    eventReason?: string,
+    eventType?: 'Normal' | 'Warning',
+    eventMessage?: string,
+  ): void {
     const { phase, message } = state;
     const status = {
       phase,
       message,
+      replicas,
       currentStepIndex: state.currentStepIndex,
       stepCount: state.stepCount,
       weights: state.weights,
@@ -370,7 +398,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           if (eventReason) {
             const type = eventType ?? (phase === 'Degraded' ? 'Warning' : 'Normal');
             await cluster.recordRolloutEvent.executeWithOptions({ summary: `event ${eventReason}` }, [
-              { rollout, type, reason: eventReason, message: `r${revision}: ${message}` },
+              { rollout, type, reason: eventReason, message: `r${revision}: ${eventMessage ?? message}` },
             ]);
           }
         } catch (error) {
@@ -439,21 +467,66 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   // --- moving pods and traffic ----------------------------------------------------------------------
   /** Canary pods last asked for; a step that needs no more skips straight to checking they are Ready. */
   let canaryScale: number | undefined;
-  async function scaleCanaryAndWait(canaryReplicas: number): Promise<void> {
-    if (canaryReplicas !== canaryScale) {
-      // The guard stands down while the canary is scaled, and guards its traffic during the wait.
-      const release = guard ? await guard.standDown() : undefined;
-      try {
-        await cluster.ensureReplicaSet.executeWithOptions(
-          { summary: `scale canary to ${canaryReplicas} pods` },
-          [{ rollout, revision, templateHash, replicas: canaryReplicas }],
-        );
-        canaryScale = canaryReplicas;
-      } finally {
-        release?.();
+  /** The traffic share the canary's pods are sized for: 100 once it is filled to become stable. */
+  let canaryShare = 0;
+  /** True while the steps scale the canary and wait for it: they size it to a resize themselves. */
+  let canaryScaling = false;
+  /** True while a resize scales the canary between steps: the next step waits for it. */
+  let resizingCanary = false;
+
+  /** The canary's pods for `share`% of spec.replicas, all Ready; a resize meanwhile sizes them anew. */
+  async function scaleCanaryAndWait(share: number): Promise<void> {
+    const resizable = patched(RESIZE_WITHOUT_REVISION);
+    if (resizingCanary) await condition(() => !resizingCanary);
+    canaryShare = share;
+    canaryScaling = true;
+    try {
+      for (;;) {
+        const seen = resizes;
+        const canaryReplicas = canaryReplicasFor(replicas, share);
+        if (canaryReplicas !== canaryScale) {
+          // The guard stands down while the canary is scaled, and guards its traffic during the wait.
+          const release = guard ? await guard.standDown() : undefined;
+          try {
+            await cluster.ensureReplicaSet.executeWithOptions(
+              { summary: `scale canary to ${canaryReplicas} pods` },
+              [{ rollout, revision, templateHash, replicas: canaryReplicas }],
+            );
+            canaryScale = canaryReplicas;
+          } finally {
+            release?.();
+          }
+        }
+        const wait = () => waitForCanaryPods(canaryReplicas, `wait for ${canaryReplicas} canary pods Ready`);
+        if (!resizable) return void (await wait());
+        if (await waitUnlessResized(seen, wait)) return;
       }
+    } finally {
+      canaryScaling = false;
     }
-    await waitForCanaryPods(canaryReplicas, `wait for ${canaryReplicas} canary pods Ready`);
+  }
+
+  /** Runs a wait for pods; false, with the wait stopped, once a resize has made its count out of date. */
+  async function waitUnlessResized(seen: number, wait: () => Promise<unknown>): Promise<boolean> {
+    if (resizes !== seen) return false;
+    const scope = new CancellationScope();
+    let settled = false;
+    let failure: unknown;
+    const waiting = scope.run(wait).then(
+      () => void (settled = true),
+      (error: unknown) => {
+        settled = true;
+        failure = error;
+      },
+    );
+    await condition(() => settled || resizes !== seen);
+    if (!settled) {
+      scope.cancel();
+      await waiting;
+      return false;
+    }
+    if (failure !== undefined) throw failure;
+    return true;
   }
 
   function waitForCanaryPods(
@@ -511,6 +584,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   async function setWeight(weight: number): Promise<void> {
     const canaryReplicas = canaryReplicasFor(replicas, weight);
     const weights = { stable: 100 - weight, canary: weight };
+    canaryShare = weight;
     if (weight >= state.weights.canary) {
       // The pods are there already (a promote from a pause, say): the route write checks they are
       // still Ready itself, one round trip instead of two; if they are not, wait for them as usual.
@@ -528,14 +602,14 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           },
         ));
       if (!checkedByTheWrite) {
-        await scaleCanaryAndWait(canaryReplicas);
+        await scaleCanaryAndWait(weight);
         await routeTraffic(weights, `set weight ${weight}%`);
       }
       announce('upgraded');
     } else {
       await routeTraffic(weights, `set weight ${weight}%`);
       announce('upgraded');
-      await scaleCanaryAndWait(canaryReplicas);
+      await scaleCanaryAndWait(weight);
     }
   }
 
@@ -609,15 +683,35 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     };
   }
 
-  /** True from the moment the guard trips until the canary has its weights back. */
+  /**
+   * True from the moment the guard trips (the canary's pods unready, or the weights changed by someone
+   * else) until the weights are back.
+   */
   let canaryTrafficMoved = false;
   /** One watch of the canary at `weights`; if it trips, the traffic stays on stable until its pods are back. */
   async function guardOnce(weights: TrafficWeights): Promise<void> {
+    const route = patched(KEEP_ROUTE_WEIGHTS)
+      ? {
+          rollout,
+          trafficRouting: canary.trafficRouting,
+          stableService: canary.stableService,
+          canaryService: canary.canaryService,
+          weights,
+        }
+      : undefined;
     const tripped = await guards.guardCanaryTraffic.executeWithOptions(
       { summary: `guard canary traffic at ${weights.canary}%` },
-      [{ rollout, templateHash }],
+      [{ rollout, templateHash, ...(route ? { route } : {}) }],
     );
+    // The route is written now and until the weights are back: no continue-as-new meanwhile.
     canaryTrafficMoved = true;
+    if (tripped.drift) {
+      try {
+        return await putWeightsBack(weights, tripped.message);
+      } finally {
+        canaryTrafficMoved = false;
+      }
+    }
     // A stand-down waits for this write rather than racing it.
     await CancellationScope.nonCancellable(() =>
       writeWeights({ stable: 100, canary: 0 }, 'canary pods not Ready: set weight 0%'),
@@ -640,6 +734,23 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     showDetails();
     publishStatus();
+  }
+
+  /** Someone else changed the weights (a GitOps sync of an older manifest): they are set back at once. */
+  async function putWeightsBack(weights: TrafficWeights, changed: string): Promise<void> {
+    // A stand-down waits for this write rather than racing it.
+    await CancellationScope.nonCancellable(async () => {
+      await servicesPointed;
+      await writeWeights(weights, `weights changed by someone else: set back to ${weights.canary}%`);
+    });
+    log.warn('route weights changed under the rollout: set back', { rollout: label, changed });
+    publishStatus(
+      'TrafficWeightsRestored',
+      'Warning',
+      `${changed}; Siirto set them back to stable ${weights.stable}% / canary ${weights.canary}%. Leave these ` +
+        "weights out of what that tool applies (Argo CD: ignoreDifferences on the HTTPRoute's /spec/rules), " +
+        'or the two keep undoing each other',
+    );
   }
 
   /** Waits (within the progress deadline) for the canary's pods, then gives them back their weights. */
@@ -1057,7 +1168,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       showDetails();
       publishStatus();
     }
-    await scaleCanaryAndWait(replicas);
+    await scaleCanaryAndWait(100);
     filled = true;
   }
 
@@ -1079,7 +1190,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   async function promoteToStable(): Promise<void> {
     promoting = true;
     const previousStable = state.stableTemplateHash;
-    if (!filled) await scaleCanaryAndWait(replicas);
+    if (!filled) await scaleCanaryAndWait(100);
     await pointServices(templateHash);
     await routeTraffic({ stable: 100, canary: 0 }, 'set weight 100% on new stable');
     state.stableTemplateHash = templateHash;
@@ -1249,7 +1360,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     for (;;) {
       const interrupted =
         (await abortably(async () => {
-          await scaleCanaryAndWait(replicas);
+          await scaleCanaryAndWait(100);
           filled = true;
         })) ?? (await promoteToStableOrAbort());
       if (!interrupted) return state;
@@ -1276,10 +1387,80 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     return state;
   }
 
+  // --- resizing without a new revision --------------------------------------------------------------
+  /** True while a resize is applied: the run waits for it before it ends. */
+  let resizing = false;
+
+  /**
+   * Sizes the pods to spec.replicas where the rollout is: the stable at full size, the canary at its
+   * share of it (while the steps wait for the canary's pods, they size it themselves). The traffic
+   * weights stay as they are: they are shares, whatever the pods behind them.
+   */
+  async function applyResize(): Promise<void> {
+    const wanted = replicas;
+    const stable = state.stableTemplateHash;
+    const sized: string[] = [];
+    if (stable && stable !== templateHash) {
+      await cluster.scaleReplicaSet.executeWithOptions({ summary: `resize stable to ${wanted} pods` }, [
+        { rollout, templateHash: stable, replicas: wanted },
+      ]);
+      sized.push(`stable ${wanted}`);
+    }
+    // An aborted canary's pods are on their way out, or kept as they were for their owners to look into.
+    if ((canaryScale ?? 0) > 0 && state.phase !== 'Degraded') {
+      const pods = canaryReplicasFor(wanted, canaryShare);
+      if (!canaryScaling && pods !== canaryScale) {
+        // From some pods to some: the guard, which trips only on none Ready, goes on guarding.
+        resizingCanary = true;
+        try {
+          await cluster.ensureReplicaSet.executeWithOptions({ summary: `resize canary to ${pods} pods` }, [
+            { rollout, revision, templateHash, replicas: pods },
+          ]);
+          canaryScale = pods;
+        } finally {
+          resizingCanary = false;
+        }
+      }
+      sized.push(
+        stable === templateHash ? `stable ${pods}` : `canary ${pods} for ${canaryShare}% of traffic`,
+      );
+    }
+    const what = sized.length > 0 ? sized.join(', ') : 'no pods to resize yet';
+    publishStatus('Resized', 'Normal', `resized to spec.replicas ${wanted}: ${what}`);
+  }
+
+  // A run superseded leaves a resize to its successor, which starts from the spec as it is then.
+  void (async () => {
+    let applied = 0;
+    for (;;) {
+      await condition(() => resizes !== applied && !standingDown && interruption?.kind !== 'supersede');
+      applied = resizes;
+      if (!patched(RESIZE_WITHOUT_REVISION)) continue;
+      resizing = true;
+      try {
+        await applyResize();
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        log.warn('could not resize', { rollout: label, replicas, error: String(error) });
+      } finally {
+        resizing = false;
+      }
+    }
+  })().catch(() => undefined);
+
   // --- continuing as new when the history grows long (continue-as-new.ts) ---------------------------
   /** Nothing under way whose outcome only this run would hear, and no abort or newer revision to act on. */
   function quiet(): boolean {
-    return interruption === undefined && !promoting && !canaryTrafficMoved && scaleDownsUnderWay === 0;
+    // A resize is picked up in the activation its signal arrives in (its wait was set before any
+    // quiet point's), so one asked for is under way here, never still waiting to begin.
+    return (
+      interruption === undefined &&
+      !promoting &&
+      !canaryTrafficMoved &&
+      scaleDownsUnderWay === 0 &&
+      !resizing &&
+      !resizingCanary
+    );
   }
 
   /**
@@ -1328,6 +1509,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       at,
       state: { ...state },
       canaryScale,
+      canaryShare,
       promotion,
       promotedBy,
       holds: [...holds],
@@ -1349,6 +1531,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** Takes up the rest of where the run before left off (its state and commands are taken up first). */
   function resume(continued: RolloutContinuation): void {
     canaryScale = continued.canaryScale;
+    canaryShare = continued.canaryShare ?? 0;
     handovers = continued.handovers;
     announcementCount = continued.announcementCount;
     for (const left of continued.scaleDowns) {
@@ -1362,6 +1545,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (scalingDown.length > 0) await settleScaleDowns();
     return result;
   } finally {
+    if (resizing) await CancellationScope.nonCancellable(() => condition(() => !resizing));
     await statusWrites;
     state.finishedWithCluster = true;
     await announcementsSent;

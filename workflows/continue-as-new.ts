@@ -71,6 +71,8 @@ export interface RolloutContinuation {
   state: RolloutState;
   /** The canary's pods last asked for. */
   canaryScale?: number;
+  /** The traffic share the canary's pods are sized for, which a resize sizes them to again. */
+  canaryShare?: number;
   /** A promote that came and has not acted yet. */
   promotion?: PromoteRequest;
   promotedBy?: string;

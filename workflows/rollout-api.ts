@@ -84,6 +84,11 @@ export interface RetryRequest {
   by?: string;
 }
 
+export interface ResizeRequest {
+  /** The Rollout's spec.replicas: what the stable revision runs at, and the canary's share is of. */
+  replicas: number;
+}
+
 export interface SupersedeRequest {
   /** The revision that replaces this one. */
   revision: number;
@@ -104,6 +109,8 @@ export const abortSignal = defineSignal<[AbortRequest?]>('abort');
 export const retrySignal = defineSignal<[RetryRequest?]>('retry');
 /** From the bridge when a newer revision arrives: hand traffic back to stable, scale down, and end. */
 export const supersedeSignal = defineSignal<[SupersedeRequest]>('supersede');
+/** From the bridge when spec.replicas changes (kubectl scale, an autoscaler): size the pods to it. */
+export const resizeSignal = defineSignal<[ResizeRequest]>('resize');
 /** From an analysis to its rollout: hold the steps (inconclusive data) or let them go on. */
 export const analysisHoldSignal = defineSignal<[AnalysisHold]>('analysisHold');
 /** From a rollout to its background analysis once the steps are done: come to a verdict. */

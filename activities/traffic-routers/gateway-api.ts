@@ -2,11 +2,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeClients } from '../../kubernetes/client';
 import { isNotFound } from '../../kubernetes/errors';
+import { FIELD_MANAGER } from '../../kubernetes/labels';
+import { lastWriterOf } from '../../kubernetes/managed-fields';
 import { retryOnConflict } from '../../kubernetes/retry-on-conflict';
 import type { TrafficRouting, TrafficWeights } from '../../schemas/rollout';
 import { rethrowKubernetesError } from '../kubernetes-failures';
+import { readThenWatch } from '../kubernetes-watch';
 import { describeRollout } from '../rollout-reader';
-import type { TrafficRouter, TrafficWeightChange } from './traffic-router';
+import type { TrafficRouter, TrafficWeightChange, WeightDrift } from './traffic-router';
 
 const HTTP_ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
@@ -136,7 +139,11 @@ async function setRouteWeights(kube: KubeClients, change: TrafficWeightChange, n
     if (isDeepStrictEqual(updated, route)) return;
     try {
       // A replace carries the resourceVersion read, so a concurrent edit makes it fail (409) and re-read.
-      await kube.custom.replaceNamespacedCustomObject({ ...path, body: updated });
+      await kube.custom.replaceNamespacedCustomObject({
+        ...path,
+        body: updated,
+        fieldManager: FIELD_MANAGER,
+      });
     } catch (error) {
       rethrowKubernetesError(error, {
         action:
@@ -144,6 +151,69 @@ async function setRouteWeights(kube: KubeClients, change: TrafficWeightChange, n
           `${change.canaryService}=${change.weights.canary} on ${described}`,
       });
     }
+  });
+}
+
+/**
+ * The weights of the route's stable and canary backendRefs when they differ from `change.weights`
+ * and Siirto was not the last to write the rules; undefined otherwise, and for a route that cannot be
+ * split at all (the next weight write says why).
+ */
+export function weightDrift(route: HttpRoute, change: BackendWeights): WeightDrift | undefined {
+  if (routeSplitProblem(route, change)) return undefined;
+  const { stableService, canaryService, weights } = change;
+  const namespace = route.metadata.namespace;
+  const found = new Map<string, number>();
+  let drifted = false;
+  for (const ref of (route.spec?.rules ?? []).flatMap((rule) => rule.backendRefs ?? [])) {
+    const wanted = refersToService(ref, stableService, namespace)
+      ? weights.stable
+      : refersToService(ref, canaryService, namespace)
+        ? weights.canary
+        : undefined;
+    if (wanted === undefined) continue;
+    // Gateway API weighs a backendRef without a weight as 1.
+    const weight = ref.weight ?? 1;
+    if (!found.has(ref.name)) found.set(ref.name, weight);
+    drifted ||= weight !== wanted;
+  }
+  if (!drifted) return undefined;
+  const changedBy = lastWriterOf(route.metadata.managedFields, ['f:spec', 'f:rules']);
+  // Siirto's own write: a weight change under way that this watch was started before.
+  if (changedBy?.manager === FIELD_MANAGER) return undefined;
+  return {
+    object: describeRoute(route),
+    found: [...found].map(([name, weight]) => `${name}=${weight}`).join(', '),
+    ...(changedBy ? { changedBy } : {}),
+  };
+}
+
+function watchRouteForDrift(
+  kube: KubeClients,
+  change: TrafficWeightChange,
+  name: string,
+  finished: AbortSignal,
+): Promise<WeightDrift> {
+  const { namespace } = change.rollout;
+  return readThenWatch<HttpRoute, WeightDrift>(kube.config, {
+    path: `/apis/${HTTP_ROUTE.group}/${HTTP_ROUTE.version}/namespaces/${encodeURIComponent(namespace)}/${HTTP_ROUTE.plural}`,
+    selector: { fieldSelector: `metadata.name=${name}` },
+    finished,
+    read: async () => {
+      try {
+        const route = (await kube.custom.getNamespacedCustomObject({
+          ...HTTP_ROUTE,
+          namespace,
+          name,
+        })) as HttpRoute;
+        return { outcome: weightDrift(route, change), resourceVersion: route.metadata.resourceVersion };
+      } catch (error) {
+        // A missing route is the next weight write's to report.
+        if (isNotFound(error)) return {};
+        rethrowKubernetesError(error, { action: `reading HTTPRoute ${namespace}/${name}` });
+      }
+    },
+    onEvent: ({ type, object }) => (type === 'DELETED' ? undefined : weightDrift(object, change)),
   });
 }
 
@@ -170,6 +240,11 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       throw ApplicationFailure.nonRetryable(
         permanent.map((failure) => failure.message).join('; '),
         permanent[0]?.type ?? 'TrafficRouteMisconfigured',
+      );
+    },
+    watchForDrift(change, finished) {
+      return Promise.race(
+        routeNames(change.trafficRouting).map((name) => watchRouteForDrift(kube, change, name, finished)),
       );
     },
   };

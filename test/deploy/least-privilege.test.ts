@@ -92,6 +92,8 @@ describe('Siirto running as its deploy/ service accounts', () => {
       [bridgeAccount, 'patch', 'services'],
       [bridgeAccount, 'update', 'httproutes.gateway.networking.k8s.io'],
       [bridgeAccount, 'create', 'replicasets.apps'],
+      [bridgeAccount, 'patch', 'replicasets.apps'],
+      [bridgeAccount, 'delete', 'replicasets.apps'],
       [bridgeAccount, 'delete', 'rollouts.siirto.dev'],
     ];
     const answers = Object.fromEntries(
@@ -121,6 +123,8 @@ describe('Siirto running as its deploy/ service accounts', () => {
       'siirto-bridge patch services': 'no',
       'siirto-bridge update httproutes.gateway.networking.k8s.io': 'no',
       'siirto-bridge create replicasets.apps': 'no',
+      'siirto-bridge patch replicasets.apps': 'yes',
+      'siirto-bridge delete replicasets.apps': 'no',
       'siirto-bridge delete rollouts.siirto.dev': 'no',
     });
   });

@@ -85,6 +85,19 @@ export function observer(namespace: string) {
     ).length;
   }
 
+  /** The Events recorded on a Rollout, as `kubectl describe rollout` lists them. */
+  async function rolloutEvents(name: string) {
+    const events = await core.listNamespacedEvent({
+      namespace,
+      fieldSelector: `involvedObject.kind=Rollout,involvedObject.name=${name}`,
+    });
+    return events.items.map((event) => ({
+      type: event.type ?? '',
+      reason: event.reason ?? '',
+      message: event.message ?? '',
+    }));
+  }
+
   async function serviceSelector(name: string): Promise<Record<string, string>> {
     const service = await core.readNamespacedService({ name, namespace });
     return service.spec?.selector ?? {};
@@ -97,6 +110,7 @@ export function observer(namespace: string) {
     replicaSets,
     replicasOf,
     readyPods,
+    rolloutEvents,
     serviceSelector,
   };
 }
