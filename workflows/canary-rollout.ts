@@ -1390,6 +1390,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   // --- resizing without a new revision --------------------------------------------------------------
   /** True while a resize is applied: the run waits for it before it ends. */
   let resizing = false;
+  /** The resizes taken up so far; fewer than `resizes` while one asked for has not begun. */
+  let resizesApplied = 0;
 
   /**
    * Sizes the pods to spec.replicas where the rollout is: the stable at full size, the canary at its
@@ -1431,10 +1433,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   // A run superseded leaves a resize to its successor, which starts from the spec as it is then.
   void (async () => {
-    let applied = 0;
     for (;;) {
-      await condition(() => resizes !== applied && !standingDown && interruption?.kind !== 'supersede');
-      applied = resizes;
+      await condition(
+        () => resizes !== resizesApplied && !standingDown && interruption?.kind !== 'supersede',
+      );
+      resizesApplied = resizes;
       if (!patched(RESIZE_WITHOUT_REVISION)) continue;
       resizing = true;
       try {
@@ -1451,13 +1454,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   // --- continuing as new when the history grows long (continue-as-new.ts) ---------------------------
   /** Nothing under way whose outcome only this run would hear, and no abort or newer revision to act on. */
   function quiet(): boolean {
-    // A resize is picked up in the activation its signal arrives in (its wait was set before any
-    // quiet point's), so one asked for is under way here, never still waiting to begin.
     return (
       interruption === undefined &&
       !promoting &&
       !canaryTrafficMoved &&
       scaleDownsUnderWay === 0 &&
+      resizes === resizesApplied &&
       !resizing &&
       !resizingCanary
     );
