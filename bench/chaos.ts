@@ -171,9 +171,15 @@ async function main(): Promise<void> {
         `(a route or Service written after the pods were unready, in etcd's order): ` +
         `${longest(chosen).toFixed(0)} ms, ${chosen.length} times (goal: 0)`,
     );
+    // The guard's reaction is what a route write ended; pods Ready again before any write (a hold shorter
+    // than the reaction, a Temporal outage, the node controller's own marking) are counted apart.
+    const movedByRoute = lostReadiness.filter((interval) => interval.ended?.kind === 'route');
+    const readyFirst = lostReadiness.filter((interval) => interval.ended?.kind !== 'route');
     console.log(
-      `pods that lost readiness while serving: ${lostReadiness.length} times; ` +
-        `longest until the guard's route write moved their share: ${longest(lostReadiness).toFixed(0)} ms`,
+      `pods that lost readiness while serving: ${lostReadiness.length} times; the guard's route write moved ` +
+        `their share ${movedByRoute.length} times, within ${longest(movedByRoute).toFixed(0)} ms at the longest; ` +
+        `the pods were Ready again before any route write ${readyFirst.length} times, ` +
+        `after ${longest(readyFirst).toFixed(0)} ms at the longest`,
     );
     for (const interval of starving) console.log(`  ${describeStarving(interval)}`);
   } finally {
