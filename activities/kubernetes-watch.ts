@@ -1,5 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isTransient } from '../kubernetes/errors';
 
 /** Heartbeats often enough for the activity's heartbeat timeout, and for cancellation to reach it. */
 export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
@@ -8,6 +10,15 @@ export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): num
 
 /** A watch that closed sooner than this is not reopened at once, so a refusing apiserver is not hammered. */
 const MINIMUM_WATCH_LIFETIME_MS = 1_000;
+
+/** Between reads of an apiserver that does not answer: soon enough to see it back within seconds. */
+const UNREACHABLE_RETRY_MS = { first: 250, longest: 2_000 };
+
+export interface Sight {
+  /** Nothing has been known of the objects since `sinceMs`. */
+  lost(sinceMs: number): void;
+  regained(): void;
+}
 
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -25,6 +36,13 @@ export interface ReadThenWatch<T, R> {
   onEvent: (event: WatchEvent<T>) => R | undefined;
   /** Ends the wait, closing the watch, however the activity ends. */
   finished: AbortSignal;
+  /**
+   * Told when the apiserver stops being observed (a read it did not answer, or answered with a server
+   * error: since the watch before it closed, if one did) and when a read succeeds again. With it, such
+   * a read is tried again within this attempt instead of failing it, so the caller can keep account
+   * of the time it could not see.
+   */
+  sight?: Sight;
 }
 
 /**
@@ -34,17 +52,36 @@ export interface ReadThenWatch<T, R> {
  */
 export async function readThenWatch<T, R>(
   config: k8s.KubeConfig,
-  { path, selector, read, onEvent, finished }: ReadThenWatch<T, R>,
+  { path, selector, read, onEvent, finished, sight }: ReadThenWatch<T, R>,
 ): Promise<R> {
   const watch = new k8s.Watch(config);
+  let retryMs = UNREACHABLE_RETRY_MS.first;
+  // When the last watch closed: what it said holds until then, and from then on only a read tells.
+  let watchClosedAt: number | undefined;
   for (;;) {
     finished.throwIfAborted();
-    const { outcome, resourceVersion } = await read();
+    let fresh: Awaited<ReturnType<typeof read>>;
+    try {
+      fresh = await read();
+    } catch (error) {
+      // A failure the read already judged (forbidden, invalid) is no outage; it ends the wait.
+      if (!sight || error instanceof ApplicationFailure || !isTransient(error)) throw error;
+      sight.lost(watchClosedAt ?? Date.now());
+      await delay(retryMs, undefined, { signal: finished });
+      retryMs = Math.min(retryMs * 2, UNREACHABLE_RETRY_MS.longest);
+      continue;
+    }
+    sight?.regained();
+    retryMs = UNREACHABLE_RETRY_MS.first;
+    const { outcome, resourceVersion } = fresh;
     if (outcome !== undefined) return outcome;
 
     const openedAt = Date.now();
     const watched = await watchOnce(watch, path, { ...selector, resourceVersion }, finished, onEvent);
     if (watched !== 'closed') return watched;
+    // A watch the apiserver ended (as it does every few minutes, or with 410 Gone) is no outage; a
+    // read that fails next is, from this moment.
+    watchClosedAt = Date.now();
     const lifetimeMs = Date.now() - openedAt;
     if (lifetimeMs < MINIMUM_WATCH_LIFETIME_MS) {
       await delay(MINIMUM_WATCH_LIFETIME_MS - lifetimeMs, undefined, { signal: finished });

@@ -28,7 +28,8 @@ export interface RolloutActivities {
   /**
    * Watches the revision's ReplicaSet until `replicas` pods are available, heartbeating as it goes;
    * it ends when its activity is cancelled. Fails non-retryably with type `ProgressDeadlineExceeded`
-   * after `deadlineSeconds`.
+   * after `deadlineSeconds`, not counting time the apiserver could not be read, and only when a fresh
+   * read finds the pods still short.
    */
   waitForReplicaSetAvailable(input: {
     rollout: RolloutRef;

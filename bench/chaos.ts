@@ -2,11 +2,9 @@
 // the stack's apiserver, Temporal server and Prometheus are each restarted once. Prints whether every
 // rollout still ended as it should, and what the faults cost. Not a test: it prints figures.
 import { Client, Connection } from '@temporalio/client';
-import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import type { AnalysisRunStatus } from '../schemas/analysis';
 import type { RolloutStatus } from '../schemas/rollout';
 import {
@@ -18,15 +16,25 @@ import {
   sampleContainer,
   servicesAndRoute,
 } from '../test/harness/rollout-fixtures';
+import { run } from '../test/harness/commands';
 import { stack } from '../test/harness/stack';
 import { eventSummary, historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
 import { now, siirtoOnTheStack } from './bench-support';
+import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import { chosenBySiirto, recordTraffic, type Starving } from './traffic-on-unready';
 
 const ROLLOUTS = Number(process.env.CHAOS_ROLLOUTS ?? 30);
 const APPS = Number(process.env.CHAOS_APPS ?? 6);
 /** Every so many revisions, one whose pods never become Ready: it must end Degraded, not promoted. */
 const UNREADY_EVERY = 4;
+/**
+ * Of the others, every so many has its canary's pods turn unready for a while during the first pause,
+ * while they serve: the guard must move their share back to stable, and give it back once they are
+ * Ready again (the rollout still ends Healthy).
+ */
+const FLAPPING_EVERY = 4;
+const FLAP_SECONDS = 3;
 const PAUSES_SECONDS = [8, 4];
 const PROGRESS_DEADLINE_SECONDS = 30;
 /** Seconds between faults, at random within these bounds. */
@@ -48,7 +56,7 @@ async function main(): Promise<void> {
   const setup = await siirtoOnTheStack({ SIIRTO_RESYNC_SECONDS: '10' });
   const { namespace, kubeConfig, see, worker, bridge, taskQueue } = setup;
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
-  const traffic = watchTrafficOnUnreadyPods(kubeConfig, namespace);
+  const traffic = recordTraffic(kubeConfig, namespace, now);
   const outcomes: Outcome[] = [];
   const faults: string[] = [];
   let done = false;
@@ -156,14 +164,35 @@ async function main(): Promise<void> {
     );
     console.log(`promotions decided without a measurement: ${unmeasured} (goal: 0)`);
     console.log(`largest deviation of a timed pause from its duration: ${largestPauseDeviation} ms`);
+    const starving = traffic.starving();
+    const chosen = starving.filter(chosenBySiirto);
+    const lostReadiness = starving.filter((interval) => !chosenBySiirto(interval));
+    const longest = (intervals: Starving[]) => Math.max(0, ...intervals.map((interval) => interval.ms));
     console.log(
-      `longest time a traffic share pointed at a ReplicaSet with no Ready pod: ${traffic.longestMs().toFixed(0)} ms (goal: 0)`,
+      `longest time a traffic share pointed at a ReplicaSet with no Ready pod by Siirto's own write ` +
+        `(a route or Service written after the pods were unready, in etcd's order): ` +
+        `${longest(chosen).toFixed(0)} ms, ${chosen.length} times (goal: 0)`,
     );
+    // The guard's reaction is what a route write ended; pods Ready again before any write (a hold shorter
+    // than the reaction, a Temporal outage, the node controller's own marking) are counted apart.
+    const movedByRoute = lostReadiness.filter((interval) => interval.ended?.kind === 'route');
+    const readyFirst = lostReadiness.filter((interval) => interval.ended?.kind !== 'route');
+    console.log(
+      `pods that lost readiness while serving: ${lostReadiness.length} times; the guard's route write moved ` +
+        `their share ${movedByRoute.length} times, within ${longest(movedByRoute).toFixed(0)} ms at the longest; ` +
+        `the pods were Ready again before any route write ${readyFirst.length} times, ` +
+        `after ${longest(readyFirst).toFixed(0)} ms at the longest`,
+    );
+    for (const interval of starving) console.log(`  ${describeStarving(interval)}`);
   } finally {
     done = true;
     traffic.stop();
     await setup.close();
     await client.connection.close();
+    // The stack is shared: whatever a fault left down is started again, and its health is shown.
+    execFileSync('bash', ['stack/up.sh'], { cwd: stack.projectDir, stdio: ['ignore', 'ignore', 'inherit'] });
+    const status = await run('bash', ['stack/status.sh']);
+    console.log(`stack after the run (stack/status.sh exit ${status.code}):\n${status.stdout.trimEnd()}`);
   }
 }
 
@@ -215,6 +244,7 @@ async function driveApp(
         spec: { containers: [sampleContainer(`registry.example/${app}:${revision}`)] },
       },
     });
+    if (revision % FLAPPING_EVERY === 2) await flapCanaryPods(namespace, app, revision, statusOf);
     const { settled, last } = await settledOn(revision);
     report({
       app,
@@ -226,6 +256,48 @@ async function driveApp(
   }
 }
 
+/**
+ * Once the revision pauses at its first weight, holds its canary's pods unready for FLAP_SECONDS, as a
+ * failing readiness probe would, while they serve. Best effort: a fault may make it miss its moment.
+ */
+async function flapCanaryPods(
+  namespace: string,
+  app: string,
+  revision: number,
+  statusOf: (name: string) => Promise<RolloutStatus>,
+): Promise<void> {
+  const status = await waitFor(
+    `${app} r${revision} to pause at its first weight`,
+    async () => {
+      const current = await statusOf(app).catch(() => undefined);
+      return current?.revision === revision && current.currentStepIndex === 1 && current;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  ).catch(() => undefined);
+  if (!status?.currentTemplateHash) {
+    log(`${app} r${revision}: missed the pause to hold its canary pods unready in`);
+    return;
+  }
+  const annotate = (value: string) =>
+    run('kubectl', [
+      'annotate',
+      'pods',
+      '-n',
+      namespace,
+      '-l',
+      `${POD_TEMPLATE_HASH_LABEL}=${status.currentTemplateHash}`,
+      '--overwrite',
+      value,
+    ]);
+  await annotate('stack.siirto.dev/ready=false');
+  log(`${app} r${revision}: canary pods held unready while serving, for ${FLAP_SECONDS} s`);
+  await sleep(FLAP_SECONDS * 1000);
+  // Until it takes: an apiserver restart may refuse it for a while.
+  await waitFor(`${app} r${revision}'s canary pods to be let Ready`, async () => {
+    return (await annotate('stack.siirto.dev/ready-')).code === 0;
+  }).catch(() => undefined);
+}
+
 function shuffle<T>(items: T[]): T[] {
   for (let index = items.length - 1; index > 0; index--) {
     const other = Math.floor(Math.random() * (index + 1));
@@ -234,20 +306,30 @@ function shuffle<T>(items: T[]): T[] {
   return items;
 }
 
-/** SIGKILLs one of the stack's components and starts it again with the stack's own script. */
-function restartStackComponent(name: string): number {
-  const pidFile = path.join(stack.projectDir, '.stack', 'pids', `${name}.pid`);
+function describeStarving({ backend, began, ended, ms }: Starving): string {
+  const change = (mark: Starving['began']) => `${mark.kind} ${mark.name} (resourceVersion ${mark.rv})`;
+  const cause = chosenBySiirto({ backend, began, ms }) ? "Siirto's write" : 'pods lost readiness';
+  return `${backend}: ${ms.toFixed(0)} ms, ${cause}: from ${change(began)} to ${ended ? change(ended) : 'the end'}`;
+}
+
+/** The state directory of the stack in use: the stack's scripts honour SIIRTO_STACK_DIR too. */
+const stackStateDir = () => process.env.SIIRTO_STACK_DIR ?? path.join(stack.projectDir, '.stack');
+
+/**
+ * SIGKILLs one of the stack's components and starts it again with the stack's own script, without
+ * blocking this process: its watches must keep taking changes in as they come, or their receipt times
+ * would be off by the restart's length.
+ */
+async function restartStackComponent(name: string): Promise<number> {
+  const pidFile = path.join(stackStateDir(), 'pids', `${name}.pid`);
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   process.kill(pid, 'SIGKILL');
   // As a person would: a start that fails while the killed process's ports are let go is tried again.
   for (let attempt = 1; ; attempt++) {
-    try {
-      execFileSync('bash', ['stack/up.sh'], { cwd: stack.projectDir, stdio: ['ignore', 'ignore', 'ignore'] });
-      return attempt;
-    } catch (error) {
-      if (attempt === 5) throw error;
-      execFileSync('sleep', ['2']);
-    }
+    const started = await run('bash', [path.join(stack.projectDir, 'stack', 'up.sh')]);
+    if (started.code === 0) return attempt;
+    if (attempt === 5) throw new Error(`stack/up.sh exited ${started.code}: ${started.stderr.trim()}`);
+    await sleep(2000);
   }
 }
 
@@ -283,110 +365,6 @@ async function pauseDeviation(workflowId: string): Promise<number> {
     largest = Math.max(largest, Math.abs(lasted - Number(match[1]) * 1000));
   }
   return largest;
-}
-
-/**
- * Watches routes, Services and pods, and after every change checks each backend with weight: while its
- * Service selects no Ready pod, that share of the traffic has nowhere to go. Keeps the longest such time.
- */
-function watchTrafficOnUnreadyPods(config: k8s.KubeConfig, namespace: string) {
-  const routes = new Map<string, { service: string; weight: number }[]>();
-  const selectors = new Map<string, string | undefined>();
-  const readyByHash = new Map<string, Set<string>>();
-  const since = new Map<string, number>();
-  let longest = 0;
-  let stopped = false;
-  const requests: AbortController[] = [];
-
-  const check = () => {
-    const starving = new Set<string>();
-    for (const [route, backends] of routes) {
-      for (const { service, weight } of backends) {
-        if (weight <= 0) continue;
-        // A Service Siirto has not pointed at a revision yet selects the app's pods by their labels.
-        const hash = selectors.get(service);
-        if (hash && (readyByHash.get(hash)?.size ?? 0) === 0) starving.add(`${route}/${service}`);
-      }
-    }
-    const at = now();
-    for (const key of starving) if (!since.has(key)) since.set(key, at);
-    for (const [key, from] of since) {
-      if (starving.has(key)) continue;
-      longest = Math.max(longest, at - from);
-      since.delete(key);
-    }
-  };
-
-  const follow = <T>(resource: string, onEvent: (type: string, object: T) => void) => {
-    const start = async () => {
-      if (stopped) return;
-      try {
-        const request = await new k8s.Watch(config).watch(
-          `${resource.replace('{ns}', namespace)}`,
-          {},
-          (type, object: T) => {
-            onEvent(type, object);
-            check();
-          },
-          () => void sleep(500).then(start),
-        );
-        requests.push(request);
-      } catch {
-        await sleep(500);
-        void start();
-      }
-    };
-    void start();
-  };
-
-  follow(
-    '/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes',
-    (
-      type,
-      route: {
-        metadata: { name: string };
-        spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] };
-      },
-    ) => {
-      if (type === 'DELETED') routes.delete(route.metadata.name);
-      else {
-        routes.set(
-          route.metadata.name,
-          route.spec.rules.flatMap((rule) =>
-            (rule.backendRefs ?? []).map((ref) => ({ service: ref.name, weight: ref.weight ?? 1 })),
-          ),
-        );
-      }
-    },
-  );
-  follow('/api/v1/namespaces/{ns}/services', (_type, service: k8s.V1Service) => {
-    selectors.set(service.metadata?.name ?? '', service.spec?.selector?.[POD_TEMPLATE_HASH_LABEL]);
-  });
-  follow('/api/v1/namespaces/{ns}/pods', (type, pod: k8s.V1Pod) => {
-    const hash = pod.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
-    if (!hash) return;
-    const ready = readyByHash.get(hash) ?? new Set<string>();
-    readyByHash.set(hash, ready);
-    const isReady =
-      type !== 'DELETED' &&
-      !pod.metadata?.deletionTimestamp &&
-      (pod.status?.conditions ?? []).some(
-        (condition) => condition.type === 'Ready' && condition.status === 'True',
-      );
-    if (isReady) ready.add(pod.metadata?.name ?? '');
-    else ready.delete(pod.metadata?.name ?? '');
-  });
-
-  return {
-    longestMs: () => {
-      const at = now();
-      return Math.max(longest, ...[...since.values()].map((from) => at - from));
-    },
-    stop: () => {
-      stopped = true;
-      for (const request of requests) request.abort();
-    },
-  };
 }
 
 main().catch((error: unknown) => {

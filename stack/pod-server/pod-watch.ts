@@ -39,7 +39,12 @@ interface WatchEvent {
 
 const RETRY_MS = 1_000;
 
-export function watchPods(socketPath: string, onChange: (pods: ReadonlyMap<string, Pod>) => void): void {
+/** Lists and watches until `stopped` (the pod server never stops it; a test does). */
+export function watchPods(
+  socketPath: string,
+  onChange: (pods: ReadonlyMap<string, Pod>) => void,
+  stopped?: AbortSignal,
+): void {
   const pods = new Map<string, Pod>();
   const key = (pod: Pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
@@ -75,6 +80,10 @@ export function watchPods(socketPath: string, onChange: (pods: ReadonlyMap<strin
       );
       call.once('response', (response) => {
         const lines = createInterface({ input: response });
+        // A connection the apiserver drops (as when it restarts) ends this watch, not the pod server:
+        // pods keep answering through a control-plane outage, as a kubelet's containers do.
+        lines.on('error', () => resolve());
+        response.once('error', () => resolve());
         lines.on('line', (line) => {
           const event = JSON.parse(line) as WatchEvent;
           if (event.type === 'ERROR') {
@@ -93,7 +102,7 @@ export function watchPods(socketPath: string, onChange: (pods: ReadonlyMap<strin
     });
 
   const run = async () => {
-    for (;;) {
+    while (!stopped?.aborted) {
       try {
         // A watch the apiserver ends after its timeout is listed again at once.
         await watch(await list());

@@ -28,6 +28,10 @@ export interface SecondCluster {
   kubeconfig: string;
   /** kubectl against this cluster. */
   kubectl(args: string[], input?: string): Promise<string>;
+  /** Kills its kube-apiserver (SIGKILL, as a crash would), keeping its objects: an outage of its API. */
+  halt(): Promise<void>;
+  /** Starts the kube-apiserver again on the same port and waits until it is ready. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,29 +53,33 @@ export async function startSecondCluster(label: string): Promise<SecondCluster> 
   mkdirSync(logDir, { recursive: true });
   const etcdPrefix = `/siirto-test-clusters/${label}`;
   const log = createWriteStream(path.join(logDir, `${label}-kube-apiserver.log`), { flags: 'a' });
-  const apiserver: ChildProcess = spawn(
-    path.join(stack.binDir, 'kube-apiserver'),
-    [
-      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      `--etcd-prefix=${etcdPrefix}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${port}`,
-      '--advertise-address=127.0.0.1',
-      '--endpoint-reconciler-type=none',
-      `--tls-cert-file=${pkiDir}/kube-apiserver.crt`,
-      `--tls-private-key-file=${pkiDir}/kube-apiserver.key`,
-      `--client-ca-file=${pkiDir}/ca.crt`,
-      '--authorization-mode=Node,RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${pkiDir}/service-accounts.pub`,
-      `--service-account-signing-key-file=${pkiDir}/service-accounts.key`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  apiserver.stdout?.pipe(log);
-  apiserver.stderr?.pipe(log);
-  const exited = new Promise<void>((resolve) => apiserver.once('exit', () => resolve()));
+  const launch = () => {
+    const child: ChildProcess = spawn(
+      path.join(stack.binDir, 'kube-apiserver'),
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        `--etcd-prefix=${etcdPrefix}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+        '--advertise-address=127.0.0.1',
+        '--endpoint-reconciler-type=none',
+        `--tls-cert-file=${pkiDir}/kube-apiserver.crt`,
+        `--tls-private-key-file=${pkiDir}/kube-apiserver.key`,
+        `--client-ca-file=${pkiDir}/ca.crt`,
+        '--authorization-mode=Node,RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${pkiDir}/service-accounts.pub`,
+        `--service-account-signing-key-file=${pkiDir}/service-accounts.key`,
+        '--service-cluster-ip-range=10.96.0.0/16',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, exited };
+  };
+  let apiserver = launch();
 
   // The stack's admin identity, pointed at this API server: the same CA signed its certificate.
   const kubeconfig = path.join(dir, 'kubeconfig');
@@ -86,17 +94,18 @@ export async function startSecondCluster(label: string): Promise<SecondCluster> 
     runOrThrow('kubectl', ['--kubeconfig', kubeconfig, ...args], input);
 
   const stop = async () => {
-    apiserver.kill('SIGTERM');
-    const killer = setTimeout(() => apiserver.kill('SIGKILL'), 15_000);
+    const { child, exited } = apiserver;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(killer);
     await deleteEtcdPrefix(etcdPort, `${etcdPrefix}/`);
   };
-  try {
-    await waitFor(
+  const ready = () =>
+    waitFor(
       `the second cluster's kube-apiserver on port ${port} to be ready`,
       async () =>
-        apiserver.exitCode === null &&
+        apiserver.child.exitCode === null &&
         (
           await run('kubectl', [
             '--kubeconfig',
@@ -107,8 +116,18 @@ export async function startSecondCluster(label: string): Promise<SecondCluster> 
             '/readyz',
           ])
         ).code === 0,
-      { timeoutMs: 120_000, intervalMs: 500 },
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
+  const halt = async () => {
+    apiserver.child.kill('SIGKILL');
+    await apiserver.exited;
+  };
+  const resume = async () => {
+    apiserver = launch();
+    await ready();
+  };
+  try {
+    await ready();
     // Directories with a trailing slash, which kubectl reads as such even through a symbolic link.
     await kubectl(['apply', '--server-side', '-f', `${path.join(stack.projectDir, 'deploy', 'crds')}/`]);
     await kubectl(['apply', '--server-side', '-f', `${gatewayApiCrds}/`]);
@@ -123,7 +142,7 @@ export async function startSecondCluster(label: string): Promise<SecondCluster> 
     await stop();
     throw error;
   }
-  return { kubeconfig, kubectl, stop };
+  return { kubeconfig, kubectl, halt, resume, stop };
 }
 
 /** Removes every key under the prefix through etcd's JSON gateway, so the stack's etcd keeps nothing of it. */
