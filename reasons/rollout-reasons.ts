@@ -46,7 +46,7 @@ export const FailureType = {
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
 /** Activity failures no retry can mend; each ends the current attempt of the rollout at once. */
-export const PERMANENT_FAILURES: FailureType[] = [
+export const PERMANENT_FAILURES: string[] = [
   FailureType.RolloutGone,
   FailureType.RevisionSuperseded,
   FailureType.ProgressDeadlineExceeded,

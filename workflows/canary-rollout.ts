@@ -1,14 +1,10 @@
 import {
-  ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  ChildWorkflowFailure,
   condition,
   isCancellation,
   log,
   patched,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -16,11 +12,9 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { AnalysisActivities } from '../activities/analysis-activities';
-import type { CDEventsActivities } from '../activities/cdevents-emission';
-import type { ReplicaSetSummary, RolloutActivities } from '../activities/rollout-activities';
+import type { ReplicaSetSummary } from '../activities/rollout-activities';
 import type { RolloutCDEventInput, RolloutCDEventKind } from '../cdevents/rollout-event';
-import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
+import { EventReason, FailureType, FAILURES_NAMING_THEIR_EVENT } from '../reasons/rollout-reasons';
 import { formatDuration, parseDuration } from '../schemas/duration';
 import type { AnalysisRunStatus, RolloutAnalysis } from '../schemas/analysis';
 import type { CanaryStep, RolloutPhase, TrafficWeights } from '../schemas/rollout';
@@ -29,7 +23,6 @@ import { canaryReplicasFor, describeStep } from './canary-plan';
 import {
   continueRolloutAsNew,
   continuedRunHeading,
-  CONTINUE_AS_NEW,
   historyTooLong,
   LAST_MOMENT_TO_CONTINUE,
   settleBeforeContinuing,
@@ -58,135 +51,30 @@ import {
   type RetryRequest,
   type RolloutState,
 } from './rollout-api';
+import {
+  analyses,
+  announcements,
+  cluster,
+  guards,
+  handoff,
+  readiness,
+} from './rollout-core/activity-options';
+import { failureMessage, failureType, permanentFailure } from './rollout-core/failures';
+import {
+  CONCLUDE_BACKGROUND_ANALYSIS,
+  CONTINUE_AS_NEW,
+  DELAYED_SCALE_DOWN,
+  FILL_BEFORE_FLIP,
+  GUARD_CANARY_TRAFFIC,
+  KEEP_ROUTE_WEIGHTS,
+  PROMOTE_ACTS_ON_CURRENT_GATE,
+  PROMPT_ABORT,
+  RESIZE_WITHOUT_REVISION,
+  ROUTE_WRITE_CHECKS_CANARY,
+  SAFE_RETURN_TO_STABLE,
+  SUPERSEDED_BEFORE_START,
+} from './rollout-core/patches';
 import { RolloutPhaseKey } from './search-attributes';
-
-/** Activity failures no retry can mend; each ends the current attempt of the rollout at once. */
-const PERMANENT_FAILURES = [
-  'RolloutGone',
-  'RevisionSuperseded',
-  'ProgressDeadlineExceeded',
-  'InvalidConfiguration',
-];
-
-/** Failures that name themselves as the reason of the Degraded Event they cause. */
-const EVENT_REASONS = [
-  'AnalysisFailed',
-  'ProgressDeadlineExceeded',
-  'TrafficRouteMissing',
-  'TrafficRouteMisconfigured',
-];
-
-const cluster = proxyActivities<RolloutActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-// Waiting for pods can take as long as the progress deadline; the heartbeat tells a dead worker apart.
-const readiness = proxyActivities<RolloutActivities>({
-  startToCloseTimeout: '1 day',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-// The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
-// change stops them without waiting for them to hear so (which takes until their next heartbeat).
-const guards = proxyActivities<RolloutActivities>({
-  startToCloseTimeout: '1 day',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-const analyses = proxyActivities<AnalysisActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-// The activity retries the sink itself for a bounded time and reports a loss instead of failing;
-// Temporal only retries it after a worker crash, and the event id stays the same.
-const announcements = proxyActivities<CDEventsActivities>({
-  startToCloseTimeout: '10 minutes',
-  // An attempt lasts at most 5 s and the activity beats between attempts; a dead worker's emission
-  // is soon taken over, since the rollout's last word waits for it.
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 },
-});
-
-/** Patch ID: a weight change on pods already asked for checks their readiness in the route write. */
-const ROUTE_WRITE_CHECKS_CANARY = 'route-write-checks-canary';
-
-/** Patch ID: the steps done, a background analysis must succeed once more before promotion. */
-const CONCLUDE_BACKGROUND_ANALYSIS = 'conclude-background-analysis';
-
-/**
- * Patch ID: while the canary has traffic, a guard moves it back to stable the moment none of the
- * canary's pods is Ready, and gives it back once they are.
- */
-const GUARD_CANARY_TRAFFIC = 'guard-canary-traffic';
-
-/**
- * Patch ID: the canary is scaled to full size while abort is still possible, so any failure before
- * the stable Service moves to it (a quota, a lack of capacity, a first revision that never becomes
- * Ready) takes the abort path instead of failing the workflow on a split.
- */
-const FILL_BEFORE_FLIP = 'fill-canary-before-flip';
-
-/**
- * Patch ID: going back to stable is best-effort per part (Services, route, canary pods), and what
- * could not be restored is said in the Degraded message; a promotion that fails before the route is
- * on the new stable goes back to stable too. Something the cluster did never fails the workflow.
- */
-const SAFE_RETURN_TO_STABLE = 'safe-return-to-stable';
-
-/** Patch ID: a newer revision that arrived while this one waited for its predecessor is honoured first. */
-const SUPERSEDED_BEFORE_START = 'superseded-before-start';
-
-/**
- * Patch ID: a wait for pods only reads, so an abort leaves it at once instead of waiting for the
- * activity to hear of it at its next heartbeat, and the traffic moves within the second.
- */
-const PROMPT_ABORT = 'prompt-abort';
-
-/**
- * Patch ID: pods that traffic leaves (the canary's on an abort or supersede, the old stable's after a
- * promotion) keep running for their delay even when a newer revision comes, which then scales them
- * down when their time is up: a gateway applies new weights a little later than they are written.
- */
-const DELAYED_SCALE_DOWN = 'delayed-scale-down';
-
-/** Patch ID: a promote acts on the pause or hold current when it arrives, never on a later one. */
-const PROMOTE_ACTS_ON_CURRENT_GATE = 'promote-acts-on-current-gate';
-
-/**
- * Patch ID: a change of spec.replicas (kubectl scale, an autoscaler) resizes the stable pods and the
- * canary's share of them where the rollout is, without a new revision.
- */
-const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
-
-/** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
-const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
-
-const handoff = proxyActivities<WorkflowHandoffActivities>({
-  startToCloseTimeout: '1 day',
-  heartbeatTimeout: '20 seconds',
-});
 
 /** Why the steps stopped before the end. */
 type Interruption =
@@ -597,7 +485,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         }).then(
           () => true,
           (error: unknown) => {
-            if (failureType(error) !== 'CanaryNotAvailable') throw error;
+            if (failureType(error) !== FailureType.CanaryNotAvailable) throw error;
             return false;
           },
         ));
@@ -724,7 +612,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.message = unready;
     log.warn('canary unready: traffic moved back to stable', { rollout: label, ...tripped });
     showDetails();
-    publishStatus('CanaryUnready', 'Warning');
+    publishStatus(EventReason.CanaryUnready, 'Warning');
     try {
       await bringCanaryTrafficBack(weights);
     } finally {
@@ -745,7 +633,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     });
     log.warn('route weights changed under the rollout: set back', { rollout: label, changed });
     publishStatus(
-      'TrafficWeightsRestored',
+      EventReason.TrafficWeightsRestored,
       'Warning',
       `${changed}; Siirto set them back to stable ${weights.stable}% / canary ${weights.canary}%. Leave these ` +
         "weights out of what that tool applies (Argo CD: ignoreDifferences on the HTTPRoute's /spec/rules), " +
@@ -769,7 +657,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         () => true,
         (error: unknown) => {
           // Unready again since the wait: wait again.
-          if (failureType(error) !== 'CanaryNotAvailable') throw error;
+          if (failureType(error) !== FailureType.CanaryNotAvailable) throw error;
           return false;
         },
       );
@@ -788,7 +676,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (step.duration !== undefined && milliseconds === undefined) {
       throw ApplicationFailure.nonRetryable(
         `pause duration "${step.duration}" is not a duration`,
-        'InvalidConfiguration',
+        FailureType.InvalidConfiguration,
       );
     }
     pausing = true;
@@ -948,7 +836,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   /** The analysis failed: as an abort, with the failing metric, its value and condition. */
   function analysisFailure(verdict: AnalysisRunStatus): ApplicationFailure {
-    return ApplicationFailure.nonRetryable(`analysis failed: ${verdict.message ?? ''}`, 'AnalysisFailed');
+    return ApplicationFailure.nonRetryable(
+      `analysis failed: ${verdict.message ?? ''}`,
+      FailureType.AnalysisFailed,
+    );
   }
 
   /** Waits for the step's analysis; a promote while it holds on inconclusive data skips the rest of it. */
@@ -976,7 +867,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       if (isCancellation(error)) throw error;
       throw ApplicationFailure.nonRetryable(
         `step analysis could not run: ${failureMessage(error)}`,
-        'AnalysisFailed',
+        FailureType.AnalysisFailed,
       );
     }
     if (!verdict) {
@@ -1023,7 +914,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       (verdict) => {
         if (verdict.phase !== 'Failed') return;
         failedAnalysis = { kind: 'background', verdict };
-        interrupt({ kind: 'abort', reason: analysisFailure(verdict).message, eventReason: 'AnalysisFailed' });
+        interrupt({
+          kind: 'abort',
+          reason: analysisFailure(verdict).message,
+          eventReason: EventReason.AnalysisFailed,
+        });
       },
       (error: unknown) => {
         if (isCancellation(error)) return;
@@ -1095,7 +990,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           showDetails();
           if (resumed.background) resumeBackgroundAnalysis(resumed.background);
         } else {
-          enterPhase('Progressing', `step ${state.currentStepIndex + 1}/${steps.length}`, 'RolloutStarted');
+          enterPhase(
+            'Progressing',
+            `step ${state.currentStepIndex + 1}/${steps.length}`,
+            EventReason.RolloutStarted,
+          );
           announce('deployed');
           // The Services are pointed while the first canary pods start; traffic waits for both.
           pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
@@ -1136,10 +1035,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   function interruptionBehind(error: unknown): Interruption {
     if (interruption && isCancellation(error)) return interruption;
     const failure = permanentFailure(error);
-    if (failure?.type === 'RevisionSuperseded') return { kind: 'supersede', revision: revision + 1 };
+    if (failure?.type === FailureType.RevisionSuperseded)
+      return { kind: 'supersede', revision: revision + 1 };
     // Any other permanent failure (deadline, missing Service or route) is handled like an abort.
     if (failure) {
-      const eventReason = EVENT_REASONS.includes(failure.type ?? '')
+      const eventReason = FAILURES_NAMING_THEIR_EVENT.includes(failure.type ?? '')
         ? (failure.type ?? undefined)
         : undefined;
       return { kind: 'abort', reason: failure.message, eventReason };
@@ -1196,7 +1096,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.stableTemplateHash = templateHash;
     state.currentStepIndex = steps.length;
     const by = promotedBy ? ` (promoted by ${promotedBy})` : '';
-    enterPhase('Healthy', `r${revision} is stable${by}`, 'RolloutCompleted');
+    enterPhase('Healthy', `r${revision} is stable${by}`, EventReason.RolloutCompleted);
     announce('published');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
@@ -1336,7 +1236,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       if (state.stableTemplateHash === templateHash) {
         state.message = `${state.message}; the old stable's pods could not be scaled down: ${failureMessage(error)}`;
         showDetails();
-        publishStatus('OldStableNotScaledDown', 'Warning');
+        publishStatus(EventReason.OldStableNotScaledDown, 'Warning');
         return undefined;
       }
       if (previousStable) {
@@ -1346,7 +1246,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       return {
         kind: 'abort',
         reason: `promotion failed: ${failureMessage(error)}`,
-        eventReason: EVENT_REASONS.includes(type ?? '') ? type : 'PromotionFailed',
+        eventReason: FAILURES_NAMING_THEIR_EVENT.includes(type ?? '') ? type : EventReason.PromotionFailed,
       };
     }
   }
@@ -1365,7 +1265,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         })) ?? (await promoteToStableOrAbort());
       if (!interrupted) return state;
       if (interrupted.kind === 'supersede') return standDownUnpromoted(interrupted.revision);
-      enterPhase('Degraded', interrupted.reason, interrupted.eventReason ?? 'RolloutAborted');
+      enterPhase('Degraded', interrupted.reason, interrupted.eventReason ?? EventReason.RolloutAborted);
       announce('rolledback', interrupted.reason);
       await condition(() => retryRequested || interruption?.kind === 'supersede');
       if (interruption?.kind === 'supersede') return standDownUnpromoted(interruption.revision);
@@ -1428,7 +1328,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       );
     }
     const what = sized.length > 0 ? sized.join(', ') : 'no pods to resize yet';
-    publishStatus('Resized', 'Normal', `resized to spec.replicas ${wanted}: ${what}`);
+    publishStatus(EventReason.Resized, 'Normal', `resized to spec.replicas ${wanted}: ${what}`);
   }
 
   // A run superseded leaves a resize to its successor, which starts from the spec as it is then.
@@ -1609,7 +1509,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           returnToStable('abort: traffic back to stable', delayed),
         );
         const reason = degradedMessage(interrupted.reason, problems);
-        enterPhase('Degraded', reason, interrupted.eventReason ?? 'RolloutAborted');
+        enterPhase('Degraded', reason, interrupted.eventReason ?? EventReason.RolloutAborted);
         announce('rolledback', reason);
         // 0 keeps the canary's pods until a retry or a newer revision.
         if (delayed && abortScaleDownDelay > 0)
@@ -1646,29 +1546,4 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       throw error;
     }
   }
-}
-
-/** The application failure behind an activity or child workflow error, if one is. */
-function applicationFailureBehind(error: unknown): ApplicationFailure | undefined {
-  let failure = error;
-  while (failure instanceof ActivityFailure || failure instanceof ChildWorkflowFailure)
-    failure = failure.cause;
-  return failure instanceof ApplicationFailure ? failure : undefined;
-}
-
-/**
- * The non-retryable failure behind an activity or child workflow error: retrying the rollout as it is
- * cannot help.
- */
-function permanentFailure(error: unknown): ApplicationFailure | undefined {
-  const failure = applicationFailureBehind(error);
-  return failure?.nonRetryable || PERMANENT_FAILURES.includes(failure?.type ?? '') ? failure : undefined;
-}
-
-function failureType(error: unknown): string | undefined {
-  return applicationFailureBehind(error)?.type ?? undefined;
-}
-
-function failureMessage(error: unknown): string {
-  return permanentFailure(error)?.message ?? (error instanceof Error ? error.message : String(error));
 }

@@ -16,7 +16,8 @@ import type {
  * goes, every hold and release adds a signal and a status write to its history. Temporal warns past
  * 10,240 events (or 10 MB) and fails the run at 51,200, so a long run continues as new: a new run
  * under the same workflow ID, started from what the old one carries over, and reached by the same
- * commands, since every client addresses the workflow by ID, never by run.
+ * commands, since every client addresses the workflow by ID, never by run. Behind the patch
+ * CONTINUE_AS_NEW (rollout-core/patches.ts).
  *
  * Only at a quiet point, where the run waits on nothing but time and commands, and its state says all
  * there is to resume from:
@@ -30,9 +31,6 @@ import type {
  * for a retry, or a Healthy one keeping the old stable's pods for `scaleDownDelaySeconds`, has no
  * analysis running: nothing adds to its history while it waits.
  */
-
-/** Patch ID: a long run continues as new at a quiet point, carrying its state. */
-export const CONTINUE_AS_NEW = 'continue-as-new-at-quiet-point';
 
 /**
  * History events after which a run continues as new at its next quiet point. Far below Temporal's
