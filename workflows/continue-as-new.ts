@@ -2,12 +2,12 @@ import { allHandlersFinished, condition, makeContinueAsNewFunc, workflowInfo } f
 import { workflowSummary } from '../k8s-bridge/workflow-summary';
 import type { AnalysisRunStatus } from '../schemas/analysis';
 import type { AnalysisCarryOver } from './analysis-run';
-import type { canaryRollout } from './canary-rollout';
 import type {
   AnalysisKind,
   CanaryRolloutInput,
   PendingScaleDown,
   PromoteRequest,
+  RolloutInput,
   RolloutState,
 } from './rollout-api';
 
@@ -104,9 +104,9 @@ export async function settleBeforeContinuing(pending: () => readonly Promise<unk
  * Continues as new with the same search attributes (the phase as last upserted) and memo, which the
  * bridge and `siirto history` find runs by; never returns.
  */
-export function continueRolloutAsNew(input: CanaryRolloutInput): Promise<never> {
+export function continueRolloutAsNew(input: RolloutInput): Promise<never> {
   const info = workflowInfo();
-  return makeContinueAsNewFunc<typeof canaryRollout>({
+  return makeContinueAsNewFunc<(input: RolloutInput) => Promise<RolloutState>>({
     typedSearchAttributes: info.typedSearchAttributes,
     memo: info.memo,
   })(input);
