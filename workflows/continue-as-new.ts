@@ -1,10 +1,10 @@
 import { allHandlersFinished, condition, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
 import { workflowSummary } from '../k8s-bridge/workflow-summary';
 import type { AnalysisRunStatus } from '../schemas/analysis';
+import type { Strategy } from '../schemas/rollout';
 import type { AnalysisCarryOver } from './analysis-run';
 import type {
   AnalysisKind,
-  CanaryRolloutInput,
   PendingScaleDown,
   PromoteRequest,
   RolloutInput,
@@ -116,9 +116,9 @@ export function continueRolloutAsNew(input: RolloutInput): Promise<never> {
  * The first line of a continued run's current details in the Web UI. A run that continues as new has
  * no static summary or details (Temporal sets them only on a start), so it says here what it is.
  */
-export function continuedRunHeading(input: CanaryRolloutInput): string | undefined {
+export function continuedRunHeading(input: RolloutInput & Strategy): string | undefined {
   if (!input.continued) return undefined;
-  const { rollout, revision, templateHash, stableTemplateHash, canary } = input;
-  const summary = workflowSummary({ ...rollout, revision, templateHash, stableTemplateHash, canary });
+  // The input carries the strategy's spec under its key, as spec.strategy does.
+  const summary = workflowSummary({ ...input, ...input.rollout });
   return `${summary} — run ${input.continued.runs + 1}, continued as new from the one before (which has the plan)`;
 }

@@ -3,7 +3,7 @@ import type { ReplicaSetSummary } from '../../activities/rollout-activities';
 import { EventReason, FailureType, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
 import { formatDuration } from '../../schemas/duration';
 import type { CanaryStep, TrafficWeights } from '../../schemas/rollout';
-import { canaryReplicasFor, describeStep } from '../canary-plan';
+import { canaryReplicasFor, describeStep } from './canary-plan';
 import { continuedRunHeading, type QuietPoint, type RolloutContinuation } from '../continue-as-new';
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
