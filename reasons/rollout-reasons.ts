@@ -53,6 +53,15 @@ export const PERMANENT_FAILURES: string[] = [
   FailureType.InvalidConfiguration,
 ];
 
+/** Failures that name themselves as the reason of the Degraded Event they cause. */
+const FAILURES_AS_EVENT_REASONS = {
+  AnalysisFailed: FailureType.AnalysisFailed,
+  ProgressDeadlineExceeded: FailureType.ProgressDeadlineExceeded,
+  TrafficRouteMissing: FailureType.TrafficRouteMissing,
+  TrafficRouteMisconfigured: FailureType.TrafficRouteMisconfigured,
+} as const;
+export const FAILURES_NAMING_THEIR_EVENT: string[] = Object.values(FAILURES_AS_EVENT_REASONS);
+
 /** Reasons of the Kubernetes Events a rollout records, and of its Progressing condition. */
 export const EventReason = {
   /** A revision's steps begin. */
@@ -73,17 +82,6 @@ export const EventReason = {
   Resized: 'Resized',
   /** Someone else scaled a ReplicaSet of the rollout, and Siirto scaled it back. */
   ReplicaSetRestored: 'ReplicaSetRestored',
-  AnalysisFailed: FailureType.AnalysisFailed,
-  ProgressDeadlineExceeded: FailureType.ProgressDeadlineExceeded,
-  TrafficRouteMissing: FailureType.TrafficRouteMissing,
-  TrafficRouteMisconfigured: FailureType.TrafficRouteMisconfigured,
+  ...FAILURES_AS_EVENT_REASONS,
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
-
-/** Failures that name themselves as the reason of the Degraded Event they cause. */
-export const FAILURES_NAMING_THEIR_EVENT: string[] = [
-  FailureType.AnalysisFailed,
-  FailureType.ProgressDeadlineExceeded,
-  FailureType.TrafficRouteMissing,
-  FailureType.TrafficRouteMisconfigured,
-];

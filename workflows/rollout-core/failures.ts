@@ -1,5 +1,5 @@
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/workflow';
-import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
+import { FailureType, PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
 
 /** How a rollout reads the failure behind an activity or child workflow error. */
 
@@ -26,4 +26,13 @@ export function failureType(error: unknown): string | undefined {
 
 export function failureMessage(error: unknown): string {
   return permanentFailure(error)?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * The rejection handler of a route write that gives the canary its weight only if its pods are
+ * available: false when they were not (wait for them, then write again); any other failure stands.
+ */
+export function falseIfCanaryNotAvailable(error: unknown): false {
+  if (failureType(error) !== FailureType.CanaryNotAvailable) throw error;
+  return false;
 }

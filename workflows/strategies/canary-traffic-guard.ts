@@ -1,10 +1,10 @@
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
-import { EventReason, FailureType } from '../../reasons/rollout-reasons';
+import { EventReason } from '../../reasons/rollout-reasons';
 import type { TrafficWeights } from '../../schemas/rollout';
 import type { CanaryRolloutInput } from '../rollout-api';
 import { guards } from '../rollout-core/activity-options';
-import { failureMessage, failureType } from '../rollout-core/failures';
+import { failureMessage, falseIfCanaryNotAvailable } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import { KEEP_ROUTE_WEIGHTS } from '../rollout-core/patches';
 import type { RolloutLog } from '../rollout-core/rollout-log';
@@ -188,21 +188,14 @@ export class CanaryTrafficGuard {
     const pods = canary.canaryScale() ?? 0;
     for (;;) {
       await canary.waitForCanaryPods(pods, `wait for ${pods} canary pods Ready again`, guards);
-      // A stand-down waits for this write rather than racing it.
+      // A stand-down waits for this write rather than racing it; unready again since the wait, it waits again.
       const back = await CancellationScope.nonCancellable(async () => {
         await canary.servicesPointed();
         await canary.writeWeights(weights, `canary Ready again: set weight ${weights.canary}%`, {
           templateHash: canary.run.templateHash,
           replicas: pods,
         });
-      }).then(
-        () => true,
-        (error: unknown) => {
-          // Unready again since the wait: wait again.
-          if (failureType(error) !== FailureType.CanaryNotAvailable) throw error;
-          return false;
-        },
-      );
+      }).then(() => true, falseIfCanaryNotAvailable);
       if (back) {
         canary.run.state.weights = weights;
         return;

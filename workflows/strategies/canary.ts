@@ -1,6 +1,6 @@
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
-import { EventReason, FailureType, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
+import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
 import { formatDuration } from '../../schemas/duration';
 import type { CanaryStep, TrafficWeights } from '../../schemas/rollout';
 import { canaryReplicasFor, describeStep } from './canary-plan';
@@ -8,7 +8,7 @@ import { continuedRunHeading, type QuietPoint, type RolloutContinuation } from '
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
 import { Analyses } from '../rollout-core/analyses';
-import { failureMessage, failureType } from '../rollout-core/failures';
+import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
 import { Gates, type Interruption, type WaitQuietly } from '../rollout-core/gates';
 import {
   DELAYED_SCALE_DOWN,
@@ -221,13 +221,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         (await routeTraffic(weights, `set weight ${weight}%`, true, {
           templateHash,
           replicas: canaryReplicas,
-        }).then(
-          () => true,
-          (error: unknown) => {
-            if (failureType(error) !== FailureType.CanaryNotAvailable) throw error;
-            return false;
-          },
-        ));
+        }).then(() => true, falseIfCanaryNotAvailable));
       if (!checkedByTheWrite) {
         await scaleCanaryAndWait(weight);
         await routeTraffic(weights, `set weight ${weight}%`);
