@@ -4,12 +4,11 @@ import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-
 import { formatDuration } from '../../schemas/duration';
 import type { CanaryStep, TrafficWeights } from '../../schemas/rollout';
 import { canaryReplicasFor, describeStep } from './canary-plan';
-import { continuedRunHeading, type QuietPoint, type RolloutContinuation } from '../continue-as-new';
+import type { QuietPoint, RolloutContinuation } from '../continue-as-new';
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
-import { Analyses } from '../rollout-core/analyses';
 import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
-import { Gates, type Interruption, type WaitQuietly } from '../rollout-core/gates';
+import type { Interruption } from '../rollout-core/gates';
 import {
   DELAYED_SCALE_DOWN,
   FILL_BEFORE_FLIP,
@@ -21,11 +20,8 @@ import {
   SUPERSEDED_BEFORE_START,
 } from '../rollout-core/patches';
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
-import { QuietPoints } from '../rollout-core/quiet-points';
-import { Resizes } from '../rollout-core/resizes';
-import { RolloutLog } from '../rollout-core/rollout-log';
+import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
-import { ScaleDowns } from '../rollout-core/scale-downs';
 import { CanaryTrafficGuard, type TrafficGuardHandle } from './canary-traffic-guard';
 
 /**
@@ -43,26 +39,27 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   // What every strategy shares (rollout-core/): the log, the gates and their commands, the analyses,
   // resizes, delayed scale-downs and continuing as new at a quiet point.
-  const rolloutLog = new RolloutLog(run, continuedRunHeading(input), () => [
-    `weights: stable ${state.weights.stable}% / canary ${state.weights.canary}%`,
-    ...steps.map((step, index) => {
-      const mark = index < state.currentStepIndex ? '✓' : index === state.currentStepIndex ? '▶' : ' ';
-      return `${mark} ${index + 1}. ${describeStep(step)}`;
-    }),
-  ]);
-  const waitQuietly: WaitQuietly = (done, at, until, summary) =>
-    quietPoints.waitQuietly(done, at, until, summary);
-  const gates = new Gates(run, rolloutLog, waitQuietly);
-  const resizes = new Resizes(run);
-  gates.register((request) => resizes.ask(request));
-  const analyses = new Analyses(run, gates, rolloutLog, waitQuietly, {
-    background: canary.analysis && { analysis: canary.analysis, field: 'spec.strategy.canary.analysis' },
-    canaryService: canary.canaryService,
-    stableService: canary.stableService,
-  });
-  const scaleDowns = new ScaleDowns(run);
-  /** A run superseded leaves its scale-downs and resizes to the revision after it. */
-  const leftToSuccessor = () => gates.standingDown || gates.superseded();
+  const { rolloutLog, gates, resizes, analyses, scaleDowns, quietPoints, leftToSuccessor } = rolloutParts(
+    run,
+    {
+      progress: () => [
+        `weights: stable ${state.weights.stable}% / canary ${state.weights.canary}%`,
+        ...steps.map((step, index) => {
+          const mark = index < state.currentStepIndex ? '✓' : index === state.currentStepIndex ? '▶' : ' ';
+          return `${mark} ${index + 1}. ${describeStep(step)}`;
+        }),
+      ],
+      analyses: {
+        background: canary.analysis && { analysis: canary.analysis, field: 'spec.strategy.canary.analysis' },
+        canaryService: canary.canaryService,
+        stableService: canary.stableService,
+      },
+      quiet: {
+        busy: () => trafficGuard.trafficMoved || resizingCanary,
+        carried: () => ({ canaryScale, canaryShare }),
+      },
+    },
+  );
 
   // --- moving pods and traffic ----------------------------------------------------------------------
   /** Canary pods last asked for; a step that needs no more skips straight to checking they are Ready. */
@@ -88,17 +85,6 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     servicesPointed: () => servicesPointed,
     writeWeights,
     waitForCanaryPods,
-  });
-  const quietPoints = new QuietPoints(run, {
-    gates,
-    analyses,
-    rolloutLog,
-    scaleDowns,
-    resizes,
-    strategy: {
-      busy: () => trafficGuard.trafficMoved || resizingCanary,
-      carried: () => ({ canaryScale, canaryShare }),
-    },
   });
 
   /** The canary's pods for `share`% of spec.replicas, all Ready; a resize meanwhile sizes them anew. */
