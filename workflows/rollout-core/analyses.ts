@@ -249,7 +249,7 @@ export class Analyses {
   }
 
   /**
-   * The steps are done: a background analysis must have seen the canary do well before it is promoted,
+   * The steps are done: a background analysis must have seen the new revision do well before it is promoted,
    * however short the steps were against its delay and interval. A failure aborts as at any time; a
    * person may promote past the wait.
    */

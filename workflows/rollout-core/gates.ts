@@ -61,7 +61,7 @@ export class Gates {
   retryRequested = false;
   /** The work an abort or supersede cuts short: the steps, or a promotion's wait for pods. */
   abortable: CancellationScope | undefined;
-  /** Once the canary is becoming stable there is no abort: traffic is already on its way to it. */
+  /** Once the new revision is becoming stable there is no abort: traffic is already on its way to it. */
   promoting = false;
   /** Analyses holding the rollout on inconclusive data, with why; a promote lets it go on regardless. */
   readonly holds = new Map<AnalysisKind, string>();
