@@ -2,6 +2,7 @@ import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
 import { guardCanaryTraffic } from './canary-traffic-guard';
+import { applyManagedRouteStep, removeManagedRoutes } from './managed-routes';
 import { measureMetric } from './prometheus-measurement';
 import { prometheusAllowList, type PrometheusSettings } from './prometheus-settings';
 import { pruneOldReplicaSets } from './replica-set-pruning';
@@ -25,6 +26,8 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
     setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
+    applyManagedRouteStep: (input) => applyManagedRouteStep(trafficRouters, input),
+    removeManagedRoutes: (input) => removeManagedRoutes(trafficRouters, input),
     guardCanaryTraffic: (input) => guardCanaryTraffic(kube, trafficRouters, input),
     pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),

@@ -3,7 +3,7 @@ import type { KubeClients } from '../kubernetes/client';
 import { isAvailable, readReplicaSet } from './replica-set-availability';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
-import type { TrafficRouter, TrafficWeightChange } from './traffic-routers';
+import { servingRouters, type TrafficRouter, type TrafficWeightChange } from './traffic-routers';
 
 export interface GuardedTrafficWeightChange extends TrafficWeightChange {
   /** Pods the canary must have available for the change to go ahead. */
@@ -27,14 +27,7 @@ export async function setTrafficWeights(
       'TrafficRoutingInvalid',
     );
   }
-  const serving = routers.filter((router) => router.handles(change.trafficRouting));
-  if (serving.length === 0) {
-    throw ApplicationFailure.nonRetryable(
-      `${describeRollout(change.rollout)} has a spec.strategy.canary.trafficRouting Siirto cannot serve; ` +
-        `set one of: ${routers.map((router) => router.field).join(', ')}`,
-      'TrafficRoutingInvalid',
-    );
-  }
+  const serving = servingRouters(routers, change);
   if (availableCanary) await requireAvailableCanary(kube, change, availableCanary);
   for (const router of serving) await router.setWeights(change);
 }
