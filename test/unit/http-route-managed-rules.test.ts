@@ -1,4 +1,4 @@
-import { withBackendWeights } from '../../activities/traffic-routers/gateway-api';
+import { routeWeights, weightDrift, withBackendWeights } from '../../activities/traffic-routers/gateway-api';
 import type { HttpRoute, HttpRouteRule } from '../../activities/traffic-routers/http-route';
 import {
   withManagedRoute,
@@ -161,6 +161,8 @@ describe('Gateway API router: managed header and mirror routes', () => {
     expect(weightsOf('siirto.beta')).toEqual([1]);
     expect(weightsOf('siirto.shadow')).toEqual([100, 0]);
     expect(weightsOf(undefined)).toEqual([100, 0]);
+    expect(routeWeights(weighted, services)).toEqual({ stable: 100, canary: 0 });
+    expect(weightDrift(weighted, { ...services, weights: { stable: 100, canary: 0 } })).toBeUndefined();
   });
 
   it('removes exactly the named managed routes, or all of them, leaving every rule of the user’s as written', () => {
