@@ -77,9 +77,13 @@ export const PauseSchema = z
 /** A value to match as Argo Rollouts writes it: exactly one of exact, prefix or regex. */
 export const StringMatchSchema = exactlyOneOf(
   z.object({
-    exact: z.string().optional().meta({ description: 'The value, exactly.' }),
-    prefix: z.string().optional().meta({ description: 'A value that starts with this.' }),
-    regex: z.string().optional().meta({ description: 'A regular expression the value matches (RE2).' }),
+    exact: z.string().max(1024).optional().meta({ description: 'The value, exactly.' }),
+    prefix: z.string().max(1024).optional().meta({ description: 'A value that starts with this.' }),
+    regex: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: 'A regular expression the value matches (RE2).' }),
   }),
   ['exact', 'prefix', 'regex'],
 ).meta({ description: 'How to match a value: exactly one of exact, prefix or regex.' });
@@ -138,10 +142,10 @@ export const SetMirrorRouteSchema = z
         z.object({
           method: StringMatchSchema.optional().meta({ description: 'The HTTP method, exact only.' }),
           path: StringMatchSchema.optional(),
-          headers: z
-            .record(z.string(), StringMatchSchema)
-            .optional()
-            .meta({ description: 'Headers to match, by name, such as {X-Debug: {exact: "1"}}.' }),
+          headers: z.record(z.string(), StringMatchSchema).optional().meta({
+            maxProperties: 16,
+            description: 'Headers to match, by name, such as {X-Debug: {exact: "1"}}.',
+          }),
         }),
       )
       .min(1)
