@@ -4,6 +4,7 @@ import { applyManagedRouteStep, removeManagedRoutes } from '../../activities/man
 import { createTrafficRouters, type RoutingTarget } from '../../activities/traffic-routers';
 import type { HttpRoute } from '../../activities/traffic-routers/http-route';
 import { makeKubeClients } from '../../kubernetes/client';
+import { startLoad } from '../../stack/load-generator';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../../schemas/rollout';
 import { promoteUpdate } from '../../workflows/rollout-api';
 import { isolate } from '../harness/isolation';
@@ -200,6 +201,15 @@ describe('managed header and mirror routes on a real HTTPRoute, through Traefik'
     expect(parent.conditions).toEqual(
       expect.arrayContaining([expect.objectContaining({ type: 'Accepted', status: 'True' })]),
     );
+    // Traefik has no RequestMirror: what it answers for the requests the mirror rule matches, as a figure.
+    const mirrored = startLoad({ url: `${stack.gatewayUrl}/orders`, host, ratePerSecond: 20 });
+    await waitFor(
+      '20 answers to requests the mirror rule matches',
+      () => mirrored.responses().answered >= 20,
+    );
+    await mirrored.stop();
+    figures.mirrorRuleAnswersAtTraefik = mirrored.responses().byStatus;
+    await splitAt(plain, { '1': 0.5, '2': 0.5 }, 'otherRequestsWithMirrorRoute');
 
     await removeManagedRoutes(routers, target);
     expect(await rulesOf()).toEqual(userRules);
