@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AnalysisConfigurationError } from '../analysis/analysis-configuration-error';
 import { FailureType } from '../reasons/rollout-reasons';
 import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
-import type { PrometheusAddressAllowList } from '../analysis/prometheus-addresses';
+import type { MetricProvider } from '../analysis/metric-providers';
 import type { ResolvedMetric } from '../analysis/resolved-metric';
 import type { KubeClients } from '../kubernetes/client';
 import { isNotFound } from '../kubernetes/errors';
@@ -86,8 +86,8 @@ async function fetchTemplate(
 
 /**
  * Fetches an analysis's templates and resolves its metrics (see analysis/metric-resolution.ts). A
- * problem in the analysis or its templates, a Prometheus address outside `allowedAddresses` included,
- * fails non-retryably with type `InvalidConfiguration`, listing every problem.
+ * problem in the analysis or its templates, one its metric `providers` find included (a Prometheus
+ * address the worker may not query, say), fails non-retryably with type `InvalidConfiguration`, listing every problem.
  */
 export async function resolveAnalysis(
   kube: KubeClients,
@@ -98,7 +98,7 @@ export async function resolveAnalysis(
     context: AnalysisContext;
     mode: 'step' | 'background';
   },
-  allowedAddresses?: PrometheusAddressAllowList,
+  providers?: readonly MetricProvider[],
 ): Promise<ResolvedMetric[]> {
   const templates = await fetchAnalysisTemplates(kube, {
     namespace: input.rollout.namespace,
@@ -114,7 +114,7 @@ export async function resolveAnalysis(
       context: input.context,
       mode: input.mode,
       field: input.field,
-      allowedAddresses,
+      providers,
     });
   } catch (error) {
     if (!(error instanceof AnalysisConfigurationError)) throw error;

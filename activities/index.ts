@@ -2,8 +2,10 @@ import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
 import { guardCanaryTraffic } from './canary-traffic-guard';
-import { measureMetric } from './prometheus-measurement';
-import { prometheusAllowList, type PrometheusSettings } from './prometheus-settings';
+import { applyManagedRouteStep, removeManagedRoutes } from './managed-routes';
+import { createMetricProviders } from '../analysis/metric-providers';
+import { measureMetric } from './metric-measurement';
+import type { PrometheusSettings } from './prometheus-settings';
 import { pruneOldReplicaSets } from './replica-set-pruning';
 import { waitForReplicaSetAvailable } from './replica-set-availability';
 import { ensureReplicaSet, scaleReplicaSet } from './replica-sets';
@@ -25,6 +27,8 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
     scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
     setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
+    applyManagedRouteStep: (input) => applyManagedRouteStep(trafficRouters, input),
+    removeManagedRoutes: (input) => removeManagedRoutes(trafficRouters, input),
     guardCanaryTraffic: (input) => guardCanaryTraffic(kube, trafficRouters, input),
     pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
     writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
@@ -33,14 +37,14 @@ export function createRolloutActivities(kube: KubeClients): RolloutActivities {
   };
 }
 
-/** The analysis activities, bound to a cluster (for templates) and the Prometheus servers allowed. */
+/** The analysis activities, bound to a cluster (for templates) and the metric providers, with the worker's settings. */
 export function createAnalysisActivities(
   kube: KubeClients,
   prometheus: PrometheusSettings,
 ): AnalysisActivities {
-  const allowedAddresses = prometheusAllowList(prometheus);
+  const providers = createMetricProviders({ prometheus });
   return {
-    resolveAnalysis: (input) => resolveAnalysis(kube, input, allowedAddresses),
-    measureMetric: (input) => measureMetric(input, prometheus),
+    resolveAnalysis: (input) => resolveAnalysis(kube, input, providers),
+    measureMetric: (input) => measureMetric(input, providers),
   };
 }

@@ -1,26 +1,9 @@
-import { isHttpUrl, PrometheusAddressAllowList } from '../analysis/prometheus-addresses';
+import { isHttpUrl } from '../analysis/prometheus-addresses';
+import type { PrometheusSettings } from '../analysis/metric-providers/prometheus';
 
-/** How the worker reaches Prometheus when a metric names no address of its own, and where else it may. */
-export interface PrometheusSettings {
-  defaultPrometheusUrl: string;
-  /**
-   * Other Prometheus base URLs a metric's `provider.prometheus.address` may name; the default URL is
-   * always allowed. None unless set.
-   */
-  allowedAddresses?: readonly string[];
-  /** How long one query may take before the measurement counts as an Error; 10 s unless set. */
-  timeoutMilliseconds?: number;
-}
+export { prometheusAllowList, type PrometheusSettings } from '../analysis/metric-providers/prometheus';
 
 export const DEFAULT_PROMETHEUS_URL = 'http://127.0.0.1:9090';
-
-/** The addresses a worker with these settings may query: its default and the ones listed. */
-export function prometheusAllowList(settings: PrometheusSettings): PrometheusAddressAllowList {
-  return new PrometheusAddressAllowList([
-    settings.defaultPrometheusUrl,
-    ...(settings.allowedAddresses ?? []),
-  ]);
-}
 
 /**
  * Reads SIIRTO_PROMETHEUS_URL and SIIRTO_PROMETHEUS_ALLOWED_ADDRESSES (http(s) URLs separated by

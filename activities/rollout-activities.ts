@@ -1,6 +1,7 @@
 import type { RolloutCondition, RolloutStatus, TrafficRouting, TrafficWeights } from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
-import type { TrafficWeightChange, WeightDrift } from './traffic-routers';
+import type { ManagedRouteStep } from './managed-routes';
+import type { RoutingTarget, TrafficWeightChange, WeightDrift } from './traffic-routers';
 
 /**
  * The side effects a rollout workflow asks for. Each is idempotent: Temporal may run it again after
@@ -52,6 +53,19 @@ export interface RolloutActivities {
     weights: TrafficWeights;
     availableCanary?: { templateHash: string; replicas: number };
   }): Promise<void>;
+
+  /**
+   * Carries out a `setHeaderRoute` or `setMirrorRoute` step: adds the managed route to every route
+   * the traffic routing names, changes it, or (a step without `match`) removes it; the user's rules
+   * stay as written. Fails non-retryably with type `ManagedRouteInvalid` when a route cannot take it.
+   */
+  applyManagedRouteStep(input: RoutingTarget & { step: ManagedRouteStep }): Promise<void>;
+
+  /**
+   * Removes every managed route from the routes the traffic routing names, when a rollout ends, is
+   * aborted or superseded; the user's rules stay as written.
+   */
+  removeManagedRoutes(input: RoutingTarget): Promise<void>;
 
   /**
    * Watches the canary's share of traffic while it has one: lists, then watches the canary's pods

@@ -3,8 +3,8 @@ import type { KubeClients } from '../kubernetes/client';
 import { isAvailable, readReplicaSet } from './replica-set-availability';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
-import type { TrafficRouter, TrafficWeightChange } from './traffic-routers';
 import { FailureType } from '../reasons/rollout-reasons';
+import { servingRouters, type TrafficRouter, type TrafficWeightChange } from './traffic-routers';
 
 export interface GuardedTrafficWeightChange extends TrafficWeightChange {
   /** Pods the canary must have available for the change to go ahead. */
@@ -28,14 +28,7 @@ export async function setTrafficWeights(
       FailureType.TrafficRoutingInvalid,
     );
   }
-  const serving = routers.filter((router) => router.handles(change.trafficRouting));
-  if (serving.length === 0) {
-    throw ApplicationFailure.nonRetryable(
-      `${describeRollout(change.rollout)} has a spec.strategy.canary.trafficRouting Siirto cannot serve; ` +
-        `set one of: ${routers.map((router) => router.field).join(', ')}`,
-      FailureType.TrafficRoutingInvalid,
-    );
-  }
+  const serving = servingRouters(routers, change);
   if (availableCanary) await requireAvailableCanary(kube, change, availableCanary);
   for (const router of serving) await router.setWeights(change);
 }
@@ -52,6 +45,6 @@ async function requireAvailableCanary(
   throw ApplicationFailure.nonRetryable(
     `${describeReplicaSet(namespace, name)} has ${replicaSet?.status?.availableReplicas ?? 0} of the ${replicas} available pods ` +
       `weight ${change.weights.canary}% needs; the weights stay as they are until it has them`,
-    FailureType.CanaryNotAvailable,
+    'CanaryNotAvailable',
   );
 }

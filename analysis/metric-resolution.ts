@@ -4,8 +4,13 @@ import { parseDuration } from '../schemas/duration';
 import { AnalysisConfigurationError } from './analysis-configuration-error';
 import { builtInMetrics } from './built-in-metrics';
 import { ConditionSyntaxError, parseCondition } from './condition';
-import { isHttpUrl, refusedAddressProblem, type PrometheusAddressAllowList } from './prometheus-addresses';
-import { argumentNames, substituteArguments } from './query-arguments';
+import {
+  createMetricProviders,
+  FIRST_PROVIDER_KEY,
+  providerOf,
+  type MetricLocation,
+  type MetricProvider,
+} from './metric-providers';
 import type { ResolvedMetric } from './resolved-metric';
 
 export { AnalysisConfigurationError } from './analysis-configuration-error';
@@ -27,10 +32,11 @@ export interface MetricResolutionInput {
   /** Where the analysis sits in the Rollout, for messages: `spec.strategy.canary.steps[2].analysis`. */
   field?: string;
   /**
-   * The Prometheus addresses a metric may name, as the worker that will measure allows them. Left out
-   * where that is not known (the bridge), and then not checked.
+   * The metric providers, bound to the settings of the worker that will measure (the Prometheus
+   * addresses it may query, for one). Left out where those are not known (the bridge): providers
+   * without settings check what they can without them.
    */
-  allowedAddresses?: PrometheusAddressAllowList;
+  providers?: readonly MetricProvider[];
 }
 
 /** The arguments Siirto fills in itself, by the name queries use for them. */
@@ -63,9 +69,11 @@ export function resolveMetrics(input: MetricResolutionInput): ResolvedMetric[] {
   const used = new Set<string>();
   const resolved: ResolvedMetric[] = [];
   const definedBy = new Map<string, string>();
+  const providers = input.providers ?? createMetricProviders();
 
   const resolve = (metric: Metric, where: MetricLocation, values: ReadonlyMap<string, string>) => {
-    argumentNames(metric.provider.prometheus.query).forEach((name) => used.add(name));
+    const provider = providerOf(metric, providers);
+    provider.argumentNames(metric).forEach((name) => used.add(name));
     const previous = definedBy.get(metric.name);
     if (previous !== undefined) {
       problems.push(
@@ -75,7 +83,7 @@ export function resolveMetrics(input: MetricResolutionInput): ResolvedMetric[] {
     }
     definedBy.set(metric.name, where.source);
     const metricResolved = collect(problems, () =>
-      resolveMetric(metric, where, values, input.mode, input.allowedAddresses),
+      resolveMetric(metric, where, values, input.mode, provider),
     );
     if (metricResolved) resolved.push(metricResolved);
   };
@@ -164,29 +172,14 @@ function rolloutArguments(
 
 const QUERY = 'provider.prometheus.query';
 
-interface MetricLocation {
-  /** What defined the metric: `AnalysisTemplate shop/success-rate` or `builtIn`. */
-  source: string;
-  /** The full name of one of the metric's fields in messages, from its path in a Metric. */
-  fieldOf: (property: string) => string;
-  /** How to give an argument the query lacks. */
-  supply: string;
-}
-
 function resolveMetric(
   metric: Metric,
   where: MetricLocation,
   values: ReadonlyMap<string, string>,
   mode: MetricResolutionInput['mode'],
-  allowedAddresses: PrometheusAddressAllowList | undefined,
+  provider: MetricProvider,
 ): ResolvedMetric {
   const problems: string[] = [];
-  const query = collect(problems, () =>
-    substituteArguments(metric.provider.prometheus.query, values, {
-      usedIn: where.fieldOf(QUERY),
-      supply: where.supply,
-    }),
-  );
   for (const property of ['successCondition', 'failureCondition'] as const) {
     const condition = metric[property];
     if (condition === undefined) continue;
@@ -213,23 +206,20 @@ function resolveMetric(
       `${where.fieldOf('initialDelay')} is ${JSON.stringify(metric.initialDelay)}, not a duration: write it like 30s or 1m`,
     );
   }
-  const address = metric.provider.prometheus.address;
-  if (address !== undefined && !isHttpUrl(address)) {
-    problems.push(
-      `${where.fieldOf('provider.prometheus.address')} is ${JSON.stringify(address)}, not an http(s) URL: ` +
-        'write it like http://prometheus.monitoring:9090, or leave it out to use the worker’s SIIRTO_PROMETHEUS_URL',
-    );
-  } else if (address !== undefined && allowedAddresses && !allowedAddresses.allows(address)) {
-    problems.push(refusedAddressProblem(where.fieldOf('provider.prometheus.address'), address));
-  }
-  if (problems.length > 0 || query === undefined || interval === undefined || initialDelay === undefined) {
+  const measurement = collect(problems, () => provider.resolve(metric, where, values));
+  if (
+    problems.length > 0 ||
+    measurement === undefined ||
+    interval === undefined ||
+    initialDelay === undefined
+  ) {
     throw new AnalysisConfigurationError(problems);
   }
   return {
     name: metric.name,
     source: where.source,
-    ...(address !== undefined && { address }),
-    query,
+    ...(provider.key !== FIRST_PROVIDER_KEY && { provider: provider.key }),
+    ...measurement,
     ...(metric.successCondition !== undefined && { successCondition: metric.successCondition }),
     ...(metric.failureCondition !== undefined && { failureCondition: metric.failureCondition }),
     intervalMilliseconds: interval,

@@ -10,8 +10,14 @@ export interface ResolvedMetric {
   name: string;
   /** Where it came from, for messages: `AnalysisTemplate shop/success-rate`, `builtIn`. */
   source: string;
-  /** Prometheus base URL; absent means the worker's default. */
+  /**
+   * The key of the metric provider that measures it; absent for Prometheus, so that metrics resolved
+   * before there were other providers measure as they did.
+   */
+  provider?: string;
+  /** The provider's base URL; absent means the worker's default. */
   address?: string;
+  /** What to ask the provider, its arguments filled in: a PromQL query for Prometheus. */
   query: string;
   successCondition?: string;
   failureCondition?: string;

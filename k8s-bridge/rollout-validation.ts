@@ -1,5 +1,5 @@
 import { fetchAnalysisTemplates } from '../activities/analysis-templates';
-import { routeSplitProblem, type HttpRoute } from '../activities/traffic-routers/gateway-api';
+import { createTrafficRouters, validateTrafficRouting } from '../activities/traffic-routers';
 import { ApplicationFailure } from '@temporalio/common';
 import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
 import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
@@ -13,8 +13,9 @@ import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/roll
 /**
  * Checks a Rollout before the bridge acts on it. The CRD's schema already rejects wrong shapes at
  * apply time; what is left needs reading (durations), arithmetic the schema cannot express (weights
- * above 100) or the cluster (the Services and HTTPRoutes it names). Each problem is one line naming
- * the field and the fix, since it ends up in `kubectl describe rollout` for the person who wrote it.
+ * above 100) or the cluster (the Services, routes and templates it names; the routes are their traffic
+ * router's to check). Each problem is one line naming the field and the fix, since it ends up in
+ * `kubectl describe rollout` for the person who wrote it.
  *
  * The checks are pure given `ClusterFacts`; `lookUpClusterFacts` gathers those from the apiserver.
  */
@@ -23,10 +24,11 @@ import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/roll
 export interface ClusterFacts {
   /** The Services, among those the Rollout names, that exist. */
   existingServices: ReadonlySet<string>;
-  /** Each existing HTTPRoute the Rollout names, with the Services its backendRefs point at. */
-  routeBackends: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Why an existing route cannot be split between the Rollout's two Services, by route name. */
-  routeSplitProblems?: ReadonlyMap<string, string>;
+  /**
+   * What keeps the routing objects the Rollout names (its HTTPRoutes) from carrying its traffic, as
+   * their traffic router found: each line names the field and the fix.
+   */
+  routingProblems: readonly string[];
   /** The analysis templates the Rollout names that exist and parse, by templateKey. */
   analysisTemplates: ReadonlyMap<string, FetchedTemplate>;
   /** Why the others could not be used: missing, or not a valid template. */
@@ -62,9 +64,6 @@ export function templateKey(reference: TemplateReference): string {
 
 export type RolloutParse = { rollout: Rollout; problems: [] } | { rollout?: undefined; problems: string[] };
 
-const GATEWAY_GROUP = 'gateway.networking.k8s.io';
-const GATEWAY_VERSION = 'v1';
-
 /** `spec.strategy.canary.steps[2].setWeight`, as kubectl and the apiserver spell paths. */
 export function fieldPath(path: readonly PropertyKey[]): string {
   return path
@@ -84,18 +83,6 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
-/** The HTTPRoutes a Rollout routes through, each with the path of the field that names it. */
-export function namedRoutes(rollout: Rollout): { name: string; field: string }[] {
-  const gatewayApi = rollout.spec.strategy.canary?.trafficRouting.gatewayAPI;
-  const base = 'spec.strategy.canary.trafficRouting.gatewayAPI';
-  if (!gatewayApi) return [];
-  if (gatewayApi.httpRoute) return [{ name: gatewayApi.httpRoute, field: `${base}.httpRoute` }];
-  return (gatewayApi.httpRoutes ?? []).map((route, index) => ({
-    name: route.name,
-    field: `${base}.httpRoutes[${index}].name`,
-  }));
-}
-
 /** The problems with a parsed Rollout that its schema cannot catch; empty when it is valid. */
 export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
   const problems = [
@@ -109,8 +96,8 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
   const namespace = rollout.metadata.namespace;
 
   const services = [
-    { role: 'stable', name: canary.stableService, field: 'spec.strategy.canary.stableService' },
-    { role: 'canary', name: canary.canaryService, field: 'spec.strategy.canary.canaryService' },
+    { name: canary.stableService, field: 'spec.strategy.canary.stableService' },
+    { name: canary.canaryService, field: 'spec.strategy.canary.canaryService' },
   ];
   if (canary.stableService === canary.canaryService) {
     problems.push(
@@ -126,27 +113,7 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
       );
     }
   }
-  for (const route of namedRoutes(rollout)) {
-    const backends = facts.routeBackends.get(route.name);
-    if (!backends) {
-      problems.push(
-        `${route.field}: HTTPRoute "${route.name}" not found in namespace ${namespace}; ` +
-          `create it (${GATEWAY_GROUP}/${GATEWAY_VERSION}), or name an existing HTTPRoute`,
-      );
-      continue;
-    }
-    const missing = services.filter((service) => !backends.has(service.name));
-    for (const service of missing) {
-      problems.push(
-        `${route.field}: HTTPRoute "${route.name}" has no backendRef for the ${service.role} Service ` +
-          `"${service.name}"; add one to the rule that carries the traffic, beside the ` +
-          `${service.role === 'stable' ? 'canary' : 'stable'} Service's backendRef`,
-      );
-    }
-    // Both are there, but perhaps in different rules: the router would refuse the route mid-rollout.
-    const splitProblem = facts.routeSplitProblems?.get(route.name);
-    if (missing.length === 0 && splitProblem) problems.push(`${route.field}: ${splitProblem}`);
-  }
+  problems.push(...facts.routingProblems);
   return problems;
 }
 
@@ -158,6 +125,17 @@ function checkSteps(rollout: Rollout): string[] {
       problems.push(
         `${field}.setWeight: ${step.setWeight} is above 100; a weight is the percentage of traffic ` +
           'for the canary, from 0 to 100',
+      );
+    }
+    const managed = step.setHeaderRoute
+      ? 'setHeaderRoute'
+      : step.setMirrorRoute
+        ? 'setMirrorRoute'
+        : undefined;
+    if (managed) {
+      problems.push(
+        `${field}.${managed}: this step is not yet supported, so the rollout would pass it by without routing ` +
+          'any request; remove the step, or route by weight with setWeight',
       );
     }
     const duration = step.pause?.duration;
@@ -281,16 +259,15 @@ function expressionHolds(expression: SelectorExpression, labels: Record<string, 
 }
 
 /**
- * The lookup half: reads the Services, HTTPRoutes and analysis templates a Rollout names. Missing ones
- * are facts, not errors.
+ * The lookup half: reads the Services and analysis templates a Rollout names, and has its traffic
+ * router check its routing objects. Missing ones are facts, not errors.
  */
 export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout): Promise<ClusterFacts> {
   const namespace = rollout.metadata.namespace;
   const canary = rollout.spec.strategy.canary;
   const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
   const existingServices = new Set<string>();
-  const routeBackends = new Map<string, ReadonlySet<string>>();
-  const routeSplitProblems = new Map<string, string>();
+  let routingProblems: string[] = [];
   const analysisTemplates = new Map<string, FetchedTemplate>();
   const templateProblems: string[] = [];
   const references = new Map(
@@ -317,23 +294,18 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
         existingServices.add(name);
       }
     }),
-    ...namedRoutes(rollout).map(async ({ name }) => {
-      const route = await existsOrNotFound(() =>
-        clients.custom.getNamespacedCustomObject({
-          group: GATEWAY_GROUP,
-          version: GATEWAY_VERSION,
-          namespace,
-          plural: 'httproutes',
-          name,
-        }),
-      );
-      if (!route) return;
-      routeBackends.set(name, serviceBackends(route, namespace));
-      const splitProblem = canary && routeSplitProblem(route as HttpRoute, canary);
-      if (splitProblem) routeSplitProblems.set(name, splitProblem);
-    }),
+    (async () => {
+      if (!canary) return;
+      const { stableService, canaryService, trafficRouting } = canary;
+      routingProblems = await validateTrafficRouting(createTrafficRouters(clients), {
+        rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
+        trafficRouting,
+        stableService,
+        canaryService,
+      });
+    })(),
   ]);
-  return { existingServices, routeBackends, routeSplitProblems, analysisTemplates, templateProblems };
+  return { existingServices, routingProblems, analysisTemplates, templateProblems };
 }
 
 async function existsOrNotFound<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -343,22 +315,4 @@ async function existsOrNotFound<T>(read: () => Promise<T>): Promise<T | undefine
     if (isNotFound(error)) return undefined;
     throw error;
   }
-}
-
-interface BackendRef {
-  group?: string;
-  kind?: string;
-  name?: string;
-  namespace?: string;
-}
-
-/** Names of the Services in `namespace` that any rule of an HTTPRoute sends traffic to. */
-export function serviceBackends(route: unknown, namespace: string): Set<string> {
-  const rules = (route as { spec?: { rules?: { backendRefs?: BackendRef[] }[] } }).spec?.rules ?? [];
-  const names = new Set<string>();
-  for (const backend of rules.flatMap((rule) => rule.backendRefs ?? [])) {
-    const isService = (backend.group ?? '') === '' && (backend.kind ?? 'Service') === 'Service';
-    if (isService && backend.name && (backend.namespace ?? namespace) === namespace) names.add(backend.name);
-  }
-  return names;
 }

@@ -74,6 +74,87 @@ export const PauseSchema = z
   })
   .meta({ description: 'Pause the rollout: for a duration, or until promoted when no duration is given.' });
 
+/** A value to match as Argo Rollouts writes it: exactly one of exact, prefix or regex. */
+export const StringMatchSchema = exactlyOneOf(
+  z.object({
+    exact: z.string().max(1024).optional().meta({ description: 'The value, exactly.' }),
+    prefix: z.string().max(1024).optional().meta({ description: 'A value that starts with this.' }),
+    regex: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: 'A regular expression the value matches (RE2).' }),
+  }),
+  ['exact', 'prefix', 'regex'],
+).meta({ description: 'How to match a value: exactly one of exact, prefix or regex.' });
+
+/** A managed route's name: Siirto names the rules it adds to a route after it, so it is a DNS label. */
+const ManagedRouteNameSchema = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, {
+    message: 'write the name in lower case letters, digits and dashes (a DNS label), such as canary-header',
+  })
+  .meta({ description: 'Name of the route; a later step with the same name changes or removes it.' });
+
+/** An HTTP header name as Gateway API accepts it. */
+const HeaderNameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/, {
+    message: 'write an HTTP header name, such as X-Canary, without spaces or a colon',
+  });
+
+export const SetHeaderRouteSchema = z
+  .object({
+    name: ManagedRouteNameSchema,
+    match: z
+      .array(
+        z.object({
+          headerName: HeaderNameSchema.meta({
+            description: 'The request header to match, such as X-Canary.',
+          }),
+          headerValue: StringMatchSchema,
+        }),
+      )
+      .min(1)
+      .max(16)
+      .optional()
+      .meta({
+        description: 'Headers a request must all carry to go to the canary; leave out to remove the route.',
+      }),
+  })
+  .meta({ description: 'Send requests with these headers to the canary, whatever the weights.' });
+
+export const SetMirrorRouteSchema = z
+  .object({
+    name: ManagedRouteNameSchema,
+    percentage: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: 'Percentage of the matched requests copied to the canary; 100 unless set.' }),
+    match: z
+      .array(
+        z.object({
+          method: StringMatchSchema.optional().meta({ description: 'The HTTP method, exact only.' }),
+          path: StringMatchSchema.optional(),
+          headers: z.record(z.string(), StringMatchSchema).optional().meta({
+            maxProperties: 16,
+            description: 'Headers to match, by name, such as {X-Debug: {exact: "1"}}.',
+          }),
+        }),
+      )
+      .min(1)
+      .max(16)
+      .optional()
+      .meta({ description: 'Requests to copy, of those the route serves; leave out to remove the route.' }),
+  })
+  .meta({ description: "Copy requests to the canary; the canary's answers are dropped." });
+
 export const CanaryStepSchema = exactlyOneOf(
   z.object({
     setWeight: z
@@ -86,9 +167,14 @@ export const CanaryStepSchema = exactlyOneOf(
     analysis: RolloutAnalysisSchema.optional().meta({
       description: 'Measure the canary; go on when every metric succeeds, roll back when one fails.',
     }),
+    setHeaderRoute: SetHeaderRouteSchema.optional(),
+    setMirrorRoute: SetMirrorRouteSchema.optional(),
   }),
-  ['setWeight', 'pause', 'analysis'],
-).meta({ description: 'One step of a canary: exactly one of setWeight, pause or analysis.' });
+  ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'setMirrorRoute'],
+).meta({
+  description:
+    'One step of a canary: exactly one of setWeight, pause, analysis, setHeaderRoute or setMirrorRoute.',
+});
 
 export const GatewayApiRoutingSchema = exactlyOneOf(
   z.object({
@@ -267,6 +353,9 @@ export const RolloutSchema = z.object({
 export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
 export type PodTemplate = z.infer<typeof PodTemplateSchema>;
 export type CanaryStep = z.infer<typeof CanaryStepSchema>;
+export type StringMatch = z.infer<typeof StringMatchSchema>;
+export type SetHeaderRoute = z.infer<typeof SetHeaderRouteSchema>;
+export type SetMirrorRoute = z.infer<typeof SetMirrorRouteSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;

@@ -12,6 +12,8 @@ export interface LoadOptions {
   url: string;
   /** The Host header, which picks the HTTPRoute at the gateway. */
   host?: string;
+  /** More request headers, such as the one a header route sends to the canary. */
+  headers?: Record<string, string>;
   ratePerSecond: number;
   /** Requests in flight at most; a request due while all are busy is skipped, not queued. */
   concurrency?: number;
@@ -49,6 +51,7 @@ const STOP_TIMEOUT_MS = 3_000;
 export function startLoad({
   url,
   host,
+  headers: extraHeaders = {},
   ratePerSecond,
   concurrency = 100,
   requestTimeoutMs = 10_000,
@@ -77,7 +80,7 @@ export function startLoad({
   const send = () => {
     inFlight += 1;
     let answered = false;
-    const headers = host ? { Host: host } : {};
+    const headers = { ...extraHeaders, ...(host ? { Host: host } : {}) };
     const request = httpRequest(target, { agent, headers, timeout: requestTimeoutMs }, (response) => {
       answered = true;
       const status = String(response.statusCode);

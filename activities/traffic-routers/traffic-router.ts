@@ -1,13 +1,17 @@
 import type { KubeClients } from '../../kubernetes/client';
 import type { FieldWriter } from '../../kubernetes/managed-fields';
-import type { TrafficRouting, TrafficWeights } from '../../schemas/rollout';
+import type { SetHeaderRoute, SetMirrorRoute, TrafficRouting, TrafficWeights } from '../../schemas/rollout';
 import type { RolloutRef } from '../../workflows/rollout-api';
 
-export interface TrafficWeightChange {
+/** The routing objects of one Rollout and the two Services it splits traffic between. */
+export interface RoutingTarget {
   rollout: RolloutRef;
   trafficRouting: TrafficRouting;
   stableService: string;
   canaryService: string;
+}
+
+export interface TrafficWeightChange extends RoutingTarget {
   weights: TrafficWeights;
 }
 
@@ -21,22 +25,57 @@ export interface WeightDrift {
   changedBy?: FieldWriter;
 }
 
+/** The weights one routing object carries for the two Services. */
+export interface RoutedWeights {
+  /** `HTTPRoute shop/checkout` */
+  object: string;
+  /** Absent when the object does not exist or cannot be split between the two Services. */
+  weights?: TrafficWeights;
+}
+
+/**
+ * A route Siirto adds beside the user's and removes again, as the canary steps `setHeaderRoute` and
+ * `setMirrorRoute` ask: requests with certain headers to the canary, or a copy of requests to it.
+ */
+export type ManagedRoute =
+  | { kind: 'header'; route: SetHeaderRoute & { match: NonNullable<SetHeaderRoute['match']> } }
+  | { kind: 'mirror'; route: SetMirrorRoute & { match: NonNullable<SetMirrorRoute['match']> } };
+
 /**
  * Splits traffic between the stable and canary Services with one kind of traffic API (Gateway API,
- * a service mesh). Adding a router is adding a module that implements this, and listing it in index.ts.
+ * a service mesh), and owns everything about it: reading the user's routing objects, checking them,
+ * and writing to them. Adding a router is adding a module that implements this, and listing it in
+ * index.ts.
  */
 export interface TrafficRouter {
   /** The trafficRouting field it serves, as users write it: `gatewayAPI`. */
   readonly field: string;
   handles(trafficRouting: TrafficRouting): boolean;
+  /**
+   * Reads the routing objects the Rollout names and says what keeps them from being split between
+   * the two Services, one problem a line, each naming the field and the fix; empty when nothing does.
+   * The bridge asks before a rollout starts, so a Rollout that cannot be routed never moves traffic.
+   */
+  validate(target: RoutingTarget): Promise<string[]>;
   /** Sets the weights; idempotent, and leaves everything else on the routing objects as it is. */
   setWeights(change: TrafficWeightChange): Promise<void>;
+  /** The weights each routing object carries now. */
+  readWeights(target: RoutingTarget): Promise<RoutedWeights[]>;
   /**
    * Watches the routing objects until one of them carries, by someone else's write, other weights for
    * the two Services than `change.weights`, and says so; a GitOps sync of an older manifest, say.
    * Rejects with `finished`'s reason once it is aborted.
    */
   watchForDrift(change: TrafficWeightChange, finished: AbortSignal): Promise<WeightDrift>;
+  /** Adds the managed route, or changes it to this if it is there; idempotent. */
+  setManagedRoute(target: RoutingTarget, managed: ManagedRoute): Promise<void>;
+  /** Removes the managed routes of these names; idempotent, and the user's routes stay as written. */
+  removeManagedRoutes(target: RoutingTarget, names: readonly string[]): Promise<void>;
+  /**
+   * Takes away everything Siirto added to the routing objects (every managed route), when a rollout
+   * ends, is aborted or is superseded; the weights are the workflow's to set.
+   */
+  cleanUp(target: RoutingTarget): Promise<void>;
 }
 
 export type TrafficRouterFactory = (kube: KubeClients) => TrafficRouter;

@@ -2,8 +2,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { measureMetric } from '../../activities/prometheus-measurement';
+import { measureMetric as measureWithProviders } from '../../activities/metric-measurement';
 import type { PrometheusSettings } from '../../activities/prometheus-settings';
+import { createMetricProviders } from '../../analysis/metric-providers';
 import { resolveMetrics } from '../../analysis/metric-resolution';
 import type { ResolvedMetric } from '../../analysis/resolved-metric';
 import { RolloutAnalysisSchema } from '../../schemas/analysis';
@@ -15,6 +16,10 @@ import { podServer } from '../traffic/pod-server';
 import { isolate } from '../harness/isolation';
 import { stack } from '../harness/stack';
 import { waitFor } from '../harness/wait';
+
+/** Measures as a worker with these Prometheus settings does. */
+const measureMetric = (input: { metric: ResolvedMetric }, prometheus: PrometheusSettings) =>
+  measureWithProviders(input, createMetricProviders({ prometheus }));
 
 /** Serves `handler`'s text on an ephemeral port of the loopback interface. */
 async function serve(

@@ -129,7 +129,8 @@ export async function patchRolloutSpec(
   await runOrThrow('kubectl', [
     ...(kubeconfig ? ['--kubeconfig', kubeconfig] : []),
     'patch',
-    'rollout',
+    // Fully qualified: a cluster may also have Argo Rollouts' `rollout` (rollouts.argoproj.io).
+    'rollouts.siirto.dev',
     app,
     '-n',
     namespace,

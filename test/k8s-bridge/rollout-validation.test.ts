@@ -1,9 +1,7 @@
-import { routeSplitProblem } from '../../activities/traffic-routers/gateway-api';
 import {
   checkRollout,
   fieldPath,
   parseRollout,
-  serviceBackends,
   type ClusterFacts,
 } from '../../k8s-bridge/rollout-validation';
 import type { Rollout } from '../../schemas/rollout';
@@ -11,7 +9,7 @@ import { rolloutManifest } from '../harness/rollout-fixtures';
 
 const everythingExists: ClusterFacts = {
   existingServices: new Set(['checkout-stable', 'checkout-canary']),
-  routeBackends: new Map([['checkout', new Set(['checkout-stable', 'checkout-canary'])]]),
+  routingProblems: [],
   analysisTemplates: new Map(),
   templateProblems: [],
 };
@@ -116,6 +114,31 @@ describe('Rollout validation', () => {
     ).toEqual([missing]);
   });
 
+  it('passes on what the traffic router found wrong with the routes, after the other problems', () => {
+    const routing =
+      'spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: HTTPRoute "checkout" not found in namespace shop; ' +
+      'create it (gateway.networking.k8s.io/v1), or name an existing HTTPRoute';
+    const facts = { ...everythingExists, routingProblems: [routing] };
+    expect(problemsOf(parsed([{ setWeight: 150 }]), facts)).toEqual([
+      expect.stringMatching(/^spec\.strategy\.canary\.steps\[0\]\.setWeight: /),
+      routing,
+    ]);
+  });
+
+  it('refuses header and mirror route steps, which the rollout cannot yet take, naming the step', () => {
+    const rollout = parsed([
+      { setHeaderRoute: { name: 'beta', match: [{ headerName: 'X-Beta', headerValue: { exact: '1' } }] } },
+      { setWeight: 20 },
+      { setMirrorRoute: { name: 'shadow', percentage: 10 } },
+    ]);
+    expect(problemsOf(rollout)).toEqual([
+      'spec.strategy.canary.steps[0].setHeaderRoute: this step is not yet supported, so the rollout would pass it ' +
+        'by without routing any request; remove the step, or route by weight with setWeight',
+      'spec.strategy.canary.steps[2].setMirrorRoute: this step is not yet supported, so the rollout would pass it ' +
+        'by without routing any request; remove the step, or route by weight with setWeight',
+    ]);
+  });
+
   it('names each missing Service with its field', () => {
     const facts = { ...everythingExists, existingServices: new Set<string>() };
     expect(problemsOf(parsed(), facts)).toEqual([
@@ -124,68 +147,10 @@ describe('Rollout validation', () => {
     ]);
   });
 
-  it('names a missing HTTPRoute', () => {
-    const facts = { ...everythingExists, routeBackends: new Map() };
-    expect(problemsOf(parsed(), facts)).toEqual([
-      expect.stringMatching(
-        /^spec\.strategy\.canary\.trafficRouting\.gatewayAPI\.httpRoute: HTTPRoute "checkout" not found in namespace shop; create it/,
-      ),
-    ]);
-  });
-
-  it('names the Service a route has no backendRef for', () => {
-    const facts = {
-      ...everythingExists,
-      routeBackends: new Map([['checkout', new Set(['checkout-stable'])]]),
-    };
-    expect(problemsOf(parsed(), facts)).toEqual([
-      expect.stringMatching(
-        /httpRoute: HTTPRoute "checkout" has no backendRef for the canary Service "checkout-canary"; add one/,
-      ),
-    ]);
-  });
-
-  it('names a route whose rules send to the stable and the canary Service apart', () => {
-    const route = {
-      metadata: { name: 'checkout', namespace: 'shop' },
-      spec: {
-        rules: [
-          { backendRefs: [{ name: 'checkout-stable', port: 80 }] },
-          { backendRefs: [{ name: 'checkout-canary', port: 80 }] },
-        ],
-      },
-    };
-    const split = { stableService: 'checkout-stable', canaryService: 'checkout-canary' };
-    const facts = {
-      ...everythingExists,
-      routeBackends: new Map([['checkout', serviceBackends(route, 'shop')]]),
-      routeSplitProblems: new Map([['checkout', routeSplitProblem(route, split)!]]),
-    };
-    expect(problemsOf(parsed(), facts)).toEqual([
-      'spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute: spec.rules[0] of HTTPRoute shop/checkout sends ' +
-        'traffic to Service checkout-stable but has no backendRef to Service checkout-canary, so Siirto cannot ' +
-        "split it; add {name: checkout-canary, port: <its port>, weight: 0} to that rule's backendRefs",
-    ]);
-  });
-
-  it('points at the entry of httpRoutes that is missing', () => {
-    const rollout = parsed(defaultSteps, (manifest) => {
-      manifest.spec.strategy.canary.trafficRouting = {
-        gatewayAPI: { httpRoutes: [{ name: 'checkout' }, { name: 'checkout-internal' }] },
-      };
-    });
-    expect(problemsOf(rollout)).toEqual([
-      expect.stringMatching(
-        /^spec\.strategy\.canary\.trafficRouting\.gatewayAPI\.httpRoutes\[1\]\.name: HTTPRoute "checkout-internal" not found/,
-      ),
-    ]);
-  });
-
   it('refuses one Service for both stable and canary', () => {
     const facts = {
       ...everythingExists,
       existingServices: new Set(['checkout']),
-      routeBackends: new Map([['checkout', new Set(['checkout'])]]),
     };
     expect(
       problemsOf(
@@ -239,22 +204,5 @@ describe('Rollout validation', () => {
     expect(problemsOf(parsed(defaultSteps, ({ spec }) => (spec.selector = { matchLabels: {} })))).toEqual([
       expect.stringMatching(/^spec\.selector: is empty /),
     ]);
-  });
-
-  it('counts only Service backends of the Rollout namespace as routes to its Services', () => {
-    const route = {
-      spec: {
-        rules: [
-          { backendRefs: [{ name: 'a' }, { name: 'b', namespace: 'other' }] },
-          {
-            backendRefs: [
-              { name: 'c', kind: 'Service', group: '' },
-              { name: 'd', group: 'example.com', kind: 'Backend' },
-            ],
-          },
-        ],
-      },
-    };
-    expect([...serviceBackends(route, 'shop')].sort()).toEqual(['a', 'c']);
   });
 });

@@ -11,7 +11,7 @@ import { stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { podServer } from './pod-server';
-import { startTraffic, type Split, type Traffic } from './traffic';
+import { splitSettledAt, startTraffic, type Split, type Traffic } from './traffic';
 
 const app = 'checkout';
 const RATE_PER_SECOND = 50;
@@ -43,20 +43,8 @@ describe('real traffic through Traefik, split by the weights Siirto sets', () =>
 
   /** Waits for a window at the expected shares (Traefik follows a route change within a second), then measures one. */
   async function splitAt(expected: Record<string, number>, label: string): Promise<Split> {
-    const near = (split: Split) =>
-      Object.entries(expected).every(
-        ([version, share]) => Math.abs((split.shares[version] ?? 0) - share) <= SHARE_TOLERANCE,
-      );
-    await waitFor(`the traffic to settle at ${JSON.stringify(expected)}`, async () => {
-      const split = await traffic.measureSplit(50);
-      return near(split) && split;
-    });
-    const split = await traffic.measureSplit(WINDOW);
+    const split = await splitSettledAt(traffic, expected, { tolerance: SHARE_TOLERANCE, window: WINDOW });
     figures[label] = split.shares;
-    expect(split.failures).toBe(0);
-    for (const [version, share] of Object.entries(expected)) {
-      expect(Math.abs((split.shares[version] ?? 0) - share)).toBeLessThanOrEqual(SHARE_TOLERANCE);
-    }
     return split;
   }
 

@@ -1,5 +1,6 @@
 import type { Behaviour } from '../../stack/pod-server/behaviour';
 import { stack } from '../harness/stack';
+import { waitFor } from '../harness/wait';
 import { startLoad, type ResponseCounts } from '../../stack/load-generator';
 import { podServer } from './pod-server';
 
@@ -12,6 +13,8 @@ import { podServer } from './pod-server';
 export interface TrafficOptions {
   /** The hostname of the HTTPRoute the load goes to (`routeHost` in rollout-fixtures.ts). */
   host: string;
+  /** More request headers, such as one a header route matches. */
+  headers?: Record<string, string>;
   /** Requests a second sent to the gateway; 50 unless given. */
   ratePerSecond?: number;
   /** Requests in flight at most; 100 unless given. */
@@ -48,6 +51,7 @@ export function startTraffic(options: TrafficOptions): Traffic {
   const load = startLoad({
     url: `${stack.gatewayUrl}/`,
     host: options.host,
+    headers: options.headers,
     ratePerSecond: options.ratePerSecond ?? 50,
     concurrency: options.concurrency,
   });
@@ -101,4 +105,30 @@ export function setBehaviour(
   change: Partial<Behaviour>,
 ): Promise<Behaviour> {
   return podServer.setBehaviour(namespace, image, change);
+}
+
+/**
+ * Waits for the traffic to settle at the expected shares (version → share), measuring windows of
+ * `settleWindow` answers, then measures one window of `window` answers and checks it: no failures, and
+ * every share within `tolerance` of the expected one.
+ */
+export async function splitSettledAt(
+  traffic: Traffic,
+  expected: Record<string, number>,
+  { tolerance, window, settleWindow = 50 }: { tolerance: number; window: number; settleWindow?: number },
+): Promise<Split> {
+  const near = (split: Split) =>
+    Object.entries(expected).every(
+      ([version, share]) => Math.abs((split.shares[version] ?? 0) - share) <= tolerance,
+    );
+  await waitFor(`the traffic to settle at ${JSON.stringify(expected)}`, async () => {
+    const split = await traffic.measureSplit(settleWindow);
+    return near(split) && split;
+  });
+  const split = await traffic.measureSplit(window);
+  expect(split.failures).toBe(0);
+  for (const [version, share] of Object.entries(expected)) {
+    expect(Math.abs((split.shares[version] ?? 0) - share)).toBeLessThanOrEqual(tolerance);
+  }
+  return split;
 }

@@ -5,7 +5,7 @@ import {
   type FetchedTemplate,
   type MetricResolutionInput,
 } from '../../analysis/metric-resolution';
-import { PrometheusAddressAllowList } from '../../analysis/prometheus-addresses';
+import { createMetricProviders } from '../../analysis/metric-providers';
 import { AnalysisTemplateSpecSchema, RolloutAnalysisSchema } from '../../schemas/analysis';
 
 const context = {
@@ -310,16 +310,18 @@ describe('metric resolution', () => {
           },
         ],
       });
-    const allowedAddresses = new PrometheusAddressAllowList([
-      'http://prometheus.monitoring:9090',
-      'https://thanos.example/query/',
-    ]);
+    const providers = createMetricProviders({
+      prometheus: {
+        defaultPrometheusUrl: 'http://prometheus.monitoring:9090',
+        allowedAddresses: ['https://thanos.example/query/'],
+      },
+    });
     const resolve = (address: string) =>
       resolveMetrics(
         input({
           templates: [withAddress(address)],
           analysis: { templates: [{ templateName: 'remote' }] },
-          allowedAddresses,
+          providers,
         }),
       );
     expect(resolve('HTTP://Prometheus.Monitoring:9090/')[0]?.address).toBe(

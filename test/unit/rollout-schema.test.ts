@@ -36,8 +36,53 @@ describe('the Rollout schema', () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]).toMatchObject({
       path: ['strategy', 'canary', 'steps', 0, 'pause'],
-      message: 'set exactly one of setWeight, pause, analysis',
+      message: 'set exactly one of setWeight, pause, analysis, setHeaderRoute, setMirrorRoute',
     });
+  });
+
+  it('reads header and mirror route steps as Argo Rollouts writes them, and names what is wrong in one', () => {
+    const withSteps = (steps: unknown[]) =>
+      RolloutSpecSchema.safeParse({
+        ...validSpec,
+        strategy: { canary: { ...validSpec.strategy.canary, steps } },
+      });
+    const argoShaped = withSteps([
+      {
+        setHeaderRoute: {
+          name: 'beta',
+          match: [{ headerName: 'X-Canary', headerValue: { prefix: 'beta' } }],
+        },
+      },
+      {
+        setMirrorRoute: {
+          name: 'shadow',
+          percentage: 35,
+          match: [{ method: { exact: 'GET' }, path: { prefix: '/' } }],
+        },
+      },
+      { setHeaderRoute: { name: 'beta' } },
+    ]);
+    expect(argoShaped.success).toBe(true);
+    const wrong = withSteps([
+      {
+        setHeaderRoute: {
+          name: 'Beta Route',
+          match: [{ headerName: 'X-Canary', headerValue: { exact: '1', regex: '.*' } }],
+        },
+      },
+      { setMirrorRoute: { name: 'shadow', percentage: 120 } },
+    ]);
+    expect(wrong.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      [
+        'strategy.canary.steps.0.setHeaderRoute.name',
+        'write the name in lower case letters, digits and dashes (a DNS label), such as canary-header',
+      ],
+      [
+        'strategy.canary.steps.0.setHeaderRoute.match.0.headerValue.regex',
+        'set exactly one of exact, prefix, regex',
+      ],
+      ['strategy.canary.steps.1.setMirrorRoute.percentage', expect.stringMatching(/100/)],
+    ]);
   });
 
   it('hashes equal templates equally, whatever their key order', () => {

@@ -1,13 +1,36 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { FailureType } from '../reasons/rollout-reasons';
-import { evaluateCondition, parseCondition, type Condition } from '../analysis/condition';
-import type { MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
-import { formatDuration } from '../schemas/duration';
-import { refusedAddressProblem } from '../analysis/prometheus-addresses';
-import { prometheusAllowList, type PrometheusSettings } from './prometheus-settings';
+import { formatDuration } from '../../schemas/duration';
+import type { Metric } from '../../schemas/analysis';
+import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis-configuration-error';
+import { isHttpUrl, PrometheusAddressAllowList, refusedAddressProblem } from '../prometheus-addresses';
+import { argumentNames, substituteArguments } from '../query-arguments';
+import type { MeasurementOutcome, ResolvedMetric } from '../resolved-metric';
+import type { MetricProvider, Reading } from './metric-provider';
+
+/** How the worker reaches Prometheus when a metric names no address of its own, and where else it may. */
+export interface PrometheusSettings {
+  defaultPrometheusUrl: string;
+  /**
+   * Other Prometheus base URLs a metric's `provider.prometheus.address` may name; the default URL is
+   * always allowed. None unless set.
+   */
+  allowedAddresses?: readonly string[];
+  /** How long one query may take before the measurement counts as an Error; 10 s unless set. */
+  timeoutMilliseconds?: number;
+}
+
+/** The addresses a worker with these settings may query: its default and the ones listed. */
+export function prometheusAllowList(settings: PrometheusSettings): PrometheusAddressAllowList {
+  return new PrometheusAddressAllowList([
+    settings.defaultPrometheusUrl,
+    ...(settings.allowedAddresses ?? []),
+  ]);
+}
 
 const DEFAULT_TIMEOUT_MILLISECONDS = 10_000;
+const QUERY = 'provider.prometheus.query';
+const ADDRESS = 'provider.prometheus.address';
 
 /** A sample as Prometheus' JSON writes it: a float timestamp in seconds and the value as text. */
 const SampleSchema = z.tuple([z.number(), z.string()]);
@@ -24,62 +47,58 @@ const VectorSchema = z.array(
 );
 
 /**
- * Takes one measurement of a metric: an instant query, its number judged by the metric's conditions.
- * Never retries: a measurement that cannot be taken is an `Error` outcome, and the workflow's limits
- * decide what errors mean. Missing data, NaN and ±Inf are `Inconclusive`, so an idle canary is never
- * judged Successful. A query Prometheus cannot parse, or an address the worker may not query (see
- * analysis/prometheus-addresses.ts), fails non-retryably with type `InvalidConfiguration`, since asking
- * again cannot mend it.
+ * Prometheus: a metric is a PromQL instant query (`provider.prometheus.query`), its arguments written
+ * into it so they can only ever be values (see query-arguments.ts), sent to the worker's Prometheus or
+ * to an address the worker allows (see prometheus-addresses.ts). Without settings (in the bridge)
+ * addresses are checked for their form only, and nothing is measured.
  */
-export async function measureMetric(
-  { metric }: { metric: ResolvedMetric },
-  settings: PrometheusSettings,
-): Promise<MeasurementOutcome> {
-  const conditions = parseConditions(metric);
-  // Resolution refused such addresses already; this guards a metric resolved under other settings.
-  if (metric.address !== undefined && !prometheusAllowList(settings).allows(metric.address)) {
-    throw ApplicationFailure.nonRetryable(
-      refusedAddressProblem(
-        `metric "${metric.name}" (${metric.source}) provider.prometheus.address`,
-        metric.address,
-      ),
-      FailureType.InvalidConfiguration,
-    );
-  }
-  const answer = await query(metric, settings);
-  if ('verdict' in answer) return answer;
-  return judge(answer.value, answer.text, conditions);
-}
-
-interface Conditions {
-  success?: { text: string; condition: Condition };
-  failure?: { text: string; condition: Condition };
-}
-
-function parseConditions(metric: ResolvedMetric): Conditions {
-  const parse = (text: string | undefined, which: string) => {
-    if (text === undefined) return undefined;
-    try {
-      return { text, condition: parseCondition(text) };
-    } catch (error) {
-      // Resolution checked the conditions; this guards a metric built some other way.
-      throw ApplicationFailure.nonRetryable(
-        `the ${which} condition of metric "${metric.name}" (${metric.source}) is malformed: ${(error as Error).message}`,
-        FailureType.InvalidConfiguration,
-      );
-    }
-  };
+export function prometheusProvider(settings?: PrometheusSettings): MetricProvider {
+  const allowedAddresses = settings && prometheusAllowList(settings);
   return {
-    success: parse(metric.successCondition, 'success'),
-    failure: parse(metric.failureCondition, 'failure'),
+    key: 'prometheus',
+    name: 'Prometheus',
+    handles: (metric: Metric) => metric.provider.prometheus !== undefined,
+    argumentNames: (metric) => argumentNames(metric.provider.prometheus.query),
+    resolve(metric, where, values) {
+      const problems: string[] = [];
+      let query: string | undefined;
+      try {
+        query = substituteArguments(metric.provider.prometheus.query, values, {
+          usedIn: where.fieldOf(QUERY),
+          supply: where.supply,
+        });
+      } catch (error) {
+        if (!(error instanceof AnalysisConfigurationError)) throw error;
+        problems.push(...error.problems);
+      }
+      const address = metric.provider.prometheus.address;
+      if (address !== undefined && !isHttpUrl(address)) {
+        problems.push(
+          `${where.fieldOf(ADDRESS)} is ${JSON.stringify(address)}, not an http(s) URL: ` +
+            'write it like http://prometheus.monitoring:9090, or leave it out to use the worker’s SIIRTO_PROMETHEUS_URL',
+        );
+      } else if (address !== undefined && allowedAddresses && !allowedAddresses.allows(address)) {
+        problems.push(refusedAddressProblem(where.fieldOf(ADDRESS), address));
+      }
+      if (problems.length > 0 || query === undefined) throw new AnalysisConfigurationError(problems);
+      return { ...(address !== undefined && { address }), query };
+    },
+    async measure(metric) {
+      if (!settings) throw new Error('the Prometheus provider measures only with the worker’s settings');
+      // Resolution refused such addresses already; this guards a metric resolved under other settings.
+      if (metric.address !== undefined && !allowedAddresses?.allows(metric.address)) {
+        throw ApplicationFailure.nonRetryable(
+          refusedAddressProblem(`metric "${metric.name}" (${metric.source}) ${ADDRESS}`, metric.address),
+          INVALID_CONFIGURATION,
+        );
+      }
+      return query(metric, settings);
+    },
   };
 }
 
 /** The number Prometheus answered with, or the outcome that stands in for a number it could not give. */
-async function query(
-  metric: ResolvedMetric,
-  settings: PrometheusSettings,
-): Promise<{ value: number; text: string } | MeasurementOutcome> {
+async function query(metric: ResolvedMetric, settings: PrometheusSettings): Promise<Reading> {
   const base = metric.address ?? settings.defaultPrometheusUrl;
   const timeout = settings.timeoutMilliseconds ?? DEFAULT_TIMEOUT_MILLISECONDS;
   let status: number;
@@ -119,7 +138,7 @@ async function query(
     throw ApplicationFailure.nonRetryable(
       `Prometheus cannot run the query of metric "${metric.name}" (${metric.source}): ${response.error ?? 'bad_data'}. ` +
         `Fix the query: ${metric.query}`,
-      FailureType.InvalidConfiguration,
+      INVALID_CONFIGURATION,
     );
   }
   if (status !== 200 || response.status !== 'success' || !response.data) {
@@ -132,10 +151,7 @@ async function query(
 }
 
 /** The one number of a scalar or single-series vector; anything else is Inconclusive, saying why. */
-function readResult(
-  resultType: string,
-  result: unknown,
-): { value: number; text: string } | MeasurementOutcome {
+function readResult(resultType: string, result: unknown): Reading {
   switch (resultType) {
     case 'scalar': {
       const sample = SampleSchema.safeParse(result);
@@ -185,7 +201,7 @@ function readResult(
 }
 
 /** A Prometheus value as text: a float, or `NaN`, `+Inf`, `-Inf`, which Number() alone misreads. */
-function readSample(text: string): { value: number; text: string } | MeasurementOutcome {
+function readSample(text: string): Reading {
   const value = parsePrometheusNumber(text);
   if (Number.isNaN(value)) {
     return {
@@ -216,31 +232,6 @@ export function parsePrometheusNumber(text: string): number {
     default:
       return text.trim() === '' ? Number.NaN : Number(text);
   }
-}
-
-/** Applies the conditions: a failure condition outranks a success condition, and silence is Inconclusive. */
-function judge(value: number, text: string, { success, failure }: Conditions): MeasurementOutcome {
-  const outcome = (verdict: MeasurementOutcome['verdict'], why: string) => ({
-    verdict,
-    value: text,
-    message: `${text}: ${why}`,
-  });
-  if (failure && evaluateCondition(failure.condition, value)) {
-    return outcome('Failed', `failure condition "${failure.text}" held`);
-  }
-  if (success && evaluateCondition(success.condition, value)) {
-    return outcome('Successful', `success condition "${success.text}" held`);
-  }
-  if (success && failure) {
-    return outcome(
-      'Inconclusive',
-      `neither the success condition "${success.text}" nor the failure condition "${failure.text}" held`,
-    );
-  }
-  if (success) return outcome('Failed', `success condition "${success.text}" did not hold`);
-  if (failure) return outcome('Successful', `failure condition "${failure.text}" did not hold`);
-  // Resolution rejects a metric without conditions; this guards a metric built some other way.
-  return outcome('Inconclusive', 'the metric has no condition to judge by');
 }
 
 /** The query endpoint under a base URL that may carry a path, as behind a proxy (`http://host/prometheus`). */
