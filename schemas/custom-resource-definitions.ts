@@ -7,6 +7,7 @@ import {
 import {
   ROLLOUT_GROUP,
   ROLLOUT_PLURAL,
+  ROLLOUT_SHORT_NAME,
   ROLLOUT_VERSION,
   RolloutSpecSchema,
   RolloutStatusSchema,
@@ -17,9 +18,26 @@ type JsonSchema = { [key: string]: unknown };
 // JSON Schema that the apiserver's structural-schema rules do not accept, or that only adds noise.
 const JS_SAFE_INTEGER_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
 
+// The one anyOf a structural schema allows beside x-kubernetes-int-or-string, with nothing else in it.
+const INT_OR_STRING = [{ type: 'integer' }, { type: 'string' }];
+// What a union's integer branch bounds (`.min(0)`) cannot say in that anyOf, a CEL rule says instead.
+const NON_NEGATIVE_INT_OR_STRING = {
+  rule: 'type(self) == string || self >= 0',
+  message: 'a number of seconds cannot be negative',
+};
+
 function toStructural(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(toStructural);
   if (!schema || typeof schema !== 'object') return schema;
+  if ((schema as JsonSchema)['x-kubernetes-int-or-string'] === true) {
+    const { description } = schema as JsonSchema;
+    return {
+      'x-kubernetes-int-or-string': true,
+      anyOf: INT_OR_STRING,
+      ...(description ? { description } : {}),
+      'x-kubernetes-validations': [NON_NEGATIVE_INT_OR_STRING],
+    };
+  }
   const result: JsonSchema = {};
   for (const [key, value] of Object.entries(schema as JsonSchema)) {
     if (key === '$schema') continue;
@@ -116,7 +134,7 @@ export function siirtoCustomResourceDefinitions() {
     [`${ROLLOUT_PLURAL}.${ROLLOUT_GROUP}.yaml`]: customResourceDefinition({
       kind: 'Rollout',
       plural: ROLLOUT_PLURAL,
-      shortNames: ['ro'],
+      shortNames: [ROLLOUT_SHORT_NAME],
       scope: 'Namespaced',
       description: 'A Rollout replaces its pods revision by revision, shifting traffic step by step.',
       spec: RolloutSpecSchema,

@@ -21,7 +21,7 @@ import type { CDEventsActivities } from '../activities/cdevents-emission';
 import type { ReplicaSetSummary, RolloutActivities } from '../activities/rollout-activities';
 import type { RolloutCDEventInput, RolloutCDEventKind } from '../cdevents/rollout-event';
 import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
-import { formatDuration, parseDuration } from '../schemas/duration';
+import { formatDuration, parsePauseDuration } from '../schemas/duration';
 import type { AnalysisRunStatus, RolloutAnalysis } from '../schemas/analysis';
 import type { CanaryStep, RolloutPhase, TrafficWeights } from '../schemas/rollout';
 import { analysisRun, type AnalysisCarryOver } from './analysis-run';
@@ -783,8 +783,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   /** True during a pause step, as opposed to a hold by an analysis. */
   let pausing = false;
   /** `resumed`: the run before this one continued as new in this pause; its state says the rest. */
-  async function pause(step: { duration?: string }, resumed = false): Promise<void> {
-    const milliseconds = step.duration === undefined ? undefined : parseDuration(step.duration);
+  async function pause(step: { duration?: string | number }, resumed = false): Promise<void> {
+    const milliseconds = step.duration === undefined ? undefined : parsePauseDuration(step.duration);
     if (step.duration !== undefined && milliseconds === undefined) {
       throw ApplicationFailure.nonRetryable(
         `pause duration "${step.duration}" is not a duration`,

@@ -283,7 +283,14 @@ describe('metrics, health and logs of the worker and the bridge', () => {
     expect(sampleValue(bridgeMetrics.body, 'siirto_rollouts_by_phase', { phase: 'Paused' })).toBe(1);
 
     // Promoted to the end, so no run is left waiting once the worker stops.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${PROMOTE_ANNOTATION}=full`]);
+    await runOrThrow('kubectl', [
+      'annotate',
+      'rollouts.siirto.dev',
+      app,
+      '-n',
+      namespace,
+      `${PROMOTE_ANNOTATION}=full`,
+    ]);
     await waitForRevision(4);
     await workerMetricsWhen(
       'the worker to count r4 as healthy',

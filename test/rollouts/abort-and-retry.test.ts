@@ -91,7 +91,14 @@ describe('aborting a canary', () => {
       cause: { message: expect.stringContaining('nothing to promote') },
     });
 
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${RETRY_ANNOTATION}=true`]);
+    await runOrThrow('kubectl', [
+      'annotate',
+      'rollouts.siirto.dev',
+      app,
+      '-n',
+      namespace,
+      `${RETRY_ANNOTATION}=true`,
+    ]);
     await scenario.waitForStatus(
       'r2 to pause again after the retry',
       (s) => s.phase === 'Paused' && s.revision === 2,

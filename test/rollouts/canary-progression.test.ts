@@ -222,7 +222,7 @@ spec:
     await rollThroughSteps(`registry.example/${app}:4`, 'canary-promoted-by-annotation', async () => {
       await runOrThrow('kubectl', [
         'annotate',
-        'rollout',
+        'rollouts.siirto.dev',
         app,
         '-n',
         namespace,

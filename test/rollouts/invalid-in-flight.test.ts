@@ -57,7 +57,7 @@ describe('a spec broken while a revision is in flight', () => {
     const workflowId = paused.workflowId!;
 
     const from = scenario.bridge.logText().length;
-    await runOrThrow('kubectl', ['delete', 'analysistemplate', GATE, '-n', namespace]);
+    await runOrThrow('kubectl', ['delete', 'analysistemplates.siirto.dev', GATE, '-n', namespace]);
     const reported = await scenario.waitForStatus(
       'Valid=False',
       (s) => validCondition(s)?.status === 'False',
@@ -85,7 +85,14 @@ describe('a spec broken while a revision is in flight', () => {
     ]);
 
     // A promote still reaches the run; its analysis step cannot run without the template, so it aborts.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, 'siirto.dev/promote=true']);
+    await runOrThrow('kubectl', [
+      'annotate',
+      'rollouts.siirto.dev',
+      app,
+      '-n',
+      namespace,
+      'siirto.dev/promote=true',
+    ]);
     const degraded = await scenario.waitForStatus('r2 to become Degraded', (s) => s.phase === 'Degraded');
     expect(degraded.message).toContain('step analysis could not run');
     expect(degraded.message).toContain(`AnalysisTemplate ${namespace}/${GATE} not found`);
