@@ -3,16 +3,17 @@
 # cluster migrating from Argo Rollouts has it: `rollouts.argoproj.io` (short name ro) beside
 # `rollouts.siirto.dev` (sro), Argo's analysistemplates and clusteranalysistemplates beside Siirto's.
 # Only the CRDs, from Argo Rollouts' Go module at ARGO_ROLLOUTS_VERSION; no Argo controller runs.
-# Usage: bash stack/argo-rollouts-crds.sh install|remove|status
-# `status` exits 0 when they are installed. SIIRTO_STACK_ARGO_ROLLOUTS_CRDS=1 makes the test run's
-# global setup install them.
+# Usage: bash stack/argo-rollouts-crds.sh install|remove|status [KUBECONFIG]
+# `status` exits 0 when they are installed. KUBECONFIG names another cluster than the stack's (the
+# tests' second cluster). SIIRTO_STACK_ARGO_ROLLOUTS_CRDS=1 makes the test run install them.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CRD_DIR="$CACHE_DIR/share/argo-rollouts-crds-$ARGO_ROLLOUTS_VERSION"
 CRD_NAMES=(rollouts analysisruns analysistemplates clusteranalysistemplates experiments)
 
-kubectl_admin() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=30s "$@"; }
+TARGET_KUBECONFIG="${2:-$KUBECONFIG_FILE}"
+kubectl_admin() { kubectl --kubeconfig "$TARGET_KUBECONFIG" --request-timeout=30s "$@"; }
 
 # The module's manifests/crds/ holds the CRDs and a kustomization; only the CRDs are copied.
 fetch_crds() {
