@@ -69,12 +69,18 @@ export const PodTemplateSchema = z
  * A string or a whole number of seconds: Kubernetes' int-or-string, which the apiserver types by
  * `x-kubernetes-int-or-string` (the CRD generator writes the `anyOf` that goes with it).
  */
-export const PauseDurationSchema = z.union([z.string(), z.number().int().min(0)]).meta({
-  'x-kubernetes-int-or-string': true,
-  description:
-    'How long to pause, such as 30s, 5m or 1h30m, or a number of seconds such as 10, as Argo Rollouts ' +
-    'takes it. Leave out to wait for a promote.',
-});
+const PAUSE_DURATION_FIX = 'write a duration like 30s, 5m or 1h30m, or whole seconds like 10 (not negative)';
+
+export const PauseDurationSchema = z
+  .union([z.string(), z.number().int({ error: PAUSE_DURATION_FIX }).min(0, { error: PAUSE_DURATION_FIX })], {
+    error: PAUSE_DURATION_FIX,
+  })
+  .meta({
+    'x-kubernetes-int-or-string': true,
+    description:
+      'How long to pause, such as 30s, 5m or 1h30m, or a number of seconds such as 10, as Argo Rollouts ' +
+      'takes it. Leave out to wait for a promote.',
+  });
 
 export const PauseSchema = z
   .object({

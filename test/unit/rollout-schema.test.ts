@@ -52,14 +52,11 @@ describe('the Rollout schema', () => {
       { pause: { duration: '1h' } },
     ]);
     for (const wrong of [-5, 2.5, true]) {
-      expect(RolloutSpecSchema.safeParse(withPause(wrong)).error?.issues[0]?.path).toEqual([
-        'strategy',
-        'canary',
-        'steps',
-        0,
-        'pause',
-        'duration',
-      ]);
+      const [issue] = RolloutSpecSchema.safeParse(withPause(wrong)).error?.issues ?? [];
+      expect(issue?.message).toBe(
+        'write a duration like 30s, 5m or 1h30m, or whole seconds like 10 (not negative)',
+      );
+      expect(issue?.path).toEqual(['strategy', 'canary', 'steps', 0, 'pause', 'duration']);
     }
   });
 
