@@ -228,6 +228,17 @@ describe('siirto convert, from Argo Rollouts manifests', () => {
     ]);
   });
 
+  it('keeps a pause Siirto cannot read, saying how to write it', () => {
+    const { converted, notes } = convert([argoCanary({ steps: [{ pause: { duration: '1d' } }] })]);
+    expect((converted[0]?.spec.strategy as { canary: { steps: unknown[] } }).canary.steps).toEqual([
+      { pause: { duration: '1d' } },
+    ]);
+    expect(notes).toEqual([
+      'Rollout shop/checkout: spec.strategy.canary.steps[0].pause.duration: "1d" is no duration Siirto reads: ' +
+        'write it like 30s, 5m, 1h or 10 (seconds)',
+    ]);
+  });
+
   it('names each Argo-only field of the Rollout it leaves out', () => {
     const argo = argoCanary(
       {
