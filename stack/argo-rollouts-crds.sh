@@ -33,14 +33,23 @@ case "${1:-}" in
     fetch_crds
     kubectl_admin apply --server-side --force-conflicts -f "$CRD_DIR" >/dev/null
     for name in "${CRD_NAMES[@]}"; do
-      kubectl_admin wait --for=condition=Established "crd/$name.argoproj.io" --timeout=30s >/dev/null
+      # Polled: `kubectl wait` fails outright on a CRD whose status has no conditions yet.
+      for _ in $(seq 60); do
+        [ "$(kubectl_admin get "crd/$name.argoproj.io" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] && break
+        sleep 0.5
+      done
+      [ "$(kubectl_admin get "crd/$name.argoproj.io" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] ||
+        die "crd/$name.argoproj.io was not Established within 30 s"
     done
+    # kubectl caches the resource names it discovered; `explain ro` would not see the new ones.
+    kubectl_admin api-resources >/dev/null
     log "Argo Rollouts $ARGO_ROLLOUTS_VERSION CRDs installed: kubectl get ro now means rollouts.argoproj.io"
     ;;
   remove)
     for name in "${CRD_NAMES[@]}"; do
       kubectl_admin delete --ignore-not-found --wait=true "crd/$name.argoproj.io" >/dev/null
     done
+    kubectl_admin api-resources >/dev/null
     log "Argo Rollouts CRDs removed"
     ;;
   status)

@@ -19,8 +19,9 @@ describe('Siirto beside Argo Rollouts’ CRDs, as in a cluster migrating from it
 
   beforeAll(async () => {
     if ((await run('bash', [ARGO_CRDS, 'status'])).code !== 0) {
-      await runOrThrow('bash', [ARGO_CRDS, 'install']);
+      // Removed afterwards even if installing fails halfway.
       installedHere = true;
+      await runOrThrow('bash', [ARGO_CRDS, 'install']);
     }
     // An Argo Rollout of its own in the namespace, which no controller here acts on.
     await runOrThrow('kubectl', ['apply', '-n', namespace, '-f', ARGO_ROLLOUT]);
