@@ -6,6 +6,7 @@ import { mergePatch } from '../kubernetes/merge-patch';
 import type { RolloutRef } from '../workflows/rollout-api';
 import { rethrowKubernetesError } from './kubernetes-failures';
 import { describeRollout } from './rollout-reader';
+import { FailureType } from '../reasons/rollout-reasons';
 
 /**
  * Narrows a Service to one revision's pods by adding the pod-template-hash label to its selector.
@@ -31,7 +32,7 @@ export async function pointServiceAtRevision(
       throw ApplicationFailure.nonRetryable(
         `${described}, named in spec.strategy.canary of ${describeRollout(input.rollout)}, does not exist; ` +
           "create it with a selector matching the Rollout's pod labels, or correct the name",
-        'ServiceMissing',
+        FailureType.ServiceMissing,
       );
     }
     rethrowKubernetesError(error, {

@@ -2,6 +2,7 @@ import type { CliContext } from './cli-context';
 import { age, structured, table } from './output';
 import { stepOfSteps } from '../schemas/rollout';
 import { listRollouts } from './rollouts';
+import { stepCount } from '../workflows/strategies/registry';
 
 /** `siirto list`: one line per Rollout with phase, step, weights and revision. */
 export async function listCommand(context: CliContext): Promise<string> {
@@ -22,7 +23,7 @@ export async function listCommand(context: CliContext): Promise<string> {
     status?.phase ?? 'Pending',
     status?.currentStepIndex === undefined
       ? '-'
-      : stepOfSteps(status.currentStepIndex, spec.strategy?.canary?.steps?.length ?? 0),
+      : stepOfSteps(status.currentStepIndex, stepCount(spec.strategy)),
     status?.weights ? `${status.weights.stable}/${status.weights.canary}` : '-',
     status?.revision === undefined ? '-' : String(status.revision),
     age(metadata.creationTimestamp),

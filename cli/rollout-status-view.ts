@@ -1,8 +1,8 @@
 import type { V1ReplicaSet } from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import type { RolloutStatus } from '../schemas/rollout';
-import { describeStep } from '../workflows/canary-plan';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
+import { chosenStrategy } from '../workflows/strategies/registry';
 import { CliError, type CliContext } from './cli-context';
 import { structured } from './output';
 import { readRollout, type ShownRollout } from './rollouts';
@@ -48,7 +48,7 @@ export function renderStatus(
   now = Date.now(),
 ): string {
   const status = rollout.status ?? {};
-  const steps = rollout.spec.strategy?.canary?.steps ?? [];
+  const steps = chosenStrategy(rollout.spec.strategy)?.steps ?? [];
   const current = status.currentStepIndex ?? 0;
   const weights = status.weights ?? { stable: 100, canary: 0 };
   const filled = Math.round((weights.canary / 100) * BAR_WIDTH);
@@ -67,7 +67,7 @@ export function renderStatus(
     '  steps',
     ...steps.map((step, index) => {
       const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
-      return `    ${mark} ${index + 1}. ${describeStep(step)}`;
+      return `    ${mark} ${index + 1}. ${step}`;
     }),
     '  pods',
     ...replicaSets

@@ -6,14 +6,15 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
-import type { Rollout } from '../schemas/rollout';
+import type { Rollout, Strategy } from '../schemas/rollout';
 import {
   resizeSignal,
   rolloutWorkflowId,
   supersedeSignal,
-  type CanaryRolloutInput,
+  type RolloutInput,
   type RolloutState,
 } from '../workflows/rollout-api';
+import { chosenStrategy } from '../workflows/strategies/registry';
 import {
   ROLLOUT_IMAGES_MEMO,
   ROLLOUT_UID_MEMO,
@@ -42,9 +43,8 @@ import { workflowDetails, workflowSummary } from './workflow-summary';
  * reconcile may run again after a crash, a resync or on a second bridge.
  */
 
-/** The workflow type the worker registers (workflows/canary-rollout.ts). */
-const CANARY_ROLLOUT_WORKFLOW = 'canaryRollout';
-type CanaryRolloutWorkflow = (input: CanaryRolloutInput) => Promise<RolloutState>;
+/** A rollout workflow of any strategy: the registry (workflows/strategies/registry.ts) names its type. */
+type RolloutWorkflow = (input: RolloutInput & Strategy) => Promise<RolloutState>;
 
 /** The images of the pod template's containers, in order; the first names the revision's artifact. */
 function containerImages(rollout: Rollout): string[] {
@@ -95,15 +95,15 @@ export class RolloutWorkflows {
     again = false,
   ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
-    const canary = rollout.spec.strategy.canary;
-    if (!canary || !uid) throw new Error(`Rollout ${namespace}/${name} has no canary strategy or no uid`);
-    const input: CanaryRolloutInput = {
+    const strategy = chosenStrategy(rollout.spec.strategy);
+    if (!strategy || !uid) throw new Error(`Rollout ${namespace}/${name} has no strategy or no uid`);
+    const input: RolloutInput & Strategy = {
       rollout: { namespace, name, uid },
       revision: decision.revision,
       templateHash: decision.templateHash,
       stableTemplateHash: rollout.status?.stableTemplateHash,
       replicas: rollout.spec.replicas,
-      canary,
+      ...strategy.input,
       progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
       supersedes,
       images: containerImages(rollout),
@@ -111,10 +111,16 @@ export class RolloutWorkflows {
         ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
         : {}),
     };
-    const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
+    const plan = {
+      namespace,
+      name,
+      ...decision,
+      stableTemplateHash: input.stableTemplateHash,
+      ...strategy.input,
+    };
     try {
       const { workflowId } = decision;
-      await this.client.workflow.start<CanaryRolloutWorkflow>(CANARY_ROLLOUT_WORKFLOW, {
+      await this.client.workflow.start<RolloutWorkflow>(strategy.workflowType, {
         workflowId,
         taskQueue: this.taskQueue,
         args: [input],
@@ -125,7 +131,7 @@ export class RolloutWorkflows {
           { key: RolloutNameKey, value: name },
           { key: RolloutRevisionKey, value: String(decision.revision) },
           { key: RolloutPhaseKey, value: 'Progressing' },
-          { key: RolloutStrategyKey, value: 'canary' },
+          { key: RolloutStrategyKey, value: strategy.name },
           ...(this.clusterId ? [{ key: SiirtoClusterKey, value: this.clusterId }] : []),
         ],
         memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },

@@ -168,9 +168,17 @@ export const CanaryStrategySchema = z
   })
   .meta({ description: 'Shift traffic to the new revision step by step.' });
 
-export const StrategySchema = exactlyOneOf(z.object({ canary: CanaryStrategySchema.optional() }), [
-  'canary',
-]).meta({
+/**
+ * Every strategy a Rollout may name, by its key under spec.strategy, of which exactly one is set. A new
+ * strategy adds its line here, and its entry in workflows/strategies/registry.ts.
+ */
+const STRATEGY_SPECS = {
+  canary: CanaryStrategySchema.optional(),
+};
+export type StrategyName = keyof typeof STRATEGY_SPECS;
+export const STRATEGY_NAMES = Object.keys(STRATEGY_SPECS) as StrategyName[];
+
+export const StrategySchema = exactlyOneOf(z.object(STRATEGY_SPECS), STRATEGY_NAMES).meta({
   description: 'How a new revision replaces the stable one.',
 });
 
@@ -274,6 +282,7 @@ export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
 export type PodTemplate = z.infer<typeof PodTemplateSchema>;
 export type CanaryStep = z.infer<typeof CanaryStepSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
+export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;

@@ -1,3 +1,3 @@
 // The workflows the worker registers; Temporal bundles this module and everything it imports.
-export { canaryRollout } from './canary-rollout';
+export { canaryRollout } from './strategies/canary';
 export { analysisRun } from './analysis-run';

@@ -14,7 +14,8 @@ export interface RolloutRef {
   uid: string;
 }
 
-export interface CanaryRolloutInput {
+/** What a rollout workflow takes whatever its strategy; each strategy's input adds its own spec. */
+export interface RolloutInput {
   rollout: RolloutRef;
   revision: number;
   /** Pod-template hash of the revision being rolled out. */
@@ -22,7 +23,6 @@ export interface CanaryRolloutInput {
   /** Pod-template hash of the revision serving now; absent for an app's first rollout. */
   stableTemplateHash?: string;
   replicas: number;
-  canary: CanaryStrategy;
   progressDeadlineSeconds: number;
   /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
   supersedes?: string;
@@ -34,6 +34,10 @@ export interface CanaryRolloutInput {
   historyLimit?: number;
   /** Where the run before this one stopped, when the rollout continued as new (continue-as-new.ts). */
   continued?: RolloutContinuation;
+}
+
+export interface CanaryRolloutInput extends RolloutInput {
+  canary: CanaryStrategy;
 }
 
 export interface RolloutState {
