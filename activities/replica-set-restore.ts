@@ -72,6 +72,6 @@ async function restore(
     reason: EventReason.ReplicaSetRestored,
     message:
       `${describeReplicaSet(namespace, name)} ${what}; Siirto scaled it back to the ${replicas} pods the rollout ` +
-      `runs it at. Scale the Rollout instead (kubectl scale rollout/${rollout.name} --replicas=N)`,
+      `runs it at. Scale the Rollout instead (kubectl scale rollouts.siirto.dev/${rollout.name} --replicas=N)`,
   });
 }

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cliContext, CliError, type CliContext } from './cli-context';
+import { convertCommand } from './convert-command';
 import { listCommand } from './list-rollouts';
 import { rolloutCommand } from './rollout-commands';
 import { historyCommand } from './rollout-history';
@@ -17,6 +19,8 @@ Commands:
   retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
   undo NAME [--to-revision N]   roll the template of an earlier revision out again
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
+  convert -f FILE               Argo Rollouts manifests (- for stdin) as Siirto's on stdout; on stderr,
+                                every field not carried over and why (needs no cluster)
 
 Flags:
   -n, --namespace NS            the Rollout's namespace (default: the kubeconfig context's)
@@ -58,6 +62,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       full: { type: 'boolean' },
       reason: { type: 'string' },
       'to-revision': { type: 'string' },
+      file: { type: 'string', short: 'f' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -65,6 +70,12 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
   if (values.help || !command) {
     write(USAGE);
     return command || values.help ? 0 : 2;
+  }
+  if (command === 'convert') {
+    const { manifests, notes } = convertCommand(values.file, () => readFileSync(0, 'utf8'));
+    process.stdout.write(manifests);
+    for (const line of notes) process.stderr.write(`siirto convert: ${line}\n`);
+    return 0;
   }
   const context: CliContext = cliContext({
     kubeconfig: values.kubeconfig,

@@ -62,5 +62,5 @@ async function lastRefusal(context: CliContext, name: string): Promise<string> {
     }))
     .sort((a, b) => a.at - b.at)
     .at(-1);
-  return newest?.message ?? `see \`kubectl events --for rollout/${name}\``;
+  return newest?.message ?? `see \`kubectl events --for rollouts.siirto.dev/${name}\``;
 }

@@ -57,7 +57,7 @@ export function currentWorkflowId(rollout: ShownRollout): string {
   if (!workflowId) {
     throw new CliError(
       `rollout ${rollout.metadata.name} has no revision running (phase ${rollout.status?.phase ?? 'none'}); ` +
-        'see its Valid condition with `kubectl describe rollout`',
+        'see its Valid condition with `kubectl describe rollouts.siirto.dev`',
       4,
     );
   }

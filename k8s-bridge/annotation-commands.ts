@@ -26,7 +26,7 @@ import {
 import type { Logger } from '../observability/log';
 
 /**
- * Commands for users with only kubectl: `kubectl annotate rollout checkout siirto.dev/promote=true`.
+ * Commands for users with only kubectl: `kubectl annotate sro checkout siirto.dev/promote=true`.
  * The bridge hands each to the current revision's workflow as an Update, so it learns at once
  * whether the workflow accepted it, says so in an Event, and removes the annotation.
  */

@@ -6,7 +6,7 @@ import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolut
 import type { KubeClients } from '../kubernetes/client';
 import type { z } from 'zod';
 import { isNotFound } from '../kubernetes/errors';
-import { parseDuration } from '../schemas/duration';
+import { parsePauseDuration } from '../schemas/duration';
 import type { RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
 
@@ -139,10 +139,10 @@ function checkSteps(rollout: Rollout): string[] {
       );
     }
     const duration = step.pause?.duration;
-    if (duration !== undefined && parseDuration(duration) === undefined) {
+    if (duration !== undefined && parsePauseDuration(duration) === undefined) {
       problems.push(
         `${field}.pause.duration: ${JSON.stringify(duration)} is not a duration; write it like 30s, 5m or ` +
-          '1h30m, or leave it out to pause until promoted',
+          '1h30m, or as whole seconds like 10, or leave it out to pause until promoted',
       );
     }
   });

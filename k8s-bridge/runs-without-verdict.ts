@@ -111,7 +111,7 @@ export function decideRun(
 export function endedWithoutVerdictMessage(workflowId: string, rolloutName: string, how: string): string {
   return (
     `the workflow ${workflowId} ended without a verdict (${how}); \`siirto retry ${rolloutName}\` ` +
-    `(or \`kubectl annotate rollout ${rolloutName} ${RETRY_ANNOTATION}=true\`) to run it again`
+    `(or \`kubectl annotate rollouts.siirto.dev ${rolloutName} ${RETRY_ANNOTATION}=true\`) to run it again`
   );
 }
 

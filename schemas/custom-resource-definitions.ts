@@ -7,6 +7,7 @@ import {
 import {
   ROLLOUT_GROUP,
   ROLLOUT_PLURAL,
+  ROLLOUT_SHORT_NAME,
   ROLLOUT_VERSION,
   RolloutSpecSchema,
   RolloutStatusSchema,
@@ -17,9 +18,22 @@ type JsonSchema = { [key: string]: unknown };
 // JSON Schema that the apiserver's structural-schema rules do not accept, or that only adds noise.
 const JS_SAFE_INTEGER_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
 
+// The one anyOf a structural schema allows beside x-kubernetes-int-or-string, with nothing else in it:
+// bounds of the union's branches (a negative number of seconds) are left to the bridge's validation,
+// since a CEL rule over an int-or-string in a list of steps exceeds the apiserver's cost budget.
+const INT_OR_STRING = [{ type: 'integer' }, { type: 'string' }];
+
 function toStructural(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(toStructural);
   if (!schema || typeof schema !== 'object') return schema;
+  if ((schema as JsonSchema)['x-kubernetes-int-or-string'] === true) {
+    const { description } = schema as JsonSchema;
+    return {
+      'x-kubernetes-int-or-string': true,
+      anyOf: INT_OR_STRING,
+      ...(description ? { description } : {}),
+    };
+  }
   const result: JsonSchema = {};
   for (const [key, value] of Object.entries(schema as JsonSchema)) {
     if (key === '$schema') continue;
@@ -116,7 +130,7 @@ export function siirtoCustomResourceDefinitions() {
     [`${ROLLOUT_PLURAL}.${ROLLOUT_GROUP}.yaml`]: customResourceDefinition({
       kind: 'Rollout',
       plural: ROLLOUT_PLURAL,
-      shortNames: ['ro'],
+      shortNames: [ROLLOUT_SHORT_NAME],
       scope: 'Namespaced',
       description: 'A Rollout replaces its pods revision by revision, shifting traffic step by step.',
       spec: RolloutSpecSchema,

@@ -29,3 +29,18 @@ export function formatDuration(milliseconds: number): string {
   seconds -= minutes * 60;
   return [hours && `${hours}h`, minutes && `${minutes}m`, seconds && `${seconds}s`].filter(Boolean).join('');
 }
+
+const WHOLE_SECONDS = /^\d+$/;
+
+/**
+ * A pause step's duration in milliseconds: a duration such as `30s`, or a whole number of seconds
+ * (`10` or `"10"`), as Argo Rollouts reads it, so its manifests keep their meaning. Undefined when it
+ * is neither.
+ */
+export function parsePauseDuration(duration: string | number): number | undefined {
+  if (typeof duration === 'number') {
+    return Number.isSafeInteger(duration) && duration >= 0 ? duration * 1_000 : undefined;
+  }
+  const text = duration.trim();
+  return WHOLE_SECONDS.test(text) ? Number(text) * 1_000 : parseDuration(text);
+}

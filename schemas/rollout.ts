@@ -65,12 +65,26 @@ export const PodTemplateSchema = z
       'Pod template, as in a Deployment. Each distinct template is a revision with its own ReplicaSet.',
   });
 
+/**
+ * A string or a whole number of seconds: Kubernetes' int-or-string, which the apiserver types by
+ * `x-kubernetes-int-or-string` (the CRD generator writes the `anyOf` that goes with it).
+ */
+const PAUSE_DURATION_FIX = 'write a duration like 30s, 5m or 1h30m, or whole seconds like 10 (not negative)';
+
+export const PauseDurationSchema = z
+  .union([z.string(), z.number().int({ error: PAUSE_DURATION_FIX }).min(0, { error: PAUSE_DURATION_FIX })], {
+    error: PAUSE_DURATION_FIX,
+  })
+  .meta({
+    'x-kubernetes-int-or-string': true,
+    description:
+      'How long to pause, such as 30s, 5m or 1h30m, or a number of seconds such as 10, as Argo Rollouts ' +
+      'takes it. Leave out to wait for a promote.',
+  });
+
 export const PauseSchema = z
   .object({
-    duration: z
-      .string()
-      .optional()
-      .meta({ description: 'How long to pause, such as 30s, 5m or 1h30m. Leave out to wait for a promote.' }),
+    duration: PauseDurationSchema.optional(),
   })
   .meta({ description: 'Pause the rollout: for a duration, or until promoted when no duration is given.' });
 
@@ -369,6 +383,11 @@ export type Rollout = z.infer<typeof RolloutSchema>;
 export const ROLLOUT_GROUP = 'siirto.dev';
 export const ROLLOUT_VERSION = 'v1alpha1';
 export const ROLLOUT_PLURAL = 'rollouts';
+/**
+ * `kubectl get sro`. Not `ro`: Argo Rollouts' `rollouts.argoproj.io` has that short name and the same
+ * plural, so beside it `kubectl get ro` and `kubectl get rollout` mean Argo's resource.
+ */
+export const ROLLOUT_SHORT_NAME = 'sro';
 
 /** The step being run, counted from 1 as people count: `2/5`, and `5/5` once every step has run. */
 export function stepOfSteps(currentStepIndex: number, stepCount: number): string {

@@ -33,14 +33,14 @@ follow() {
 
 echo "phase / step / stable% / canary% / revision / message, and the traffic each version answered:"
 follow
-current=$(kubectl get rollout checkout -n shop -o jsonpath='{.spec.template.spec.containers[0].image}')
+current=$(kubectl get rollouts.siirto.dev checkout -n shop -o jsonpath='{.spec.template.spec.containers[0].image}')
 next="registry.example/checkout:$(date +%H%M%S)"
 echo "rolling out $next (was $current):"
-kubectl patch rollout checkout -n shop --type json \
+kubectl patch rollouts.siirto.dev checkout -n shop --type json \
   -p "[{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/0/image\",\"value\":\"$next\"}]" >/dev/null
 follow || true
 echo
 echo "Done. The workflows are in the Temporal Web UI: $SIIRTO_TEMPORAL_UI_URL"
-echo "Try: kubectl get rollouts -A;  temporal workflow list --query \"RolloutName = 'checkout'\""
+echo "Try: kubectl get sro -A;  temporal workflow list --query \"RolloutName = 'checkout'\""
 echo "Press Ctrl-C to stop the worker and the bridge."
 wait

@@ -91,7 +91,7 @@ export async function createRollout(
 export async function changeRolloutImage(ref: RolloutRef, image: string): Promise<CreatedRollout> {
   await runOrThrow('kubectl', [
     'patch',
-    'rollout',
+    'rollouts.siirto.dev',
     ref.name,
     '-n',
     ref.namespace,

@@ -159,7 +159,14 @@ describe('the ReplicaSet of a revision', () => {
 
   it('is refused with RolloutGone for a Rollout deleted and created again under the same name', async () => {
     const original = await createRollout(scope.namespace, 'recreated');
-    await runOrThrow('kubectl', ['delete', 'rollout', 'recreated', '-n', scope.namespace, '--wait=true']);
+    await runOrThrow('kubectl', [
+      'delete',
+      'rollouts.siirto.dev',
+      'recreated',
+      '-n',
+      scope.namespace,
+      '--wait=true',
+    ]);
     await createRollout(scope.namespace, 'recreated');
 
     const failure = await failureOf(

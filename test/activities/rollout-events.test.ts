@@ -65,7 +65,13 @@ describe('recording Events on a Rollout', () => {
         }),
       }),
     );
-    const described = await runOrThrow('kubectl', ['describe', 'rollout', 'shop', '-n', scope.namespace]);
+    const described = await runOrThrow('kubectl', [
+      'describe',
+      'rollouts.siirto.dev',
+      'shop',
+      '-n',
+      scope.namespace,
+    ]);
     expect(described).toMatch(/Normal\s+WeightSet\s+.*siirto\s+canary weight set to 20%/);
     expect(described).toMatch(/Warning\s+ProgressDeadlineExceeded\s+.*0 of 2 pods available/);
   });

@@ -19,7 +19,9 @@ describe("writing a Rollout's status", () => {
   const scope = isolate('activity-status');
   const kube = activityKubeClients();
   const show = async (name: string): Promise<ShownRollout> =>
-    JSON.parse(await runOrThrow('kubectl', ['get', 'rollout', name, '-n', scope.namespace, '-o', 'json']));
+    JSON.parse(
+      await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', name, '-n', scope.namespace, '-o', 'json']),
+    );
   const conditionOf = (rollout: ShownRollout, type: string) =>
     rollout.status?.conditions?.find((c) => c.type === type);
 
@@ -52,7 +54,7 @@ describe("writing a Rollout's status", () => {
       weights: { stable: 80, canary: 20 },
     });
     expect(shown.status?.conditions?.map((condition) => condition.type)).toEqual(['Progressing', 'Paused']);
-    const table = await runOrThrow('kubectl', ['get', 'rollout', 'shop', '-n', scope.namespace]);
+    const table = await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', 'shop', '-n', scope.namespace]);
     // Steps as people count them: the second of three.
     expect(table).toMatch(/shop\s+Progressing\s+2\/3\s+20/);
   });
@@ -148,7 +150,14 @@ describe("writing a Rollout's status", () => {
 
   it('fails with RolloutGone once the Rollout is deleted', async () => {
     const { ref } = await createRollout(scope.namespace, 'deleted');
-    await runOrThrow('kubectl', ['delete', 'rollout', 'deleted', '-n', scope.namespace, '--wait=true']);
+    await runOrThrow('kubectl', [
+      'delete',
+      'rollouts.siirto.dev',
+      'deleted',
+      '-n',
+      scope.namespace,
+      '--wait=true',
+    ]);
 
     const failure = await failureOf(
       writeRolloutStatus(kube, { rollout: ref, revision: 1, status: { phase: 'Healthy' } }),

@@ -3,11 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PROMOTE_ANNOTATION } from '../../kubernetes/labels';
-import { run, runOrThrow } from '../harness/commands';
+import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { observer } from '../harness/observe';
-import { kubectlApply, rolloutManifest, servicesAndRoute, setImage } from '../harness/rollout-fixtures';
+import {
+  annotateRollout,
+  kubectlApply,
+  rolloutManifest,
+  servicesAndRoute,
+  setImage,
+} from '../harness/rollout-fixtures';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
 import { waitFor } from '../harness/wait';
 import { kustomizeIntoNamespace } from './kustomize-into-namespace';
@@ -156,7 +162,7 @@ describe('Siirto running as its deploy/ service accounts', () => {
     expect(await see.readyPods(paused.currentTemplateHash!)).toBe(2);
 
     // Through the bridge, so that removing the annotation is done with the bridge's own rights too.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${PROMOTE_ANNOTATION}=true`]);
+    await annotateRollout(namespace, app, `${PROMOTE_ANNOTATION}=true`);
     const healthy = await waitFor('r2 to become Healthy', async () => {
       const current = await see.rolloutStatus(app);
       return current.revision === 2 && current.phase === 'Healthy' && current;

@@ -49,4 +49,22 @@ export default function globalSetup(): void {
     ],
     MINUTE_MS,
   );
+  // kubectl caches the resource names it discovered for hours: refreshed, `kubectl get sro` finds a
+  // short name the CRDs just changed.
+  step(
+    "refreshing kubectl's view of Siirto's resources",
+    'kubectl',
+    ['api-resources', '--api-group=siirto.dev'],
+    MINUTE_MS,
+  );
+  // A cluster migrating from Argo Rollouts has its CRDs, of the same names, beside Siirto's; with this
+  // switch the whole run shows Siirto, its harness and its CLI working so.
+  if (process.env.SIIRTO_STACK_ARGO_ROLLOUTS_CRDS === '1') {
+    step(
+      "installing Argo Rollouts' CRDs beside Siirto's",
+      'bash',
+      ['stack/argo-rollouts-crds.sh', 'install'],
+      5 * MINUTE_MS,
+    );
+  }
 }

@@ -116,6 +116,11 @@ export async function kubectlApply(manifest: string): Promise<string> {
   return runOrThrow('kubectl', ['apply', '-f', '-'], manifest);
 }
 
+/** Annotates the Rollout as a user with only kubectl drives it: `siirto.dev/promote=true` and the like. */
+export async function annotateRollout(namespace: string, app: string, annotation: string): Promise<void> {
+  await runOrThrow('kubectl', ['annotate', 'rollouts.siirto.dev', app, '-n', namespace, annotation]);
+}
+
 /**
  * Merge-patches the Rollout's spec as a user would with `kubectl patch --type merge`, in the stack's
  * cluster or the one `kubeconfig` names.
@@ -129,7 +134,6 @@ export async function patchRolloutSpec(
   await runOrThrow('kubectl', [
     ...(kubeconfig ? ['--kubeconfig', kubeconfig] : []),
     'patch',
-    // Fully qualified: a cluster may also have Argo Rollouts' `rollout` (rollouts.argoproj.io).
     'rollouts.siirto.dev',
     app,
     '-n',

@@ -138,6 +138,14 @@ export async function startSecondCluster(label: string): Promise<SecondCluster> 
       'crd/httproutes.gateway.networking.k8s.io',
       '--timeout=60s',
     ]);
+    // As the stack's own cluster has them when the run is told to (see global-setup.ts).
+    if (process.env.SIIRTO_STACK_ARGO_ROLLOUTS_CRDS === '1') {
+      await runOrThrow('bash', [
+        path.join(stack.projectDir, 'stack', 'argo-rollouts-crds.sh'),
+        'install',
+        kubeconfig,
+      ]);
+    }
   } catch (error) {
     await stop();
     throw error;

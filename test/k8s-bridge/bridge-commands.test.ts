@@ -24,12 +24,20 @@ describe('command annotations the bridge cannot hand to a workflow', () => {
 
   const annotationsOf = async (name: string): Promise<Record<string, string>> => {
     const rollout = JSON.parse(
-      await runOrThrow('kubectl', ['get', 'rollout', name, '-n', namespace, '-o', 'json']),
+      await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', name, '-n', namespace, '-o', 'json']),
     );
     return (rollout.metadata.annotations ?? {}) as Record<string, string>;
   };
   const annotate = (name: string, annotation: string) =>
-    runOrThrow('kubectl', ['annotate', '--overwrite', 'rollout', name, '-n', namespace, annotation]);
+    runOrThrow('kubectl', [
+      'annotate',
+      '--overwrite',
+      'rollouts.siirto.dev',
+      name,
+      '-n',
+      namespace,
+      annotation,
+    ]);
   const statusOf = (name: string, description: string, accept: (status: RolloutStatus) => boolean) =>
     waitFor(`${name}: ${description}`, async () => accept(await see.rolloutStatus(name)));
 

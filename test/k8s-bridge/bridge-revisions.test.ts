@@ -76,7 +76,7 @@ describe('the bridge turns Rollout revisions into workflows', () => {
     await kubectlApply(manifest());
     const status = await statusOf('status.revision 1', (status) => status.revision === 1);
     const rollout = JSON.parse(
-      await runOrThrow('kubectl', ['get', 'rollout', app, '-n', namespace, '-o', 'json']),
+      await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
     ) as { metadata: { uid: string } };
     expect(status).toMatchObject({
       revision: 1,
@@ -205,7 +205,7 @@ describe('the bridge turns Rollout revisions into workflows', () => {
   });
 
   it('cancels every open run of a deleted Rollout', async () => {
-    await runOrThrow('kubectl', ['delete', 'rollout', app, '-n', namespace, '--wait=true']);
+    await runOrThrow('kubectl', ['delete', 'rollouts.siirto.dev', app, '-n', namespace, '--wait=true']);
     for (const revision of [1, 2, 3]) {
       await waitFor(`cancellation of r${revision}`, () => probes.cancelRequested(workflowId(revision)));
     }
@@ -220,7 +220,7 @@ describe('the bridge turns Rollout revisions into workflows', () => {
       currentTemplateHash: templateHashOf(),
     });
     const rollout = JSON.parse(
-      await runOrThrow('kubectl', ['get', 'rollout', app, '-n', namespace, '-o', 'json']),
+      await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
     ) as { metadata: { uid: string } };
     const input = await waitFor('r4 to start', () => probes.startInput(workflowId(4)));
     // The deleted Rollout's runs were cancelled, not superseded; r4 waits for the last of them to close.
@@ -235,7 +235,7 @@ describe('the bridge turns Rollout revisions into workflows', () => {
   it('cancels the run of a Rollout deleted while no bridge was running, once a bridge starts', async () => {
     await bridge.stop();
     expect(bridge.logText()).toContain('"msg":"bridge stopped"');
-    await runOrThrow('kubectl', ['delete', 'rollout', 'racer', '-n', namespace, '--wait=true']);
+    await runOrThrow('kubectl', ['delete', 'rollouts.siirto.dev', 'racer', '-n', namespace, '--wait=true']);
     expect(await probes.cancelRequested(workflowId(1, 'racer'))).toBe(false);
 
     bridge = bridgeNamed('bridge-after-outage');

@@ -191,7 +191,7 @@ describe('the bridge refuses a Rollout it cannot roll out, and says why', () => 
     await statusOf('unreadable-pause', 'phase Invalid', (status) => status.phase === 'Invalid');
     await runOrThrow('kubectl', [
       'patch',
-      'rollout',
+      'rollouts.siirto.dev',
       'unreadable-pause',
       '-n',
       namespace,

@@ -58,7 +58,7 @@ describe('Rollout validation', () => {
   it('names a pause duration it cannot read and shows how to write one', () => {
     const rollout = parsed([{ setWeight: 10 }, { pause: { duration: '5 minutes' } }]);
     expect(problemsOf(rollout)).toEqual([
-      'spec.strategy.canary.steps[1].pause.duration: "5 minutes" is not a duration; write it like 30s, 5m or 1h30m, or leave it out to pause until promoted',
+      'spec.strategy.canary.steps[1].pause.duration: "5 minutes" is not a duration; write it like 30s, 5m or 1h30m, or as whole seconds like 10, or leave it out to pause until promoted',
     ]);
   });
 

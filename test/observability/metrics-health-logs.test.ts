@@ -2,10 +2,10 @@ import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROMOTE_ANNOTATION } from '../../kubernetes/labels';
 import { freePort } from '../../observability/free-port';
-import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
 import {
+  annotateRollout,
   kubectlApply,
   patchRolloutSpec,
   rolloutManifest,
@@ -283,7 +283,7 @@ describe('metrics, health and logs of the worker and the bridge', () => {
     expect(sampleValue(bridgeMetrics.body, 'siirto_rollouts_by_phase', { phase: 'Paused' })).toBe(1);
 
     // Promoted to the end, so no run is left waiting once the worker stops.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${PROMOTE_ANNOTATION}=full`]);
+    await annotateRollout(namespace, app, `${PROMOTE_ANNOTATION}=full`);
     await waitForRevision(4);
     await workerMetricsWhen(
       'the worker to count r4 as healthy',

@@ -1,10 +1,9 @@
 import * as k8s from '@kubernetes/client-node';
 import { RETRY_ANNOTATION } from '../../kubernetes/labels';
 import { abortUpdate, promoteUpdate, statusQuery } from '../../workflows/rollout-api';
-import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { setImage } from '../harness/rollout-fixtures';
+import { annotateRollout, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -91,7 +90,7 @@ describe('aborting a canary', () => {
       cause: { message: expect.stringContaining('nothing to promote') },
     });
 
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${RETRY_ANNOTATION}=true`]);
+    await annotateRollout(namespace, app, `${RETRY_ANNOTATION}=true`);
     await scenario.waitForStatus(
       'r2 to pause again after the retry',
       (s) => s.phase === 'Paused' && s.revision === 2,

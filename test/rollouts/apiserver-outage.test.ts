@@ -33,7 +33,7 @@ describe('a progress deadline while the apiserver cannot be read', () => {
 
   const rolloutStatus = async (app: string): Promise<RolloutStatus> => {
     const rollout = JSON.parse(
-      await cluster.kubectl(['get', 'rollout', app, '-n', namespace, '-o', 'json']),
+      await cluster.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
     ) as {
       status?: RolloutStatus;
     };

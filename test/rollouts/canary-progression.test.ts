@@ -5,7 +5,7 @@ import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { observer } from '../harness/observe';
-import { kubectlApply, rolloutManifest, setImage } from '../harness/rollout-fixtures';
+import { annotateRollout, kubectlApply, rolloutManifest, setImage } from '../harness/rollout-fixtures';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
 import { itWithTctl, stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture, temporalClient, timerSummaries } from '../harness/temporal';
@@ -220,14 +220,7 @@ spec:
 
   it('is promoted with the siirto.dev/promote annotation, which the bridge removes once delivered', async () => {
     await rollThroughSteps(`registry.example/${app}:4`, 'canary-promoted-by-annotation', async () => {
-      await runOrThrow('kubectl', [
-        'annotate',
-        'rollout',
-        app,
-        '-n',
-        namespace,
-        `${PROMOTE_ANNOTATION}=true`,
-      ]);
+      await annotateRollout(namespace, app, `${PROMOTE_ANNOTATION}=true`);
     });
     const annotations = await waitFor('the promote annotation to be removed', async () => {
       const current = (await custom.getNamespacedCustomObject({

@@ -70,7 +70,7 @@ describe('two clusters deploying the same namespace/name into one Temporal names
   const statusB = (description: string, accept: (status: RolloutStatus) => boolean) =>
     waitFor(`cluster b: ${description}`, async () => {
       const rollout = JSON.parse(
-        await clusterB.kubectl(['get', 'rollout', app, '-n', namespace, '-o', 'json']),
+        await clusterB.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
       ) as {
         status?: RolloutStatus;
       };
@@ -151,7 +151,7 @@ describe('two clusters deploying the same namespace/name into one Temporal names
 
   it('cleans up only its own cluster’s runs of a Rollout deleted and created again while its bridge was down', async () => {
     await bridgeA.stop();
-    await run('kubectl', ['delete', 'rollout', app, '-n', namespace, '--wait=true']);
+    await run('kubectl', ['delete', 'rollouts.siirto.dev', app, '-n', namespace, '--wait=true']);
     await kubectlApply(manifest(1));
     await bridgeA.start();
 
@@ -173,7 +173,7 @@ describe('two clusters deploying the same namespace/name into one Temporal names
     await setImage(namespace, app, image(2));
     await statusA('r5 Paused', (status) => status.phase === 'Paused' && status.revision === 5);
 
-    await clusterB.kubectl(['delete', 'rollout', app, '-n', namespace, '--wait=true']);
+    await clusterB.kubectl(['delete', 'rollouts.siirto.dev', app, '-n', namespace, '--wait=true']);
     await waitFor('b’s r2 cancelled by b’s bridge', () => probes.cancelRequested(idB(2)));
     await reconciledAgain(bridgeA);
     expect(await probes.cancelRequested(idA(5))).toBe(false);

@@ -21,7 +21,7 @@ describe('deleting a Rollout mid-canary', () => {
     );
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 60, [`${app}-canary`]: 40 });
 
-    await runOrThrow('kubectl', ['delete', 'rollout', app, '-n', scope.namespace]);
+    await runOrThrow('kubectl', ['delete', 'rollouts.siirto.dev', app, '-n', scope.namespace]);
 
     const handle = scenario.client.workflow.getHandle(paused.workflowId!);
     const failure = await handle.result().then(

@@ -1,7 +1,7 @@
 import type { RolloutStatus } from '../../schemas/rollout';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
-import { kubectlApply, setImage } from '../harness/rollout-fixtures';
+import { annotateRollout, kubectlApply, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { waitFor } from '../harness/wait';
 import { bridgeProbes, reconcilesLogged } from '../k8s-bridge/bridge-probes';
@@ -57,7 +57,7 @@ describe('a spec broken while a revision is in flight', () => {
     const workflowId = paused.workflowId!;
 
     const from = scenario.bridge.logText().length;
-    await runOrThrow('kubectl', ['delete', 'analysistemplate', GATE, '-n', namespace]);
+    await runOrThrow('kubectl', ['delete', 'analysistemplates.siirto.dev', GATE, '-n', namespace]);
     const reported = await scenario.waitForStatus(
       'Valid=False',
       (s) => validCondition(s)?.status === 'False',
@@ -85,7 +85,7 @@ describe('a spec broken while a revision is in flight', () => {
     ]);
 
     // A promote still reaches the run; its analysis step cannot run without the template, so it aborts.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, 'siirto.dev/promote=true']);
+    await annotateRollout(namespace, app, 'siirto.dev/promote=true');
     const degraded = await scenario.waitForStatus('r2 to become Degraded', (s) => s.phase === 'Degraded');
     expect(degraded.message).toContain('step analysis could not run');
     expect(degraded.message).toContain(`AnalysisTemplate ${namespace}/${GATE} not found`);

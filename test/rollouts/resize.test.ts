@@ -47,7 +47,7 @@ describe('sizing a Rollout without a new revision', () => {
     const healthy = await scenario.firstRevisionHealthy(steps, { replicas: 2, progressDeadlineSeconds });
     expect(healthy).toMatchObject({ replicas: 2, selector: `app=${app}` });
 
-    await kubectl('scale', `rollout/${app}`, '--replicas=4');
+    await kubectl('scale', `rollouts.siirto.dev/${app}`, '--replicas=4');
     await sized('the stable ReplicaSet', healthy.stableTemplateHash, 4);
     const status = await scenario.waitForStatus('status.replicas 4', (s) => s.replicas === 4);
     expect(status).toMatchObject({
@@ -55,7 +55,9 @@ describe('sizing a Rollout without a new revision', () => {
       revision: 1,
       stableTemplateHash: healthy.stableTemplateHash,
     });
-    const scale = JSON.parse(await kubectl('get', `rollout/${app}`, '--subresource=scale', '-o', 'json')) as {
+    const scale = JSON.parse(
+      await kubectl('get', `rollouts.siirto.dev/${app}`, '--subresource=scale', '-o', 'json'),
+    ) as {
       kind: string;
       spec: { replicas: number };
       status: { replicas: number; selector: string };
@@ -76,7 +78,7 @@ describe('sizing a Rollout without a new revision', () => {
     );
     await sized('the canary', paused.currentTemplateHash, 2);
 
-    await kubectl('scale', `rollout/${app}`, '--replicas=6');
+    await kubectl('scale', `rollouts.siirto.dev/${app}`, '--replicas=6');
     await sized('the stable ReplicaSet', paused.stableTemplateHash, 6);
     await sized('the canary', paused.currentTemplateHash, 3);
     await event('Resized', 'resized to spec.replicas 6: stable 6, canary 3 for 50% of traffic');
@@ -180,7 +182,7 @@ describe('sizing a Rollout without a new revision', () => {
       return canary?.replicas === 3 && canary.readyReplicas === 1;
     });
 
-    await kubectl('scale', `rollout/${app}`, '--replicas=2');
+    await kubectl('scale', `rollouts.siirto.dev/${app}`, '--replicas=2');
     const paused = await scenario.waitForStatus(
       'r4 to pause at 50% with the canary it has',
       (s) => s.revision === 4 && s.phase === 'Paused' && s.weights?.canary === 50,

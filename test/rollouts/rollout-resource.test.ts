@@ -6,16 +6,14 @@ import { SiirtoProcess, siirtoEnvironment } from '../harness/siirto-processes';
 describe('the Rollout resource and the worker, as a platform engineer meets them', () => {
   const scope = isolate('resource');
 
-  it('explains its canary fields with kubectl explain', async () => {
-    const explained = await runOrThrow('kubectl', ['explain', 'rollout.spec.strategy.canary']);
+  it('explains its canary fields with kubectl explain, under its own short name sro', async () => {
+    const explained = await runOrThrow('kubectl', ['explain', 'sro.spec.strategy.canary']);
     expect(explained).toContain('Shift traffic to the new revision step by step.');
     expect(explained).toMatch(/stableService\s+<string> -required-/);
     expect(explained).toContain('Service that selects the canary pods');
-    const steps = await runOrThrow('kubectl', [
-      'explain',
-      'rollout.spec.strategy.canary.steps.pause.duration',
-    ]);
+    const steps = await runOrThrow('kubectl', ['explain', 'sro.spec.strategy.canary.steps.pause.duration']);
     expect(steps).toContain('How long to pause, such as 30s, 5m or 1h30m');
+    expect(steps).toContain('or a number of seconds');
   });
 
   it('rejects a step that is two things at once when it is applied', async () => {
@@ -30,13 +28,13 @@ describe('the Rollout resource and the worker, as a platform engineer meets them
     expect(applied.stderr).toContain('set exactly one of setWeight, pause, analysis');
   });
 
-  it('shows phase, step, weight and revision as columns', async () => {
+  it('shows phase, step, weight and revision as columns in kubectl get sro', async () => {
     await runOrThrow(
       'kubectl',
       ['apply', '-f', '-'],
       rolloutManifest({ namespace: scope.namespace, app: 'listed', steps: [] }),
     );
-    const table = await runOrThrow('kubectl', ['get', 'rollouts', '-n', scope.namespace, '-o', 'wide']);
+    const table = await runOrThrow('kubectl', ['get', 'sro', '-n', scope.namespace, '-o', 'wide']);
     expect(table.split('\n')[0]).toMatch(/NAME\s+PHASE\s+STEP\s+WEIGHT\s+REVISION\s+AGE/);
   });
 

@@ -31,7 +31,7 @@ describe('a run that closed without a verdict', () => {
   });
   const siirto = (...args: string[]) => run(SIIRTO, [...args, '-n', namespace]);
   const wayBack = (name: string) =>
-    `\`siirto retry ${name}\` (or \`kubectl annotate rollout ${name} ${RETRY_ANNOTATION}=true\`) to run it again`;
+    `\`siirto retry ${name}\` (or \`kubectl annotate rollouts.siirto.dev ${name} ${RETRY_ANNOTATION}=true\`) to run it again`;
 
   const statusOf = (name: string, description: string, accept: (status: RolloutStatus) => boolean) =>
     waitFor(`${name}: ${description}`, async () => {
@@ -99,7 +99,9 @@ describe('a run that closed without a verdict', () => {
       },
     ]);
     expect(
-      JSON.parse(await runOrThrow('kubectl', ['get', 'rollout', app, '-n', namespace, '-o', 'json'])),
+      JSON.parse(
+        await runOrThrow('kubectl', ['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
+      ),
     ).not.toHaveProperty(['metadata', 'annotations', RETRY_ANNOTATION]);
 
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'on-call' }] });
@@ -118,7 +120,7 @@ describe('a run that closed without a verdict', () => {
     await kubectlApply(manifest);
     await runOrThrow('kubectl', [
       'patch',
-      'rollout',
+      'rollouts.siirto.dev',
       name,
       '-n',
       namespace,

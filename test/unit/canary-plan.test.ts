@@ -15,6 +15,7 @@ describe('canary planning', () => {
   it('describes steps as the UI shows them', () => {
     expect(describeStep({ setWeight: 20 })).toBe('20%');
     expect(describeStep({ pause: { duration: '300s' } })).toBe('pause 5m');
+    expect(describeStep({ pause: { duration: 90 } })).toBe('pause 1m30s');
     expect(describeStep({ pause: {} })).toBe('pause until promoted');
   });
 

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../../schemas/duration';
+import { formatDuration, parseDuration, parsePauseDuration } from '../../schemas/duration';
 
 describe('durations', () => {
   it.each([
@@ -23,5 +23,22 @@ describe('durations', () => {
     [250, '250ms'],
   ])('writes %d ms as %s', (milliseconds, text) => {
     expect(formatDuration(milliseconds)).toBe(text);
+  });
+
+  it.each([
+    [10, 10_000],
+    [0, 0],
+    ['10', 10_000],
+    [' 45 ', 45_000],
+    ['1m30s', 90_000],
+  ])(
+    'reads the pause duration %j as %d ms, whole numbers as seconds as Argo Rollouts does',
+    (duration, ms) => {
+      expect(parsePauseDuration(duration)).toBe(ms);
+    },
+  );
+
+  it.each([-1, 1.5, '5 minutes', '', '-5'])('rejects the pause duration %j', (duration) => {
+    expect(parsePauseDuration(duration)).toBeUndefined();
   });
 });

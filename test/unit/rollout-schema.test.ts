@@ -2,7 +2,19 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { RolloutSpecSchema } from '../../schemas/rollout';
 import { podTemplateHash } from '../../schemas/pod-template-hash';
+import { loadYaml } from '@kubernetes/client-node';
 import { CRD_DIRECTORY, renderCrds } from '../../scripts/generate-crds';
+
+type SchemaNode = { [key: string]: SchemaNode | undefined };
+
+/** The generated Rollout CRD's schema node at `fields`, stepping into an array's items by `[]`. */
+function rolloutCrdSchemaAt(fields: string[]): SchemaNode | undefined {
+  const crd = loadYaml<SchemaNode>(renderCrds()['rollouts.siirto.dev.yaml'] ?? '');
+  const versions = crd.spec?.versions as unknown as SchemaNode[];
+  let node = versions[0]?.schema?.openAPIV3Schema;
+  for (const field of fields) node = field === '[]' ? node?.items : node?.properties?.[field];
+  return node;
+}
 
 const validSpec = {
   selector: { matchLabels: { app: 'checkout' } },
@@ -26,6 +38,42 @@ describe('the Rollout schema', () => {
     expect(spec.replicas).toBe(1);
     expect(spec.progressDeadlineSeconds).toBe(600);
     expect(spec.strategy.canary?.scaleDownDelaySeconds).toBe(30);
+  });
+
+  it('takes a pause duration as a duration string or, as Argo Rollouts does, a whole number of seconds', () => {
+    const withPause = (duration: unknown) => ({
+      ...validSpec,
+      strategy: { canary: { ...validSpec.strategy.canary, steps: [{ pause: { duration } }] } },
+    });
+    expect(RolloutSpecSchema.parse(withPause(10)).strategy.canary?.steps).toEqual([
+      { pause: { duration: 10 } },
+    ]);
+    expect(RolloutSpecSchema.parse(withPause('1h')).strategy.canary?.steps).toEqual([
+      { pause: { duration: '1h' } },
+    ]);
+    for (const wrong of [-5, 2.5, true]) {
+      const [issue] = RolloutSpecSchema.safeParse(withPause(wrong)).error?.issues ?? [];
+      expect(issue?.message).toBe(
+        'write a duration like 30s, 5m or 1h30m, or whole seconds like 10 (not negative)',
+      );
+      expect(issue?.path).toEqual(['strategy', 'canary', 'steps', 0, 'pause', 'duration']);
+    }
+  });
+
+  it('types pause.duration as int-or-string in the CRD, so kubectl apply keeps 10 a number', () => {
+    const duration = rolloutCrdSchemaAt(['spec', 'strategy', 'canary', 'steps', '[]', 'pause', 'duration']);
+    expect(duration).toMatchObject({
+      'x-kubernetes-int-or-string': true,
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+    });
+    expect(duration).not.toHaveProperty('type');
+  });
+
+  it('is named sro for short, not ro, which Argo Rollouts uses', () => {
+    const crd = loadYaml<{ spec: { names: { shortNames: string[] } } }>(
+      renderCrds()['rollouts.siirto.dev.yaml'] ?? '',
+    );
+    expect(crd.spec.names.shortNames).toEqual(['sro']);
   });
 
   it('names the step that is two things at once', () => {

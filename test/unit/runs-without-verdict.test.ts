@@ -87,7 +87,7 @@ describe('what the bridge does about a revision run', () => {
     const message = endedWithoutVerdictMessage(workflowId, 'checkout', 'terminated: by hand');
     expect(message).toBe(
       'the workflow shop/checkout/r2 ended without a verdict (terminated: by hand); `siirto retry checkout` ' +
-        '(or `kubectl annotate rollout checkout siirto.dev/retry=true`) to run it again',
+        '(or `kubectl annotate rollouts.siirto.dev checkout siirto.dev/retry=true`) to run it again',
     );
     const status = endedWithoutVerdictStatus({ phase: 'Paused', conditions: [startedCondition] }, message);
     expect(status).toMatchObject({

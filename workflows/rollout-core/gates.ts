@@ -8,7 +8,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import { FailureType, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
-import { formatDuration, parseDuration } from '../../schemas/duration';
+import { formatDuration, parsePauseDuration } from '../../schemas/duration';
 import type { QuietPoint } from '../continue-as-new';
 import {
   abortSignal,
@@ -222,9 +222,9 @@ export class Gates {
 
   // --- pauses ---------------------------------------------------------------------------------------
   /** `resumed`: the run before this one continued as new in this pause; its state says the rest. */
-  async pause(step: { duration?: string }, resumed = false): Promise<void> {
+  async pause(step: { duration?: string | number }, resumed = false): Promise<void> {
     const { state } = this.run;
-    const milliseconds = step.duration === undefined ? undefined : parseDuration(step.duration);
+    const milliseconds = step.duration === undefined ? undefined : parsePauseDuration(step.duration);
     if (step.duration !== undefined && milliseconds === undefined) {
       throw ApplicationFailure.nonRetryable(
         `pause duration "${step.duration}" is not a duration`,

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../../schemas/duration';
+import { formatDuration, parsePauseDuration } from '../../schemas/duration';
 import type { CanaryStep, CanaryStrategy } from '../../schemas/rollout';
 import type { StrategyPlan } from './registry';
 
@@ -12,8 +12,8 @@ export function describeStep(step: CanaryStep): string {
   if (step.setWeight !== undefined) return `${step.setWeight}%`;
   if (step.pause) {
     if (step.pause.duration === undefined) return 'pause until promoted';
-    const milliseconds = parseDuration(step.pause.duration);
-    return `pause ${milliseconds === undefined ? step.pause.duration : formatDuration(milliseconds)}`;
+    const milliseconds = parsePauseDuration(step.pause.duration);
+    return `pause ${milliseconds === undefined ? String(step.pause.duration) : formatDuration(milliseconds)}`;
   }
   return 'analysis';
 }
