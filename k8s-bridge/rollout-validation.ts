@@ -9,6 +9,12 @@ import { isNotFound } from '../kubernetes/errors';
 import { parseDuration } from '../schemas/duration';
 import type { RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
+import {
+  blueGreenAnalyses,
+  checkBlueGreen,
+  checkBlueGreenRoutes,
+  trafficServices,
+} from './blue-green-validation';
 
 /**
  * Checks a Rollout before the bridge acts on it. The CRD's schema already rejects wrong shapes at
@@ -38,7 +44,7 @@ export function rolloutAnalyses(
   rollout: Rollout,
 ): { analysis: RolloutAnalysis; field: string; mode: 'step' | 'background' }[] {
   const canary = rollout.spec.strategy.canary;
-  if (!canary) return [];
+  if (!canary) return blueGreenAnalyses(rollout);
   const steps = canary.steps.flatMap((step, index) =>
     step.analysis
       ? [
@@ -86,8 +92,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** The HTTPRoutes a Rollout routes through, each with the path of the field that names it. */
 export function namedRoutes(rollout: Rollout): { name: string; field: string }[] {
-  const gatewayApi = rollout.spec.strategy.canary?.trafficRouting.gatewayAPI;
-  const base = 'spec.strategy.canary.trafficRouting.gatewayAPI';
+  const services = trafficServices(rollout);
+  const gatewayApi = services?.trafficRouting?.gatewayAPI;
+  const base = `${services?.field ?? 'spec.strategy.canary'}.trafficRouting.gatewayAPI`;
   if (!gatewayApi) return [];
   if (gatewayApi.httpRoute) return [{ name: gatewayApi.httpRoute, field: `${base}.httpRoute` }];
   return (gatewayApi.httpRoutes ?? []).map((route, index) => ({
@@ -103,9 +110,10 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
     ...checkSteps(rollout),
     ...checkStartingStep(rollout),
     ...checkAnalyses(rollout, facts),
+    ...checkBlueGreen(rollout, facts.existingServices),
   ];
   const canary = rollout.spec.strategy.canary;
-  if (!canary) return problems;
+  if (!canary) return [...problems, ...checkBlueGreenRoutes(rollout, namedRoutes(rollout), facts)];
   const namespace = rollout.metadata.namespace;
 
   const services = [
@@ -199,8 +207,8 @@ function checkStartingStep(rollout: Rollout): string[] {
  * or a missing argument makes the Rollout Invalid before any traffic moves.
  */
 function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
-  const canary = rollout.spec.strategy.canary;
-  if (!canary) return [];
+  const services = trafficServices(rollout);
+  if (!services) return [];
   const problems = [...facts.templateProblems];
   for (const { analysis, field, mode } of rolloutAnalyses(rollout)) {
     const templates = analysis.templates.map((reference) =>
@@ -218,8 +226,8 @@ function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
           rollout: rollout.metadata.name,
           canaryHash: 'canary-hash',
           stableHash: 'stable-hash',
-          canaryService: canary.canaryService,
-          stableService: canary.stableService,
+          canaryService: services.canaryService ?? services.stableService,
+          stableService: services.stableService,
         },
       });
     } catch (error) {
@@ -286,8 +294,10 @@ function expressionHolds(expression: SelectorExpression, labels: Record<string, 
  */
 export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout): Promise<ClusterFacts> {
   const namespace = rollout.metadata.namespace;
-  const canary = rollout.spec.strategy.canary;
-  const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
+  const services = trafficServices(rollout);
+  const serviceNames = services
+    ? [...new Set([services.stableService, services.canaryService ?? services.stableService])]
+    : [];
   const existingServices = new Set<string>();
   const routeBackends = new Map<string, ReadonlySet<string>>();
   const routeSplitProblems = new Map<string, string>();
@@ -329,7 +339,8 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
       );
       if (!route) return;
       routeBackends.set(name, serviceBackends(route, namespace));
-      const splitProblem = canary && routeSplitProblem(route as HttpRoute, canary);
+      const split = services?.canaryService && { ...services, canaryService: services.canaryService };
+      const splitProblem = split && routeSplitProblem(route as HttpRoute, split);
       if (splitProblem) routeSplitProblems.set(name, splitProblem);
     }),
   ]);
