@@ -1,3 +1,6 @@
+import { loadAllYaml } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { routeSplitProblem } from '../../activities/traffic-routers/gateway-api';
 import {
   checkRollout,
@@ -118,6 +121,28 @@ describe('blue-green Rollout validation', () => {
     expect(problemsOf(rollout)).toEqual([
       'spec.strategy.blueGreen.prePromotionAnalysis.builtIn.window is "a minute", not a duration of at least 1s: write it like 30s, 1m or 5m',
     ]);
+  });
+
+  it('accepts the example in examples/blue-green with its own Services and route', () => {
+    const read = (file: string) =>
+      loadAllYaml(readFileSync(path.join(__dirname, '../../examples/blue-green', file), 'utf8')) as {
+        kind: string;
+        metadata: { name: string };
+        spec?: { rules?: unknown[] };
+      }[];
+    const app = read('app.yaml');
+    const [manifest] = read('rollout.yaml');
+    const result = parseRollout(manifest);
+    expect(result.problems).toEqual([]);
+    const route = app.find((object) => object.kind === 'HTTPRoute');
+    const facts: ClusterFacts = {
+      ...everythingExists,
+      existingServices: new Set(
+        app.filter((object) => object.kind === 'Service').map((s) => s.metadata.name),
+      ),
+      routeBackends: new Map([[route?.metadata.name ?? '', serviceBackends(route, 'store')]]),
+    };
+    expect(problemsOf(result.rollout!, facts)).toEqual([]);
   });
 
   it('looks up the active and preview Services and the route between them', async () => {
