@@ -11,9 +11,11 @@ import {
   resizeSignal,
   rolloutWorkflowId,
   supersedeSignal,
+  type BlueGreenRolloutInput,
   type CanaryRolloutInput,
   type RolloutState,
 } from '../workflows/rollout-api';
+import { blueGreenWorkflowDetails, blueGreenWorkflowSummary } from './blue-green-summary';
 import {
   ROLLOUT_IMAGES_MEMO,
   ROLLOUT_UID_MEMO,
@@ -42,9 +44,10 @@ import { workflowDetails, workflowSummary } from './workflow-summary';
  * reconcile may run again after a crash, a resync or on a second bridge.
  */
 
-/** The workflow type the worker registers (workflows/canary-rollout.ts). */
+/** The workflow types the worker registers (workflows/canary-rollout.ts, workflows/blue-green-rollout.ts). */
 const CANARY_ROLLOUT_WORKFLOW = 'canaryRollout';
-type CanaryRolloutWorkflow = (input: CanaryRolloutInput) => Promise<RolloutState>;
+const BLUE_GREEN_ROLLOUT_WORKFLOW = 'blueGreenRollout';
+type RolloutWorkflow = (input: CanaryRolloutInput | BlueGreenRolloutInput) => Promise<RolloutState>;
 
 /** The images of the pod template's containers, in order; the first names the revision's artifact. */
 function containerImages(rollout: Rollout): string[] {
@@ -95,29 +98,52 @@ export class RolloutWorkflows {
     again = false,
   ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
-    const canary = rollout.spec.strategy.canary;
-    if (!canary || !uid) throw new Error(`Rollout ${namespace}/${name} has no canary strategy or no uid`);
-    const input: CanaryRolloutInput = {
+    const { canary, blueGreen } = rollout.spec.strategy;
+    if (!uid) throw new Error(`Rollout ${namespace}/${name} has no uid`);
+    const common = {
       rollout: { namespace, name, uid },
       revision: decision.revision,
       templateHash: decision.templateHash,
       stableTemplateHash: rollout.status?.stableTemplateHash,
       replicas: rollout.spec.replicas,
-      canary,
       progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
       supersedes,
       images: containerImages(rollout),
-      ...(this.historyLimit
-        ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
-        : {}),
     };
-    const plan = { namespace, name, ...decision, stableTemplateHash: input.stableTemplateHash, canary };
+    const plan = { namespace, name, ...decision, stableTemplateHash: common.stableTemplateHash };
+    const limits = this.historyLimit
+      ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
+      : {};
+    let run;
+    if (canary) {
+      run = {
+        type: CANARY_ROLLOUT_WORKFLOW,
+        strategy: 'canary',
+        input: { ...common, canary, ...limits } satisfies CanaryRolloutInput,
+        staticSummary: workflowSummary({ ...plan, canary }),
+        staticDetails: workflowDetails({ ...plan, canary }),
+      };
+    } else if (blueGreen) {
+      run = {
+        type: BLUE_GREEN_ROLLOUT_WORKFLOW,
+        strategy: 'blueGreen',
+        input: {
+          ...common,
+          blueGreen,
+          ...(limits.analysisHistoryLimit ? { analysisHistoryLimit: limits.analysisHistoryLimit } : {}),
+        } satisfies BlueGreenRolloutInput,
+        staticSummary: blueGreenWorkflowSummary({ ...plan, blueGreen }),
+        staticDetails: blueGreenWorkflowDetails({ ...plan, blueGreen }),
+      };
+    } else {
+      throw new Error(`Rollout ${namespace}/${name} has no strategy`);
+    }
     try {
       const { workflowId } = decision;
-      await this.client.workflow.start<CanaryRolloutWorkflow>(CANARY_ROLLOUT_WORKFLOW, {
+      await this.client.workflow.start<RolloutWorkflow>(run.type, {
         workflowId,
         taskQueue: this.taskQueue,
-        args: [input],
+        args: [run.input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: again ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
         typedSearchAttributes: [
@@ -125,12 +151,12 @@ export class RolloutWorkflows {
           { key: RolloutNameKey, value: name },
           { key: RolloutRevisionKey, value: String(decision.revision) },
           { key: RolloutPhaseKey, value: 'Progressing' },
-          { key: RolloutStrategyKey, value: 'canary' },
+          { key: RolloutStrategyKey, value: run.strategy },
           ...(this.clusterId ? [{ key: SiirtoClusterKey, value: this.clusterId }] : []),
         ],
-        memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },
-        staticSummary: workflowSummary(plan),
-        staticDetails: workflowDetails(plan),
+        memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: common.images },
+        staticSummary: run.staticSummary,
+        staticDetails: run.staticDetails,
       });
       this.onStarted(workflowId);
       return 'open';

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import type { BlueGreenStrategy, CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
 import type { RolloutContinuation } from './continue-as-new';
 
 /**
@@ -36,6 +36,24 @@ export interface CanaryRolloutInput {
   continued?: RolloutContinuation;
 }
 
+export interface BlueGreenRolloutInput {
+  rollout: RolloutRef;
+  revision: number;
+  /** Pod-template hash of the revision being rolled out. */
+  templateHash: string;
+  /** Pod-template hash of the revision the active Service selects now; absent for an app's first rollout. */
+  stableTemplateHash?: string;
+  replicas: number;
+  blueGreen: BlueGreenStrategy;
+  progressDeadlineSeconds: number;
+  /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
+  supersedes?: string;
+  /** The revision's container images, first the main one: CDEvents name the artifact by them. */
+  images?: string[];
+  /** History events after which an analysis continues as new; lowered in tests. */
+  analysisHistoryLimit?: number;
+}
+
 export interface RolloutState {
   phase: RolloutPhase;
   revision: number;
@@ -45,6 +63,8 @@ export interface RolloutState {
   currentStepIndex: number;
   stepCount: number;
   weights: TrafficWeights;
+  /** Blue-green: the revision each Service selects (pod-template hashes). */
+  blueGreen?: { activeSelector?: string; previewSelector?: string };
   /** True while a pause is waiting, so a promote has something to act on. */
   paused: boolean;
   /** When a timed pause ends unless promoted first (ISO 8601); absent outside timed pauses. */

@@ -16,11 +16,18 @@ export interface BlueGreenAppFixture {
 export const activeService = (app: string) => `${app}-active`;
 export const previewService = (app: string) => `${app}-preview`;
 
+/** The hostname at the gateway that reaches the preview Service, for people and tests to try it. */
+export function previewHost(namespace: string, app: string): string {
+  return `preview.${routeHost(namespace, app)}`;
+}
+
 /**
- * The Services and the HTTPRoute of a blue-green app: the route sends everything to the active
- * Service, and has the preview Service beside it at weight 0 for Siirto to move the weights to.
+ * The Services and HTTPRoutes of a blue-green app. The app's route sends everything to the active
+ * Service, with the preview Service beside it at weight 0 for Siirto to move the weights to (or,
+ * `withoutRoute`, to the active Service alone, which Siirto does not touch); a second route, Siirto's
+ * to leave alone, sends the preview hostname to the preview Service.
  */
-export function blueGreenServicesAndRoute(namespace: string, app: string): string {
+export function blueGreenServicesAndRoute(namespace: string, app: string, withoutRoute = false): string {
   const service = (name: string) => `
 apiVersion: v1
 kind: Service
@@ -29,21 +36,25 @@ spec:
   selector: { app: ${app} }
   ports: [{ port: 80, targetPort: 8080 }]
 `;
+  const route = (name: string, host: string, backends: string[]) => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  parentRefs: [{ name: local, namespace: siirto-gateway }]
+  hostnames: [${host}]
+  rules:
+    - backendRefs:
+${backends.map((backend) => `        - ${backend}`).join('\n')}
+`;
   return [
     service(activeService(app)),
     service(previewService(app)),
-    `
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${app}, namespace: ${namespace} }
-spec:
-  parentRefs: [{ name: local, namespace: siirto-gateway }]
-  hostnames: [${routeHost(namespace, app)}]
-  rules:
-    - backendRefs:
-        - { name: ${activeService(app)}, port: 80, weight: 100 }
-        - { name: ${previewService(app)}, port: 80, weight: 0 }
-`,
+    route(app, routeHost(namespace, app), [
+      `{ name: ${activeService(app)}, port: 80, weight: 100 }`,
+      ...(withoutRoute ? [] : [`{ name: ${previewService(app)}, port: 80, weight: 0 }`]),
+    ]),
+    route(`${app}-preview`, previewHost(namespace, app), [`{ name: ${previewService(app)}, port: 80 }`]),
   ].join('\n---\n');
 }
 
