@@ -2,8 +2,9 @@ import type { CliContext } from './cli-context';
 import { age, structured, table } from './output';
 import { stepOfSteps } from '../schemas/rollout';
 import { listRollouts } from './rollouts';
+import { blueGreenTraffic } from './blue-green-view';
 
-/** `siirto list`: one line per Rollout with phase, step, weights and revision. */
+/** `siirto list`: one line per Rollout with phase, step, weights (blue-green: active/preview) and revision. */
 export async function listCommand(context: CliContext): Promise<string> {
   const rollouts = await listRollouts(context);
   if (context.output !== 'table') return structured(rollouts, context.output);
@@ -20,10 +21,14 @@ export async function listCommand(context: CliContext): Promise<string> {
     ...(context.allNamespaces ? [metadata.namespace] : []),
     metadata.name,
     status?.phase ?? 'Pending',
-    status?.currentStepIndex === undefined
+    status?.currentStepIndex === undefined || spec.strategy?.blueGreen
       ? '-'
       : stepOfSteps(status.currentStepIndex, spec.strategy?.canary?.steps?.length ?? 0),
-    status?.weights ? `${status.weights.stable}/${status.weights.canary}` : '-',
+    spec.strategy?.blueGreen
+      ? blueGreenTraffic(status ?? {})
+      : status?.weights
+        ? `${status.weights.stable}/${status.weights.canary}`
+        : '-',
     status?.revision === undefined ? '-' : String(status.revision),
     age(metadata.creationTimestamp),
   ]);
