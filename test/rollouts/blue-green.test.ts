@@ -18,7 +18,7 @@ import { kubectlApply, patchRolloutSpec, routeHost, sampleContainer } from '../h
 import { watchServicePods, type ServicePodsWatch } from '../harness/service-pods-watch';
 import { siirtoBridge, siirtoWorker, type SiirtoProcess } from '../harness/siirto-processes';
 import { stack } from '../harness/stack';
-import { temporalClient } from '../harness/temporal';
+import { recordHistoryFixture, temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { startTraffic, type Traffic } from '../traffic/traffic';
 import type { ResponseCounts } from '../../stack/load-generator';
@@ -148,6 +148,14 @@ describe('blue-green: the new revision runs beside the active one, then takes al
       .executeUpdate(promoteUpdate, { args: [{ by: 'blue-green test' }] });
   }
 
+  /** Keeps the revision's history as a replay fixture (with SIIRTO_RECORD_HISTORIES=1), once it is closed if `closed`. */
+  async function record(app: string, scenario: string, closed = false): Promise<void> {
+    const { workflowId } = await see.rolloutStatus(app);
+    const handle = client.workflow.getHandle(workflowId ?? '');
+    if (closed) await handle.result();
+    await recordHistoryFixture(scenario, handle);
+  }
+
   async function hashOf(app: string, revision: number): Promise<string> {
     const status = await waitForStatus(
       app,
@@ -264,6 +272,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
       };
       expect(non2xx(before, after)).toBe(0);
       expect(active.unreadySelections).toEqual([]);
+      await record(app, 'blue-green-promoted', true);
     },
     180_000,
   );
@@ -338,6 +347,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
     expect(events).toEqual(
       expect.arrayContaining([expect.objectContaining({ type: 'Warning', reason: 'AnalysisFailed' })]),
     );
+    await record(app, 'blue-green-pre-promotion-analysis-failed');
   });
 
   it('switches the active Service back to the previous revision when the post-promotion analysis fails', async () => {
@@ -371,6 +381,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
     });
     expect(back.failures).toBe(0);
     expect(active.unreadySelections).toEqual([]);
+    await record(app, 'blue-green-post-promotion-analysis-switched-back');
   });
 
   it('switches straight back to the previous template while its pods are still there (fast-track rollback)', async () => {
@@ -419,5 +430,6 @@ describe('blue-green: the new revision runs beside the active one, then takes al
     });
     expect(non2xx(before, load.responses())).toBe(0);
     expect(active.unreadySelections).toEqual([]);
+    await record(app, 'blue-green-fast-track-rollback');
   });
 });
