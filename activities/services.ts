@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from '../kubernetes/client';
 import { isNotFound } from '../kubernetes/errors';
-import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import { FIELD_MANAGER, POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import { mergePatch } from '../kubernetes/merge-patch';
 import type { RolloutRef } from '../workflows/rollout-api';
 import { rethrowKubernetesError } from './kubernetes-failures';
@@ -45,6 +45,8 @@ export async function pointServiceAtRevision(
       {
         name: input.service,
         namespace,
+        // Named, as every write of Siirto's, so its changes are told from anyone else's.
+        fieldManager: FIELD_MANAGER,
         body: { spec: { selector: { [POD_TEMPLATE_HASH_LABEL]: input.templateHash } } },
       },
       mergePatch,
