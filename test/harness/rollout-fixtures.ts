@@ -129,7 +129,7 @@ export async function patchRolloutSpec(
   await runOrThrow('kubectl', [
     ...(kubeconfig ? ['--kubeconfig', kubeconfig] : []),
     'patch',
-    'rollout',
+    'rollouts.siirto.dev',
     app,
     '-n',
     namespace,
