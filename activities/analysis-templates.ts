@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
+import { AnalysisConfigurationError } from '../analysis/analysis-configuration-error';
+import { FailureType } from '../reasons/rollout-reasons';
 import { resolveMetrics, type FetchedTemplate } from '../analysis/metric-resolution';
 import type { PrometheusAddressAllowList } from '../analysis/prometheus-addresses';
 import type { ResolvedMetric } from '../analysis/resolved-metric';
@@ -68,7 +69,7 @@ async function fetchTemplate(
         : '';
       throw ApplicationFailure.nonRetryable(
         `${source} not found: create it or fix ${field}.templateName${scopeHint}`,
-        INVALID_CONFIGURATION,
+        FailureType.InvalidConfiguration,
       );
     }
     rethrowKubernetesError(error, { action: `reading ${source}` });
@@ -77,7 +78,7 @@ async function fetchTemplate(
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(
       `${source}, referenced by ${field}, is not a valid template: ${z.prettifyError(parsed.error)}. Fix the template and apply it again`,
-      INVALID_CONFIGURATION,
+      FailureType.InvalidConfiguration,
     );
   }
   return { reference, source, spec: parsed.data.spec };
@@ -119,7 +120,7 @@ export async function resolveAnalysis(
     if (!(error instanceof AnalysisConfigurationError)) throw error;
     throw ApplicationFailure.nonRetryable(
       `${describeRollout(input.rollout)} ${input.field} cannot be measured: ${error.problems.join('; ')}`,
-      INVALID_CONFIGURATION,
+      FailureType.InvalidConfiguration,
     );
   }
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { apiMessage, apiStatus, isTransient } from '../kubernetes/errors';
+import { FailureType } from '../reasons/rollout-reasons';
 
 export interface FailedRequest {
   /** What was asked of which object, such as `updating HTTPRoute shop/web`. */
@@ -27,10 +28,10 @@ export function rethrowKubernetesError(error: unknown, request: FailedRequest): 
 }
 
 function defaultType(status: number | undefined): string {
-  if (status === 401 || status === 403) return 'KubernetesForbidden';
-  if (status === 404) return 'KubernetesNotFound';
-  if (status === 400 || status === 422) return 'KubernetesInvalid';
-  return 'KubernetesRequestFailed';
+  if (status === 401 || status === 403) return FailureType.KubernetesForbidden;
+  if (status === 404) return FailureType.KubernetesNotFound;
+  if (status === 400 || status === 422) return FailureType.KubernetesInvalid;
+  return FailureType.KubernetesRequestFailed;
 }
 
 function defaultFix(status: number | undefined): string {

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
+import { FailureType } from '../reasons/rollout-reasons';
 import { evaluateCondition, parseCondition, type Condition } from '../analysis/condition';
 import type { MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
 import { formatDuration } from '../schemas/duration';
@@ -43,7 +43,7 @@ export async function measureMetric(
         `metric "${metric.name}" (${metric.source}) provider.prometheus.address`,
         metric.address,
       ),
-      INVALID_CONFIGURATION,
+      FailureType.InvalidConfiguration,
     );
   }
   const answer = await query(metric, settings);
@@ -65,7 +65,7 @@ function parseConditions(metric: ResolvedMetric): Conditions {
       // Resolution checked the conditions; this guards a metric built some other way.
       throw ApplicationFailure.nonRetryable(
         `the ${which} condition of metric "${metric.name}" (${metric.source}) is malformed: ${(error as Error).message}`,
-        INVALID_CONFIGURATION,
+        FailureType.InvalidConfiguration,
       );
     }
   };
@@ -119,7 +119,7 @@ async function query(
     throw ApplicationFailure.nonRetryable(
       `Prometheus cannot run the query of metric "${metric.name}" (${metric.source}): ${response.error ?? 'bad_data'}. ` +
         `Fix the query: ${metric.query}`,
-      INVALID_CONFIGURATION,
+      FailureType.InvalidConfiguration,
     );
   }
   if (status !== 200 || response.status !== 'success' || !response.data) {

@@ -21,6 +21,7 @@ import {
   type UnobservedTime,
 } from './unobserved-time';
 import type { RolloutRef } from '../workflows/rollout-api';
+import { FailureType } from '../reasons/rollout-reasons';
 
 /**
  * What each heartbeat carries; a retried attempt reads it back to keep the first attempt's deadline,
@@ -157,7 +158,7 @@ async function failAtDeadline(
     `${describeReplicaSet(namespace, name)}: ` +
       `${progress.availableReplicas} of ${input.replicas} pods available after the progress deadline of ` +
       `${input.deadlineSeconds}s${unobserved}${why ? ` (${why})` : ''}; see \`kubectl describe pods -n ${namespace} -l ${podSelector}\``,
-    'ProgressDeadlineExceeded',
+    FailureType.ProgressDeadlineExceeded,
   );
 }
 
@@ -242,6 +243,6 @@ function replicaSetMissing(namespace: string, name: string, replicas: number): A
   return ApplicationFailure.nonRetryable(
     `${describeReplicaSet(namespace, name)} was deleted while waiting for ${replicas} available pods; ` +
       'retry the rollout to create it again',
-    'ReplicaSetMissing',
+    FailureType.ReplicaSetMissing,
   );
 }

@@ -6,6 +6,7 @@ import { mergePatch } from '../kubernetes/merge-patch';
 import type { RolloutRef } from '../workflows/rollout-api';
 import { describeReplicaSet } from './replica-sets';
 import { recordRolloutEvent } from './rollout-events';
+import { EventReason } from '../reasons/rollout-reasons';
 
 /** A ReplicaSet as a read or a watch event gives it: managedFields' times are Dates or text. */
 interface ObservedReplicaSet {
@@ -68,7 +69,7 @@ async function restore(
   await recordRolloutEvent(kube, {
     rollout,
     type: 'Warning',
-    reason: 'ReplicaSetRestored',
+    reason: EventReason.ReplicaSetRestored,
     message:
       `${describeReplicaSet(namespace, name)} ${what}; Siirto scaled it back to the ${replicas} pods the rollout ` +
       `runs it at. Scale the Rollout instead (kubectl scale rollout/${rollout.name} --replicas=N)`,

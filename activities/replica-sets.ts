@@ -16,6 +16,7 @@ import type { RolloutRef } from '../workflows/rollout-api';
 import { rethrowKubernetesError } from './kubernetes-failures';
 import type { ReplicaSetSummary } from './rollout-activities';
 import { describeRollout, readRollout } from './rollout-reader';
+import { FailureType } from '../reasons/rollout-reasons';
 
 /** A revision's ReplicaSet is named after its template, so going back to a template finds it again. */
 export function replicaSetName(rollout: RolloutRef, templateHash: string): string {
@@ -89,7 +90,7 @@ export async function ensureReplicaSet(
     throw ApplicationFailure.nonRetryable(
       `${describeRollout(input.rollout)} no longer has the pod template of revision ${input.revision} ` +
         `(hash ${input.templateHash}; its template now hashes to ${currentHash}); the newer revision takes over`,
-      'RevisionSuperseded',
+      FailureType.RevisionSuperseded,
     );
   }
   // Most calls scale a ReplicaSet an earlier step made; only the first creates it.
@@ -139,7 +140,7 @@ export async function scaleReplicaSet(
   throw ApplicationFailure.nonRetryable(
     `${describeReplicaSet(input.rollout.namespace, name)} of ${describeRollout(input.rollout)} does not exist, ` +
       `so it cannot be scaled to ${input.replicas}; retry the rollout to create it again`,
-    'ReplicaSetMissing',
+    FailureType.ReplicaSetMissing,
   );
 }
 
@@ -173,7 +174,7 @@ export async function readOwnedReplicaSet(
   throw ApplicationFailure.nonRetryable(
     `${described} exists but is not controlled by ${describeRollout(rollout)}; ` +
       'delete it (or rename the Rollout) so Siirto can create its own',
-    'ReplicaSetConflict',
+    FailureType.ReplicaSetConflict,
   );
 }
 

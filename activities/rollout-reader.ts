@@ -12,6 +12,7 @@ import {
 } from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
 import { rethrowKubernetesError } from './kubernetes-failures';
+import { FailureType } from '../reasons/rollout-reasons';
 
 /** How messages name a Rollout: as `kubectl get rollout -n <namespace> <name>` would find it. */
 export function describeRollout(rollout: RolloutRef): string {
@@ -41,7 +42,7 @@ const StoredRolloutSchema = z.looseObject({ metadata: RolloutMetadataSchema });
 function rolloutGone(rollout: RolloutRef, why: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(
     `${describeRollout(rollout)} (uid ${rollout.uid}) ${why}; this revision's work stops here`,
-    'RolloutGone',
+    FailureType.RolloutGone,
   );
 }
 
@@ -71,7 +72,7 @@ export async function readRollout(kube: KubeClients, rollout: RolloutRef): Promi
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(
       `${describeRollout(rollout)} is not a valid Rollout: ${z.prettifyError(parsed.error)}. Fix it and apply it again.`,
-      'RolloutInvalid',
+      FailureType.RolloutInvalid,
     );
   }
   return parsed.data;

@@ -8,6 +8,7 @@ import { rethrowKubernetesError } from './kubernetes-failures';
 import { isAvailable, readReplicaSet } from './replica-set-availability';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
+import { FailureType } from '../reasons/rollout-reasons';
 
 /**
  * Narrows a Service to one revision's pods by adding the pod-template-hash label to its selector.
@@ -56,7 +57,7 @@ export async function pointServiceAtRevision(
       throw ApplicationFailure.nonRetryable(
         `${described}, named in ${input.field ?? 'spec.strategy.canary'} of ${describeRollout(input.rollout)}, does not exist; ` +
           "create it with a selector matching the Rollout's pod labels, or correct the name",
-        'ServiceMissing',
+        FailureType.ServiceMissing,
       );
     }
     rethrowKubernetesError(error, {

@@ -4,6 +4,7 @@ import { isAvailable, readReplicaSet } from './replica-set-availability';
 import { describeReplicaSet, replicaSetName } from './replica-sets';
 import { describeRollout } from './rollout-reader';
 import type { TrafficRouter, TrafficWeightChange } from './traffic-routers';
+import { FailureType } from '../reasons/rollout-reasons';
 
 export interface GuardedTrafficWeightChange extends TrafficWeightChange {
   /** Pods the canary must have available for the change to go ahead. */
@@ -24,7 +25,7 @@ export async function setTrafficWeights(
     throw ApplicationFailure.nonRetryable(
       `${describeRollout(change.rollout)} names Service ${change.stableService} as both stableService and ` +
         'canaryService; give the canary a Service of its own',
-      'TrafficRoutingInvalid',
+      FailureType.TrafficRoutingInvalid,
     );
   }
   const serving = routers.filter((router) => router.handles(change.trafficRouting));
@@ -32,7 +33,7 @@ export async function setTrafficWeights(
     throw ApplicationFailure.nonRetryable(
       `${describeRollout(change.rollout)} has a spec.strategy.canary.trafficRouting Siirto cannot serve; ` +
         `set one of: ${routers.map((router) => router.field).join(', ')}`,
-      'TrafficRoutingInvalid',
+      FailureType.TrafficRoutingInvalid,
     );
   }
   if (availableCanary) await requireAvailableCanary(kube, change, availableCanary);
@@ -51,6 +52,6 @@ async function requireAvailableCanary(
   throw ApplicationFailure.nonRetryable(
     `${describeReplicaSet(namespace, name)} has ${replicaSet?.status?.availableReplicas ?? 0} of the ${replicas} available pods ` +
       `weight ${change.weights.canary}% needs; the weights stay as they are until it has them`,
-    'CanaryNotAvailable',
+    FailureType.CanaryNotAvailable,
   );
 }

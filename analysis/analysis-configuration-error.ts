@@ -1,5 +1,7 @@
+import { FailureType } from '../reasons/rollout-reasons';
+
 /** The ApplicationFailure type of an analysis no retry can mend, only an edit of the Rollout or a template. */
-export const INVALID_CONFIGURATION = 'InvalidConfiguration';
+export const INVALID_CONFIGURATION = FailureType.InvalidConfiguration;
 
 /**
  * An analysis that cannot be measured as written: a missing argument, a malformed condition or

@@ -3,6 +3,7 @@ import { age, structured, table } from './output';
 import { stepOfSteps } from '../schemas/rollout';
 import { listRollouts } from './rollouts';
 import { blueGreenTraffic } from './blue-green-view';
+import { stepCount } from '../workflows/strategies/registry';
 
 /** `siirto list`: one line per Rollout with phase, step, weights (blue-green: active/preview) and revision. */
 export async function listCommand(context: CliContext): Promise<string> {
@@ -21,9 +22,9 @@ export async function listCommand(context: CliContext): Promise<string> {
     ...(context.allNamespaces ? [metadata.namespace] : []),
     metadata.name,
     status?.phase ?? 'Pending',
-    status?.currentStepIndex === undefined || spec.strategy?.blueGreen
+    status?.currentStepIndex === undefined
       ? '-'
-      : stepOfSteps(status.currentStepIndex, spec.strategy?.canary?.steps?.length ?? 0),
+      : stepOfSteps(status.currentStepIndex, stepCount(spec.strategy)),
     spec.strategy?.blueGreen
       ? blueGreenTraffic(status ?? {})
       : status?.weights

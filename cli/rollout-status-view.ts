@@ -1,8 +1,8 @@
 import type { V1ReplicaSet } from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
 import type { RolloutStatus } from '../schemas/rollout';
-import { describeStep } from '../workflows/canary-plan';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
+import { chosenStrategy } from '../workflows/strategies/registry';
 import { CliError, type CliContext } from './cli-context';
 import { blueGreenRole, blueGreenTrafficLines } from './blue-green-view';
 import { structured } from './output';
@@ -55,7 +55,7 @@ export function renderStatus(
 ): string {
   const status = rollout.status ?? {};
   const blueGreen = rollout.spec.strategy?.blueGreen;
-  const steps = rollout.spec.strategy?.canary?.steps ?? [];
+  const steps = chosenStrategy(rollout.spec.strategy)?.steps ?? [];
   const current = status.currentStepIndex ?? 0;
   const weights = status.weights ?? { stable: 100, canary: 0 };
   const filled = Math.round((weights.canary / 100) * BAR_WIDTH);
@@ -69,18 +69,17 @@ export function renderStatus(
   } else if (workflowUnknown && status.phase === 'Paused') {
     lines.push(`  pause: time left unknown (${workflowUnknown})`);
   }
-  const traffic = blueGreen
-    ? blueGreenTrafficLines(status, blueGreen)
-    : [
-        `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
-        '  steps',
-        ...steps.map((step, index) => {
-          const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
-          return `    ${mark} ${index + 1}. ${describeStep(step)}`;
-        }),
-      ];
   lines.push(
-    ...traffic,
+    ...(blueGreen
+      ? blueGreenTrafficLines(status, blueGreen)
+      : [
+          `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
+        ]),
+    '  steps',
+    ...steps.map((step, index) => {
+      const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
+      return `    ${mark} ${index + 1}. ${step}`;
+    }),
     '  pods',
     ...replicaSets
       .filter((replicaSet) => (replicaSet.spec?.replicas ?? 0) > 0 || (replicaSet.status?.replicas ?? 0) > 0)

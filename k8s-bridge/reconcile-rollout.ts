@@ -14,6 +14,7 @@ import {
   stepOfSteps,
 } from '../schemas/rollout';
 import type { RetryRequest, RolloutRef } from '../workflows/rollout-api';
+import { stepCount } from '../workflows/strategies/registry';
 import type { AnnotationCommandDelivery } from './annotation-commands';
 import type { Logger } from '../observability/log';
 import type { ReconcileOutcome } from './reconcile-queue';
@@ -410,7 +411,7 @@ export class RolloutReconciler {
     const workflowId = decision.workflowId;
     const log = this.log.with({ namespace, name, revision: decision.revision, workflowId });
     const by = request.by ?? 'someone';
-    const stepCount = rollout.spec.strategy.canary?.steps.length ?? 0;
+    const steps = stepCount(rollout.spec.strategy);
     const message = `retry by ${by}: ${workflowId} runs again from its first step`;
     // A run that completed keeps its verdict, and one that runs (started meanwhile) needs no start.
     const outcome = await this.workflows.outcome(workflowId);
@@ -422,8 +423,8 @@ export class RolloutReconciler {
       phase: 'Progressing',
       message,
       currentStepIndex: 0,
-      stepCount,
-      step: stepOfSteps(0, stepCount),
+      stepCount: steps,
+      step: stepOfSteps(0, steps),
       conditions: withCondition(withCondition(status.conditions, startDue(workflowId, `retry by ${by}`)), {
         type: PROGRESSING_CONDITION,
         status: 'True',

@@ -29,6 +29,7 @@ import { podTemplateHash } from '../schemas/pod-template-hash';
 import { stepOfSteps, type Rollout, type RolloutStatus } from '../schemas/rollout';
 import { patchRolloutStatus, VALID_CONDITION, withCondition, type StatusWrite } from './rollout-status';
 import { startDue } from './runs-without-verdict';
+import { stepCount } from '../workflows/strategies/registry';
 
 /** What decideRevision settles: the revision's number, and whether it is new. */
 export interface RevisionNumber {
@@ -105,8 +106,8 @@ export async function recordNewRevision(
       replicas: rollout.spec.replicas,
       selector: selectorText(rollout.spec.selector),
       currentStepIndex: 0,
-      stepCount: rollout.spec.strategy.canary?.steps.length ?? 0,
-      step: stepOfSteps(0, rollout.spec.strategy.canary?.steps.length ?? 0),
+      stepCount: stepCount(rollout.spec.strategy),
+      step: stepOfSteps(0, stepCount(rollout.spec.strategy)),
       conditions: withCondition(
         withCondition(
           rollout.status?.conditions,

@@ -7,6 +7,7 @@ import type { Rollout } from '../schemas/rollout';
 import { patchRolloutStatus, type StatusWrite } from './rollout-status';
 import type { RevisionDecision } from './revisions';
 import type { RolloutWorkflowRun, RolloutWorkflows } from './rollout-workflows';
+import { EventReason } from '../reasons/rollout-reasons';
 
 /**
  * spec.replicas changed without a new revision (kubectl scale, a HorizontalPodAutoscaler through the
@@ -75,7 +76,7 @@ export class RolloutScaler {
       await recordRolloutEvent(this.kube, {
         rollout: ref,
         type: 'Normal',
-        reason: 'Resized',
+        reason: EventReason.Resized,
         message: `r${decision.revision}: resized to spec.replicas ${spec.replicas}: stable ${spec.replicas}`,
       });
     }

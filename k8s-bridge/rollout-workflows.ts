@@ -6,16 +6,15 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
-import type { Rollout } from '../schemas/rollout';
+import type { Rollout, Strategy } from '../schemas/rollout';
 import {
   resizeSignal,
   rolloutWorkflowId,
   supersedeSignal,
-  type BlueGreenRolloutInput,
-  type CanaryRolloutInput,
+  type RolloutInput,
   type RolloutState,
 } from '../workflows/rollout-api';
-import { blueGreenWorkflowDetails, blueGreenWorkflowSummary } from './blue-green-summary';
+import { chosenStrategy } from '../workflows/strategies/registry';
 import {
   ROLLOUT_IMAGES_MEMO,
   ROLLOUT_UID_MEMO,
@@ -44,10 +43,8 @@ import { workflowDetails, workflowSummary } from './workflow-summary';
  * reconcile may run again after a crash, a resync or on a second bridge.
  */
 
-/** The workflow types the worker registers (workflows/canary-rollout.ts, workflows/blue-green-rollout.ts). */
-const CANARY_ROLLOUT_WORKFLOW = 'canaryRollout';
-const BLUE_GREEN_ROLLOUT_WORKFLOW = 'blueGreenRollout';
-type RolloutWorkflow = (input: CanaryRolloutInput | BlueGreenRolloutInput) => Promise<RolloutState>;
+/** A rollout workflow of any strategy: the registry (workflows/strategies/registry.ts) names its type. */
+type RolloutWorkflow = (input: RolloutInput & Strategy) => Promise<RolloutState>;
 
 /** The images of the pod template's containers, in order; the first names the revision's artifact. */
 function containerImages(rollout: Rollout): string[] {
@@ -98,52 +95,35 @@ export class RolloutWorkflows {
     again = false,
   ): Promise<'open' | 'closed'> {
     const { namespace, name, uid } = rollout.metadata;
-    const { canary, blueGreen } = rollout.spec.strategy;
-    if (!uid) throw new Error(`Rollout ${namespace}/${name} has no uid`);
-    const common = {
+    const strategy = chosenStrategy(rollout.spec.strategy);
+    if (!strategy || !uid) throw new Error(`Rollout ${namespace}/${name} has no strategy or no uid`);
+    const input: RolloutInput & Strategy = {
       rollout: { namespace, name, uid },
       revision: decision.revision,
       templateHash: decision.templateHash,
       stableTemplateHash: rollout.status?.stableTemplateHash,
       replicas: rollout.spec.replicas,
+      ...strategy.input,
       progressDeadlineSeconds: rollout.spec.progressDeadlineSeconds,
       supersedes,
       images: containerImages(rollout),
+      ...(this.historyLimit
+        ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
+        : {}),
     };
-    const plan = { namespace, name, ...decision, stableTemplateHash: common.stableTemplateHash };
-    const limits = this.historyLimit
-      ? { historyLimit: this.historyLimit, analysisHistoryLimit: this.historyLimit }
-      : {};
-    let run;
-    if (canary) {
-      run = {
-        type: CANARY_ROLLOUT_WORKFLOW,
-        strategy: 'canary',
-        input: { ...common, canary, ...limits } satisfies CanaryRolloutInput,
-        staticSummary: workflowSummary({ ...plan, canary }),
-        staticDetails: workflowDetails({ ...plan, canary }),
-      };
-    } else if (blueGreen) {
-      run = {
-        type: BLUE_GREEN_ROLLOUT_WORKFLOW,
-        strategy: 'blueGreen',
-        input: {
-          ...common,
-          blueGreen,
-          ...(limits.analysisHistoryLimit ? { analysisHistoryLimit: limits.analysisHistoryLimit } : {}),
-        } satisfies BlueGreenRolloutInput,
-        staticSummary: blueGreenWorkflowSummary({ ...plan, blueGreen }),
-        staticDetails: blueGreenWorkflowDetails({ ...plan, blueGreen }),
-      };
-    } else {
-      throw new Error(`Rollout ${namespace}/${name} has no strategy`);
-    }
+    const plan = {
+      namespace,
+      name,
+      ...decision,
+      stableTemplateHash: input.stableTemplateHash,
+      ...strategy.input,
+    };
     try {
       const { workflowId } = decision;
-      await this.client.workflow.start<RolloutWorkflow>(run.type, {
+      await this.client.workflow.start<RolloutWorkflow>(strategy.workflowType, {
         workflowId,
         taskQueue: this.taskQueue,
-        args: [run.input],
+        args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: again ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
         typedSearchAttributes: [
@@ -151,12 +131,12 @@ export class RolloutWorkflows {
           { key: RolloutNameKey, value: name },
           { key: RolloutRevisionKey, value: String(decision.revision) },
           { key: RolloutPhaseKey, value: 'Progressing' },
-          { key: RolloutStrategyKey, value: run.strategy },
+          { key: RolloutStrategyKey, value: strategy.name },
           ...(this.clusterId ? [{ key: SiirtoClusterKey, value: this.clusterId }] : []),
         ],
-        memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: common.images },
-        staticSummary: run.staticSummary,
-        staticDetails: run.staticDetails,
+        memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },
+        staticSummary: workflowSummary(plan),
+        staticDetails: workflowDetails(plan),
       });
       this.onStarted(workflowId);
       return 'open';

@@ -7,6 +7,7 @@ import type { MeasurementOutcome } from '../analysis/resolved-metric';
 import type { RolloutActivities } from '../activities';
 import type { WorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { RolloutPhaseKey } from '../workflows/search-attributes';
+import { strategyRunAs } from '../workflows/strategies/registry';
 
 /**
  * The worker's rollout metrics, observed where side effects happen: around activities, in the worker
@@ -70,11 +71,6 @@ const WRITE_STATUS: keyof RolloutActivities = 'writeRolloutStatus';
 const HAND_OFF: keyof WorkflowHandoffActivities = 'waitForWorkflowToClose';
 const MEASURE: keyof AnalysisActivities = 'measureMetric';
 
-/** `canaryRollout` → `canary`: the strategy is in the workflow type's name. */
-function strategyOf(workflowType = 'unknown'): string {
-  return workflowType.replace(/Rollout$/, '') || workflowType;
-}
-
 /**
  * Times steps from the status writes that carry the step index: a step lasts from the first write
  * with its index to the first with a higher one. Kept per worker process, so a step that began on a
@@ -108,9 +104,11 @@ export function activityMetricsInterceptor(metrics: WorkerMetrics, client: Clien
   return (context: ActivityContext): ActivityInboundCallsInterceptor => ({
     async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
       const { activityType, activityId, attempt, workflowType } = context.info;
-      const strategy = strategyOf(workflowType);
+      // `canaryRollout` → `canary`, as the strategy registry has it.
+      const rolloutStrategy = strategyRunAs(workflowType);
+      const strategy = rolloutStrategy ?? workflowType ?? 'unknown';
       // Analyses run as child workflows of their rollout; only a rollout's own first activity starts one.
-      const isRollout = workflowType?.endsWith('Rollout') ?? false;
+      const isRollout = rolloutStrategy !== undefined;
       if (isRollout && activityId === '1' && attempt === 1) metrics.rolloutsStarted.inc({ strategy });
       const stopTimer = metrics.activityDuration.startTimer({ activity: activityType });
       let result: unknown;

@@ -226,10 +226,18 @@ export const BlueGreenStrategySchema = z
     description: 'Run the new revision beside the active one, then switch all traffic to it at once.',
   });
 
-export const StrategySchema = exactlyOneOf(
-  z.object({ canary: CanaryStrategySchema.optional(), blueGreen: BlueGreenStrategySchema.optional() }),
-  ['canary', 'blueGreen'],
-).meta({
+/**
+ * Every strategy a Rollout may name, by its key under spec.strategy, of which exactly one is set. A new
+ * strategy adds its line here, and its entry in workflows/strategies/registry.ts.
+ */
+const STRATEGY_SPECS = {
+  canary: CanaryStrategySchema.optional(),
+  blueGreen: BlueGreenStrategySchema.optional(),
+};
+export type StrategyName = keyof typeof STRATEGY_SPECS;
+export const STRATEGY_NAMES = Object.keys(STRATEGY_SPECS) as StrategyName[];
+
+export const StrategySchema = exactlyOneOf(z.object(STRATEGY_SPECS), STRATEGY_NAMES).meta({
   description: 'How a new revision replaces the stable one: canary or blueGreen.',
 });
 
@@ -346,6 +354,7 @@ export type CanaryStep = z.infer<typeof CanaryStepSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
 export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
 export type PodMetadata = z.infer<typeof PodMetadataSchema>;
+export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { RolloutActivities } from '../activities/rollout-activities';
-import { INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
+import { FailureType } from '../reasons/rollout-reasons';
 import {
   analysisPhase,
   concludeTally,
@@ -86,7 +86,7 @@ const measurements = proxyActivities<AnalysisActivities>({
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [INVALID_CONFIGURATION],
+    nonRetryableErrorTypes: [FailureType.InvalidConfiguration],
   },
 });
 
@@ -95,7 +95,7 @@ const cluster = proxyActivities<RolloutActivities>({
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['RolloutGone'],
+    nonRetryableErrorTypes: [FailureType.RolloutGone],
   },
 });
 
@@ -295,7 +295,7 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunR
 /** The message of a measurement that failed as no retry can mend: the metric is unusable as written. */
 function invalidConfiguration(error: unknown): string | undefined {
   const cause = error instanceof ActivityFailure ? error.cause : undefined;
-  return cause instanceof ApplicationFailure && cause.type === INVALID_CONFIGURATION
+  return cause instanceof ApplicationFailure && cause.type === FailureType.InvalidConfiguration
     ? cause.message
     : undefined;
 }

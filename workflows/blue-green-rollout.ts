@@ -24,7 +24,7 @@ import type { AnalysisRunStatus, RolloutAnalysis } from '../schemas/analysis';
 import { formatDuration } from '../schemas/duration';
 import type { PodMetadata, RolloutPhase, TrafficWeights } from '../schemas/rollout';
 import { analysisRun } from './analysis-run';
-import { previewReplicasFor } from './blue-green-plan';
+import { previewReplicasFor } from './strategies/blue-green-plan';
 import {
   abortSignal,
   abortUpdate,

@@ -1,13 +1,13 @@
 import { allHandlersFinished, condition, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
 import { workflowSummary } from '../k8s-bridge/workflow-summary';
 import type { AnalysisRunStatus } from '../schemas/analysis';
+import type { Strategy } from '../schemas/rollout';
 import type { AnalysisCarryOver } from './analysis-run';
-import type { canaryRollout } from './canary-rollout';
 import type {
   AnalysisKind,
-  CanaryRolloutInput,
   PendingScaleDown,
   PromoteRequest,
+  RolloutInput,
   RolloutState,
 } from './rollout-api';
 
@@ -16,7 +16,8 @@ import type {
  * goes, every hold and release adds a signal and a status write to its history. Temporal warns past
  * 10,240 events (or 10 MB) and fails the run at 51,200, so a long run continues as new: a new run
  * under the same workflow ID, started from what the old one carries over, and reached by the same
- * commands, since every client addresses the workflow by ID, never by run.
+ * commands, since every client addresses the workflow by ID, never by run. Behind the patch
+ * CONTINUE_AS_NEW (rollout-core/patches.ts).
  *
  * Only at a quiet point, where the run waits on nothing but time and commands, and its state says all
  * there is to resume from:
@@ -30,9 +31,6 @@ import type {
  * for a retry, or a Healthy one keeping the old stable's pods for `scaleDownDelaySeconds`, has no
  * analysis running: nothing adds to its history while it waits.
  */
-
-/** Patch ID: a long run continues as new at a quiet point, carrying its state. */
-export const CONTINUE_AS_NEW = 'continue-as-new-at-quiet-point';
 
 /**
  * History events after which a run continues as new at its next quiet point. Far below Temporal's
@@ -106,9 +104,9 @@ export async function settleBeforeContinuing(pending: () => readonly Promise<unk
  * Continues as new with the same search attributes (the phase as last upserted) and memo, which the
  * bridge and `siirto history` find runs by; never returns.
  */
-export function continueRolloutAsNew(input: CanaryRolloutInput): Promise<never> {
+export function continueRolloutAsNew(input: RolloutInput): Promise<never> {
   const info = workflowInfo();
-  return makeContinueAsNewFunc<typeof canaryRollout>({
+  return makeContinueAsNewFunc<(input: RolloutInput) => Promise<RolloutState>>({
     typedSearchAttributes: info.typedSearchAttributes,
     memo: info.memo,
   })(input);
@@ -118,9 +116,9 @@ export function continueRolloutAsNew(input: CanaryRolloutInput): Promise<never> 
  * The first line of a continued run's current details in the Web UI. A run that continues as new has
  * no static summary or details (Temporal sets them only on a start), so it says here what it is.
  */
-export function continuedRunHeading(input: CanaryRolloutInput): string | undefined {
+export function continuedRunHeading(input: RolloutInput & Strategy): string | undefined {
   if (!input.continued) return undefined;
-  const { rollout, revision, templateHash, stableTemplateHash, canary } = input;
-  const summary = workflowSummary({ ...rollout, revision, templateHash, stableTemplateHash, canary });
+  // The input carries the strategy's spec under its key, as spec.strategy does.
+  const summary = workflowSummary({ ...input, ...input.rollout });
   return `${summary} — run ${input.continued.runs + 1}, continued as new from the one before (which has the plan)`;
 }

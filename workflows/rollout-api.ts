@@ -14,7 +14,8 @@ export interface RolloutRef {
   uid: string;
 }
 
-export interface CanaryRolloutInput {
+/** What a rollout workflow takes whatever its strategy; each strategy's input adds its own spec. */
+export interface RolloutInput {
   rollout: RolloutRef;
   revision: number;
   /** Pod-template hash of the revision being rolled out. */
@@ -22,7 +23,6 @@ export interface CanaryRolloutInput {
   /** Pod-template hash of the revision serving now; absent for an app's first rollout. */
   stableTemplateHash?: string;
   replicas: number;
-  canary: CanaryStrategy;
   progressDeadlineSeconds: number;
   /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
   supersedes?: string;
@@ -36,22 +36,12 @@ export interface CanaryRolloutInput {
   continued?: RolloutContinuation;
 }
 
-export interface BlueGreenRolloutInput {
-  rollout: RolloutRef;
-  revision: number;
-  /** Pod-template hash of the revision being rolled out. */
-  templateHash: string;
-  /** Pod-template hash of the revision the active Service selects now; absent for an app's first rollout. */
-  stableTemplateHash?: string;
-  replicas: number;
+export interface CanaryRolloutInput extends RolloutInput {
+  canary: CanaryStrategy;
+}
+
+export interface BlueGreenRolloutInput extends RolloutInput {
   blueGreen: BlueGreenStrategy;
-  progressDeadlineSeconds: number;
-  /** Workflow of the previous revision, told to stand down; this one waits for it to close first. */
-  supersedes?: string;
-  /** The revision's container images, first the main one: CDEvents name the artifact by them. */
-  images?: string[];
-  /** History events after which an analysis continues as new; lowered in tests. */
-  analysisHistoryLimit?: number;
 }
 
 export interface RolloutState {

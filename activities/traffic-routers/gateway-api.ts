@@ -10,6 +10,7 @@ import { rethrowKubernetesError } from '../kubernetes-failures';
 import { readThenWatch } from '../kubernetes-watch';
 import { describeRollout } from '../rollout-reader';
 import type { TrafficRouter, TrafficWeightChange, WeightDrift } from './traffic-router';
+import { FailureType } from '../../reasons/rollout-reasons';
 
 const HTTP_ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
 
@@ -96,7 +97,7 @@ export function routeSplitProblem(
  */
 export function withBackendWeights(route: HttpRoute, backends: BackendWeights): HttpRoute {
   const problem = routeSplitProblem(route, backends);
-  if (problem) throw ApplicationFailure.nonRetryable(problem, 'TrafficRouteMisconfigured');
+  if (problem) throw ApplicationFailure.nonRetryable(problem, FailureType.TrafficRouteMisconfigured);
   const { stableService, canaryService, weights } = backends;
   const namespace = route.metadata.namespace;
   const updated = structuredClone(route);
@@ -129,7 +130,7 @@ async function setRouteWeights(kube: KubeClients, change: TrafficWeightChange, n
           `${described}, named in spec.strategy.canary.trafficRouting.gatewayAPI of ` +
             `${describeRollout(change.rollout)}, does not exist; create it with backendRefs to Services ` +
             `${change.stableService} and ${change.canaryService}, or correct the name`,
-          'TrafficRouteMissing',
+          FailureType.TrafficRouteMissing,
         );
       }
       rethrowKubernetesError(error, { action: `reading ${described}` });
@@ -239,7 +240,7 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       const permanent = failures as ApplicationFailure[];
       throw ApplicationFailure.nonRetryable(
         permanent.map((failure) => failure.message).join('; '),
-        permanent[0]?.type ?? 'TrafficRouteMisconfigured',
+        permanent[0]?.type ?? FailureType.TrafficRouteMisconfigured,
       );
     },
     watchForDrift(change, finished) {

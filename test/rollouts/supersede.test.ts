@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import { promoteUpdate } from '../../workflows/rollout-api';
-import { canaryReplicasFor } from '../../workflows/canary-plan';
+import { canaryReplicasFor } from '../../workflows/strategies/canary-plan';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { setImage } from '../harness/rollout-fixtures';

@@ -14,7 +14,8 @@ const blueGreen = {
 
 const previewing: RolloutStatus = {
   phase: 'Paused',
-  message: 'preview ready: waiting for a promote',
+  message: 'step 2/3: paused until promoted',
+  currentStepIndex: 1,
   revision: 2,
   currentTemplateHash: 'bbbbbbbbbb',
   stableTemplateHash: 'aaaaaaaaaa',
@@ -54,7 +55,9 @@ describe('siirto list and status for a blue-green Rollout', () => {
     expect(text).toContain('  weights  active 100% / preview 0%');
     expect(text).toContain('cart-aaaaaaaaaa (active)  4/4 Ready');
     expect(text).toContain('cart-bbbbbbbbbb (preview)  2/2 Ready');
-    expect(text).not.toContain('steps');
+    expect(text).toContain('1. preview: all pods');
+    expect(text).toContain('2. pause until promoted');
+    expect(text).toContain('3. switch active');
     expect(text).not.toContain('canary');
   });
 

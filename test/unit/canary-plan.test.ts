@@ -1,4 +1,4 @@
-import { canaryReplicasFor, describeStep, weightPath } from '../../workflows/canary-plan';
+import { canaryReplicasFor, describeStep, weightPath } from '../../workflows/strategies/canary-plan';
 
 describe('canary planning', () => {
   it.each([

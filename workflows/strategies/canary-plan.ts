@@ -1,5 +1,6 @@
-import { formatDuration, parseDuration } from '../schemas/duration';
-import type { CanaryStep } from '../schemas/rollout';
+import { formatDuration, parseDuration } from '../../schemas/duration';
+import type { CanaryStep, CanaryStrategy } from '../../schemas/rollout';
+import type { StrategyPlan } from './registry';
 
 /** Canary pods for a traffic weight: enough that each pod carries no more than its share. */
 export function canaryReplicasFor(replicas: number, weight: number): number {
@@ -22,3 +23,13 @@ export function weightPath(steps: CanaryStep[]): string {
   const weights = steps.flatMap((step) => (step.setWeight === undefined ? [] : [step.setWeight]));
   return [...weights, 100].filter((weight, index, all) => index === 0 || weight !== all[index - 1]).join('→');
 }
+
+/** The canary in the strategy registry (registry.ts). */
+export const canaryPlan: StrategyPlan<CanaryStrategy> = {
+  workflowType: 'canaryRollout',
+  // A Rollout the CLI shows may be Invalid, its steps missing.
+  describeSteps: (canary) => (canary.steps ?? []).map(describeStep),
+  summary: (canary, run) =>
+    `canary ${run.namespace}/${run.name} r${run.revision}: ${weightPath(canary.steps)}`,
+  details: (canary) => [`Services: stable \`${canary.stableService}\`, canary \`${canary.canaryService}\``],
+};

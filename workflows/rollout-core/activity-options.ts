@@ -1,0 +1,70 @@
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { AnalysisActivities } from '../../activities/analysis-activities';
+import type { CDEventsActivities } from '../../activities/cdevents-emission';
+import type { RolloutActivities } from '../../activities/rollout-activities';
+import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
+import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
+
+/**
+ * How a rollout workflow calls its activities, whatever its strategy: how long each may take, how it
+ * is retried, and what a cancellation waits for.
+ */
+
+export const cluster = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// Waiting for pods can take as long as the progress deadline; the heartbeat tells a dead worker apart.
+export const readiness = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
+// change stops them without waiting for them to hear so (which takes until their next heartbeat).
+export const guards = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+export const analyses = proxyActivities<AnalysisActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// The activity retries the sink itself for a bounded time and reports a loss instead of failing;
+// Temporal only retries it after a worker crash, and the event id stays the same.
+export const announcements = proxyActivities<CDEventsActivities>({
+  startToCloseTimeout: '10 minutes',
+  // An attempt lasts at most 5 s and the activity beats between attempts; a dead worker's emission
+  // is soon taken over, since the rollout's last word waits for it.
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 },
+});
+
+// Waiting for the revision before to stand down takes as long as its return to stable.
+export const handoff = proxyActivities<WorkflowHandoffActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+});

@@ -1,0 +1,62 @@
+/**
+ * Patch IDs of the rollout workflows: each marks a change of what a run does, taken with `patched()`
+ * so that runs started before it replay as they ran. Strategies share them; an ID is never reused or
+ * renamed, since recorded histories carry it.
+ */
+
+/** Patch ID: a long run continues as new at a quiet point, carrying its state (continue-as-new.ts). */
+export const CONTINUE_AS_NEW = 'continue-as-new-at-quiet-point';
+
+/** Patch ID: a weight change on pods already asked for checks their readiness in the route write. */
+export const ROUTE_WRITE_CHECKS_CANARY = 'route-write-checks-canary';
+
+/** Patch ID: the steps done, a background analysis must succeed once more before promotion. */
+export const CONCLUDE_BACKGROUND_ANALYSIS = 'conclude-background-analysis';
+
+/**
+ * Patch ID: while the canary has traffic, a guard moves it back to stable the moment none of the
+ * canary's pods is Ready, and gives it back once they are.
+ */
+export const GUARD_CANARY_TRAFFIC = 'guard-canary-traffic';
+
+/**
+ * Patch ID: the canary is scaled to full size while abort is still possible, so any failure before
+ * the stable Service moves to it (a quota, a lack of capacity, a first revision that never becomes
+ * Ready) takes the abort path instead of failing the workflow on a split.
+ */
+export const FILL_BEFORE_FLIP = 'fill-canary-before-flip';
+
+/**
+ * Patch ID: going back to stable is best-effort per part (Services, route, canary pods), and what
+ * could not be restored is said in the Degraded message; a promotion that fails before the route is
+ * on the new stable goes back to stable too. Something the cluster did never fails the workflow.
+ */
+export const SAFE_RETURN_TO_STABLE = 'safe-return-to-stable';
+
+/** Patch ID: a newer revision that arrived while this one waited for its predecessor is honoured first. */
+export const SUPERSEDED_BEFORE_START = 'superseded-before-start';
+
+/**
+ * Patch ID: a wait for pods only reads, so an abort leaves it at once instead of waiting for the
+ * activity to hear of it at its next heartbeat, and the traffic moves within the second.
+ */
+export const PROMPT_ABORT = 'prompt-abort';
+
+/**
+ * Patch ID: pods that traffic leaves (the canary's on an abort or supersede, the old stable's after a
+ * promotion) keep running for their delay even when a newer revision comes, which then scales them
+ * down when their time is up: a gateway applies new weights a little later than they are written.
+ */
+export const DELAYED_SCALE_DOWN = 'delayed-scale-down';
+
+/** Patch ID: a promote acts on the pause or hold current when it arrives, never on a later one. */
+export const PROMOTE_ACTS_ON_CURRENT_GATE = 'promote-acts-on-current-gate';
+
+/**
+ * Patch ID: a change of spec.replicas (kubectl scale, an autoscaler) resizes the stable pods and the
+ * canary's share of them where the rollout is, without a new revision.
+ */
+export const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
+
+/** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
+export const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
