@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeClients } from '../kubernetes/client';
 import type { RolloutRef } from '../workflows/rollout-api';
+import { FailureType } from '../reasons/rollout-reasons';
 import { rethrowKubernetesError } from './kubernetes-failures';
 import { heartbeatIntervalMs, readThenWatch } from './kubernetes-watch';
 import { replicaSetName } from './replica-sets';
@@ -108,7 +109,7 @@ export async function waitForServiceEndpoints(
                 `${replicaSetName(input.rollout, input.templateHash)} alone within ${input.deadlineSeconds}s ` +
                 `(${count.revision} of them, ${count.others} others); check the cluster's EndpointSlice ` +
                 'controller (kube-controller-manager) and the Service, then retry the rollout',
-              'ServiceEndpointsNotReady',
+              FailureType.ServiceEndpointsNotReady,
             ),
           );
         }, input.deadlineSeconds * 1000);

@@ -37,7 +37,7 @@ export async function pointServiceAtRevision(
       throw ApplicationFailure.nonRetryable(
         `${describeReplicaSet(namespace, name)} has ${replicaSet?.status?.availableReplicas ?? 0} of the ` +
           `${input.availableReplicas} available pods ${described} needs; it keeps the pods it selects`,
-        'RevisionNotAvailable',
+        FailureType.RevisionNotAvailable,
       );
     }
   }

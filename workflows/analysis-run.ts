@@ -45,7 +45,7 @@ export interface AnalysisRunInput {
    * A gate of its own, judged as a step's analysis is (a blue-green rollout's `prePromotion` and
    * `postPromotion`): the status.analysis entry it writes and the name it goes by.
    */
-  gate?: { statusKey: Exclude<keyof AnalysisStatus, AnalysisKind>; name: string };
+  gate?: AnalysisGate;
   metrics: ResolvedMetric[];
   /**
    * Where the previous run stopped, when the history grew long and the analysis continued as new, or
@@ -54,6 +54,12 @@ export interface AnalysisRunInput {
   carriedOver?: AnalysisCarryOver;
   /** History events after which the analysis continues as a new run, so hours of it stay bounded. */
   historyLimit?: number;
+}
+
+/** An analysis that gates a strategy's step of its own: its status.analysis entry, and its name. */
+export interface AnalysisGate {
+  statusKey: Exclude<keyof AnalysisStatus, AnalysisKind>;
+  name: string;
 }
 
 /** What an analysis must not forget when it goes on in another run: every count, and whether it holds. */

@@ -1,5 +1,6 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../../activities/analysis-activities';
+import type { BlueGreenActivities } from '../../activities/blue-green-activities';
 import type { CDEventsActivities } from '../../activities/cdevents-emission';
 import type { RolloutActivities } from '../../activities/rollout-activities';
 import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
@@ -67,4 +68,26 @@ export const announcements = proxyActivities<CDEventsActivities>({
 export const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
+});
+
+// A blue-green rollout's own activities: the pod metadata and a read of a ReplicaSet, like `cluster`...
+export const blueGreenCluster = proxyActivities<BlueGreenActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// ... and its wait for a Service's endpoints, which only reads, like `guards`: an abort leaves it at once.
+export const blueGreenWaits = proxyActivities<BlueGreenActivities>({
+  startToCloseTimeout: '1 day',
+  heartbeatTimeout: '20 seconds',
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
 });
