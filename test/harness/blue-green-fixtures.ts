@@ -1,4 +1,4 @@
-import { podMetadata, routeHost, sampleContainer } from './rollout-fixtures';
+import { rolloutManifestWith, routeHost, serviceManifest } from './rollout-fixtures';
 
 /** A blue-green app as a platform team would set it up: active and preview Services, a route to both. */
 export interface BlueGreenAppFixture {
@@ -28,14 +28,7 @@ export function previewHost(namespace: string, app: string): string {
  * to leave alone, sends the preview hostname to the preview Service.
  */
 export function blueGreenServicesAndRoute(namespace: string, app: string, withoutRoute = false): string {
-  const service = (name: string) => `
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: ${namespace} }
-spec:
-  selector: { app: ${app} }
-  ports: [{ port: 80, targetPort: 8080 }]
-`;
+  const service = (name: string) => serviceManifest(namespace, name, app);
   const route = (name: string, host: string, backends: string[]) => `
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -59,29 +52,15 @@ ${backends.map((backend) => `        - ${backend}`).join('\n')}
 }
 
 export function blueGreenRolloutManifest(fixture: BlueGreenAppFixture): string {
-  const { namespace, app } = fixture;
-  return JSON.stringify({
-    apiVersion: 'siirto.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name: app, namespace },
-    spec: {
-      replicas: fixture.replicas ?? 3,
-      selector: { matchLabels: { app } },
-      progressDeadlineSeconds: fixture.progressDeadlineSeconds ?? 60,
-      template: {
-        metadata: podMetadata(app),
-        spec: { containers: [sampleContainer(fixture.image ?? `registry.example/${app}:1`)] },
-      },
-      strategy: {
-        blueGreen: {
-          activeService: activeService(app),
-          previewService: previewService(app),
-          ...(fixture.withoutRoute ? {} : { trafficRouting: { gatewayAPI: { httpRoute: app } } }),
-          scaleDownDelaySeconds: 2,
-          abortScaleDownDelaySeconds: 2,
-          ...fixture.blueGreen,
-        },
-      },
+  const { app } = fixture;
+  return rolloutManifestWith(fixture, {
+    blueGreen: {
+      activeService: activeService(app),
+      previewService: previewService(app),
+      ...(fixture.withoutRoute ? {} : { trafficRouting: { gatewayAPI: { httpRoute: app } } }),
+      scaleDownDelaySeconds: 2,
+      abortScaleDownDelaySeconds: 2,
+      ...fixture.blueGreen,
     },
   });
 }

@@ -100,6 +100,18 @@ describe('blue-green: the new revision runs beside the active one, then takes al
     return watch;
   }
 
+  /**
+   * With r1 active: its hash, a watch of the active Service and the pods, and a steady load through
+   * the gateway, already answered, with what it had received before the test's change.
+   */
+  async function watchUnderLoad(app: string) {
+    const r1 = await hashOf(app, 1);
+    const active = await watchActive(app);
+    const load = traffic(routeHost(namespace, app));
+    await load.measureSplit(50);
+    return { r1, active, load, before: load.responses() };
+  }
+
   function waitForStatus(
     app: string,
     description: string,
@@ -190,11 +202,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
         previewMetadata: { labels: { role: 'preview' } },
         activeMetadata: { labels: { role: 'active' }, annotations: { 'shop.example/serving': 'live' } },
       });
-      const r1 = await hashOf(app, 1);
-      const active = await watchActive(app);
-      const load = traffic(routeHost(namespace, app));
-      await load.measureSplit(50);
-      const before = load.responses();
+      const { r1, active, load, before } = await watchUnderLoad(app);
 
       await rollOut(app, 2);
       const r2 = await hashOf(app, 2);
@@ -315,11 +323,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
   it('aborts on a failed pre-promotion analysis, the active Service and the route untouched', async () => {
     const app = 'pre';
     await deploy(app, { prePromotionAnalysis: errorRateAnalysis, abortScaleDownDelaySeconds: 2 });
-    const r1 = await hashOf(app, 1);
-    const active = await watchActive(app);
-    const load = traffic(routeHost(namespace, app));
-    await load.measureSplit(50);
-    const before = load.responses();
+    const { r1, active, load, before } = await watchUnderLoad(app);
 
     // The new revision answers every request with a 500; people trying the preview see it.
     await rollOut(app, 2, { SAMPLE_APP_ERROR_RATE: 1 });
@@ -353,10 +357,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
   it('switches the active Service back to the previous revision when the post-promotion analysis fails', async () => {
     const app = 'post';
     await deploy(app, { postPromotionAnalysis: errorRateAnalysis, scaleDownDelaySeconds: 2 });
-    const r1 = await hashOf(app, 1);
-    const active = await watchActive(app);
-    const load = traffic(routeHost(namespace, app));
-    await load.measureSplit(50);
+    const { r1, active, load } = await watchUnderLoad(app);
 
     await rollOut(app, 2, { SAMPLE_APP_ERROR_RATE: 1 });
     const r2 = await hashOf(app, 2);
@@ -387,11 +388,7 @@ describe('blue-green: the new revision runs beside the active one, then takes al
   it('switches straight back to the previous template while its pods are still there (fast-track rollback)', async () => {
     const app = 'undo';
     await deploy(app, { autoPromotionEnabled: false, scaleDownDelaySeconds: 60 }, { replicas: 2 });
-    const r1 = await hashOf(app, 1);
-    const active = await watchActive(app);
-    const load = traffic(routeHost(namespace, app));
-    await load.measureSplit(50);
-    const before = load.responses();
+    const { r1, active, load, before } = await watchUnderLoad(app);
 
     await rollOut(app, 2);
     await waitForStatus(

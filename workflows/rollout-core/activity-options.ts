@@ -11,7 +11,10 @@ import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
  * is retried, and what a cancellation waits for.
  */
 
-export const cluster = proxyActivities<RolloutActivities>({
+/** Rollout activities, and a strategy's own (blue-green's pod metadata and ReplicaSet read). */
+type ClusterActivities = RolloutActivities & BlueGreenActivities;
+
+export const cluster = proxyActivities<ClusterActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
@@ -33,8 +36,9 @@ export const readiness = proxyActivities<RolloutActivities>({
 });
 
 // The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
-// change stops them without waiting for them to hear so (which takes until their next heartbeat).
-export const guards = proxyActivities<RolloutActivities>({
+// change stops them without waiting for them to hear so (which takes until their next heartbeat). So
+// do a blue-green rollout's waits for pods and for a Service's endpoints: an abort leaves them at once.
+export const guards = proxyActivities<ClusterActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
   cancellationType: ActivityCancellationType.TRY_CANCEL,
@@ -68,26 +72,4 @@ export const announcements = proxyActivities<CDEventsActivities>({
 export const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
-});
-
-// A blue-green rollout's own activities: the pod metadata and a read of a ReplicaSet, like `cluster`...
-export const blueGreenCluster = proxyActivities<BlueGreenActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-// ... and its wait for a Service's endpoints, which only reads, like `guards`: an abort leaves it at once.
-export const blueGreenWaits = proxyActivities<BlueGreenActivities>({
-  startToCloseTimeout: '1 day',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
 });

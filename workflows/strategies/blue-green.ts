@@ -2,7 +2,7 @@ import { CancellationScope, condition, isCancellation, log } from '@temporalio/w
 import { EventReason } from '../../reasons/rollout-reasons';
 import type { PodMetadata, TrafficWeights } from '../../schemas/rollout';
 import type { BlueGreenRolloutInput, RolloutState } from '../rollout-api';
-import { blueGreenCluster, blueGreenWaits, cluster, guards } from '../rollout-core/activity-options';
+import { cluster, guards } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
@@ -86,7 +86,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
         ? [blueGreen.activeMetadata, blueGreen.previewMetadata]
         : [blueGreen.previewMetadata, blueGreen.activeMetadata];
     if (!set && !remove) return Promise.resolve();
-    return blueGreenCluster.setRevisionPodMetadata.executeWithOptions(
+    return cluster.setRevisionPodMetadata.executeWithOptions(
       { summary: `${role} metadata on the pods of ${hash}` },
       [{ rollout, templateHash: hash, ...(set ? { metadata: set } : {}), ...(remove ? { remove } : {}) }],
     );
@@ -110,7 +110,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
 
   /** Waits until a Service's endpoints are the `pods` Ready pods of `hash` alone. */
   function serviceOn(service: string, hash: string, pods: number): Promise<unknown> {
-    return blueGreenWaits.waitForServiceEndpoints.executeWithOptions(
+    return guards.waitForServiceEndpoints.executeWithOptions(
       { summary: `wait for Service ${service} on the ${pods} pods of ${hash}` },
       [
         {
@@ -414,7 +414,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
    * scaleDownDelaySeconds): it becomes active again at once, with no preview, pause or analysis.
    */
   async function stillRunning(): Promise<boolean> {
-    const running = await blueGreenCluster.readRevisionReplicaSet.executeWithOptions(
+    const running = await cluster.readRevisionReplicaSet.executeWithOptions(
       { summary: `look for running pods of ${templateHash}` },
       [{ rollout, templateHash }],
     );
