@@ -164,7 +164,14 @@ describe('Siirto running as its deploy/ service accounts', () => {
     expect(await see.readyPods(paused.currentTemplateHash!)).toBe(2);
 
     // Through the bridge, so that removing the annotation is done with the bridge's own rights too.
-    await runOrThrow('kubectl', ['annotate', 'rollout', app, '-n', namespace, `${PROMOTE_ANNOTATION}=true`]);
+    await runOrThrow('kubectl', [
+      'annotate',
+      'rollouts.siirto.dev',
+      app,
+      '-n',
+      namespace,
+      `${PROMOTE_ANNOTATION}=true`,
+    ]);
     const healthy = await waitFor('r2 to become Healthy', async () => {
       const current = await see.rolloutStatus(app);
       return current.revision === 2 && current.phase === 'Healthy' && current;
