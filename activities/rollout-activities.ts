@@ -81,11 +81,18 @@ export interface RolloutActivities {
     route?: TrafficWeightChange;
   }): Promise<CanaryTrafficGuardOutcome>;
 
-  /** Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). */
+  /**
+   * Points a Service's selector at a revision's pods (adds the pod-template-hash label to it). With
+   * `availableReplicas`, only if the revision has that many pods available, checked in the same
+   * attempt; else it fails non-retryably with type `RevisionNotAvailable`, changing nothing.
+   */
   pointServiceAtRevision(input: {
     rollout: RolloutRef;
     service: string;
     templateHash: string;
+    /** The field naming the Service, for the message when it is missing: `spec.strategy.canary` unless given. */
+    field?: string;
+    availableReplicas?: number;
   }): Promise<void>;
 
   /**

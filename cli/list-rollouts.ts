@@ -2,9 +2,10 @@ import type { CliContext } from './cli-context';
 import { age, structured, table } from './output';
 import { stepOfSteps } from '../schemas/rollout';
 import { listRollouts } from './rollouts';
+import { blueGreenTraffic } from './blue-green-view';
 import { stepCount } from '../workflows/strategies/registry';
 
-/** `siirto list`: one line per Rollout with phase, step, weights and revision. */
+/** `siirto list`: one line per Rollout with phase, step, weights (blue-green: active/preview) and revision. */
 export async function listCommand(context: CliContext): Promise<string> {
   const rollouts = await listRollouts(context);
   if (context.output !== 'table') return structured(rollouts, context.output);
@@ -24,7 +25,11 @@ export async function listCommand(context: CliContext): Promise<string> {
     status?.currentStepIndex === undefined
       ? '-'
       : stepOfSteps(status.currentStepIndex, stepCount(spec.strategy)),
-    status?.weights ? `${status.weights.stable}/${status.weights.canary}` : '-',
+    spec.strategy?.blueGreen
+      ? blueGreenTraffic(status ?? {})
+      : status?.weights
+        ? `${status.weights.stable}/${status.weights.canary}`
+        : '-',
     status?.revision === undefined ? '-' : String(status.revision),
     age(metadata.creationTimestamp),
   ]);

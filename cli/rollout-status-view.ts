@@ -4,12 +4,18 @@ import type { RolloutStatus } from '../schemas/rollout';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
 import { chosenStrategy } from '../workflows/strategies/registry';
 import { CliError, type CliContext } from './cli-context';
+import { blueGreenRole, blueGreenTrafficLines } from './blue-green-view';
 import { structured } from './output';
 import { readRollout, type ShownRollout } from './rollouts';
 
 const BAR_WIDTH = 30;
 const FINISHED = { Healthy: 0, Degraded: 1, Invalid: 1 } as const;
-const ANALYSIS_KINDS = ['step', 'background'] as const;
+const ANALYSIS_KINDS = ['step', 'background', 'prePromotion', 'postPromotion'] as const;
+const ANALYSIS_NAMES = {
+  background: 'background',
+  prePromotion: 'pre-promotion',
+  postPromotion: 'post-promotion',
+};
 
 export interface StatusView {
   rollout: ShownRollout;
@@ -48,6 +54,7 @@ export function renderStatus(
   now = Date.now(),
 ): string {
   const status = rollout.status ?? {};
+  const blueGreen = rollout.spec.strategy?.blueGreen;
   const steps = chosenStrategy(rollout.spec.strategy)?.steps ?? [];
   const current = status.currentStepIndex ?? 0;
   const weights = status.weights ?? { stable: 100, canary: 0 };
@@ -63,7 +70,11 @@ export function renderStatus(
     lines.push(`  pause: time left unknown (${workflowUnknown})`);
   }
   lines.push(
-    `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
+    ...(blueGreen
+      ? blueGreenTrafficLines(status, blueGreen)
+      : [
+          `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
+        ]),
     '  steps',
     ...steps.map((step, index) => {
       const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
@@ -74,8 +85,9 @@ export function renderStatus(
       .filter((replicaSet) => (replicaSet.spec?.replicas ?? 0) > 0 || (replicaSet.status?.replicas ?? 0) > 0)
       .map((replicaSet) => {
         const hash = replicaSet.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
-        const role =
-          hash === status.stableTemplateHash
+        const role = blueGreen
+          ? blueGreenRole(status, hash)
+          : hash === status.stableTemplateHash
             ? 'stable'
             : hash === status.currentTemplateHash
               ? 'canary'
@@ -102,7 +114,7 @@ function renderAnalyses(status: RolloutStatus): string[] {
   return [
     '  analysis',
     ...runs.flatMap(({ kind, run }) => [
-      `    ${kind === 'step' ? `step ${(run.stepIndex ?? 0) + 1}` : 'background'}: ${shown(run.phase)}${run.message ? ` — ${run.message}` : ''}`,
+      `    ${kind === 'step' ? `step ${(run.stepIndex ?? 0) + 1}` : ANALYSIS_NAMES[kind]}: ${shown(run.phase)}${run.message ? ` — ${run.message}` : ''}`,
       ...run.metrics.map((metric) => {
         const last = metric.measurements.at(-1);
         const counts = `${metric.successful} successful, ${metric.failed} failed, ${metric.inconclusive} inconclusive, ${metric.errors} errors`;

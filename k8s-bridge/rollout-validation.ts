@@ -9,6 +9,7 @@ import { isNotFound } from '../kubernetes/errors';
 import { parsePauseDuration } from '../schemas/duration';
 import type { RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
+import { blueGreenAnalyses, checkBlueGreen, trafficServices } from './blue-green-validation';
 
 /**
  * Checks a Rollout before the bridge acts on it. The CRD's schema already rejects wrong shapes at
@@ -40,7 +41,7 @@ export function rolloutAnalyses(
   rollout: Rollout,
 ): { analysis: RolloutAnalysis; field: string; mode: 'step' | 'background' }[] {
   const canary = rollout.spec.strategy.canary;
-  if (!canary) return [];
+  if (!canary) return blueGreenAnalyses(rollout);
   const steps = canary.steps.flatMap((step, index) =>
     step.analysis
       ? [
@@ -90,9 +91,10 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
     ...checkSteps(rollout),
     ...checkStartingStep(rollout),
     ...checkAnalyses(rollout, facts),
+    ...checkBlueGreen(rollout, facts.existingServices),
   ];
   const canary = rollout.spec.strategy.canary;
-  if (!canary) return problems;
+  if (!canary) return [...problems, ...facts.routingProblems];
   const namespace = rollout.metadata.namespace;
 
   const services = [
@@ -177,8 +179,8 @@ function checkStartingStep(rollout: Rollout): string[] {
  * or a missing argument makes the Rollout Invalid before any traffic moves.
  */
 function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
-  const canary = rollout.spec.strategy.canary;
-  if (!canary) return [];
+  const services = trafficServices(rollout);
+  if (!services) return [];
   const problems = [...facts.templateProblems];
   for (const { analysis, field, mode } of rolloutAnalyses(rollout)) {
     const templates = analysis.templates.map((reference) =>
@@ -196,8 +198,8 @@ function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
           rollout: rollout.metadata.name,
           canaryHash: 'canary-hash',
           stableHash: 'stable-hash',
-          canaryService: canary.canaryService,
-          stableService: canary.stableService,
+          canaryService: services.canaryService ?? services.stableService,
+          stableService: services.stableService,
         },
       });
     } catch (error) {
@@ -264,8 +266,10 @@ function expressionHolds(expression: SelectorExpression, labels: Record<string, 
  */
 export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout): Promise<ClusterFacts> {
   const namespace = rollout.metadata.namespace;
-  const canary = rollout.spec.strategy.canary;
-  const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
+  const services = trafficServices(rollout);
+  const serviceNames = services
+    ? [...new Set([services.stableService, services.canaryService ?? services.stableService])]
+    : [];
   const existingServices = new Set<string>();
   let routingProblems: string[] = [];
   const analysisTemplates = new Map<string, FetchedTemplate>();
@@ -295,13 +299,14 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
       }
     }),
     (async () => {
-      if (!canary) return;
-      const { stableService, canaryService, trafficRouting } = canary;
+      if (!services?.trafficRouting || !services.canaryService) return;
       routingProblems = await validateTrafficRouting(createTrafficRouters(clients), {
         rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
-        trafficRouting,
-        stableService,
-        canaryService,
+        trafficRouting: services.trafficRouting,
+        stableService: services.stableService,
+        canaryService: services.canaryService,
+        field: services.field,
+        roles: services.roles,
       });
     })(),
   ]);

@@ -30,6 +30,10 @@ export const FailureType = {
   CanaryNotAvailable: 'CanaryNotAvailable',
   /** A Service the Rollout names does not exist. */
   ServiceMissing: 'ServiceMissing',
+  /** A Service was to select a revision whose pods are not all available: it keeps the pods it selects. */
+  RevisionNotAvailable: 'RevisionNotAvailable',
+  /** A Service's endpoints did not come to list a revision's Ready pods alone within the deadline. */
+  ServiceEndpointsNotReady: 'ServiceEndpointsNotReady',
   /** A ReplicaSet the rollout made was deleted under it. */
   ReplicaSetMissing: 'ReplicaSetMissing',
   /** A ReplicaSet of the revision's name exists but belongs to someone else. */

@@ -247,6 +247,15 @@ export type AnalysisRunStatus = z.infer<typeof AnalysisRunStatusSchema>;
 
 /** A map, not a list, so the step and background analyses can each merge-patch their own entry. */
 export const AnalysisStatusSchema = z
-  .object({ step: AnalysisRunStatusSchema.optional(), background: AnalysisRunStatusSchema.optional() })
-  .meta({ description: 'The latest step and background analyses, with the last measurements per metric.' });
+  .object({
+    step: AnalysisRunStatusSchema.optional(),
+    background: AnalysisRunStatusSchema.optional(),
+    prePromotion: AnalysisRunStatusSchema.optional(),
+    postPromotion: AnalysisRunStatusSchema.optional(),
+  })
+  .meta({
+    description:
+      'The latest analyses (canary: step and background; blue-green: prePromotion and postPromotion), ' +
+      'with the last measurements per metric.',
+  });
 export type AnalysisStatus = z.infer<typeof AnalysisStatusSchema>;

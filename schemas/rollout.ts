@@ -254,18 +254,91 @@ export const CanaryStrategySchema = z
   })
   .meta({ description: 'Shift traffic to the new revision step by step.' });
 
+export const PodMetadataSchema = z
+  .object({
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+  })
+  .meta({ description: 'Labels and annotations Siirto puts on pods, and takes off again.' });
+
+export const BlueGreenStrategySchema = z
+  .object({
+    activeService: z.string().min(1).meta({
+      description:
+        'Service that takes the production traffic; Siirto points its selector at the active pods.',
+    }),
+    previewService: z.string().min(1).optional().meta({
+      description:
+        'Service that selects the new revision before it is promoted, for tests and people to try it.',
+    }),
+    autoPromotionEnabled: z.boolean().default(true).meta({
+      description: 'Promote the new revision on its own once it is ready; false waits for a promote.',
+    }),
+    autoPromotionSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({
+        description:
+          'Seconds the ready new revision waits as preview before it is promoted on its own (a promote ' +
+          'cuts it short); only with autoPromotionEnabled left true.',
+      }),
+    previewReplicaCount: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          'Pods the new revision runs while it is preview (at most spec.replicas); it scales to full size ' +
+          'just before it becomes active. Leave out to preview at full size.',
+      }),
+    prePromotionAnalysis: RolloutAnalysisSchema.optional().meta({
+      description:
+        'Measure the new revision while it is preview; a failure aborts, the active pods untouched.',
+    }),
+    postPromotionAnalysis: RolloutAnalysisSchema.optional().meta({
+      description:
+        'Measure the new revision once it is active; a failure switches the active Service back to the ' +
+        'previous revision, whose pods are kept until the analysis succeeds.',
+    }),
+    scaleDownDelaySeconds: z.number().int().min(0).default(30).meta({
+      description: 'Seconds the previous active ReplicaSet keeps its pods after the switch.',
+    }),
+    abortScaleDownDelaySeconds: z.number().int().min(0).default(30).meta({
+      description:
+        'Seconds the new revision keeps its pods after an abort; 0 keeps them until a retry or a newer revision.',
+    }),
+    previewMetadata: PodMetadataSchema.optional().meta({
+      description: 'Labels and annotations on the new pods while they are preview.',
+    }),
+    activeMetadata: PodMetadataSchema.optional().meta({
+      description: 'Labels and annotations on the pods while they are active.',
+    }),
+    trafficRouting: TrafficRoutingSchema.optional().meta({
+      description:
+        'Switch with HTTPRoute weights between the active and preview Services (both backendRefs of the ' +
+        'route) as well as the active Service selector; leave out to switch with the selector alone.',
+    }),
+  })
+  .meta({
+    description: 'Run the new revision beside the active one, then switch all traffic to it at once.',
+  });
+
 /**
  * Every strategy a Rollout may name, by its key under spec.strategy, of which exactly one is set. A new
  * strategy adds its line here, and its entry in workflows/strategies/registry.ts.
  */
 const STRATEGY_SPECS = {
   canary: CanaryStrategySchema.optional(),
+  blueGreen: BlueGreenStrategySchema.optional(),
 };
 export type StrategyName = keyof typeof STRATEGY_SPECS;
 export const STRATEGY_NAMES = Object.keys(STRATEGY_SPECS) as StrategyName[];
 
 export const StrategySchema = exactlyOneOf(z.object(STRATEGY_SPECS), STRATEGY_NAMES).meta({
-  description: 'How a new revision replaces the stable one.',
+  description: 'How a new revision replaces the stable one: canary or blueGreen.',
 });
 
 export const RolloutSpecSchema = z.object({
@@ -342,6 +415,17 @@ export const RolloutStatusSchema = z.object({
       "spec.selector as a label query (app=checkout), for a HorizontalPodAutoscaler to find the Rollout's pods.",
   }),
   analysis: AnalysisStatusSchema.optional(),
+  blueGreen: z
+    .object({
+      activeSelector: z.string().optional().meta({
+        description: 'Pod-template hash the active Service selects.',
+      }),
+      previewSelector: z.string().optional().meta({
+        description: 'Pod-template hash the preview Service selects.',
+      }),
+    })
+    .optional()
+    .meta({ description: 'Which revision each Service of a blue-green Rollout selects.' }),
   conditions: z.array(RolloutConditionSchema).optional(),
 });
 
@@ -371,6 +455,8 @@ export type StringMatch = z.infer<typeof StringMatchSchema>;
 export type SetHeaderRoute = z.infer<typeof SetHeaderRouteSchema>;
 export type SetMirrorRoute = z.infer<typeof SetMirrorRouteSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
+export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
+export type PodMetadata = z.infer<typeof PodMetadataSchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;

@@ -1,5 +1,6 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createAnalysisActivities, createRolloutActivities } from '../activities';
+import { createBlueGreenActivities } from '../activities/blue-green-activities';
 import { createCDEventsActivities, createCDEventsMetrics } from '../activities/cdevents-emission';
 import { prometheusSettingsFromEnv } from '../activities/prometheus-settings';
 import {
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     workflowsPath: require.resolve('../workflows'),
     activities: {
       ...createRolloutActivities(kube),
+      ...createBlueGreenActivities(kube),
       ...createAnalysisActivities(kube, prometheus),
       ...createWorkflowHandoffActivities(client),
       ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),

@@ -27,7 +27,7 @@ import {
 } from '../analysis/metric-tally';
 import type { MeasurementOutcome, ResolvedMetric } from '../analysis/resolved-metric';
 import { formatDuration } from '../schemas/duration';
-import type { AnalysisRunStatus, Measurement } from '../schemas/analysis';
+import type { AnalysisRunStatus, AnalysisStatus, Measurement } from '../schemas/analysis';
 import {
   analysisHoldSignal,
   concludeAnalysisSignal,
@@ -41,6 +41,11 @@ export interface AnalysisRunInput {
   revision: number;
   kind: AnalysisKind;
   stepIndex?: number;
+  /**
+   * A gate of its own, judged as a step's analysis is (a blue-green rollout's `prePromotion` and
+   * `postPromotion`): the status.analysis entry it writes and the name it goes by.
+   */
+  gate?: AnalysisGate;
   metrics: ResolvedMetric[];
   /**
    * Where the previous run stopped, when the history grew long and the analysis continued as new, or
@@ -49,6 +54,12 @@ export interface AnalysisRunInput {
   carriedOver?: AnalysisCarryOver;
   /** History events after which the analysis continues as a new run, so hours of it stay bounded. */
   historyLimit?: number;
+}
+
+/** An analysis that gates a strategy's step of its own: its status.analysis entry, and its name. */
+export interface AnalysisGate {
+  statusKey: Exclude<keyof AnalysisStatus, AnalysisKind>;
+  name: string;
 }
 
 /** What an analysis must not forget when it goes on in another run: every count, and whether it holds. */
@@ -104,7 +115,10 @@ const cluster = proxyActivities<RolloutActivities>({
  */
 export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunResult> {
   const { rollout, revision, kind, metrics } = input;
-  const name = kind === 'step' ? `step ${(input.stepIndex ?? 0) + 1} analysis` : 'background analysis';
+  const name =
+    input.gate?.name ??
+    (kind === 'step' ? `step ${(input.stepIndex ?? 0) + 1} analysis` : 'background analysis');
+  const statusKey = input.gate?.statusKey ?? kind;
   const tallies = new Map(
     metrics.map((metric) => [
       metric.name,
@@ -128,7 +142,7 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunR
     const phase = analysisPhase(all);
     return {
       revision,
-      ...(kind === 'step' ? { stepIndex: input.stepIndex } : {}),
+      ...(kind === 'step' && !input.gate ? { stepIndex: input.stepIndex } : {}),
       phase: stopped ? 'Stopped' : phase,
       message: stopped
         ? `stopped by its rollout before a verdict; ${verdictMessage(phase, all)}`
@@ -145,7 +159,7 @@ export async function analysisRun(input: AnalysisRunInput): Promise<AnalysisRunR
       CancellationScope.nonCancellable(async () => {
         try {
           await cluster.writeRolloutStatus.executeWithOptions({ summary }, [
-            { rollout, revision, status: { analysis: { [kind]: snapshot } } },
+            { rollout, revision, status: { analysis: { [statusKey]: snapshot } } },
           ]);
           if (warning) {
             await cluster.recordRolloutEvent.executeWithOptions({ summary: `event ${warning.reason}` }, [

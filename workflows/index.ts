@@ -1,3 +1,4 @@
 // The workflows the worker registers; Temporal bundles this module and everything it imports.
 export { canaryRollout } from './strategies/canary';
 export { analysisRun } from './analysis-run';
+export { blueGreenRollout } from './strategies/blue-green';

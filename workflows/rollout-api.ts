@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import type { BlueGreenStrategy, CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
 import type { RolloutContinuation } from './continue-as-new';
 
 /**
@@ -40,6 +40,10 @@ export interface CanaryRolloutInput extends RolloutInput {
   canary: CanaryStrategy;
 }
 
+export interface BlueGreenRolloutInput extends RolloutInput {
+  blueGreen: BlueGreenStrategy;
+}
+
 export interface RolloutState {
   phase: RolloutPhase;
   revision: number;
@@ -49,6 +53,8 @@ export interface RolloutState {
   currentStepIndex: number;
   stepCount: number;
   weights: TrafficWeights;
+  /** Blue-green: the revision each Service selects (pod-template hashes). */
+  blueGreen?: { activeSelector?: string; previewSelector?: string };
   /** True while a pause is waiting, so a promote has something to act on. */
   paused: boolean;
   /** When a timed pause ends unless promoted first (ISO 8601); absent outside timed pauses. */

@@ -156,7 +156,7 @@ async function editRoute(
     if (!route) {
       if (missingIsDone) return;
       throw ApplicationFailure.nonRetryable(
-        `${described}, named in spec.strategy.canary.trafficRouting.gatewayAPI of ` +
+        `${described}, named in ${target.field ?? 'spec.strategy.canary'}.trafficRouting.gatewayAPI of ` +
           `${describeRollout(target.rollout)}, does not exist; create it with backendRefs to Services ` +
           `${target.stableService} and ${target.canaryService}, or correct the name`,
         FailureType.TrafficRouteMissing,

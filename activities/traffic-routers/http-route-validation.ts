@@ -55,12 +55,13 @@ export function routeSplitProblem(route: HttpRoute, services: SplitServices): st
  */
 export function httpRouteProblems(target: RoutingTarget, routes: ReadonlyMap<string, HttpRoute>): string[] {
   const { namespace } = target.rollout;
+  const roles = target.roles ?? { stable: 'stable', canary: 'canary' };
   const services = [
-    { role: 'stable', name: target.stableService },
-    { role: 'canary', name: target.canaryService },
+    { role: roles.stable, other: roles.canary, name: target.stableService },
+    { role: roles.canary, other: roles.stable, name: target.canaryService },
   ];
   const problems: string[] = [];
-  for (const { name, field } of namedRoutes(target.trafficRouting)) {
+  for (const { name, field } of namedRoutes(target.trafficRouting, target.field)) {
     const route = routes.get(name);
     if (!route) {
       problems.push(
@@ -79,7 +80,7 @@ export function httpRouteProblems(target: RoutingTarget, routes: ReadonlyMap<str
       problems.push(
         `${field}: HTTPRoute "${name}" has no backendRef for the ${service.role} Service ` +
           `"${service.name}"; add one to the rule that carries the traffic, beside the ` +
-          `${service.role === 'stable' ? 'canary' : 'stable'} Service's backendRef`,
+          `${service.other} Service's backendRef`,
       );
     }
     // Both are there, but perhaps in different rules: the router would refuse the route mid-rollout.

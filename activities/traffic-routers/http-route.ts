@@ -87,9 +87,12 @@ export function splitsBetween(rule: HttpRouteRule, services: SplitServices, rout
 }
 
 /** The HTTPRoutes a Rollout routes through, each with the path of the field that names it. */
-export function namedRoutes(trafficRouting: TrafficRouting): { name: string; field: string }[] {
+export function namedRoutes(
+  trafficRouting: TrafficRouting,
+  strategyField = 'spec.strategy.canary',
+): { name: string; field: string }[] {
   const gatewayApi = trafficRouting.gatewayAPI;
-  const base = 'spec.strategy.canary.trafficRouting.gatewayAPI';
+  const base = `${strategyField}.trafficRouting.gatewayAPI`;
   if (!gatewayApi) return [];
   if (gatewayApi.httpRoute) return [{ name: gatewayApi.httpRoute, field: `${base}.httpRoute` }];
   return (gatewayApi.httpRoutes ?? []).map((route, index) => ({

@@ -32,7 +32,7 @@ export function servingRouters(routers: readonly TrafficRouter[], target: Routin
   const serving = routers.filter((router) => router.handles(target.trafficRouting));
   if (serving.length > 0) return serving;
   throw ApplicationFailure.nonRetryable(
-    `${describeRollout(target.rollout)} has a spec.strategy.canary.trafficRouting Siirto cannot serve; ${choices(routers)}`,
+    `${describeRollout(target.rollout)} has a ${target.field ?? 'spec.strategy.canary'}.trafficRouting Siirto cannot serve; ${choices(routers)}`,
     FailureType.TrafficRoutingInvalid,
   );
 }
@@ -47,7 +47,9 @@ export async function validateTrafficRouting(
 ): Promise<string[]> {
   const serving = routers.filter((router) => router.handles(target.trafficRouting));
   if (serving.length === 0) {
-    return [`spec.strategy.canary.trafficRouting: Siirto cannot serve it; ${choices(routers)}`];
+    return [
+      `${target.field ?? 'spec.strategy.canary'}.trafficRouting: Siirto cannot serve it; ${choices(routers)}`,
+    ];
   }
   const problems = await Promise.all(serving.map((router) => router.validate(target)));
   return problems.flat();

@@ -9,6 +9,16 @@ export interface RoutingTarget {
   trafficRouting: TrafficRouting;
   stableService: string;
   canaryService: string;
+  /** Where the strategy's fields are, for messages: `spec.strategy.canary` unless said. */
+  field?: string;
+  /** What the strategy calls the two Services, for messages: stable and canary unless said. */
+  roles?: ServiceRoles;
+}
+
+/** The names a strategy gives its two Services: the canary's stable and canary, blue-green's active and preview. */
+export interface ServiceRoles {
+  stable: string;
+  canary: string;
 }
 
 export interface TrafficWeightChange extends RoutingTarget {

@@ -42,8 +42,9 @@ export function sampleContainer(image: string, env: Record<string, string | numb
   };
 }
 
-export function servicesAndRoute(namespace: string, app: string): string {
-  const service = (name: string) => `
+/** A Service selecting the app's pods, on the port the sample app serves; Siirto narrows its selector. */
+export function serviceManifest(namespace: string, name: string, app: string): string {
+  return `
 apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: ${namespace} }
@@ -51,6 +52,10 @@ spec:
   selector: { app: ${app} }
   ports: [{ port: 80, targetPort: 8080 }]
 `;
+}
+
+export function servicesAndRoute(namespace: string, app: string): string {
+  const service = (name: string) => serviceManifest(namespace, name, app);
   return [
     service(`${app}-stable`),
     service(`${app}-canary`),
@@ -84,6 +89,25 @@ export function analysisTemplateManifest(
 }
 
 export function rolloutManifest(fixture: AppFixture): string {
+  const { app } = fixture;
+  return rolloutManifestWith(fixture, {
+    canary: {
+      stableService: `${app}-stable`,
+      canaryService: `${app}-canary`,
+      trafficRouting: { gatewayAPI: { httpRoute: app } },
+      scaleDownDelaySeconds: fixture.scaleDownDelaySeconds ?? 1,
+      abortScaleDownDelaySeconds: fixture.abortScaleDownDelaySeconds ?? 1,
+      steps: fixture.steps,
+      ...fixture.canary,
+    },
+  });
+}
+
+/** The sample app's Rollout, with `strategy` as its spec.strategy. */
+export function rolloutManifestWith(
+  fixture: Pick<AppFixture, 'namespace' | 'app' | 'replicas' | 'image' | 'progressDeadlineSeconds'>,
+  strategy: Record<string, unknown>,
+): string {
   const { namespace, app } = fixture;
   return JSON.stringify({
     apiVersion: 'siirto.dev/v1alpha1',
@@ -97,17 +121,7 @@ export function rolloutManifest(fixture: AppFixture): string {
         metadata: podMetadata(app),
         spec: { containers: [sampleContainer(fixture.image ?? `registry.example/${app}:1`)] },
       },
-      strategy: {
-        canary: {
-          stableService: `${app}-stable`,
-          canaryService: `${app}-canary`,
-          trafficRouting: { gatewayAPI: { httpRoute: app } },
-          scaleDownDelaySeconds: fixture.scaleDownDelaySeconds ?? 1,
-          abortScaleDownDelaySeconds: fixture.abortScaleDownDelaySeconds ?? 1,
-          steps: fixture.steps,
-          ...fixture.canary,
-        },
-      },
+      strategy,
     },
   });
 }

@@ -133,6 +133,41 @@ describe('the Rollout schema', () => {
     ]);
   });
 
+  it('takes a blue-green strategy with Argo Rollouts defaults: auto-promotion on, 30 s scale-down delays', () => {
+    const spec = RolloutSpecSchema.parse({
+      ...validSpec,
+      strategy: { blueGreen: { activeService: 'checkout-active', previewService: 'checkout-preview' } },
+    });
+    expect(spec.strategy.blueGreen).toEqual({
+      activeService: 'checkout-active',
+      previewService: 'checkout-preview',
+      autoPromotionEnabled: true,
+      scaleDownDelaySeconds: 30,
+      abortScaleDownDelaySeconds: 30,
+    });
+  });
+
+  it('refuses a Rollout that asks for both a canary and a blue-green strategy, naming the second', () => {
+    const result = RolloutSpecSchema.safeParse({
+      ...validSpec,
+      strategy: { ...validSpec.strategy, blueGreen: { activeService: 'checkout-active' } },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({
+      path: ['strategy', 'blueGreen'],
+      message: 'set exactly one of canary, blueGreen',
+    });
+  });
+
+  it('refuses a blue-green strategy without an activeService', () => {
+    const result = RolloutSpecSchema.safeParse({
+      ...validSpec,
+      strategy: { blueGreen: { previewService: 'checkout-preview' } },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['strategy', 'blueGreen', 'activeService']);
+  });
+
   it('hashes equal templates equally, whatever their key order', () => {
     const reordered = { spec: validSpec.template.spec, metadata: validSpec.template.metadata };
     expect(podTemplateHash(reordered)).toBe(podTemplateHash(validSpec.template));

@@ -1,5 +1,6 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../../activities/analysis-activities';
+import type { BlueGreenActivities } from '../../activities/blue-green-activities';
 import type { CDEventsActivities } from '../../activities/cdevents-emission';
 import type { RolloutActivities } from '../../activities/rollout-activities';
 import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
@@ -10,7 +11,10 @@ import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
  * is retried, and what a cancellation waits for.
  */
 
-export const cluster = proxyActivities<RolloutActivities>({
+/** Rollout activities, and a strategy's own (blue-green's pod metadata and ReplicaSet read). */
+type ClusterActivities = RolloutActivities & BlueGreenActivities;
+
+export const cluster = proxyActivities<ClusterActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
@@ -32,8 +36,9 @@ export const readiness = proxyActivities<RolloutActivities>({
 });
 
 // The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
-// change stops them without waiting for them to hear so (which takes until their next heartbeat).
-export const guards = proxyActivities<RolloutActivities>({
+// change stops them without waiting for them to hear so (which takes until their next heartbeat). So
+// do a blue-green rollout's waits for pods and for a Service's endpoints: an abort leaves them at once.
+export const guards = proxyActivities<ClusterActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
   cancellationType: ActivityCancellationType.TRY_CANCEL,

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import { EventReason, FailureType } from '../../reasons/rollout-reasons';
 import type { AnalysisRunStatus, BackgroundAnalysis, RolloutAnalysis } from '../../schemas/analysis';
-import { analysisRun, type AnalysisCarryOver } from '../analysis-run';
+import { analysisRun, type AnalysisCarryOver, type AnalysisGate } from '../analysis-run';
 import type { BackgroundCarryOver } from '../continue-as-new';
 import { concludeAnalysisSignal, handOverAnalysisSignal, type AnalysisKind } from '../rollout-api';
 import { analyses } from './activity-options';
@@ -70,6 +70,7 @@ export class Analyses {
     kind: AnalysisKind,
     field: string,
     resumed?: { carriedOver: AnalysisCarryOver; handover: number },
+    gate?: AnalysisGate,
   ): RunningAnalysis {
     const { rollout, revision, templateHash, state, label, input } = this.run;
     const scope = new CancellationScope();
@@ -79,7 +80,7 @@ export class Analyses {
     let succeeded = false;
     const verdict = scope.run(async () => {
       const metrics = await analyses.resolveAnalysis.executeWithOptions(
-        { summary: `resolve ${kind} analysis` },
+        { summary: `resolve ${gate?.name ?? `${kind} analysis`}` },
         [
           {
             rollout,
@@ -97,7 +98,7 @@ export class Analyses {
           },
         ],
       );
-      const which = stepIndex === undefined ? 'background' : `step-${stepIndex + 1}`;
+      const which = gate?.statusKey ?? (stepIndex === undefined ? 'background' : `step-${stepIndex + 1}`);
       const handover = resumed ? `/h${resumed.handover}` : '';
       const carriedOver = resumed ? { carriedOver: resumed.carriedOver } : {};
       child = await startChild(analysisRun, {
@@ -111,9 +112,10 @@ export class Analyses {
             metrics,
             historyLimit: input.analysisHistoryLimit,
             ...carriedOver,
+            ...(gate ? { gate } : {}),
           },
         ],
-        staticSummary: `${label}: ${kind} analysis of ${metrics.map((metric) => metric.name).join(', ')}`,
+        staticSummary: `${label}: ${gate?.name ?? `${kind} analysis`} of ${metrics.map((metric) => metric.name).join(', ')}`,
       });
       return child.result();
     });
@@ -164,12 +166,13 @@ export class Analyses {
   }
 
   /**
-   * Waits for a step's analysis (`field` names it in the Rollout); a promote while it holds on
+   * Waits for a step's analysis (`field` names it in the Rollout), or for one that gates a strategy's
+   * step of its own (blue-green's pre- and post-promotion analyses); a promote while it holds on
    * inconclusive data skips the rest of it.
    */
-  async analyseStep(analysis: RolloutAnalysis, field: string): Promise<void> {
+  async analyseStep(analysis: RolloutAnalysis, field: string, gate?: AnalysisGate): Promise<void> {
     const { holds } = this.gates;
-    const running = this.start(analysis, 'step', field);
+    const running = this.start(analysis, 'step', field, undefined, gate);
     let verdict: AnalysisRunStatus | undefined;
     let error: unknown;
     running.verdict.then(
@@ -197,7 +200,7 @@ export class Analyses {
       return;
     }
     if (verdict.phase === 'Failed') {
-      this.rolloutLog.failedAnalysis = { kind: 'step', verdict };
+      this.rolloutLog.failedAnalysis = { kind: gate?.statusKey ?? 'step', verdict };
       throw this.failure(verdict);
     }
   }

@@ -6,9 +6,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RolloutCDEventInput, RolloutCDEventKind } from '../../cdevents/rollout-event';
-import type { AnalysisRunStatus } from '../../schemas/analysis';
+import type { AnalysisRunStatus, AnalysisStatus } from '../../schemas/analysis';
 import type { RolloutPhase } from '../../schemas/rollout';
-import type { AnalysisKind } from '../rollout-api';
 import { RolloutPhaseKey } from '../search-attributes';
 import { announcements, cluster } from './activity-options';
 import type { RolloutRun } from './rollout-run';
@@ -33,7 +32,7 @@ export class RolloutLog {
   /** CDEvents sent so far, this run's and those of the runs before it: each has the next number. */
   announcementCount = 0;
   /** The analysis that failed, written to the status with the Degraded phase it causes. */
-  failedAnalysis: { kind: AnalysisKind; verdict: AnalysisRunStatus } | undefined;
+  failedAnalysis: { kind: keyof AnalysisStatus; verdict: AnalysisRunStatus } | undefined;
 
   constructor(
     private readonly run: RolloutRun,
@@ -59,6 +58,7 @@ export class RolloutLog {
       stepCount: state.stepCount,
       weights: state.weights,
       stableTemplateHash: state.stableTemplateHash,
+      ...(state.blueGreen ? { blueGreen: state.blueGreen } : {}),
       ...(phase === 'Degraded' && failedAnalysis
         ? { analysis: { [failedAnalysis.kind]: failedAnalysis.verdict } }
         : {}),

@@ -1,4 +1,5 @@
 import type { Strategy, StrategyName } from '../../schemas/rollout';
+import { blueGreenPlan } from './blue-green-plan';
 import { canaryPlan } from './canary-plan';
 
 /**
@@ -30,6 +31,7 @@ type SpecOf<Name extends StrategyName> = NonNullable<Strategy[Name]>;
 /** Every strategy, by its key under spec.strategy (schemas/rollout.ts): a new one adds its line here. */
 const STRATEGIES: { [Name in StrategyName]: StrategyPlan<SpecOf<Name>> } = {
   canary: canaryPlan,
+  blueGreen: blueGreenPlan,
 };
 /** The keys in the registry's order: the schema's, since the type above wants every one of them. */
 const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
