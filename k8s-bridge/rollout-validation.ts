@@ -127,17 +127,6 @@ function checkSteps(rollout: Rollout): string[] {
           'for the canary, from 0 to 100',
       );
     }
-    const managed = step.setHeaderRoute
-      ? 'setHeaderRoute'
-      : step.setMirrorRoute
-        ? 'setMirrorRoute'
-        : undefined;
-    if (managed) {
-      problems.push(
-        `${field}.${managed}: this step is not yet supported, so the rollout would pass it by without routing ` +
-          'any request; remove the step, or route by weight with setWeight',
-      );
-    }
     const duration = step.pause?.duration;
     if (duration !== undefined && parseDuration(duration) === undefined) {
       problems.push(

@@ -16,6 +16,24 @@ describe('canary planning', () => {
     expect(describeStep({ setWeight: 20 })).toBe('20%');
     expect(describeStep({ pause: { duration: '300s' } })).toBe('pause 5m');
     expect(describeStep({ pause: {} })).toBe('pause until promoted');
+    expect(
+      describeStep({
+        setHeaderRoute: {
+          name: 'beta',
+          match: [
+            { headerName: 'x-beta', headerValue: { exact: '1' } },
+            { headerName: 'x-team', headerValue: { prefix: 'web' } },
+          ],
+        },
+      }),
+    ).toBe('header route beta: x-beta=1, x-team starting web to canary');
+    expect(describeStep({ setHeaderRoute: { name: 'beta' } })).toBe('remove header route beta');
+    expect(
+      describeStep({
+        setMirrorRoute: { name: 'shadow', percentage: 25, match: [{ path: { prefix: '/a' } }] },
+      }),
+    ).toBe('mirror route shadow: 25% of matched requests to canary');
+    expect(describeStep({ setMirrorRoute: { name: 'shadow' } })).toBe('remove mirror route shadow');
   });
 
   it('summarises the weights a canary passes through, ending at 100', () => {
@@ -23,5 +41,18 @@ describe('canary planning', () => {
       '20→50→100',
     );
     expect(weightPath([])).toBe('100');
+  });
+
+  it('marks where header and mirror routes are set (+) and removed (-) on the way', () => {
+    const beta = { name: 'beta', match: [{ headerName: 'x-beta', headerValue: { exact: '1' } }] };
+    expect(
+      weightPath([
+        { setWeight: 20 },
+        { setHeaderRoute: beta },
+        { pause: {} },
+        { setHeaderRoute: { name: 'beta' } },
+        { setWeight: 50 },
+      ]),
+    ).toBe('20→+beta→-beta→50→100');
   });
 });

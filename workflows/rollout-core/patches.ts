@@ -60,3 +60,10 @@ export const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
 
 /** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
 export const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
+
+/**
+ * Patch ID: the canary steps `setHeaderRoute` and `setMirrorRoute` add, change or remove their managed
+ * routes (the canary's pods Ready first), and every managed route is taken off the routes again when
+ * the canary is promoted, aborted or superseded.
+ */
+export const MANAGED_ROUTE_STEPS = 'managed-route-steps';

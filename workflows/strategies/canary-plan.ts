@@ -1,5 +1,5 @@
 import { formatDuration, parseDuration } from '../../schemas/duration';
-import type { CanaryStep, CanaryStrategy } from '../../schemas/rollout';
+import type { CanaryStep, CanaryStrategy, StringMatch } from '../../schemas/rollout';
 import type { StrategyPlan } from './registry';
 
 /** Canary pods for a traffic weight: enough that each pod carries no more than its share. */
@@ -7,9 +7,23 @@ export function canaryReplicasFor(replicas: number, weight: number): number {
   return Math.ceil((replicas * weight) / 100);
 }
 
-/** How a step reads in the Temporal UI and the CLI: `20%`, `pause 5m`, `pause until promoted`. */
+/**
+ * How a step reads in the Temporal UI and the CLI: `20%`, `pause 5m`, `pause until promoted`,
+ * `header route beta: x-beta=1`, `mirror 25% of /orders to canary`, `remove header route beta`.
+ */
 export function describeStep(step: CanaryStep): string {
   if (step.setWeight !== undefined) return `${step.setWeight}%`;
+  if (step.setHeaderRoute) {
+    const { name, match } = step.setHeaderRoute;
+    if (!match) return `remove header route ${name}`;
+    return `header route ${name}: ${match.map((header) => `${header.headerName}${describeMatch(header.headerValue)}`).join(', ')} to canary`;
+  }
+  if (step.setMirrorRoute) {
+    const { name, match, percentage = 100 } = step.setMirrorRoute;
+    return match
+      ? `mirror route ${name}: ${percentage}% of matched requests to canary`
+      : `remove mirror route ${name}`;
+  }
   if (step.pause) {
     if (step.pause.duration === undefined) return 'pause until promoted';
     const milliseconds = parseDuration(step.pause.duration);
@@ -18,10 +32,24 @@ export function describeStep(step: CanaryStep): string {
   return 'analysis';
 }
 
-/** The weights a canary passes through, as in `canary shop/checkout r7: 20→50→100`. */
+function describeMatch(value: StringMatch): string {
+  if (value.exact !== undefined) return `=${value.exact}`;
+  if (value.prefix !== undefined) return ` starting ${value.prefix}`;
+  return ` matching /${value.regex ?? ''}/`;
+}
+
+/**
+ * The weights a canary passes through, as in `canary shop/checkout r7: 20→50→100`; a header or mirror
+ * route shows where it is set, as `20→+beta→50→100`.
+ */
 export function weightPath(steps: CanaryStep[]): string {
-  const weights = steps.flatMap((step) => (step.setWeight === undefined ? [] : [step.setWeight]));
-  return [...weights, 100].filter((weight, index, all) => index === 0 || weight !== all[index - 1]).join('→');
+  const marks = steps.flatMap((step): (number | string)[] => {
+    if (step.setWeight !== undefined) return [step.setWeight];
+    const managed = step.setHeaderRoute ?? step.setMirrorRoute;
+    if (managed?.match) return [`+${managed.name}`];
+    return managed ? [`-${managed.name}`] : [];
+  });
+  return [...marks, 100].filter((mark, index, all) => index === 0 || mark !== all[index - 1]).join('→');
 }
 
 /** The canary in the strategy registry (registry.ts). */

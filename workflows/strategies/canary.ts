@@ -1,4 +1,5 @@
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
+import type { ManagedRouteStep } from '../../activities/managed-routes';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
 import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
 import { formatDuration } from '../../schemas/duration';
@@ -13,6 +14,7 @@ import {
   DELAYED_SCALE_DOWN,
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
+  MANAGED_ROUTE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
   ROUTE_WRITE_CHECKS_CANARY,
@@ -220,6 +222,53 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   }
 
+  // --- managed routes -------------------------------------------------------------------------------
+  /** True when a step may add a managed route, so the ends of the rollout take them away again. */
+  const managesRoutes = steps.some((step) => step.setHeaderRoute || step.setMirrorRoute);
+
+  /**
+   * A `setHeaderRoute` or `setMirrorRoute` step: the route set (the canary's pods Ready first, at
+   * least one, since the route sends requests to them whatever the weights) or, without `match`,
+   * removed. The weights stay as they are.
+   */
+  async function setManagedRoute(step: CanaryStep): Promise<void> {
+    const managed: ManagedRouteStep | undefined = step.setHeaderRoute
+      ? { setHeaderRoute: step.setHeaderRoute }
+      : step.setMirrorRoute && { setMirrorRoute: step.setMirrorRoute };
+    if (!managed || !patched(MANAGED_ROUTE_STEPS)) return;
+    const { name, match } = 'setHeaderRoute' in managed ? managed.setHeaderRoute : managed.setMirrorRoute;
+    if (match) await scaleCanaryAndWait(Math.max(canaryShare, 1));
+    await cluster.applyManagedRouteStep.executeWithOptions(
+      { summary: `${match ? 'set' : 'remove'} managed route ${name}` },
+      [{ ...routingTarget(), step: managed }],
+    );
+    rolloutLog.showDetails();
+  }
+
+  function routingTarget() {
+    return {
+      rollout,
+      trafficRouting: canary.trafficRouting,
+      stableService: canary.stableService,
+      canaryService: canary.canaryService,
+    };
+  }
+
+  /**
+   * Takes every managed route off the routes, the user's rules left as written; undefined when done
+   * (or there were none to take), else what could not be done.
+   */
+  async function removeManagedRoutes(summary: string): Promise<string | undefined> {
+    if (!managesRoutes || !patched(MANAGED_ROUTE_STEPS)) return undefined;
+    try {
+      await cluster.removeManagedRoutes.executeWithOptions({ summary }, [routingTarget()]);
+      return undefined;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return `the managed routes (rules named siirto.*) could not be taken off the routes: ${failureMessage(error)}`;
+    }
+  }
+
   // --- the steps ------------------------------------------------------------------------------------
   async function runStep(step: CanaryStep, resumedInPause = false): Promise<void> {
     // A pause says so itself at once; the others may wait on pods or measurements first.
@@ -229,6 +278,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       rolloutLog.publishStatus();
     }
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
+    else if (step.setHeaderRoute || step.setMirrorRoute) await setManagedRoute(step);
     else if (step.pause) await gates.pause(step.pause, resumedInPause);
     else if (step.analysis) {
       await analyses.analyseStep(
@@ -321,9 +371,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     await pointServices(templateHash);
     await routeTraffic({ stable: 100, canary: 0 }, 'set weight 100% on new stable');
     state.stableTemplateHash = templateHash;
+    // After the flip, so requests a header route sent to the new revision never go back to the old.
+    const routesLeft = await removeManagedRoutes('remove managed routes');
     state.currentStepIndex = steps.length;
     const by = gates.promotedBy ? ` (promoted by ${gates.promotedBy})` : '';
     rolloutLog.enterPhase('Healthy', `r${revision} is stable${by}`, EventReason.RolloutCompleted);
+    if (routesLeft) {
+      state.message = `${state.message}; ${routesLeft}: remove them by hand`;
+      rolloutLog.showDetails();
+      rolloutLog.publishStatus(EventReason.ManagedRoutesNotRemoved, 'Warning');
+    }
     rolloutLog.announce('published');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
@@ -398,6 +455,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         problems.push(`traffic could not be moved back to stable: ${failureMessage(again)}`);
       }
     }
+    // A header route sends its requests to the canary whatever the weights: it goes too.
+    const routesLeft = await removeManagedRoutes('remove managed routes');
+    if (routesLeft) problems.push(routesLeft);
     if (keepCanary) return problems;
     try {
       await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
@@ -588,6 +648,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable', false).catch(
             () => undefined,
           );
+          await removeManagedRoutes('cancelled: remove managed routes');
         });
       }
       throw error;
