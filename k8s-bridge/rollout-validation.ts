@@ -286,12 +286,19 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
     (async () => {
       if (!canary) return;
       const { stableService, canaryService, trafficRouting } = canary;
-      routingProblems = await validateTrafficRouting(createTrafficRouters(clients), {
-        rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
-        trafficRouting,
-        stableService,
-        canaryService,
-      });
+      const mirrorSteps = canary.steps.flatMap((step, index) =>
+        step.setMirrorRoute?.match ? [`spec.strategy.canary.steps[${index}].setMirrorRoute`] : [],
+      );
+      routingProblems = await validateTrafficRouting(
+        createTrafficRouters(clients),
+        {
+          rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
+          trafficRouting,
+          stableService,
+          canaryService,
+        },
+        mirrorSteps,
+      );
     })(),
   ]);
   return { existingServices, routingProblems, analysisTemplates, templateProblems };

@@ -1,13 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 import { abortUpdate, promoteUpdate } from '../../workflows/rollout-api';
 import { isolate } from '../harness/isolation';
-import { kubeClients } from '../harness/kube';
+import { withoutWeights } from '../harness/observe';
 import { patchRolloutSpec, routeHost, sampleContainer, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
-import { stack } from '../harness/stack';
+import { writeFigures } from '../harness/figures';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
@@ -26,7 +24,6 @@ describe('a header route step sends the requests with its header to the canary, 
   const scope = isolate('header-routes');
   const { namespace } = scope;
   const scenario = rolloutScenario(scope, app);
-  const { custom } = kubeClients();
   const host = routeHost(namespace, app);
   const figures: Record<string, unknown> = {};
   let plain: Traffic;
@@ -35,20 +32,7 @@ describe('a header route step sends the requests with its header to the canary, 
   /** The aborted revision's run, closed once a newer revision comes. */
   let aborted: WorkflowHandle | undefined;
 
-  const rulesOf = async () =>
-    (
-      (await custom.getNamespacedCustomObject({
-        group: 'gateway.networking.k8s.io',
-        version: 'v1',
-        namespace,
-        plural: 'httproutes',
-        name: app,
-      })) as { spec: { rules: HttpRouteRule[] } }
-    ).spec.rules;
-
-  /** The rules with the weights Siirto sets taken out: what the user wrote is the rest. */
-  const weightless = (rules: unknown) =>
-    JSON.parse(JSON.stringify(rules).replace(/"weight":\d+/g, '"weight":0')) as unknown;
+  const rulesOf = () => scenario.see.routeRules(app);
 
   const handleOf = async () =>
     scenario.client.workflow.getHandle((await scenario.see.rolloutStatus(app)).workflowId ?? '');
@@ -85,7 +69,7 @@ describe('a header route step sends the requests with its header to the canary, 
   async function msUntilUserRules(since: number): Promise<number> {
     await waitFor(
       "the route's rules to be the user's again",
-      async () => JSON.stringify(weightless(await rulesOf())) === JSON.stringify(weightless(userRules)),
+      async () => withoutWeights(await rulesOf()) === withoutWeights(userRules),
       { timeoutMs: 60_000, intervalMs: 50 },
     );
     return Date.now() - since;
@@ -101,12 +85,7 @@ describe('a header route step sends the requests with its header to the canary, 
 
   afterAll(async () => {
     await Promise.all([plain?.stop(), withHeader?.stop()]);
-    const directory = path.join(stack.projectDir, 'test-artifacts');
-    mkdirSync(directory, { recursive: true });
-    writeFileSync(
-      path.join(directory, 'header-routes-figures.json'),
-      `${JSON.stringify(figures, null, 2)}\n`,
-    );
+    writeFigures('header-routes', figures);
   });
 
   it('sends every request with the header to the canary and the rest 80/20, and takes the rule away after promotion', async () => {
@@ -127,7 +106,7 @@ describe('a header route step sends the requests with its header to the canary, 
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'header routes test' }] });
     figures.cleanUpAfterPromotionMs = await msUntilUserRules(promotedAt);
     await scenario.waitForStatus('r2 to become Healthy', (s) => s.revision === 2 && s.phase === 'Healthy');
-    expect(weightless(await rulesOf())).toEqual(weightless(userRules));
+    expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
     // Promoted, the header route's requests go to the new stable as the rest.
     await splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 100 });
@@ -143,7 +122,7 @@ describe('a header route step sends the requests with its header to the canary, 
     await aborted.executeUpdate(abortUpdate, { args: [{ reason: 'beta testers unhappy' }] });
     figures.cleanUpAfterAbortMs = await msUntilUserRules(abortedAt);
     await scenario.waitForStatus('r3 to become Degraded', (s) => s.revision === 3 && s.phase === 'Degraded');
-    expect(weightless(await rulesOf())).toEqual(weightless(userRules));
+    expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
     const back = await splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 100 });
     figures.headerRequestsOnStableAfterAbort = back.shares['2'];
@@ -161,7 +140,7 @@ describe('a header route step sends the requests with its header to the canary, 
     });
     figures.cleanUpAfterSupersedeMs = await msUntilUserRules(supersededAt);
     await scenario.waitForStatus('r5 to pause', (s) => s.revision === 5 && s.phase === 'Paused');
-    expect(weightless(await rulesOf())).toEqual(weightless(userRules));
+    expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
     const split = await splitSettledAt(
       withHeader,
       { '2': 0.8, '5': 0.2 },
