@@ -125,12 +125,14 @@ describe('Rollout validation', () => {
     ]);
   });
 
-  it('accepts header and mirror route steps, and the steps that remove them', () => {
+  it('accepts header and mirror route steps, the steps that remove them, and canary scale steps', () => {
     const rollout = parsed([
       { setHeaderRoute: { name: 'beta', match: [{ headerName: 'X-Beta', headerValue: { exact: '1' } }] } },
       { setWeight: 20 },
       { setMirrorRoute: { name: 'shadow', percentage: 10, match: [{ path: { prefix: '/orders' } }] } },
       { setHeaderRoute: { name: 'beta' } },
+      { setCanaryScale: { replicas: 1 } },
+      { setCanaryScale: { matchTrafficWeight: true } },
     ]);
     expect(problemsOf(rollout)).toEqual([]);
   });

@@ -1,4 +1,9 @@
-import { canaryReplicasFor, describeStep, weightPath } from '../../workflows/strategies/canary-plan';
+import {
+  canaryPods,
+  canaryReplicasFor,
+  describeStep,
+  weightPath,
+} from '../../workflows/strategies/canary-plan';
 
 describe('canary planning', () => {
   it.each([
@@ -10,6 +15,16 @@ describe('canary planning', () => {
     [0, 50, 0],
   ])('%d replicas at %d%% need %d canary pods', (replicas, weight, pods) => {
     expect(canaryReplicasFor(replicas, weight)).toBe(pods);
+  });
+
+  it.each([
+    ['no setCanaryScale', undefined, [0, 1, 2, 3]],
+    ['replicas 2', { replicas: 2 }, [2, 2, 2, 3]],
+    ['replicas 0, one pod while it has traffic', { replicas: 0 }, [0, 1, 1, 3]],
+    ['weight 50 (of 3 replicas)', { weight: 50 }, [2, 2, 2, 3]],
+    ['matchTrafficWeight', { matchTrafficWeight: true as const }, [0, 1, 2, 3]],
+  ])('with %s, the canary of 3 replicas has pods at 0/20/50/100%% of traffic: %j', (_name, scale, pods) => {
+    expect([0, 20, 50, 100].map((share) => canaryPods(3, share, scale))).toEqual(pods);
   });
 
   it('describes steps as the UI shows them', () => {
@@ -34,6 +49,11 @@ describe('canary planning', () => {
       }),
     ).toBe('mirror route shadow: 25% of matched requests to canary');
     expect(describeStep({ setMirrorRoute: { name: 'shadow' } })).toBe('remove mirror route shadow');
+    expect(describeStep({ setCanaryScale: { replicas: 1 } })).toBe('canary scale 1 pod');
+    expect(describeStep({ setCanaryScale: { weight: 50 } })).toBe('canary scale 50% of replicas');
+    expect(describeStep({ setCanaryScale: { matchTrafficWeight: true } })).toBe(
+      'canary scale with traffic weight',
+    );
   });
 
   it('summarises the weights a canary passes through, ending at 100', () => {

@@ -38,6 +38,7 @@ const SCENARIOS = [
   'canary-resized-while-waiting-for-pods',
   'canary-restored-replica-set-and-weights',
   'canary-resumed-after-continue-as-new',
+  'canary-scaled-apart-from-weight',
   'canary-scales-down-what-its-predecessor-left',
   'canary-superseded',
   'canary-superseded-before-start',

@@ -67,3 +67,9 @@ export const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
  * the canary is promoted, aborted or superseded.
  */
 export const MANAGED_ROUTE_STEPS = 'managed-route-steps';
+
+/**
+ * Patch ID: a setCanaryScale step sizes the canary apart from its traffic weight (replicas, or a
+ * percentage of spec.replicas) until one with matchTrafficWeight; setWeight then moves traffic only.
+ */
+export const CANARY_SCALE_STEPS = 'canary-scale-steps';

@@ -1,5 +1,5 @@
 import { formatDuration, parseDuration } from '../../schemas/duration';
-import type { CanaryStep, CanaryStrategy, StringMatch } from '../../schemas/rollout';
+import type { CanaryStep, CanaryStrategy, SetCanaryScale, StringMatch } from '../../schemas/rollout';
 import type { StrategyPlan } from './registry';
 
 /** Canary pods for a traffic weight: enough that each pod carries no more than its share. */
@@ -8,11 +8,28 @@ export function canaryReplicasFor(replicas: number, weight: number): number {
 }
 
 /**
+ * The canary's pods for `share`% of traffic: its share of `replicas`, or what a setCanaryScale asks
+ * (at least one while it has traffic, so none of it meets a canary without pods); full size at 100%,
+ * to become stable.
+ */
+export function canaryPods(replicas: number, share: number, scale?: SetCanaryScale): number {
+  if (!scale || scale.matchTrafficWeight || share >= 100) return canaryReplicasFor(replicas, share);
+  const pods = scale.replicas ?? canaryReplicasFor(replicas, scale.weight ?? share);
+  return share > 0 ? Math.max(pods, 1) : pods;
+}
+
+/**
  * How a step reads in the Temporal UI and the CLI: `20%`, `pause 5m`, `pause until promoted`,
- * `header route beta: x-beta=1`, `mirror 25% of /orders to canary`, `remove header route beta`.
+ * `header route beta: x-beta=1 to canary`, `remove header route beta`, `canary scale 2 pods`.
  */
 export function describeStep(step: CanaryStep): string {
   if (step.setWeight !== undefined) return `${step.setWeight}%`;
+  if (step.setCanaryScale) {
+    const { replicas, weight } = step.setCanaryScale;
+    if (replicas !== undefined) return `canary scale ${replicas} pod${replicas === 1 ? '' : 's'}`;
+    if (weight !== undefined) return `canary scale ${weight}% of replicas`;
+    return 'canary scale with traffic weight';
+  }
   if (step.setHeaderRoute) {
     const { name, match } = step.setHeaderRoute;
     if (!match) return `remove header route ${name}`;

@@ -3,8 +3,8 @@ import type { ManagedRouteStep } from '../../activities/managed-routes';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
 import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
 import { formatDuration } from '../../schemas/duration';
-import type { CanaryStep, TrafficWeights } from '../../schemas/rollout';
-import { canaryReplicasFor, describeStep } from './canary-plan';
+import type { CanaryStep, SetCanaryScale, TrafficWeights } from '../../schemas/rollout';
+import { canaryPods, describeStep } from './canary-plan';
 import type { QuietPoint, RolloutContinuation } from '../continue-as-new';
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
@@ -15,6 +15,7 @@ import {
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
   MANAGED_ROUTE_STEPS,
+  CANARY_SCALE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
   ROUTE_WRITE_CHECKS_CANARY,
@@ -74,6 +75,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let resizingCanary = false;
   /** True once the canary has all its pods Ready, ahead of the flip. */
   let filled = false;
+  /**
+   * The setCanaryScale in effect, which sizes the canary apart from its weight; undefined while its
+   * pods follow the weight. Taken up from the steps already run when the run goes on as new.
+   */
+  let canaryScaleStep: SetCanaryScale | undefined = scaleStepBefore(state.currentStepIndex);
+
   /** Awaited by every traffic change, so the Services select the right pods before weights move. */
   let servicesPointed: Promise<void> = Promise.resolve();
 
@@ -98,7 +105,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     try {
       for (;;) {
         const seen = resizes.asked;
-        const canaryReplicas = canaryReplicasFor(run.replicas, share);
+        const canaryReplicas = canaryPodsFor(share);
         if (canaryReplicas !== canaryScale) {
           // The guard stands down while the canary is scaled, and guards its traffic during the wait.
           const release = guard ? await guard.standDown() : undefined;
@@ -195,9 +202,30 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     ]);
   }
 
+  /** The canary's pods for `share`% of traffic, as the setCanaryScale in effect asks (canary-plan.ts). */
+  function canaryPodsFor(share: number, replicas = run.replicas): number {
+    return canaryPods(replicas, share, canaryScaleStep);
+  }
+
+  /** The setCanaryScale in effect before the step at `index`, if any. */
+  function scaleStepBefore(index: number): SetCanaryScale | undefined {
+    const scale = steps
+      .slice(0, index)
+      .reverse()
+      .find((step) => step.setCanaryScale)?.setCanaryScale;
+    return scale?.matchTrafficWeight ? undefined : scale;
+  }
+
+  /** A setCanaryScale step: the canary sized as it says for the traffic it has now, all Ready. */
+  async function setCanaryScale(scale: SetCanaryScale): Promise<void> {
+    if (!patched(CANARY_SCALE_STEPS)) return;
+    canaryScaleStep = scale.matchTrafficWeight ? undefined : scale;
+    await scaleCanaryAndWait(canaryShare);
+  }
+
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
   async function setWeight(weight: number): Promise<void> {
-    const canaryReplicas = canaryReplicasFor(run.replicas, weight);
+    const canaryReplicas = canaryPodsFor(weight);
     const weights = { stable: 100 - weight, canary: weight };
     canaryShare = weight;
     if (weight >= state.weights.canary) {
@@ -279,6 +307,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
     else if (step.setHeaderRoute || step.setMirrorRoute) await setManagedRoute(step);
+    else if (step.setCanaryScale) await setCanaryScale(step.setCanaryScale);
     else if (step.pause) await gates.pause(step.pause, resumedInPause);
     else if (step.analysis) {
       await analyses.analyseStep(
@@ -537,7 +566,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     // An aborted canary's pods are on their way out, or kept as they were for their owners to look into.
     if ((canaryScale ?? 0) > 0 && state.phase !== 'Degraded') {
-      const pods = canaryReplicasFor(wanted, canaryShare);
+      const pods = canaryPodsFor(canaryShare, wanted);
       if (!canaryScaling && pods !== canaryScale) {
         // From some pods to some: the guard, which trips only on none Ready, goes on guarding.
         resizingCanary = true;
@@ -640,6 +669,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         rolloutLog.failedAnalysis = undefined;
         filled = false;
         state.currentStepIndex = 0;
+        canaryScaleStep = undefined;
       }
     } catch (error) {
       if (isCancellation(error)) {
