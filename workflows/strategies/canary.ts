@@ -11,11 +11,11 @@ import { cluster, guards, readiness } from '../rollout-core/activity-options';
 import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
 import {
+  CANARY_SCALE_STEPS,
   DELAYED_SCALE_DOWN,
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
   MANAGED_ROUTE_STEPS,
-  CANARY_SCALE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
   ROUTE_WRITE_CHECKS_CANARY,
