@@ -129,17 +129,6 @@ function checkSteps(rollout: Rollout): string[] {
           'for the canary, from 0 to 100',
       );
     }
-    const managed = step.setHeaderRoute
-      ? 'setHeaderRoute'
-      : step.setMirrorRoute
-        ? 'setMirrorRoute'
-        : undefined;
-    if (managed) {
-      problems.push(
-        `${field}.${managed}: this step is not yet supported, so the rollout would pass it by without routing ` +
-          'any request; remove the step, or route by weight with setWeight',
-      );
-    }
     const duration = step.pause?.duration;
     if (duration !== undefined && parsePauseDuration(duration) === undefined) {
       problems.push(
@@ -300,14 +289,21 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
     }),
     (async () => {
       if (!services?.trafficRouting || !services.canaryService) return;
-      routingProblems = await validateTrafficRouting(createTrafficRouters(clients), {
-        rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
-        trafficRouting: services.trafficRouting,
-        stableService: services.stableService,
-        canaryService: services.canaryService,
-        field: services.field,
-        roles: services.roles,
-      });
+      const mirrorSteps = (rollout.spec.strategy.canary?.steps ?? []).flatMap((step, index) =>
+        step.setMirrorRoute?.match ? [`spec.strategy.canary.steps[${index}].setMirrorRoute`] : [],
+      );
+      routingProblems = await validateTrafficRouting(
+        createTrafficRouters(clients),
+        {
+          rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },
+          trafficRouting: services.trafficRouting,
+          stableService: services.stableService,
+          canaryService: services.canaryService,
+          field: services.field,
+          roles: services.roles,
+        },
+        mirrorSteps,
+      );
     })(),
   ]);
   return { existingServices, routingProblems, analysisTemplates, templateProblems };

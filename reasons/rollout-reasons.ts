@@ -78,6 +78,8 @@ export const EventReason = {
   PromotionFailed: 'PromotionFailed',
   /** Promoted, but the old stable's pods could not be scaled down. */
   OldStableNotScaledDown: 'OldStableNotScaledDown',
+  /** Promoted, but the header or mirror routes the steps added could not be taken off the routes. */
+  ManagedRoutesNotRemoved: 'ManagedRoutesNotRemoved',
   /** None of the canary's pods was Ready: its traffic went back to stable meanwhile. */
   CanaryUnready: 'CanaryUnready',
   /** Someone else changed the route's weights, and the rollout set them back. */

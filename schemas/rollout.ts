@@ -169,6 +169,27 @@ export const SetMirrorRouteSchema = z
   })
   .meta({ description: "Copy requests to the canary; the canary's answers are dropped." });
 
+export const SetCanaryScaleSchema = exactlyOneOf(
+  z.object({
+    replicas: z.number().int().min(0).optional().meta({ description: 'This many canary pods.' }),
+    weight: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: 'Canary pods for this percentage of spec.replicas, rounded up.' }),
+    matchTrafficWeight: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'Size the canary by its traffic weight again, as setWeight does.' }),
+  }),
+  ['replicas', 'weight', 'matchTrafficWeight'],
+).meta({
+  description:
+    'Size the canary apart from its traffic weight until a later setCanaryScale with matchTrafficWeight or the end; setWeight then moves only traffic (a canary with traffic keeps at least one pod).',
+});
+
 export const CanaryStepSchema = exactlyOneOf(
   z.object({
     setWeight: z
@@ -183,11 +204,13 @@ export const CanaryStepSchema = exactlyOneOf(
     }),
     setHeaderRoute: SetHeaderRouteSchema.optional(),
     setMirrorRoute: SetMirrorRouteSchema.optional(),
+    setCanaryScale: SetCanaryScaleSchema.optional(),
   }),
-  ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'setMirrorRoute'],
+  ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'setMirrorRoute', 'setCanaryScale'],
 ).meta({
   description:
-    'One step of a canary: exactly one of setWeight, pause, analysis, setHeaderRoute or setMirrorRoute.',
+    'One step of a canary: exactly one of setWeight, pause, analysis, setHeaderRoute, setMirrorRoute or ' +
+    'setCanaryScale.',
 });
 
 export const GatewayApiRoutingSchema = exactlyOneOf(
@@ -454,6 +477,7 @@ export type CanaryStep = z.infer<typeof CanaryStepSchema>;
 export type StringMatch = z.infer<typeof StringMatchSchema>;
 export type SetHeaderRoute = z.infer<typeof SetHeaderRouteSchema>;
 export type SetMirrorRoute = z.infer<typeof SetMirrorRouteSchema>;
+export type SetCanaryScale = z.infer<typeof SetCanaryScaleSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
 export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
 export type PodMetadata = z.infer<typeof PodMetadataSchema>;

@@ -19,6 +19,7 @@ import {
   type HttpRoute,
   type SplitServices,
 } from './http-route';
+import { mirrorRefusal, parentGateways } from './gateway-controllers';
 import { withManagedRoute, withoutManagedRoutes } from './http-route-managed-rules';
 import { httpRouteProblems, routeSplitProblem } from './http-route-validation';
 import type {
@@ -228,6 +229,16 @@ async function forEachRoute(
   );
 }
 
+/** Fails with type `ManagedRouteInvalid` when a route's Gateway would answer mirrored requests with errors. */
+async function refuseMirrorWhereNotMirrored(kube: KubeClients, target: RoutingTarget, name: string) {
+  for (const { name: routeName } of namedRoutes(target.trafficRouting)) {
+    const route = await readRoute(kube, target, routeName);
+    const refusal =
+      route && mirrorRefusal(route, await parentGateways(kube, route), `setMirrorRoute "${name}"`);
+    if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'ManagedRouteInvalid');
+  }
+}
+
 export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
   const removeManagedRoutes = (target: RoutingTarget, names?: readonly string[]) =>
     forEachRoute(
@@ -244,16 +255,24 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
   return {
     field: 'gatewayAPI',
     handles: (trafficRouting) => trafficRouting.gatewayAPI !== undefined,
-    async validate(target) {
+    async validate(target, mirrorSteps = []) {
       const names = namedRoutes(target.trafficRouting).map((route) => route.name);
       const routes = new Map<string, HttpRoute>();
+      const mirrorProblems: string[] = [];
       await Promise.all(
         names.map(async (name) => {
           const route = await readRoute(kube, target, name);
-          if (route) routes.set(name, route);
+          if (!route) return;
+          routes.set(name, route);
+          if (mirrorSteps.length === 0) return;
+          const parents = await parentGateways(kube, route);
+          for (const step of mirrorSteps) {
+            const refusal = mirrorRefusal(route, parents, step);
+            if (refusal) mirrorProblems.push(refusal);
+          }
         }),
       );
-      return httpRouteProblems(target, routes);
+      return [...httpRouteProblems(target, routes), ...mirrorProblems.sort()];
     },
     setWeights(change) {
       const action =
@@ -283,7 +302,9 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
         ),
       );
     },
-    setManagedRoute(target, managed) {
+    async setManagedRoute(target, managed) {
+      // Checked again at the step: the route may have moved to such a Gateway since the bridge looked.
+      if (managed.kind === 'mirror') await refuseMirrorWhereNotMirrored(kube, target, managed.route.name);
       return forEachRoute(
         target,
         (name) =>

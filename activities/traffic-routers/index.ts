@@ -39,11 +39,13 @@ export function servingRouters(routers: readonly TrafficRouter[], target: Routin
 
 /**
  * What keeps a Rollout's routing objects from carrying its traffic, as each router serving it finds:
- * one line a problem, naming the field and the fix. The bridge checks every Rollout with this.
+ * one line a problem, naming the field and the fix; `mirrorSteps` are the fields of the steps that add
+ * a mirror route. The bridge checks every Rollout with this.
  */
 export async function validateTrafficRouting(
   routers: readonly TrafficRouter[],
   target: RoutingTarget,
+  mirrorSteps: readonly string[] = [],
 ): Promise<string[]> {
   const serving = routers.filter((router) => router.handles(target.trafficRouting));
   if (serving.length === 0) {
@@ -51,6 +53,6 @@ export async function validateTrafficRouting(
       `${target.field ?? 'spec.strategy.canary'}.trafficRouting: Siirto cannot serve it; ${choices(routers)}`,
     ];
   }
-  const problems = await Promise.all(serving.map((router) => router.validate(target)));
+  const problems = await Promise.all(serving.map((router) => router.validate(target, mirrorSteps)));
   return problems.flat();
 }

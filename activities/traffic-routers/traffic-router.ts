@@ -65,8 +65,10 @@ export interface TrafficRouter {
    * Reads the routing objects the Rollout names and says what keeps them from being split between
    * the two Services, one problem a line, each naming the field and the fix; empty when nothing does.
    * The bridge asks before a rollout starts, so a Rollout that cannot be routed never moves traffic.
+   * `mirrorSteps` are the fields of the steps that add a mirror route, as
+   * `spec.strategy.canary.steps[3].setMirrorRoute`, for a router to refuse where it cannot mirror.
    */
-  validate(target: RoutingTarget): Promise<string[]>;
+  validate(target: RoutingTarget, mirrorSteps?: readonly string[]): Promise<string[]>;
   /** Sets the weights; idempotent, and leaves everything else on the routing objects as it is. */
   setWeights(change: TrafficWeightChange): Promise<void>;
   /** The weights each routing object carries now. */

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import { kubeClients } from './kube';
@@ -37,6 +38,18 @@ export function observer(namespace: string) {
       name,
     })) as { status?: RolloutStatus };
     return rollout.status ?? {};
+  }
+
+  /** The route's rules as the apiserver has them. */
+  async function routeRules(name: string): Promise<HttpRouteRule[]> {
+    const route = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'httproutes',
+      name,
+    })) as { spec: { rules: HttpRouteRule[] } };
+    return route.spec.rules;
   }
 
   /** Weights of each backend on the route, by Service name, across all its rules. */
@@ -106,6 +119,7 @@ export function observer(namespace: string) {
   return {
     rolloutStatus,
     routeWeights,
+    routeRules,
     watchCanaryWeight,
     replicaSets,
     replicasOf,
@@ -113,4 +127,9 @@ export function observer(namespace: string) {
     rolloutEvents,
     serviceSelector,
   };
+}
+
+/** The rules with the weights Siirto sets zeroed: what is left is what the user wrote. */
+export function withoutWeights(rules: HttpRouteRule[]): string {
+  return JSON.stringify(rules).replace(/"weight":\d+/g, '"weight":0');
 }

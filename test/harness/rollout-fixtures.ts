@@ -56,22 +56,30 @@ spec:
 
 export function servicesAndRoute(namespace: string, app: string): string {
   const service = (name: string) => serviceManifest(namespace, name, app);
-  return [
-    service(`${app}-stable`),
-    service(`${app}-canary`),
-    `
+  return [service(`${app}-stable`), service(`${app}-canary`), httpRoute(namespace, app)].join('\n---\n');
+}
+
+/**
+ * The app's HTTPRoute, splitting between its two Services, attached to the stack's gateway (Traefik)
+ * or to the Gateway `parentRef` names.
+ */
+export function httpRoute(
+  namespace: string,
+  app: string,
+  parentRef: { name: string; namespace?: string } = { name: 'local', namespace: 'siirto-gateway' },
+): string {
+  return `
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: ${app}, namespace: ${namespace} }
 spec:
-  parentRefs: [{ name: local, namespace: siirto-gateway }]
+  parentRefs: [${JSON.stringify(parentRef)}]
   hostnames: [${routeHost(namespace, app)}]
   rules:
     - backendRefs:
         - { name: ${app}-stable, port: 80, weight: 100 }
         - { name: ${app}-canary, port: 80, weight: 0 }
-`,
-  ].join('\n---\n');
+`;
 }
 
 /** An AnalysisTemplate in the namespace, as a platform team would write it, for kubectlApply. */

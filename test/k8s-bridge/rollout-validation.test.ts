@@ -125,18 +125,16 @@ describe('Rollout validation', () => {
     ]);
   });
 
-  it('refuses header and mirror route steps, which the rollout cannot yet take, naming the step', () => {
+  it('accepts header and mirror route steps, the steps that remove them, and canary scale steps', () => {
     const rollout = parsed([
       { setHeaderRoute: { name: 'beta', match: [{ headerName: 'X-Beta', headerValue: { exact: '1' } }] } },
       { setWeight: 20 },
-      { setMirrorRoute: { name: 'shadow', percentage: 10 } },
+      { setMirrorRoute: { name: 'shadow', percentage: 10, match: [{ path: { prefix: '/orders' } }] } },
+      { setHeaderRoute: { name: 'beta' } },
+      { setCanaryScale: { replicas: 1 } },
+      { setCanaryScale: { matchTrafficWeight: true } },
     ]);
-    expect(problemsOf(rollout)).toEqual([
-      'spec.strategy.canary.steps[0].setHeaderRoute: this step is not yet supported, so the rollout would pass it ' +
-        'by without routing any request; remove the step, or route by weight with setWeight',
-      'spec.strategy.canary.steps[2].setMirrorRoute: this step is not yet supported, so the rollout would pass it ' +
-        'by without routing any request; remove the step, or route by weight with setWeight',
-    ]);
+    expect(problemsOf(rollout)).toEqual([]);
   });
 
   it('names each missing Service with its field', () => {

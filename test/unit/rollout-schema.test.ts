@@ -84,7 +84,8 @@ describe('the Rollout schema', () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]).toMatchObject({
       path: ['strategy', 'canary', 'steps', 0, 'pause'],
-      message: 'set exactly one of setWeight, pause, analysis, setHeaderRoute, setMirrorRoute',
+      message:
+        'set exactly one of setWeight, pause, analysis, setHeaderRoute, setMirrorRoute, setCanaryScale',
     });
   });
 
@@ -166,6 +167,32 @@ describe('the Rollout schema', () => {
     });
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.path).toEqual(['strategy', 'blueGreen', 'activeService']);
+  });
+
+  it('reads setCanaryScale as Argo Rollouts writes it: exactly one of replicas, weight or matchTrafficWeight', () => {
+    const withSteps = (steps: unknown[]) =>
+      RolloutSpecSchema.safeParse({
+        ...validSpec,
+        strategy: { canary: { ...validSpec.strategy.canary, steps } },
+      });
+    expect(
+      withSteps([
+        { setCanaryScale: { replicas: 1 } },
+        { setCanaryScale: { weight: 25 } },
+        { setCanaryScale: { matchTrafficWeight: true } },
+      ]).success,
+    ).toBe(true);
+    const wrong = withSteps([
+      { setCanaryScale: { replicas: 1, weight: 25 } },
+      { setCanaryScale: { weight: 101 } },
+    ]);
+    expect(wrong.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      [
+        'strategy.canary.steps.0.setCanaryScale.weight',
+        'set exactly one of replicas, weight, matchTrafficWeight',
+      ],
+      ['strategy.canary.steps.1.setCanaryScale.weight', expect.stringMatching(/100/)],
+    ]);
   });
 
   it('hashes equal templates equally, whatever their key order', () => {

@@ -60,3 +60,16 @@ export const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
 
 /** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
 export const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
+
+/**
+ * Patch ID: the canary steps `setHeaderRoute` and `setMirrorRoute` add, change or remove their managed
+ * routes (the canary's pods Ready first), and every managed route is taken off the routes again when
+ * the canary is promoted, aborted or superseded.
+ */
+export const MANAGED_ROUTE_STEPS = 'managed-route-steps';
+
+/**
+ * Patch ID: a setCanaryScale step sizes the canary apart from its traffic weight (replicas, or a
+ * percentage of spec.replicas) until one with matchTrafficWeight; setWeight then moves traffic only.
+ */
+export const CANARY_SCALE_STEPS = 'canary-scale-steps';

@@ -1,18 +1,21 @@
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
+import type { ManagedRouteStep } from '../../activities/managed-routes';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
 import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-reasons';
 import { formatDuration } from '../../schemas/duration';
-import type { CanaryStep, TrafficWeights } from '../../schemas/rollout';
-import { canaryReplicasFor, describeStep } from './canary-plan';
+import type { CanaryStep, SetCanaryScale, TrafficWeights } from '../../schemas/rollout';
+import { canaryPods, describeStep } from './canary-plan';
 import type { QuietPoint, RolloutContinuation } from '../continue-as-new';
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
 import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
 import {
+  CANARY_SCALE_STEPS,
   DELAYED_SCALE_DOWN,
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
+  MANAGED_ROUTE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
   ROUTE_WRITE_CHECKS_CANARY,
@@ -72,6 +75,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let resizingCanary = false;
   /** True once the canary has all its pods Ready, ahead of the flip. */
   let filled = false;
+  /**
+   * The setCanaryScale in effect, which sizes the canary apart from its weight; undefined while its
+   * pods follow the weight. Taken up from the steps already run when the run goes on as new.
+   */
+  let canaryScaleStep: SetCanaryScale | undefined = scaleStepBefore(state.currentStepIndex);
+
   /** Awaited by every traffic change, so the Services select the right pods before weights move. */
   let servicesPointed: Promise<void> = Promise.resolve();
 
@@ -96,7 +105,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     try {
       for (;;) {
         const seen = resizes.asked;
-        const canaryReplicas = canaryReplicasFor(run.replicas, share);
+        const canaryReplicas = canaryPodsFor(share);
         if (canaryReplicas !== canaryScale) {
           // The guard stands down while the canary is scaled, and guards its traffic during the wait.
           const release = guard ? await guard.standDown() : undefined;
@@ -193,9 +202,30 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     ]);
   }
 
+  /** The canary's pods for `share`% of traffic, as the setCanaryScale in effect asks (canary-plan.ts). */
+  function canaryPodsFor(share: number, replicas = run.replicas): number {
+    return canaryPods(replicas, share, canaryScaleStep);
+  }
+
+  /** The setCanaryScale in effect before the step at `index`, if any. */
+  function scaleStepBefore(index: number): SetCanaryScale | undefined {
+    const scale = steps
+      .slice(0, index)
+      .reverse()
+      .find((step) => step.setCanaryScale)?.setCanaryScale;
+    return scale?.matchTrafficWeight ? undefined : scale;
+  }
+
+  /** A setCanaryScale step: the canary sized as it says for the traffic it has now, all Ready. */
+  async function setCanaryScale(scale: SetCanaryScale): Promise<void> {
+    if (!patched(CANARY_SCALE_STEPS)) return;
+    canaryScaleStep = scale.matchTrafficWeight ? undefined : scale;
+    await scaleCanaryAndWait(canaryShare);
+  }
+
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
   async function setWeight(weight: number): Promise<void> {
-    const canaryReplicas = canaryReplicasFor(run.replicas, weight);
+    const canaryReplicas = canaryPodsFor(weight);
     const weights = { stable: 100 - weight, canary: weight };
     canaryShare = weight;
     if (weight >= state.weights.canary) {
@@ -220,6 +250,53 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   }
 
+  // --- managed routes -------------------------------------------------------------------------------
+  /** True when a step may add a managed route, so the ends of the rollout take them away again. */
+  const managesRoutes = steps.some((step) => step.setHeaderRoute || step.setMirrorRoute);
+
+  /**
+   * A `setHeaderRoute` or `setMirrorRoute` step: the route set (the canary's pods Ready first, at
+   * least one, since the route sends requests to them whatever the weights) or, without `match`,
+   * removed. The weights stay as they are.
+   */
+  async function setManagedRoute(step: CanaryStep): Promise<void> {
+    const managed: ManagedRouteStep | undefined = step.setHeaderRoute
+      ? { setHeaderRoute: step.setHeaderRoute }
+      : step.setMirrorRoute && { setMirrorRoute: step.setMirrorRoute };
+    if (!managed || !patched(MANAGED_ROUTE_STEPS)) return;
+    const { name, match } = 'setHeaderRoute' in managed ? managed.setHeaderRoute : managed.setMirrorRoute;
+    if (match) await scaleCanaryAndWait(Math.max(canaryShare, 1));
+    await cluster.applyManagedRouteStep.executeWithOptions(
+      { summary: `${match ? 'set' : 'remove'} managed route ${name}` },
+      [{ ...routingTarget(), step: managed }],
+    );
+    rolloutLog.showDetails();
+  }
+
+  function routingTarget() {
+    return {
+      rollout,
+      trafficRouting: canary.trafficRouting,
+      stableService: canary.stableService,
+      canaryService: canary.canaryService,
+    };
+  }
+
+  /**
+   * Takes every managed route off the routes, the user's rules left as written; undefined when done
+   * (or there were none to take), else what could not be done.
+   */
+  async function removeManagedRoutes(summary: string): Promise<string | undefined> {
+    if (!managesRoutes || !patched(MANAGED_ROUTE_STEPS)) return undefined;
+    try {
+      await cluster.removeManagedRoutes.executeWithOptions({ summary }, [routingTarget()]);
+      return undefined;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return `the managed routes (rules named siirto.*) could not be taken off the routes: ${failureMessage(error)}`;
+    }
+  }
+
   // --- the steps ------------------------------------------------------------------------------------
   async function runStep(step: CanaryStep, resumedInPause = false): Promise<void> {
     // A pause says so itself at once; the others may wait on pods or measurements first.
@@ -229,6 +306,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       rolloutLog.publishStatus();
     }
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
+    else if (step.setHeaderRoute || step.setMirrorRoute) await setManagedRoute(step);
+    else if (step.setCanaryScale) await setCanaryScale(step.setCanaryScale);
     else if (step.pause) await gates.pause(step.pause, resumedInPause);
     else if (step.analysis) {
       await analyses.analyseStep(
@@ -321,9 +400,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     await pointServices(templateHash);
     await routeTraffic({ stable: 100, canary: 0 }, 'set weight 100% on new stable');
     state.stableTemplateHash = templateHash;
+    // After the flip, so requests a header route sent to the new revision never go back to the old.
+    const routesLeft = await removeManagedRoutes('remove managed routes');
     state.currentStepIndex = steps.length;
     const by = gates.promotedBy ? ` (promoted by ${gates.promotedBy})` : '';
     rolloutLog.enterPhase('Healthy', `r${revision} is stable${by}`, EventReason.RolloutCompleted);
+    if (routesLeft) {
+      state.message = `${state.message}; ${routesLeft}: remove them by hand`;
+      rolloutLog.showDetails();
+      rolloutLog.publishStatus(EventReason.ManagedRoutesNotRemoved, 'Warning');
+    }
     rolloutLog.announce('published');
     if (previousStable && previousStable !== templateHash) {
       const delay = canary.scaleDownDelaySeconds * 1000;
@@ -398,6 +484,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         problems.push(`traffic could not be moved back to stable: ${failureMessage(again)}`);
       }
     }
+    // A header route sends its requests to the canary whatever the weights: it goes too.
+    const routesLeft = await removeManagedRoutes('remove managed routes');
+    if (routesLeft) problems.push(routesLeft);
     if (keepCanary) return problems;
     try {
       await cluster.scaleReplicaSet.executeWithOptions({ summary: 'scale canary to 0' }, [
@@ -477,7 +566,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
     // An aborted canary's pods are on their way out, or kept as they were for their owners to look into.
     if ((canaryScale ?? 0) > 0 && state.phase !== 'Degraded') {
-      const pods = canaryReplicasFor(wanted, canaryShare);
+      const pods = canaryPodsFor(canaryShare, wanted);
       if (!canaryScaling && pods !== canaryScale) {
         // From some pods to some: the guard, which trips only on none Ready, goes on guarding.
         resizingCanary = true;
@@ -580,6 +669,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         rolloutLog.failedAnalysis = undefined;
         filled = false;
         state.currentStepIndex = 0;
+        canaryScaleStep = undefined;
       }
     } catch (error) {
       if (isCancellation(error)) {
@@ -588,6 +678,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           await routeTraffic({ stable: 100, canary: 0 }, 'cancelled: traffic to stable', false).catch(
             () => undefined,
           );
+          await removeManagedRoutes('cancelled: remove managed routes');
         });
       }
       throw error;
