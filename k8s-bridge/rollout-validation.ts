@@ -1,4 +1,5 @@
 import { fetchAnalysisTemplates } from '../activities/analysis-templates';
+import { checkTrafficRoutingChoice } from './basic-canary-validation';
 import { createTrafficRouters, validateTrafficRouting } from '../activities/traffic-routers';
 import { ApplicationFailure } from '@temporalio/common';
 import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
@@ -95,11 +96,13 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
   if (!canary) return problems;
   const namespace = rollout.metadata.namespace;
 
+  problems.push(...checkTrafficRoutingChoice(canary));
+  // Without trafficRouting either Service may be left out; those given are pointed as with a router.
   const services = [
     { name: canary.stableService, field: 'spec.strategy.canary.stableService' },
     { name: canary.canaryService, field: 'spec.strategy.canary.canaryService' },
-  ];
-  if (canary.stableService === canary.canaryService) {
+  ].filter((service): service is { name: string; field: string } => service.name !== undefined);
+  if (canary.stableService !== undefined && canary.stableService === canary.canaryService) {
     problems.push(
       `spec.strategy.canary.canaryService: "${canary.canaryService}" is also the stableService; ` +
         'give the canary pods a Service of their own so traffic can be split between the two',
@@ -196,8 +199,8 @@ function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
           rollout: rollout.metadata.name,
           canaryHash: 'canary-hash',
           stableHash: 'stable-hash',
-          canaryService: canary.canaryService,
-          stableService: canary.stableService,
+          canaryService: canary.canaryService ?? '',
+          stableService: canary.stableService ?? '',
         },
       });
     } catch (error) {
@@ -265,7 +268,9 @@ function expressionHolds(expression: SelectorExpression, labels: Record<string, 
 export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout): Promise<ClusterFacts> {
   const namespace = rollout.metadata.namespace;
   const canary = rollout.spec.strategy.canary;
-  const serviceNames = canary ? [...new Set([canary.stableService, canary.canaryService])] : [];
+  const serviceNames = canary
+    ? [...new Set([canary.stableService, canary.canaryService])].filter((name) => name !== undefined)
+    : [];
   const existingServices = new Set<string>();
   let routingProblems: string[] = [];
   const analysisTemplates = new Map<string, FetchedTemplate>();
@@ -295,7 +300,8 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
       }
     }),
     (async () => {
-      if (!canary) return;
+      // Without a router there are no routes to check.
+      if (!canary?.trafficRouting || !canary.stableService || !canary.canaryService) return;
       const { stableService, canaryService, trafficRouting } = canary;
       routingProblems = await validateTrafficRouting(createTrafficRouters(clients), {
         rollout: { name: rollout.metadata.name, namespace, uid: rollout.metadata.uid ?? '' },

@@ -42,8 +42,9 @@ export function sampleContainer(image: string, env: Record<string, string | numb
   };
 }
 
-export function servicesAndRoute(namespace: string, app: string): string {
-  const service = (name: string) => `
+/** A Service selecting every pod of the app, whatever its revision, on the pods' port. */
+export function appService(namespace: string, app: string, name = app): string {
+  return `
 apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: ${namespace} }
@@ -51,6 +52,10 @@ spec:
   selector: { app: ${app} }
   ports: [{ port: 80, targetPort: 8080 }]
 `;
+}
+
+export function servicesAndRoute(namespace: string, app: string): string {
+  const service = (name: string) => appService(namespace, app, name);
   return [
     service(`${app}-stable`),
     service(`${app}-canary`),
@@ -150,4 +155,44 @@ export async function setImage(
 ): Promise<void> {
   const spec = { template: { spec: { containers: [sampleContainer(image)] } } };
   await patchRolloutSpec(namespace, app, spec, kubeconfig);
+}
+
+/**
+ * Argo Rollouts' getting-started Rollout with only its apiVersion changed: a canary without
+ * trafficRouting or Services of its own. `canary` adds or replaces fields of its strategy.
+ */
+export function argoGettingStartedRollout(
+  namespace: string,
+  app: string,
+  canary: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'siirto.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: app, namespace },
+    spec: {
+      replicas: 5,
+      revisionHistoryLimit: 2,
+      selector: { matchLabels: { app } },
+      template: {
+        metadata: podMetadata(app),
+        spec: { containers: [sampleContainer(`registry.example/${app}:1`)] },
+      },
+      strategy: {
+        canary: {
+          steps: [
+            { setWeight: 20 },
+            { pause: {} },
+            { setWeight: 40 },
+            { pause: { duration: '10s' } },
+            { setWeight: 60 },
+            { pause: { duration: '10s' } },
+            { setWeight: 80 },
+            { pause: { duration: '10s' } },
+          ],
+          ...canary,
+        },
+      },
+    },
+  };
 }
