@@ -60,3 +60,9 @@ export const RESIZE_WITHOUT_REVISION = 'resize-without-revision';
 
 /** Patch ID: the guard also watches the routes, and weights someone else set there are set back. */
 export const KEEP_ROUTE_WEIGHTS = 'keep-route-weights';
+
+/**
+ * Patch ID: a canary without trafficRouting approximates each weight by the pods of each revision,
+ * within maxSurge and maxUnavailable, and an abort brings the stable pods back to full size first.
+ */
+export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';
