@@ -21,8 +21,11 @@ function toStructural(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(toStructural);
   if (!schema || typeof schema !== 'object') return schema;
   const result: JsonSchema = {};
+  const intOrString = (schema as JsonSchema)['x-kubernetes-int-or-string'] === true;
   for (const [key, value] of Object.entries(schema as JsonSchema)) {
     if (key === '$schema') continue;
+    // An int-or-string takes no typed anyOf with bounds or patterns: the bridge checks its form.
+    if (intOrString && key === 'anyOf') continue;
     if ((key === 'minimum' || key === 'maximum') && JS_SAFE_INTEGER_BOUNDS.has(value as number)) continue;
     // Structural schemas forbid additionalProperties beside properties or preserve-unknown-fields.
     if (key === 'additionalProperties') {
