@@ -1,3 +1,4 @@
+import * as k8s from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { RETRY_ANNOTATION } from '../../kubernetes/labels';
 import type { RolloutStatus } from '../../schemas/rollout';
@@ -180,5 +181,57 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
     expect(await routeBackends()).toEqual([[expect.objectContaining({ name: app, port: 80 })]]);
     await handle.result();
     await recordHistoryFixture('canary-without-router', handle);
+  });
+  it('rolls the pods within maxSurge and maxUnavailable when no step sets a weight, as a Deployment would', async () => {
+    const rolling = 'rolling-demo';
+    const manifest = argoGettingStartedRollout(namespace, rolling, {
+      maxSurge: 1,
+      maxUnavailable: 0,
+      scaleDownDelaySeconds: 1,
+      steps: [{ pause: { duration: '1s' } }],
+    }) as { spec: { replicas: number } };
+    manifest.spec.replicas = 3;
+    await kubectlApply(JSON.stringify(manifest));
+    const rollingStatus = (accept: (status: RolloutStatus) => boolean) =>
+      waitFor('the rolling Rollout', async () => {
+        const status = await see.rolloutStatus(rolling);
+        return accept(status) && status;
+      });
+    const first = await rollingStatus((s) => s.revision === 1 && s.phase === 'Healthy');
+    await waitFor('3 pods Ready', async () => (await see.readyPods(first.stableTemplateHash ?? '')) === 3);
+
+    // Every ReplicaSet's asked and Ready pods, as they change.
+    const sizes = new Map<string, { asked: number; ready: number }>();
+    const totals: { asked: number; ready: number }[] = [];
+    const watch = await new k8s.Watch(kubeClients().config).watch(
+      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+      { labelSelector: `app=${rolling}` },
+      (_type: string, set: k8s.V1ReplicaSet) => {
+        sizes.set(set.metadata?.name ?? '', {
+          asked: set.spec?.replicas ?? 0,
+          ready: set.status?.readyReplicas ?? 0,
+        });
+        const all = [...sizes.values()];
+        totals.push({
+          asked: all.reduce((sum, size) => sum + size.asked, 0),
+          ready: all.reduce((sum, size) => sum + size.ready, 0),
+        });
+      },
+      () => undefined,
+    );
+    try {
+      await setImage(namespace, rolling, `registry.example/${rolling}:2`);
+      const healthy = await rollingStatus((s) => s.revision === 2 && s.phase === 'Healthy');
+      await waitFor(
+        '3 new pods Ready',
+        async () => (await see.readyPods(healthy.stableTemplateHash ?? '')) === 3,
+      );
+    } finally {
+      watch.abort();
+    }
+    figures.rollingTotals = totals;
+    // Never more than 3 + maxSurge pods asked for, never fewer than 3 - maxUnavailable Ready.
+    expect(Math.max(...totals.map((total) => total.asked))).toBe(4);
+    expect(Math.min(...totals.slice(1).map((total) => total.ready))).toBeGreaterThanOrEqual(3);
   });
 });
