@@ -73,7 +73,7 @@ export function renderStatus(
     ...(blueGreen
       ? blueGreenTrafficLines(status, blueGreen)
       : [
-          `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%`,
+          `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%${byPods(rollout, replicaSets)}`,
         ]),
     '  steps',
     ...steps.map((step, index) => {
@@ -97,6 +97,23 @@ export function renderStatus(
     ...renderAnalyses(status),
   );
   return lines.join('\n');
+}
+
+/**
+ * Without a traffic router the weight is the canary's share of the Ready pods: says so, with the pods
+ * it comes from.
+ */
+function byPods({ spec, status }: ShownRollout, replicaSets: V1ReplicaSet[]): string {
+  const canary = spec.strategy?.canary;
+  if (!canary || canary.trafficRouting) return '';
+  const ready = (hash: string | undefined) =>
+    replicaSets
+      .filter((replicaSet) => hash && replicaSet.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL] === hash)
+      .reduce((sum, replicaSet) => sum + (replicaSet.status?.readyReplicas ?? 0), 0);
+  const stable = ready(status?.stableTemplateHash);
+  const current =
+    status?.currentTemplateHash === status?.stableTemplateHash ? 0 : ready(status?.currentTemplateHash);
+  return ` by Ready pods (canary ${current}, stable ${stable}; no traffic router)`;
 }
 
 /** Each analysis of the current revision, and per metric its tally and the last measurement. */

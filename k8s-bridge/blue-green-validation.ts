@@ -15,7 +15,8 @@ const FIELD = 'spec.strategy.blueGreen';
  * Services, or blue-green's active and preview ones (the route's backends, with the same roles).
  */
 export interface TrafficServices {
-  stableService: string;
+  /** Absent only for a canary without a traffic router, which may leave its Services out. */
+  stableService?: string;
   canaryService?: string;
   trafficRouting?: TrafficRouting;
   /** Where the strategy's fields are: `spec.strategy.canary` or `spec.strategy.blueGreen`. */

@@ -1,4 +1,5 @@
 import { fetchAnalysisTemplates } from '../activities/analysis-templates';
+import { checkTrafficRoutingChoice } from './basic-canary-validation';
 import { createTrafficRouters, validateTrafficRouting } from '../activities/traffic-routers';
 import { ApplicationFailure } from '@temporalio/common';
 import { AnalysisConfigurationError, INVALID_CONFIGURATION } from '../analysis/analysis-configuration-error';
@@ -97,11 +98,13 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
   if (!canary) return [...problems, ...facts.routingProblems];
   const namespace = rollout.metadata.namespace;
 
+  problems.push(...checkTrafficRoutingChoice(canary));
+  // Without trafficRouting either Service may be left out; those given are pointed as with a router.
   const services = [
     { name: canary.stableService, field: 'spec.strategy.canary.stableService' },
     { name: canary.canaryService, field: 'spec.strategy.canary.canaryService' },
-  ];
-  if (canary.stableService === canary.canaryService) {
+  ].filter((service): service is { name: string; field: string } => service.name !== undefined);
+  if (canary.stableService !== undefined && canary.stableService === canary.canaryService) {
     problems.push(
       `spec.strategy.canary.canaryService: "${canary.canaryService}" is also the stableService; ` +
         'give the canary pods a Service of their own so traffic can be split between the two',
@@ -187,8 +190,8 @@ function checkAnalyses(rollout: Rollout, facts: ClusterFacts): string[] {
           rollout: rollout.metadata.name,
           canaryHash: 'canary-hash',
           stableHash: 'stable-hash',
-          canaryService: services.canaryService ?? services.stableService,
-          stableService: services.stableService,
+          canaryService: services?.canaryService ?? services?.stableService ?? '',
+          stableService: services?.stableService ?? '',
         },
       });
     } catch (error) {
@@ -257,7 +260,7 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
   const namespace = rollout.metadata.namespace;
   const services = trafficServices(rollout);
   const serviceNames = services
-    ? [...new Set([services.stableService, services.canaryService ?? services.stableService])]
+    ? [...new Set([services.stableService, services.canaryService])].filter((name) => name !== undefined)
     : [];
   const existingServices = new Set<string>();
   let routingProblems: string[] = [];
@@ -288,7 +291,8 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
       }
     }),
     (async () => {
-      if (!services?.trafficRouting || !services.canaryService) return;
+      // Without a router there are no routes to check.
+      if (!services?.trafficRouting || !services.stableService || !services.canaryService) return;
       const mirrorSteps = (rollout.spec.strategy.canary?.steps ?? []).flatMap((step, index) =>
         step.setMirrorRoute?.match ? [`spec.strategy.canary.steps[${index}].setMirrorRoute`] : [],
       );

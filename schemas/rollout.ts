@@ -238,17 +238,42 @@ export const TrafficRoutingSchema = exactlyOneOf(
   ['gatewayAPI'],
 ).meta({ description: 'How traffic is split between the stable and canary Services.' });
 
+/** A count of pods, or a percentage of spec.replicas as a string such as "25%", as Deployments take it. */
+export const IntOrPercentSchema = z
+  .union([
+    z.number().int().min(0),
+    z
+      .string()
+      .regex(/^(100|[1-9]?[0-9])%$/, { message: 'write a whole percentage such as "25%", or a number' }),
+  ])
+  .meta({ 'x-kubernetes-int-or-string': true });
+
 export const CanaryStrategySchema = z
   .object({
-    stableService: z
-      .string()
-      .min(1)
-      .meta({ description: 'Service that selects the stable pods; Siirto points its selector at them.' }),
-    canaryService: z
-      .string()
-      .min(1)
-      .meta({ description: 'Service that selects the canary pods; Siirto points its selector at them.' }),
-    trafficRouting: TrafficRoutingSchema,
+    stableService: z.string().min(1).optional().meta({
+      description:
+        'Service that selects the stable pods; Siirto points its selector at them. Required with trafficRouting.',
+    }),
+    canaryService: z.string().min(1).optional().meta({
+      description:
+        'Service that selects the canary pods; Siirto points its selector at them. Required with trafficRouting.',
+    }),
+    trafficRouting: TrafficRoutingSchema.optional().meta({
+      description:
+        'How traffic is split between the stable and canary Services. Leave out for a basic canary: ' +
+        "setWeight then sizes the canary and stable pods, and the app's own Service, which selects both, " +
+        'spreads the traffic over the Ready pods.',
+    }),
+    maxSurge: IntOrPercentSchema.optional().meta({
+      description:
+        'Without trafficRouting: pods the canary and stable together may have above spec.replicas while ' +
+        'setWeight moves them, a number or a percentage ("25%", rounded up). 25% unless set.',
+    }),
+    maxUnavailable: IntOrPercentSchema.optional().meta({
+      description:
+        'Without trafficRouting: pods below spec.replicas the canary and stable together may have Ready ' +
+        'while setWeight moves them, a number or a percentage ("25%", rounded down). 25% unless set.',
+    }),
     steps: z
       .array(CanaryStepSchema)
       .max(100)
@@ -483,6 +508,7 @@ export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
 export type PodMetadata = z.infer<typeof PodMetadataSchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
+export type IntOrPercent = z.infer<typeof IntOrPercentSchema>;
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;
 export type TrafficWeights = z.infer<typeof TrafficWeightsSchema>;

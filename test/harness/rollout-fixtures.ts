@@ -54,6 +54,11 @@ spec:
 `;
 }
 
+/** A Service selecting every pod of the app, whatever its revision: a canary without a router's traffic. */
+export function appService(namespace: string, app: string, name = app): string {
+  return serviceManifest(namespace, name, app);
+}
+
 export function servicesAndRoute(namespace: string, app: string): string {
   const service = (name: string) => serviceManifest(namespace, name, app);
   return [service(`${app}-stable`), service(`${app}-canary`), httpRoute(namespace, app)].join('\n---\n');
@@ -176,4 +181,44 @@ export async function setImage(
 ): Promise<void> {
   const spec = { template: { spec: { containers: [sampleContainer(image)] } } };
   await patchRolloutSpec(namespace, app, spec, kubeconfig);
+}
+
+/**
+ * Argo Rollouts' getting-started Rollout with only its apiVersion changed: a canary without
+ * trafficRouting or Services of its own. `canary` adds or replaces fields of its strategy.
+ */
+export function argoGettingStartedRollout(
+  namespace: string,
+  app: string,
+  canary: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: 'siirto.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: app, namespace },
+    spec: {
+      replicas: 5,
+      revisionHistoryLimit: 2,
+      selector: { matchLabels: { app } },
+      template: {
+        metadata: podMetadata(app),
+        spec: { containers: [sampleContainer(`registry.example/${app}:1`)] },
+      },
+      strategy: {
+        canary: {
+          steps: [
+            { setWeight: 20 },
+            { pause: {} },
+            { setWeight: 40 },
+            { pause: { duration: '10s' } },
+            { setWeight: 60 },
+            { pause: { duration: '10s' } },
+            { setWeight: 80 },
+            { pause: { duration: '10s' } },
+          ],
+          ...canary,
+        },
+      },
+    },
+  };
 }

@@ -77,7 +77,7 @@ describe('blue-green Rollout validation', () => {
     const target = {
       rollout: { namespace: 'shop', name: 'checkout', uid: 'uid-1' },
       trafficRouting: services.trafficRouting!,
-      stableService: services.stableService,
+      stableService: services.stableService!,
       canaryService: services.canaryService!,
       field: services.field,
       roles: services.roles,
@@ -142,7 +142,7 @@ describe('blue-green Rollout validation', () => {
       {
         rollout: { namespace: 'store', name: 'checkout', uid: 'uid-1' },
         trafficRouting: services.trafficRouting!,
-        stableService: services.stableService,
+        stableService: services.stableService!,
         canaryService: services.canaryService!,
         field: services.field,
         roles: services.roles,

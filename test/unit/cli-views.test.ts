@@ -4,6 +4,7 @@ import type { RolloutStatus } from '../../schemas/rollout';
 import { decidedBy, revisionRuns } from '../../cli/rollout-history';
 import { renderStatus, type StatusView } from '../../cli/rollout-status-view';
 import type { ShownRollout } from '../../cli/rollouts';
+import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 
 const NOW = Date.parse('2026-11-20T10:00:00Z');
 
@@ -213,5 +214,32 @@ describe('siirto history of a revision whose run continued as new', () => {
       ['shop/checkout/r3', 'TERMINATED', '2026-11-21T08:00:00.000Z'],
       ['shop/checkout/r3', 'RUNNING', '2026-11-21T09:00:00.000Z'],
     ]);
+  });
+});
+
+describe('siirto status of a canary without a traffic router', () => {
+  it('shows the weight as the Ready pods give it, with the pods of each revision', () => {
+    const replicaSet = (hash: string, ready: number) => ({
+      metadata: { name: `checkout-${hash}`, labels: { [POD_TEMPLATE_HASH_LABEL]: hash } },
+      spec: { replicas: ready, selector: {} },
+      status: { replicas: ready, readyReplicas: ready },
+    });
+    const shown = view(
+      {
+        phase: 'Paused',
+        revision: 2,
+        currentStepIndex: 1,
+        stableTemplateHash: 'aaa',
+        currentTemplateHash: 'bbb',
+        weights: { stable: 80, canary: 20 },
+      },
+      { replicaSets: [replicaSet('aaa', 4), replicaSet('bbb', 1)] },
+    );
+    shown.rollout.spec.strategy = {
+      canary: { scaleDownDelaySeconds: 30, abortScaleDownDelaySeconds: 30, steps: [] },
+    };
+    const text = renderStatus(shown, NOW);
+    expect(text).toContain('canary 20% / stable 80% by Ready pods (canary 1, stable 4; no traffic router)');
+    expect(text).toContain('checkout-bbb (canary)  1/1 Ready');
   });
 });

@@ -73,3 +73,9 @@ export const MANAGED_ROUTE_STEPS = 'managed-route-steps';
  * percentage of spec.replicas) until one with matchTrafficWeight; setWeight then moves traffic only.
  */
 export const CANARY_SCALE_STEPS = 'canary-scale-steps';
+
+/**
+ * Patch ID: a canary without trafficRouting approximates each weight by the pods of each revision,
+ * within maxSurge and maxUnavailable, and an abort brings the stable pods back to full size first.
+ */
+export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';

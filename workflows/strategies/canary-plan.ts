@@ -76,5 +76,9 @@ export const canaryPlan: StrategyPlan<CanaryStrategy> = {
   describeSteps: (canary) => (canary.steps ?? []).map(describeStep),
   summary: (canary, run) =>
     `canary ${run.namespace}/${run.name} r${run.revision}: ${weightPath(canary.steps)}`,
-  details: (canary) => [`Services: stable \`${canary.stableService}\`, canary \`${canary.canaryService}\``],
+  details: (canary) => [
+    canary.trafficRouting
+      ? `Services: stable \`${canary.stableService}\`, canary \`${canary.canaryService}\``
+      : "no traffic router: weights by pod counts, the app's own Service spreading traffic over Ready pods",
+  ],
 };

@@ -1,3 +1,4 @@
+import { routedBy } from './canary-replica-weights';
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import type { ReplicaSetSummary } from '../../activities/rollout-activities';
 import { EventReason } from '../../reasons/rollout-reasons';
@@ -120,9 +121,7 @@ export class CanaryTrafficGuard {
     const route = patched(KEEP_ROUTE_WEIGHTS)
       ? {
           rollout,
-          trafficRouting: canary.trafficRouting,
-          stableService: canary.stableService,
-          canaryService: canary.canaryService,
+          ...routedBy(canary),
           weights,
         }
       : undefined;

@@ -21,11 +21,20 @@ import {
   ROUTE_WRITE_CHECKS_CANARY,
   SAFE_RETURN_TO_STABLE,
   SUPERSEDED_BEFORE_START,
+  WEIGHTS_BY_REPLICAS,
 } from '../rollout-core/patches';
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
 import { CanaryTrafficGuard, type TrafficGuardHandle } from './canary-traffic-guard';
+import {
+  nextPodCounts,
+  podsForWeight,
+  routedBy,
+  surgeLimits,
+  weightsOfReadyPods,
+  type PodCounts,
+} from './canary-replica-weights';
 
 /**
  * One revision of a Rollout, rolled out as a canary: for each step, set the canary's weight (its pods
@@ -39,6 +48,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   const { rollout, revision, templateHash, state, label } = run;
   /** Where the run before this one left off, until the steps take it up. */
   let resuming: RolloutContinuation | undefined = input.continued;
+  /** No traffic router: each weight is approximated by the pods of each revision (a basic canary). */
+  const byReplicas = canary.trafficRouting === undefined && patched(WEIGHTS_BY_REPLICAS);
 
   // What every strategy shares (rollout-core/): the log, the gates and their commands, the analyses,
   // resizes, delayed scale-downs and continuing as new at a quiet point.
@@ -54,8 +65,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       ],
       analyses: {
         background: canary.analysis && { analysis: canary.analysis, field: 'spec.strategy.canary.analysis' },
-        canaryService: canary.canaryService,
-        stableService: canary.stableService,
+        canaryService: canary.canaryService ?? '',
+        stableService: canary.stableService ?? '',
       },
       quiet: {
         busy: () => trafficGuard.trafficMoved || resizingCanary,
@@ -175,7 +186,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     const release = guard ? await guard.standDown() : undefined;
     try {
       await servicesPointed;
-      await writeWeights(weights, summary, availableCanary);
+      // Without a router there is no route: the app's Service spreads traffic over the Ready pods.
+      if (!byReplicas) await writeWeights(weights, summary, availableCanary);
       state.weights = weights;
     } finally {
       release?.();
@@ -193,9 +205,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     return cluster.setTrafficWeights.executeWithOptions({ summary }, [
       {
         rollout,
-        trafficRouting: canary.trafficRouting,
-        stableService: canary.stableService,
-        canaryService: canary.canaryService,
+        ...routedBy(canary),
         weights,
         ...(availableCanary ? { availableCanary } : {}),
       },
@@ -225,6 +235,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
   async function setWeight(weight: number): Promise<void> {
+    if (byReplicas) return setWeightByReplicas(weight);
     const canaryReplicas = canaryPodsFor(weight);
     const weights = { stable: 100 - weight, canary: weight };
     canaryShare = weight;
@@ -274,12 +285,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   function routingTarget() {
-    return {
-      rollout,
-      trafficRouting: canary.trafficRouting,
-      stableService: canary.stableService,
-      canaryService: canary.canaryService,
-    };
+    return { rollout, ...routedBy(canary) };
   }
 
   /**
@@ -295,6 +301,88 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       if (isCancellation(error)) throw error;
       return `the managed routes (rules named siirto.*) could not be taken off the routes: ${failureMessage(error)}`;
     }
+  }
+
+  // --- weights by pod counts, without a router ---------------------------------------------------------
+  /** Stable pods last asked for while the steps move them; undefined means sized for canaryShare. */
+  let stableScale: number | undefined;
+
+  function podsNow(): PodCounts {
+    return {
+      canary: canaryScale ?? 0,
+      stable: stableScale ?? podsForWeight(run.replicas, canaryShare).stable,
+    };
+  }
+
+  function waitForStablePods(replicas: number, summary: string): Promise<ReplicaSetSummary> {
+    return guards.waitForReplicaSetAvailable.executeWithOptions({ summary }, [
+      {
+        rollout,
+        templateHash: state.stableTemplateHash ?? templateHash,
+        replicas,
+        deadlineSeconds: input.progressDeadlineSeconds,
+      },
+    ]);
+  }
+
+  /**
+   * The canary's pods for `weight`% of spec.replicas (rounded up) and the stable's for the rest, moved
+   * within maxSurge and maxUnavailable: pods added are Ready before any go. The weights reported are
+   * those the Ready pods give.
+   */
+  async function setWeightByReplicas(weight: number): Promise<void> {
+    const stableHash = state.stableTemplateHash ?? templateHash;
+    const target = podsForWeight(run.replicas, weight);
+    const limits = surgeLimits(canary, run.replicas);
+    let at = podsNow();
+    canaryShare = weight;
+    for (let next = nextPodCounts(run.replicas, limits, at, target); next;) {
+      if (next.canary !== at.canary) {
+        await cluster.ensureReplicaSet.executeWithOptions(
+          { summary: `scale canary to ${next.canary} pods` },
+          [{ rollout, revision, templateHash, replicas: next.canary }],
+        );
+        canaryScale = next.canary;
+      }
+      if (next.stable !== at.stable) {
+        await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale stable to ${next.stable} pods` }, [
+          { rollout, templateHash: stableHash, replicas: next.stable },
+        ]);
+        stableScale = next.stable;
+      }
+      if (next.canary > at.canary)
+        await waitForCanaryPods(next.canary, `wait for ${next.canary} canary pods Ready`);
+      if (next.stable > at.stable)
+        await waitForStablePods(next.stable, `wait for ${next.stable} stable pods Ready`);
+      at = next;
+      next = nextPodCounts(run.replicas, limits, at, target);
+    }
+    // What is Ready now (a side asked for none may have no ReplicaSet yet: nothing to read). Pods over
+    // the count asked for are terminating, and a terminating pod is no longer an endpoint.
+    const [canaryReady, stableReady] = await Promise.all([
+      at.canary > 0 && waitForCanaryPods(at.canary, `read ${at.canary} canary pods Ready`),
+      at.stable > 0 && waitForStablePods(at.stable, `read ${at.stable} stable pods Ready`),
+    ]);
+    const ready = {
+      canary: canaryReady ? Math.min(canaryReady.availableReplicas, at.canary) : 0,
+      stable: stableReady ? Math.min(stableReady.availableReplicas, at.stable) : 0,
+    };
+    state.weights = weightsOfReadyPods(ready, { stable: 100 - weight, canary: weight });
+    state.message = `${run.currentStep()}: ${weight}% asked, ${state.weights.canary}% by Ready pods (canary ${ready.canary}, stable ${ready.stable})`;
+    rolloutLog.showDetails();
+    rolloutLog.publishStatus();
+    rolloutLog.announce('upgraded');
+  }
+
+  /** An abort's first move without a router: the stable back to full size, all Ready. */
+  async function restoreStablePods(): Promise<void> {
+    const stableHash = state.stableTemplateHash;
+    if (!stableHash || stableHash === templateHash) return;
+    await cluster.scaleReplicaSet.executeWithOptions({ summary: `scale stable to ${run.replicas} pods` }, [
+      { rollout, templateHash: stableHash, replicas: run.replicas },
+    ]);
+    stableScale = run.replicas;
+    await waitForStablePods(run.replicas, `wait for ${run.replicas} stable pods Ready`);
   }
 
   // --- the steps ------------------------------------------------------------------------------------
@@ -337,7 +425,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           // The Services are pointed while the first canary pods start; traffic waits for both.
           pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
         }
-        guard = guarded ? trafficGuard.start() : undefined;
+        // Without a router there is no route to guard: unready canary pods are simply not endpoints.
+        guard = guarded && !byReplicas ? trafficGuard.start() : undefined;
         let resumedAt: QuietPoint | undefined = resumed?.at;
         try {
           for (const step of steps.slice(state.currentStepIndex)) {
@@ -370,6 +459,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   async function fillCanary(): Promise<void> {
+    // Without a router and without setWeight steps, the pods roll as a Deployment's would.
+    if (byReplicas && !steps.some((step) => step.setWeight !== undefined)) await setWeightByReplicas(100);
     if (canaryScale !== run.replicas) {
       state.message = `promoting: scaling the canary to ${run.replicas} pods before it becomes stable`;
       rolloutLog.showDetails();
@@ -380,13 +471,17 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   function pointServices(stableHash: string): Promise<void> {
+    const { stableService, canaryService } = canary;
+    // Without a router either may be left out: the app's own Service then carries the traffic.
     servicesPointed = Promise.all([
-      cluster.pointServiceAtRevision.executeWithOptions({ summary: `stable Service → ${stableHash}` }, [
-        { rollout, service: canary.stableService, templateHash: stableHash },
-      ]),
-      cluster.pointServiceAtRevision.executeWithOptions({ summary: `canary Service → ${templateHash}` }, [
-        { rollout, service: canary.canaryService, templateHash },
-      ]),
+      stableService &&
+        cluster.pointServiceAtRevision.executeWithOptions({ summary: `stable Service → ${stableHash}` }, [
+          { rollout, service: stableService, templateHash: stableHash },
+        ]),
+      canaryService &&
+        cluster.pointServiceAtRevision.executeWithOptions({ summary: `canary Service → ${templateHash}` }, [
+          { rollout, service: canaryService, templateHash },
+        ]),
     ]).then(() => undefined);
     return servicesPointed;
   }
@@ -472,6 +567,15 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   async function returnToStable(summary: string, keepCanary = false): Promise<string[]> {
     const problems: string[] = [];
     const toStable = { stable: 100, canary: 0 };
+    if (byReplicas) {
+      try {
+        await restoreStablePods();
+      } catch (error) {
+        problems.push(
+          `the stable's pods could not be brought back to ${run.replicas}: ${failureMessage(error)}`,
+        );
+      }
+    }
     try {
       await routeTraffic(toStable, summary, false);
     } catch (error) {
@@ -559,10 +663,14 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     const stable = state.stableTemplateHash;
     const sized: string[] = [];
     if (stable && stable !== templateHash) {
-      await cluster.scaleReplicaSet.executeWithOptions({ summary: `resize stable to ${wanted} pods` }, [
-        { rollout, templateHash: stable, replicas: wanted },
+      // Without a router the stable's pods are the rest of the weight, until an abort restores them.
+      const stablePods =
+        byReplicas && state.phase !== 'Degraded' ? podsForWeight(wanted, canaryShare).stable : wanted;
+      await cluster.scaleReplicaSet.executeWithOptions({ summary: `resize stable to ${stablePods} pods` }, [
+        { rollout, templateHash: stable, replicas: stablePods },
       ]);
-      sized.push(`stable ${wanted}`);
+      if (byReplicas) stableScale = stablePods;
+      sized.push(`stable ${stablePods}`);
     }
     // An aborted canary's pods are on their way out, or kept as they were for their owners to look into.
     if ((canaryScale ?? 0) > 0 && state.phase !== 'Degraded') {
