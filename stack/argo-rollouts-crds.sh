@@ -35,7 +35,8 @@ case "${1:-}" in
     for name in "${CRD_NAMES[@]}"; do
       # Polled: `kubectl wait` fails outright on a CRD whose status has no conditions yet.
       for _ in $(seq 60); do
-        [ "$(kubectl_admin get "crd/$name.argoproj.io" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] && break
+        # A CRD without conditions yet makes the filter fail loudly: that only means not yet.
+        [ "$(kubectl_admin get "crd/$name.argoproj.io" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ] && break
         sleep 0.5
       done
       [ "$(kubectl_admin get "crd/$name.argoproj.io" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] ||

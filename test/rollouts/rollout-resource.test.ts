@@ -9,7 +9,10 @@ describe('the Rollout resource and the worker, as a platform engineer meets them
   it('explains its canary fields with kubectl explain, under its own short name sro', async () => {
     const explained = await runOrThrow('kubectl', ['explain', 'sro.spec.strategy.canary']);
     expect(explained).toContain('Shift traffic to the new revision step by step.');
-    expect(explained).toMatch(/stableService\s+<string> -required-/);
+    // Both Services and trafficRouting are optional: a canary without a router needs none of them.
+    expect(explained).toMatch(/stableService\s+<string>\n\s+Service that selects the stable pods/);
+    expect(explained).toContain('Required with trafficRouting.');
+    expect(explained).toMatch(/trafficRouting\s+<Object>\n/);
     expect(explained).toContain('Service that selects the canary pods');
     const steps = await runOrThrow('kubectl', ['explain', 'sro.spec.strategy.canary.steps.pause.duration']);
     expect(steps).toContain('How long to pause, such as 30s, 5m or 1h30m');

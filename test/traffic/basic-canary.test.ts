@@ -107,14 +107,10 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
   });
 
   it('sizes pods for each weight, serves that share through the users Service, aborts to a full stable and promotes to Healthy', async () => {
-    // Durations as strings; 1 s delays so the test need not wait Argo's 30 s defaults.
+    // Durations as strings; a 1 s scale-down delay after promotion so the test need not wait Argo's 30 s
+    // default. The abort's delay is left at its 30 s default: without a router it must not apply.
     await kubectlApply(
-      JSON.stringify(
-        argoGettingStartedRollout(namespace, app, {
-          scaleDownDelaySeconds: 1,
-          abortScaleDownDelaySeconds: 1,
-        }),
-      ),
+      JSON.stringify(argoGettingStartedRollout(namespace, app, { scaleDownDelaySeconds: 1 })),
     );
     const first = await waitForStatus(
       'r1 to become Healthy',
@@ -137,7 +133,8 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
     expect(paused.weights).toEqual({ stable: 80, canary: 20 });
     await splitAt({ '1': 0.8, '2': 0.2 }, 'at20');
 
-    // Abort: the stable back to full size first, then the canary's pods go.
+    // Abort: the stable back to full size first, then the canary's pods go at once: they are endpoints
+    // of the user's Service for as long as they run, so no abortScaleDownDelaySeconds keeps them.
     await handle.executeUpdate(abortUpdate, {
       args: [{ reason: 'checking the way back', by: 'basic canary test' }],
     });
@@ -146,6 +143,7 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
       (s) => s.revision === 2 && s.phase === 'Degraded',
     );
     expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    expect(await see.replicasOf(app, canaryHash)).toBe(0);
     figures.podsAborted = await podsSettleAt(stableHash, canaryHash, { stable: 5, canary: 0 });
     await splitAt({ '1': 1 }, 'aborted');
 

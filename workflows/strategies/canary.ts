@@ -741,7 +741,9 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       for (;;) {
         const interrupted = (await runSteps()) ?? (await promoteToStableOrAbort());
         if (!interrupted) return state;
-        const delayed = patched(DELAYED_SCALE_DOWN);
+        // Without a router the canary's pods are endpoints of the user's own Service until they go:
+        // kept for a delay they would go on serving, so they go at once (as Argo Rollouts' basic canary).
+        const delayed = patched(DELAYED_SCALE_DOWN) && !byReplicas;
         if (interrupted.kind === 'supersede') {
           const problems = await CancellationScope.nonCancellable(() =>
             returnToStable(`superseded by r${interrupted.revision}: traffic to stable`, delayed),
