@@ -54,15 +54,8 @@ export function observer(namespace: string) {
 
   /** Weights of each backend on the route, by Service name, across all its rules. */
   async function routeWeights(name: string): Promise<Record<string, number>> {
-    const route = (await custom.getNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io',
-      version: 'v1',
-      namespace,
-      plural: 'httproutes',
-      name,
-    })) as { spec: { rules: { backendRefs?: { name: string; weight?: number }[] }[] } };
     const weights: Record<string, number> = {};
-    for (const rule of route.spec.rules) {
+    for (const rule of await routeRules(name)) {
       for (const ref of rule.backendRefs ?? []) weights[ref.name] = ref.weight ?? 1;
     }
     return weights;

@@ -43,7 +43,6 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
   const scope = isolate('basic-canary');
   const { namespace } = scope;
   const see = observer(namespace);
-  const { custom } = kubeClients();
   const figures: Record<string, unknown> = {};
   let worker: SiirtoProcess;
   let bridge: SiirtoProcess;
@@ -81,14 +80,7 @@ describe('a canary without a traffic router, as Argo Rollouts getting-started Ro
   }
 
   async function routeBackends() {
-    const route = (await custom.getNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io',
-      version: 'v1',
-      namespace,
-      plural: 'httproutes',
-      name: app,
-    })) as { spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] } };
-    return route.spec.rules.map((rule) => rule.backendRefs);
+    return (await see.routeRules(app)).map((rule) => rule.backendRefs);
   }
 
   beforeAll(async () => {
