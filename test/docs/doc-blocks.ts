@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadAllYaml } from '@kubernetes/client-node';
 
 /**
  * The shell blocks of Siirto's docs, and what runs each of them: the convention of
@@ -125,4 +126,45 @@ export function commandsOf(block: Pick<FencedBlock, 'language' | 'text'>): strin
   }
   if (pending !== undefined) commands.push(pending);
   return commands;
+}
+
+/** A Siirto object the docs show, whole, or a Rollout's strategy set into the README's Rollout. */
+export interface ShownObject {
+  /** `docs/analysis.md:12` */
+  where: string;
+  /** `Rollout`, `AnalysisTemplate`, or `Rollout strategy` for a strategy shown alone. */
+  what: string;
+  object: Record<string, unknown> & { spec?: Record<string, unknown> };
+}
+
+/**
+ * Every Siirto object in the docs' YAML blocks: whole objects (`apiVersion: siirto.dev/…`) as they
+ * are, and each `strategy:` shown alone as the README's Rollout with that strategy, named after where
+ * it is shown. Other YAML (kustomizations, Prometheus' configuration) is not Siirto's to check.
+ */
+export function docSiirtoObjects(projectDir = PROJECT_DIR): ShownObject[] {
+  const shown = docFiles(projectDir).flatMap((doc) =>
+    fencedBlocks(readFileSync(path.join(projectDir, doc), 'utf8'))
+      .filter((block) => block.language === 'yaml' || block.language === 'yml')
+      .flatMap((block) =>
+        (loadAllYaml(block.text) as unknown[])
+          .filter((document): document is ShownObject['object'] => typeof document === 'object' && !!document)
+          .map((object) => ({ where: `${doc}:${block.line}`, object })),
+      ),
+  );
+  const isSiirto = ({ object }: { object: ShownObject['object'] }) =>
+    typeof object.apiVersion === 'string' && object.apiVersion.startsWith('siirto.dev/');
+  const rollout = shown.find((document) => isSiirto(document) && document.object.kind === 'Rollout')?.object;
+  return shown.flatMap(({ where, object }, index): ShownObject[] => {
+    if (isSiirto({ object })) return [{ where, what: String(object.kind), object }];
+    if (Object.keys(object).join() !== 'strategy' || !rollout) return [];
+    const metadata = { ...(rollout.metadata as object), name: `docs-strategy-${index}` };
+    return [
+      {
+        where,
+        what: 'Rollout strategy',
+        object: { ...rollout, metadata, spec: { ...rollout.spec, strategy: object.strategy } },
+      },
+    ];
+  });
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RolloutStatus } from '../../schemas/rollout';
@@ -11,7 +11,7 @@ import { patchRolloutSpec } from '../harness/rollout-fixtures';
 import { stack } from '../harness/stack';
 import { terminateRunningWorkflows } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
-import { docShellBlocks, type ShellBlock } from './doc-blocks';
+import { docShellBlocks, docSiirtoObjects, type ShellBlock } from './doc-blocks';
 
 /**
  * Every shell block of the docs whose `run-by` line names this file, run as written, in document
@@ -222,11 +222,12 @@ describe('the commands the docs show, run as written against the sample of npm r
     tctl: {
       before: async () => {
         const tctl = path.join(stack.binDir, 'tctl');
-        await runOrThrow('test', ['-x', tctl]).catch(() => {
+        // Missing, it fails naming the fix rather than skipping: users' tctl commands must work.
+        if (!existsSync(tctl)) {
           throw new Error(
             `tctl is not installed at ${tctl}: run npm run stack:install, whose output says why`,
           );
-        });
+        }
         await remember(aRevisionWaitingAtItsFirstPause());
       },
       check: () => degradedWith('error budget', revision),
@@ -416,6 +417,21 @@ describe('the commands the docs show, run as written against the sample of npm r
       step?.timeoutMs ?? 150_000,
     );
   }
+
+  it('shows Siirto objects the apiserver takes as written: a server-side dry run, strict about fields', async () => {
+    const shown = docSiirtoObjects();
+    expect(shown.length).toBeGreaterThanOrEqual(5);
+    const refused: string[] = [];
+    for (const { where, what, object } of shown) {
+      const result = await run(
+        'kubectl',
+        ['apply', '--dry-run=server', '--validate=strict', '-f', '-'],
+        JSON.stringify(object),
+      );
+      if (result.code !== 0) refused.push(`${where} ${what}: ${result.stderr.trim()}`);
+    }
+    expect(refused).toEqual([]);
+  });
 
   it('stops the worker and the bridge of npm run local on Ctrl-C, and keeps the stack running', async () => {
     if (!local?.process.pid) throw new Error('npm run local was not started');
