@@ -107,15 +107,18 @@ describe('the commands the docs show, run as written against the sample of npm r
     expect(await sample.routeWeights(ROLLOUT)).toEqual({ 'checkout-stable': 100, 'checkout-canary': 0 });
   }
 
-  async function annotations(): Promise<Record<string, string>> {
-    const rollout = (await custom.getNamespacedCustomObject({
+  /** The sample's Rollout as the apiserver has it. */
+  async function sampleRollout(): Promise<{
+    metadata?: { annotations?: Record<string, string> };
+    spec: { strategy: { canary: { steps: unknown[] } } };
+  }> {
+    return (await custom.getNamespacedCustomObject({
       group: 'siirto.dev',
       version: 'v1alpha1',
       namespace: NAMESPACE,
       plural: 'rollouts',
       name: ROLLOUT,
-    })) as { metadata?: { annotations?: Record<string, string> } };
-    return rollout.metadata?.annotations ?? {};
+    })) as Awaited<ReturnType<typeof sampleRollout>>;
   }
 
   /** The revision a step began with, for its check. */
@@ -186,14 +189,7 @@ describe('the commands the docs show, run as written against the sample of npm r
     'pause-until-promoted': {
       before: () => remember(status()),
       check: async () => {
-        const rollout = (await custom.getNamespacedCustomObject({
-          group: 'siirto.dev',
-          version: 'v1alpha1',
-          namespace: NAMESPACE,
-          plural: 'rollouts',
-          name: ROLLOUT,
-        })) as { spec: { strategy: { canary: { steps: unknown[] } } } };
-        expect(rollout.spec.strategy.canary.steps).toEqual(STEPS_WAITING_FOR_PROMOTE);
+        expect((await sampleRollout()).spec.strategy.canary.steps).toEqual(STEPS_WAITING_FOR_PROMOTE);
         // Steps are no pod template: no new revision.
         expect(await status()).toMatchObject({ phase: 'Healthy', revision });
       },
@@ -238,7 +234,7 @@ describe('the commands the docs show, run as written against the sample of npm r
         await waitForStatus(`r${revision} to run its steps again`, waitingAtStep(1, revision));
         await waitFor(
           'the bridge to remove the delivered annotation',
-          async () => !('siirto.dev/retry' in (await annotations())),
+          async () => !('siirto.dev/retry' in ((await sampleRollout()).metadata?.annotations ?? {})),
         );
       },
     },
