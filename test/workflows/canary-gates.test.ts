@@ -16,6 +16,7 @@ import {
   failedRuns,
   GateScenario,
   historyOf,
+  recordHistoryFixture,
   signalsReceived,
   timers,
   updatesAccepted,
@@ -277,6 +278,11 @@ describe('the canary workflow’s gates', () => {
       (summary) => summary === 'resolve background analysis',
     );
     expect(resolved).toHaveLength(2);
+    // Under an ID of its own: the stopped one may still have been closing when it started.
+    const background = `${handle.workflowId}/analysis/background`;
+    expect(await closedStatus(environment, `${background}/a1`)).toBe('CANCELLED');
+    expect(await closedStatus(environment, `${background}/a1/s1`)).toBe('COMPLETED');
+    await recordHistoryFixture('canary-promoted-past-a-background-hold', handle);
   });
 
   it('goes back to stable on an abort while a background analysis holds, and stops the analysis', async () => {

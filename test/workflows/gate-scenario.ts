@@ -1,7 +1,10 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { podTemplateHash } from '../../schemas/pod-template-hash';
 import type { z } from 'zod';
 import {
@@ -207,6 +210,21 @@ export function closedStatus(environment: WorkflowEnvironment, workflowId: strin
     },
     { timeoutMs: STATE_TIMEOUT_MS, intervalMs: 50 },
   );
+}
+
+/**
+ * Keeps a finished run's history as a replay fixture when SIIRTO_RECORD_HISTORIES=1, as the end-to-end
+ * tests do (test/harness/temporal.ts), from this file's own server.
+ */
+export async function recordHistoryFixture(scenario: string, handle: RolloutHandle): Promise<void> {
+  if (process.env.SIIRTO_RECORD_HISTORIES !== '1') return;
+  const directory = path.join(__dirname, '..', 'fixtures', 'histories');
+  const recorded = {
+    workflowId: handle.workflowId,
+    ...JSON.parse(historyToJSON(await handle.fetchHistory())),
+  };
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(path.join(directory, `${scenario}.json`), `${JSON.stringify(recorded, null, 2)}\n`);
 }
 
 /** Every run on the server whose workflow ID begins with the Rollout's, that ended Failed. */
