@@ -429,6 +429,30 @@ describe('the canary workflow’s gates', () => {
     expect(updatesAccepted(history)).toEqual(['abort', 'retry', 'promote']);
   });
 
+  it('refuses commands that come while an abort still takes traffic back, saying the abort is under way', async () => {
+    const scenario = canary('abort-under-way', [{ setWeight: 25 }, { pause: {} }]);
+    const handle = await scenario.start(2);
+    await pausedAt(scenario, handle, 1);
+    // A slow route write keeps the abort's way back to stable under way while the commands come.
+    scenario.app.routeWriteDelayMs = 1_000;
+    await handle.executeUpdate(abortUpdate, { args: [{ reason: 'first' }] });
+    const refusal = 'gates/abort-under-way r2 is being aborted';
+    await expect(handle.executeUpdate(abortUpdate, { args: [{}] })).rejects.toMatchObject({
+      cause: { message: `nothing to abort: ${refusal}` },
+    });
+    await expect(handle.executeUpdate(promoteUpdate, { args: [{}] })).rejects.toMatchObject({
+      cause: { message: `nothing to promote: ${refusal}` },
+    });
+    await expect(handle.executeUpdate(retryUpdate, { args: [{}] })).rejects.toMatchObject({
+      cause: { message: `nothing to retry yet: ${refusal}; retry once it is Degraded` },
+    });
+    await handle.signal(retrySignal);
+    await expectBackOnStable(scenario);
+    scenario.app.routeWriteDelayMs = 0;
+    expect(environment.workerLog.map((entry) => entry.message)).toContain('retry signal ignored');
+    expect((await handle.query(statusQuery)).message).toBe('aborted: first');
+  });
+
   it('promotes one pause only when a promote is sent twice, and refuses the second Update', async () => {
     const scenario = canary('promote-twice', [
       { setWeight: 25 },

@@ -57,6 +57,8 @@ export class FakeApp {
   readonly measured = new Map<string, number>();
   /** How long a write of the Rollout's status takes: an apiserver under load. */
   statusWriteDelayMs = 0;
+  /** How long a write of the route's weights takes. */
+  routeWriteDelayMs = 0;
 
   constructor(readonly key: string) {}
 
@@ -236,6 +238,7 @@ export class FakeCluster {
 
       setTrafficWeights: async ({ rollout, weights, availableCanary }) => {
         const app = this.app(rollout);
+        if (app.routeWriteDelayMs > 0) await delay(app.routeWriteDelayMs);
         if (availableCanary && app.available(availableCanary.templateHash) < availableCanary.replicas) {
           throw ApplicationFailure.nonRetryable(
             `${app.available(availableCanary.templateHash)} of ${availableCanary.replicas} canary pods available`,
