@@ -362,6 +362,51 @@ describe('the canary workflow’s gates', () => {
     await expectPromoted(scenario, third, 3);
   });
 
+  it('stands down for a newer revision that comes while a step waits for its pods, which never get traffic', async () => {
+    const scenario = canary('supersede-step', [{ setWeight: 50 }, { pause: {} }]);
+    cluster.capReadyPods(scenario.ref, scenario.hash(2), 0);
+    const second = await scenario.start(2);
+    await scenario.waitForCluster(
+      'r2’s canary asked for 2 pods',
+      (app) => app.replicas(scenario.hash(2)) === 2,
+    );
+
+    const third = await scenario.start(3, second);
+    expect(await second.result()).toMatchObject({
+      message: 'superseded by r3',
+      weights: { stable: 100, canary: 0 },
+    });
+    expectCompletedCleanly(await historyOf(second));
+    const paused = await pausedAt(scenario, third, 1);
+    expect(paused.weights).toEqual({ stable: 50, canary: 50 });
+    await scenario.waitForCluster(
+      'r2’s canary scaled to 0 by r3',
+      (app) => app.replicas(scenario.hash(2)) === 0,
+    );
+    expect(scenario.app.changes.filter((change) => change.startsWith('weights'))).toEqual(['weights 50/50']);
+  });
+
+  it('goes back to stable on an abort while the canary fills to full size before it becomes stable', async () => {
+    const scenario = canary('abort-fill', [{ setWeight: 25 }, { pause: {} }]);
+    const handle = await scenario.start(2);
+    await pausedAt(scenario, handle, 1);
+    // Room for two canary pods only: the promotion waits for the other two.
+    cluster.capReadyPods(scenario.ref, scenario.hash(2), 2);
+    await handle.signal(promoteSignal);
+    const filling = await scenario.waitForState(handle, 'filling the canary', (state) =>
+      state.message.startsWith('promoting: scaling the canary to 4 pods'),
+    );
+    expect(filling.phase).toBe('Progressing');
+
+    await handle.executeUpdate(abortUpdate, { args: [{ reason: 'no capacity' }] });
+    await expectBackOnStable(scenario);
+    expect(await handle.query(statusQuery)).toMatchObject({
+      phase: 'Degraded',
+      message: 'aborted: no capacity',
+    });
+    expect(scenario.app.changes).not.toContain(`abort-fill-stable → ${scenario.hash(2)}`);
+  });
+
   it('runs the steps again from the first on a retry after an abort, and a promote then makes it Healthy', async () => {
     const scenario = canary('abort-retry', [
       { setWeight: 25 },
