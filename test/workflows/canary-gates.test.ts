@@ -54,6 +54,12 @@ describe('the canary workflow’s gates', () => {
     );
   }
 
+  /** Why the run ignored a command, as it logged each time. */
+  const logged = (message: string, handle: RolloutHandle) =>
+    environment.workerLog
+      .filter((entry) => entry.message === message && entry.meta?.workflowId === handle.workflowId)
+      .map((entry) => entry.meta?.reason);
+
   const pausedAt = (scenario: GateScenario, handle: RolloutHandle, stepIndex: number) =>
     scenario.waitForState(
       handle,
@@ -494,7 +500,9 @@ describe('the canary workflow’s gates', () => {
     await handle.signal(retrySignal);
     await expectBackOnStable(scenario);
     scenario.app.routeWriteDelayMs = 0;
-    expect(environment.workerLog.map((entry) => entry.message)).toContain('retry signal ignored');
+    expect(logged('retry signal ignored', handle)).toEqual([
+      'nothing to retry: gates/abort-under-way r2 is being aborted',
+    ]);
     expect((await handle.query(statusQuery)).message).toBe('aborted: first');
   });
 
@@ -532,6 +540,8 @@ describe('the canary workflow’s gates', () => {
     expect((await handle.query(statusQuery)).message).toBe('aborted: first');
     expect(scenario.events('RolloutAborted')).toEqual(['r2: aborted: first']);
     expect(scenario.app.announcements.filter((kind) => kind === 'rolledback')).toHaveLength(1);
-    expect(environment.workerLog.map((entry) => entry.message)).toContain('abort signal ignored');
+    expect(logged('abort signal ignored', handle)).toEqual([
+      'Error: nothing to abort: gates/abort-twice r2 is being aborted',
+    ]);
   });
 });
