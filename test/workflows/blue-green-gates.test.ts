@@ -131,10 +131,7 @@ describe('the blue-green workflow’s gates', () => {
     const scenario = blueGreen('promote-full', { prePromotionAnalysis: 'smoke' });
     cluster.capReadyPods(scenario.ref, scenario.hash(2), 1);
     const handle = await scenario.start(2);
-    await scenario.waitForCluster(
-      'the preview’s pods asked for',
-      (app) => app.replicas(scenario.hash(2)) === 3,
-    );
+    await scenario.waitForActivity(handle, 'wait for 3 preview pods Ready');
 
     await handle.executeUpdate(promoteUpdate, { args: [{ full: true }] });
     cluster.capReadyPods(scenario.ref, scenario.hash(2), undefined);
@@ -185,10 +182,7 @@ describe('the blue-green workflow’s gates', () => {
     const scenario = blueGreen('abort-step');
     cluster.capReadyPods(scenario.ref, scenario.hash(2), 0);
     const handle = await scenario.start(2);
-    await scenario.waitForCluster(
-      'the preview’s pods asked for',
-      (app) => app.replicas(scenario.hash(2)) === 3,
-    );
+    await scenario.waitForActivity(handle, 'wait for 3 preview pods Ready');
 
     await handle.signal(abortSignal, { reason: 'image pull errors' });
     await expectStillOnPrevious(scenario);
@@ -298,5 +292,10 @@ describe('the blue-green workflow’s gates', () => {
     await expectStillOnPrevious(aborted);
     expect((await second.query(statusQuery)).message).toBe('aborted: first');
     expect(aborted.events('RolloutAborted')).toEqual(['r2: aborted: first']);
+  });
+
+  // Last: what every case above left on the server.
+  it('ends no run of any case above Failed, rollouts and analyses alike', async () => {
+    expect(await failedRuns(environment)).toEqual([]);
   });
 });

@@ -238,10 +238,7 @@ describe('the canary workflow’s gates', () => {
     const scenario = canary('abort-step', [{ setWeight: 50 }, { pause: {} }]);
     cluster.capReadyPods(scenario.ref, scenario.hash(2), 0);
     const handle = await scenario.start(2);
-    await scenario.waitForCluster(
-      'the canary asked for 2 pods',
-      (app) => app.replicas(scenario.hash(2)) === 2,
-    );
+    await scenario.waitForActivity(handle, 'wait for 2 canary pods Ready');
 
     await handle.signal(abortSignal, { reason: 'pods crash-looping' });
     await expectBackOnStable(scenario);
@@ -372,10 +369,7 @@ describe('the canary workflow’s gates', () => {
     const scenario = canary('supersede-step', [{ setWeight: 50 }, { pause: {} }]);
     cluster.capReadyPods(scenario.ref, scenario.hash(2), 0);
     const second = await scenario.start(2);
-    await scenario.waitForCluster(
-      'r2’s canary asked for 2 pods',
-      (app) => app.replicas(scenario.hash(2)) === 2,
-    );
+    await scenario.waitForActivity(second, 'wait for 2 canary pods Ready');
 
     const third = await scenario.start(3, second);
     expect(await second.result()).toMatchObject({
@@ -543,5 +537,10 @@ describe('the canary workflow’s gates', () => {
     expect(logged('abort signal ignored', handle)).toEqual([
       'Error: nothing to abort: gates/abort-twice r2 is being aborted',
     ]);
+  });
+
+  // Last: what every case above left on the server.
+  it('ends no run of any case above Failed, rollouts and analyses alike', async () => {
+    expect(await failedRuns(environment)).toEqual([]);
   });
 });

@@ -126,6 +126,15 @@ export class GateScenario {
     });
   }
 
+  /** Waits until the run has scheduled an activity with this summary (a wait for pods, say). */
+  async waitForActivity(handle: RolloutHandle, summary: string): Promise<void> {
+    await waitFor(
+      `${handle.workflowId}: ${summary}`,
+      async () => activitySummaries(await historyOf(handle)).includes(summary),
+      { timeoutMs: STATE_TIMEOUT_MS, intervalMs: 50 },
+    );
+  }
+
   /** Waits until the fake cluster shows what `wanted` looks for. */
   waitForCluster(description: string, wanted: (app: FakeApp) => boolean): Promise<FakeApp> {
     return waitFor(`${this.ref.name}: ${description}`, () => wanted(this.app) && this.app, {
@@ -227,11 +236,11 @@ export async function recordHistoryFixture(scenario: string, handle: RolloutHand
   writeFileSync(path.join(directory, `${scenario}.json`), `${JSON.stringify(recorded, null, 2)}\n`);
 }
 
-/** Every run on the server whose workflow ID begins with the Rollout's, that ended Failed. */
-export async function failedRuns(environment: WorkflowEnvironment, ref: RolloutRef): Promise<string[]> {
+/** Every run on the server that ended Failed: of the Rollout's workflows (its analyses too), or of all. */
+export async function failedRuns(environment: WorkflowEnvironment, ref?: RolloutRef): Promise<string[]> {
   const failed: string[] = [];
   for await (const run of environment.client.workflow.list({ query: 'ExecutionStatus = "Failed"' })) {
-    if (run.workflowId.startsWith(`${ref.namespace}/${ref.name}/`)) failed.push(run.workflowId);
+    if (!ref || run.workflowId.startsWith(`${ref.namespace}/${ref.name}/`)) failed.push(run.workflowId);
   }
   return failed;
 }
