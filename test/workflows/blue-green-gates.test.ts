@@ -285,10 +285,8 @@ describe('the blue-green workflow’s gates', () => {
     const aborted = blueGreen('abort-twice');
     const second = await aborted.start(2);
     await pausedAt(aborted, second, 1);
-    await Promise.all([
-      second.signal(abortSignal, { reason: 'first' }),
-      second.signal(abortSignal, { reason: 'second' }),
-    ]);
+    await second.signal(abortSignal, { reason: 'first' });
+    await second.signal(abortSignal, { reason: 'second' });
     await expectStillOnPrevious(aborted);
     expect((await second.query(statusQuery)).message).toBe('aborted: first');
     expect(aborted.events('RolloutAborted')).toEqual(['r2: aborted: first']);

@@ -526,16 +526,15 @@ describe('the canary workflow’s gates', () => {
     const scenario = canary('abort-twice', [{ setWeight: 25 }, { pause: {} }]);
     const handle = await scenario.start(2);
     await pausedAt(scenario, handle, 1);
-    await Promise.all([
-      handle.signal(abortSignal, { reason: 'first' }),
-      handle.signal(abortSignal, { reason: 'second' }),
-    ]);
+    await handle.signal(abortSignal, { reason: 'first' });
+    await handle.signal(abortSignal, { reason: 'second' });
     await expectBackOnStable(scenario);
     expect((await handle.query(statusQuery)).message).toBe('aborted: first');
     expect(scenario.events('RolloutAborted')).toEqual(['r2: aborted: first']);
     expect(scenario.app.announcements.filter((kind) => kind === 'rolledback')).toHaveLength(1);
+    // Refused while the first still takes traffic back, or once it has: as the second happens to come.
     expect(logged('abort signal ignored', handle)).toEqual([
-      'Error: nothing to abort: gates/abort-twice r2 is being aborted',
+      expect.stringMatching(/^Error: nothing to abort: gates\/abort-twice r2 is (being aborted|Degraded)$/),
     ]);
   });
 
