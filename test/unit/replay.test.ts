@@ -36,6 +36,7 @@ const SCENARIOS = [
   'canary-promoted-by-tctl',
   'canary-promoted-by-temporal-cli',
   'canary-promoted-during-a-hold',
+  'canary-promoted-past-a-background-hold',
   'canary-promotion-onto-edited-route',
   'canary-promotion-starved-then-aborted',
   'canary-resized-while-paused',

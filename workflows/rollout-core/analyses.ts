@@ -16,7 +16,7 @@ import { concludeAnalysisSignal, handOverAnalysisSignal, type AnalysisKind } fro
 import { analyses } from './activity-options';
 import { failureMessage } from './failures';
 import type { Gates, WaitQuietly } from './gates';
-import { CONCLUDE_BACKGROUND_ANALYSIS } from './patches';
+import { CONCLUDE_BACKGROUND_ANALYSIS, FRESH_BACKGROUND_ANALYSIS_ID } from './patches';
 import type { RolloutLog } from './rollout-log';
 import type { RolloutRun } from './rollout-run';
 
@@ -52,6 +52,11 @@ export class Analyses {
   background: RunningAnalysis | undefined;
   /** Background analyses handed over from one run to the next, so each new one has an ID of its own. */
   handovers = 0;
+  /**
+   * Background analyses a promote past their hold stopped in this run, by attempt: one started again
+   * in the same attempt has an ID of its own, as the stopped one may not have closed yet.
+   */
+  private readonly stoppedPastHold = new Map<number, number>();
 
   constructor(
     private readonly run: RolloutRun,
@@ -75,6 +80,8 @@ export class Analyses {
     const { rollout, revision, templateHash, state, label, input } = this.run;
     const scope = new CancellationScope();
     const stepIndex = kind === 'step' ? state.currentStepIndex : undefined;
+    const stops = kind === 'background' && !resumed ? (this.stoppedPastHold.get(this.gates.attempt) ?? 0) : 0;
+    const again = stops > 0 && patched(FRESH_BACKGROUND_ANALYSIS_ID) ? `/s${stops}` : '';
     let child: ChildWorkflowHandle<typeof analysisRun> | undefined;
     let settled = false;
     let succeeded = false;
@@ -102,7 +109,7 @@ export class Analyses {
       const handover = resumed ? `/h${resumed.handover}` : '';
       const carriedOver = resumed ? { carriedOver: resumed.carriedOver } : {};
       child = await startChild(analysisRun, {
-        workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${this.gates.attempt}${handover}`,
+        workflowId: `${workflowInfo().workflowId}/analysis/${which}/a${this.gates.attempt}${handover}${again}`,
         args: [
           {
             rollout,
@@ -287,6 +294,10 @@ export class Analyses {
     if (this.run.mayContinueAsNew) await this.waitQuietly(released, 'hold');
     else await condition(released);
     if (holds.size === 0) return;
+    if (this.background) {
+      const { attempt } = this.gates;
+      this.stoppedPastHold.set(attempt, (this.stoppedPastHold.get(attempt) ?? 0) + 1);
+    }
     this.stopBackground();
     holds.clear();
     this.goOnPastAnalysis();

@@ -96,10 +96,22 @@ export class Gates {
   }
 
   // --- commands -------------------------------------------------------------------------------------
+  /**
+   * Where the run stands, for a refusal: its phase, or the abort or stand-down under way (the phase
+   * says Paused or Progressing until the way back to stable is done).
+   */
+  private standing(): string {
+    const { state, label } = this.run;
+    const interruption = this.interruption;
+    if (interruption?.kind === 'supersede') return `${label} is standing down for r${interruption.revision}`;
+    if (interruption && state.phase !== 'Degraded') return `${label} is being aborted`;
+    return `${label} is ${state.phase}`;
+  }
+
   private refusePromote(request: PromoteRequest = {}): void {
     const { state, label } = this.run;
     if (this.interruption || !['Progressing', 'Paused'].includes(state.phase)) {
-      throw new Error(`nothing to promote: ${label} is ${state.phase}`);
+      throw new Error(`nothing to promote: ${this.standing()}`);
     }
     if (this.promoting) throw new Error(`nothing to promote: ${label} is already being promoted to stable`);
     if (!request.full && !state.paused) {
@@ -116,7 +128,7 @@ export class Gates {
   private refuseAbort(_request?: AbortRequest): void {
     const { state, label } = this.run;
     if (this.interruption || !['Progressing', 'Paused'].includes(state.phase)) {
-      throw new Error(`nothing to abort: ${label} is ${state.phase}`);
+      throw new Error(`nothing to abort: ${this.standing()}`);
     }
     if (this.promoting) throw new Error(`too late to abort: ${label} is being promoted to stable`);
   }
@@ -128,8 +140,11 @@ export class Gates {
 
   private refuseRetry(_request?: RetryRequest): void {
     const { state } = this.run;
+    if (this.interruption?.kind === 'abort' && state.phase !== 'Degraded') {
+      throw new Error(`nothing to retry yet: ${this.standing()}; retry once it is Degraded`);
+    }
     if (state.phase !== 'Degraded' || this.interruption?.kind === 'supersede') {
-      throw new Error(`nothing to retry: ${this.run.label} is ${state.phase}`);
+      throw new Error(`nothing to retry: ${this.standing()}`);
     }
   }
 
@@ -164,6 +179,8 @@ export class Gates {
     });
     setHandler(retrySignal, () => {
       if (state.phase === 'Degraded') this.retryRequested = true;
+      else
+        log.warn('retry signal ignored', { rollout: label, reason: `nothing to retry: ${this.standing()}` });
     });
     setHandler(supersedeSignal, ({ revision: newer }) =>
       this.interrupt({ kind: 'supersede', revision: newer }),

@@ -79,3 +79,9 @@ export const CANARY_SCALE_STEPS = 'canary-scale-steps';
  * within maxSurge and maxUnavailable, and an abort brings the stable pods back to full size first.
  */
 export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';
+
+/**
+ * Patch ID: a background analysis started again after a promote past its hold stopped it gets a
+ * workflow ID of its own, since the stopped one may still be closing and would refuse its name.
+ */
+export const FRESH_BACKGROUND_ANALYSIS_ID = 'fresh-background-analysis-id';
