@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AnalysisStatusSchema, BackgroundAnalysisSchema, RolloutAnalysisSchema } from './analysis';
+import { WebhooksSchema } from './webhooks';
 
 /**
  * The Rollout resource, `siirto.dev/v1alpha1`. These schemas are the single source of truth: the
@@ -282,6 +283,7 @@ export const CanaryStrategySchema = z
     analysis: BackgroundAnalysisSchema.optional().meta({
       description: 'Measure the canary beside the steps, from startingStep until it is promoted.',
     }),
+    webhooks: WebhooksSchema.optional(),
     scaleDownDelaySeconds: z
       .number()
       .int()

@@ -79,3 +79,10 @@ export const CANARY_SCALE_STEPS = 'canary-scale-steps';
  * within maxSurge and maxUnavailable, and an abort brings the stable pods back to full size first.
  */
 export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';
+
+/**
+ * Patch ID: the strategy's webhooks are called at the moments Flagger calls them (confirm-rollout,
+ * pre-rollout, confirm-traffic-increase, rollout, confirm-promotion, post-rollout, rollback, event);
+ * taken only by a run whose Rollout has webhooks.
+ */
+export const WEBHOOKS = 'webhooks';
