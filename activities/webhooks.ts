@@ -1,5 +1,5 @@
 import type { KubeClients } from '../kubernetes/client';
-import { apiMessage, isNotFound } from '../kubernetes/errors';
+import { apiMessage, apiStatus, isNotFound } from '../kubernetes/errors';
 import type { WebhookType } from '../schemas/webhooks';
 import type { WebhookAnswer, WebhookPayload } from '../workflows/rollout-core/webhook-payload';
 import type { RolloutRef } from '../workflows/rollout-api';
@@ -48,7 +48,13 @@ async function headersFromSecret(
     if (isNotFound(error)) {
       return { error: `Secret ${namespace}/${name} (headersFrom) not found: create it, or fix its name` };
     }
-    return { error: `Secret ${namespace}/${name} (headersFrom) could not be read: ${apiMessage(error)}` };
+    const fix =
+      apiStatus(error) === 403
+        ? ': let the worker read Secrets there (deploy/components/webhook-headers)'
+        : '';
+    return {
+      error: `Secret ${namespace}/${name} (headersFrom) could not be read: ${apiMessage(error)}${fix}`,
+    };
   }
   const headers: Record<string, string> = {};
   for (const [key, encoded] of Object.entries(data)) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AnalysisStatusSchema, BackgroundAnalysisSchema, RolloutAnalysisSchema } from './analysis';
-import { WebhooksSchema } from './webhooks';
+import { BlueGreenWebhooksSchema, WebhooksSchema } from './webhooks';
 
 /**
  * The Rollout resource, `siirto.dev/v1alpha1`. These schemas are the single source of truth: the
@@ -371,6 +371,7 @@ export const BlueGreenStrategySchema = z
         'Switch with HTTPRoute weights between the active and preview Services (both backendRefs of the ' +
         'route) as well as the active Service selector; leave out to switch with the selector alone.',
     }),
+    webhooks: BlueGreenWebhooksSchema.optional(),
   })
   .meta({
     description: 'Run the new revision beside the active one, then switch all traffic to it at once.',

@@ -162,3 +162,22 @@ export const WebhooksSchema = z
   .meta({ description: "Webhooks, with Flagger's kinds and meanings: gates, checks and notifications." });
 
 export type Webhook = z.infer<typeof WebhookSchema>;
+
+/** A blue-green switch moves all traffic at once: there is no increase for a webhook to confirm. */
+export const BlueGreenWebhooksSchema = WebhooksSchema.superRefine((webhooks, context) => {
+  webhooks.forEach((webhook, index) => {
+    if (webhook.type === 'confirm-traffic-increase') {
+      context.addIssue({
+        code: 'custom',
+        path: [index, 'type'],
+        message:
+          'a blue-green switch moves all traffic at once, so confirm-traffic-increase is never called: use confirm-promotion',
+      });
+    }
+  });
+}).meta({
+  description:
+    "Webhooks, with Flagger's kinds and meanings: confirm-rollout before the preview scales up, " +
+    'pre-rollout once its pods are Ready, rollout before each step, confirm-promotion before the switch, ' +
+    'rollback while the steps run, post-rollout and event as for a canary. No confirm-traffic-increase.',
+});

@@ -1,11 +1,18 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { WebhookType } from '../../schemas/webhooks';
+import { WEBHOOK_TYPES, type WebhookType } from '../../schemas/webhooks';
 import { abortUpdate } from '../../workflows/rollout-api';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
-import { patchRolloutSpec, sampleContainer } from '../harness/rollout-fixtures';
+import type { RolloutStatus } from '../../schemas/rollout';
+import {
+  activeService,
+  blueGreenRolloutManifest,
+  blueGreenServicesAndRoute,
+  previewService,
+} from '../harness/blue-green-fixtures';
+import { kubectlApply, patchRolloutSpec, sampleContainer } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { activitySummaries, historyOf, recordHistoryFixture, timerSummaries } from '../harness/temporal';
@@ -109,16 +116,7 @@ describe('webhooks of a canary', () => {
     expect(secret.code).toBe(0);
     // The rollback webhook says "no rollback" (404) throughout.
     receiver.answer('/rollback', 404);
-    const kinds: WebhookType[] = [
-      'confirm-rollout',
-      'pre-rollout',
-      'confirm-traffic-increase',
-      'rollout',
-      'confirm-promotion',
-      'post-rollout',
-      'rollback',
-      'event',
-    ];
+    const kinds = WEBHOOK_TYPES;
     const webhooks = kinds.map((type) =>
       hook(type, {
         metadata: { team: 'payments' },
@@ -200,7 +198,7 @@ describe('webhooks of a canary', () => {
 
   it('holds the rollout at a confirm-promotion gate that answers 403, weights unchanged, until it answers 200', async () => {
     receiver.answer('/approve', 403);
-    const { checksum } = await rollOut(
+    const { checksum, workflowId } = await rollOut(
       [{ setWeight: 30 }],
       [{ ...hook('confirm-promotion'), name: 'approve', url: receiver.url('/approve') }],
     );
@@ -231,6 +229,9 @@ describe('webhooks of a canary', () => {
     const answers = receiver.callsFor(checksum).map((call) => call.status);
     expect(answers.at(-1)).toBe(200);
     expect(answers.slice(0, -1).every((status) => status === 403)).toBe(true);
+    const handle = scenario.client.workflow.getHandle(workflowId);
+    await handle.result();
+    await recordHistoryFixture('canary-webhook-gate-held-then-confirmed', handle);
   });
 
   it('aborts when a rollback webhook answers 2xx, and traffic goes back to stable', async () => {
@@ -257,8 +258,9 @@ describe('webhooks of a canary', () => {
         .callsFor(checksum)
         .find((call) => call.path === '/notify' && call.payload.phase === 'Degraded'),
     );
-    const description = await scenario.client.workflow.getHandle(workflowId).describe();
-    expect(description.status.name).toBe('RUNNING');
+    const handle = scenario.client.workflow.getHandle(workflowId);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await recordHistoryFixture('canary-webhook-rollback-aborted', handle);
   });
 
   it('neither crashes nor promotes when the receiver is down, and an abort still ends the wait', async () => {
@@ -311,6 +313,79 @@ describe('webhooks of a canary', () => {
     expect(await timerSummaries(workflowId)).toContain(
       "rollout 'smoke' said connection refused: failure 1 of 1 tolerated, again in 1s",
     );
+    await recordHistoryFixture('canary-webhook-check-failed', scenario.client.workflow.getHandle(workflowId));
+  });
+
+  it('gate a blue-green switch: the active Service stays on the old revision until confirm-promotion says yes', async () => {
+    const bg = 'storefront';
+    await kubectlApply(blueGreenServicesAndRoute(namespace, bg));
+    await kubectlApply(blueGreenRolloutManifest({ namespace, app: bg }));
+    const bgStatus = (accept: (s: RolloutStatus) => boolean, description: string) =>
+      waitFor(
+        description,
+        async () => {
+          const status = await scenario.see.rolloutStatus(bg);
+          return accept(status) && status;
+        },
+        { timeoutMs: 60_000 },
+      );
+    const first = await bgStatus(
+      (s) => s.phase === 'Healthy' && s.revision === 1,
+      'the first blue-green revision',
+    );
+    receiver.answer('/bg/approve', 403);
+    const types: WebhookType[] = [
+      'confirm-rollout',
+      'pre-rollout',
+      'rollout',
+      'confirm-promotion',
+      'post-rollout',
+    ];
+    await patchRolloutSpec(namespace, bg, {
+      template: { spec: { containers: [sampleContainer(`registry.example/${bg}:2`)] } },
+      strategy: {
+        blueGreen: {
+          webhooks: types.map((type) => ({
+            ...hook(type),
+            url: receiver.url(type === 'confirm-promotion' ? '/bg/approve' : `/bg/${type}`),
+          })),
+        },
+      },
+    });
+    const waiting = await bgStatus(
+      (s) => s.revision === 2 && s.phase === 'Paused',
+      'the switch to wait for confirm-promotion',
+    );
+    expect(waiting.message).toBe(
+      "step 2/2: waiting for confirm-promotion hook 'confirm-promotion' (HTTP 403)",
+    );
+    await waitFor(
+      'the gate to be asked again',
+      () =>
+        receiver.callsFor(waiting.currentTemplateHash).filter((call) => call.path === '/bg/approve').length >=
+        2,
+      { timeoutMs: 20_000 },
+    );
+    // The preview is up, the active Service and the route still on the old revision.
+    expect((await scenario.see.rolloutStatus(bg)).blueGreen?.activeSelector).toBe(first.currentTemplateHash);
+    expect(await scenario.see.routeWeights(bg)).toEqual({
+      [activeService(bg)]: 100,
+      [previewService(bg)]: 0,
+    });
+
+    receiver.answer('/bg/approve', 200);
+    const healthy = await bgStatus((s) => s.revision === 2 && s.phase === 'Healthy', 'the switch');
+    expect(healthy.blueGreen?.activeSelector).toBe(waiting.currentTemplateHash);
+    await waitFor('the post-rollout call', () =>
+      receiver.callsFor(waiting.currentTemplateHash).some((call) => call.payload.type === 'post-rollout'),
+    );
+    const order = receiver.callsFor(waiting.currentTemplateHash).map((call) => call.payload.type);
+    const firstOf = (type: WebhookType) => order.indexOf(type);
+    expect(types.map(firstOf)).toEqual([...types.map(firstOf)].sort((a, b) => a - b));
+    expect(types.every((type) => firstOf(type) >= 0)).toBe(true);
+    const handle = scenario.client.workflow.getHandle(healthy.workflowId!);
+    await handle.result();
+    await recordHistoryFixture('blue-green-webhooks-promoted', handle);
   });
 
   it('runs every command of docs/webhooks.md', () => {

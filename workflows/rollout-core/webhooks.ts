@@ -40,7 +40,8 @@ export interface WebhookCarryOver {
 /**
  * A rollout's webhooks, called at the moments Flagger calls them, whatever the strategy; a strategy
  * calls in at its own moments (the canary: before its steps, before each traffic increase, before
- * each step, before the promotion) and the rest (post-rollout, event) follows the rollout log.
+ * each step, before the promotion; blue-green: before the preview, once its pods are Ready, before
+ * each step, before the switch) and the rest (post-rollout, event) follows the rollout log.
  *
  * - Gates that wait (confirm-*) ask again every `interval` on a durable timer until they answer 2xx;
  *   meanwhile the rollout is Paused with the webhook and its answer in the message, an abort ends the
@@ -164,7 +165,8 @@ export class Webhooks {
     this.confirmedWeight = undefined;
   }
 
-  private async preRollout(): Promise<void> {
+  /** Before the new revision first gets traffic (blue-green: its preview pods Ready): pre-rollout, once. */
+  async preRollout(): Promise<void> {
     if (this.preRolloutDone) return;
     await this.check('pre-rollout');
     this.preRolloutDone = true;
