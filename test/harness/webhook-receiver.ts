@@ -18,13 +18,13 @@ export interface ReceivedCall {
  */
 export async function startWebhookReceiver() {
   const calls: ReceivedCall[] = [];
-  const answers = new Map<string, number>();
+  const answers = new Map<string, { status: number; delayMs?: number; location?: string }>();
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
       const path = request.url ?? '/';
-      const status = answers.get(path) ?? 200;
+      const { status, delayMs = 0, location } = answers.get(path) ?? { status: 200 };
       let payload: WebhookPayload;
       try {
         payload = JSON.parse(body) as WebhookPayload;
@@ -33,7 +33,10 @@ export async function startWebhookReceiver() {
         return;
       }
       calls.push({ path, headers: request.headers, payload, at: Date.now(), status });
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'yes' : 'no');
+      const headers = { 'content-type': 'text/plain', ...(location ? { location } : {}) };
+      const reply = () => response.writeHead(status, headers).end(status < 300 ? 'yes' : 'no');
+      if (delayMs > 0) setTimeout(reply, delayMs);
+      else reply();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -41,15 +44,19 @@ export async function startWebhookReceiver() {
   return {
     calls,
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
-    /** From now on, `path` answers with `status`. */
-    answer(path: string, status: number) {
-      answers.set(path, status);
+    /** From now on, `path` answers with `status`, after `delayMs`, with a Location header if given. */
+    answer(path: string, status: number, options: { delayMs?: number; location?: string } = {}) {
+      answers.set(path, { status, ...options });
     },
     /** The calls of one revision (by its pod-template hash), in the order they arrived. */
     callsFor(checksum: string | undefined) {
       return calls.filter((call) => call.payload.checksum === checksum);
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

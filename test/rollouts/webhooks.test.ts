@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WEBHOOK_TYPES, type WebhookType } from '../../schemas/webhooks';
-import { abortUpdate } from '../../workflows/rollout-api';
+import { abortUpdate, promoteUpdate } from '../../workflows/rollout-api';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import type { RolloutStatus } from '../../schemas/rollout';
@@ -232,6 +232,39 @@ describe('webhooks of a canary', () => {
     const handle = scenario.client.workflow.getHandle(workflowId);
     await handle.result();
     await recordHistoryFixture('canary-webhook-gate-held-then-confirmed', handle);
+  });
+
+  it('lets a person promote past a confirm-traffic-increase gate that says no, the canary Ready but without traffic until then', async () => {
+    receiver.answer('/more', 403);
+    const { checksum } = await rollOut(
+      [{ setWeight: 20 }],
+      [{ ...hook('confirm-traffic-increase'), name: 'more', url: receiver.url('/more') }],
+    );
+    const waiting = await scenario.waitForStatus(
+      'the gate to hold the weight',
+      (s) => s.revision === revision && s.phase === 'Paused',
+    );
+    expect(waiting.message).toBe("step 1/1: waiting for confirm-traffic-increase hook 'more' (HTTP 403)");
+    expect(await scenario.see.readyPods(checksum)).toBe(1);
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    const handle = scenario.client.workflow.getHandle(waiting.workflowId!);
+    await handle.executeUpdate(promoteUpdate, { args: [{ by: 'on-call' }] });
+    await scenario.waitForStatus(
+      `r${revision} to become Healthy`,
+      (s) => s.phase === 'Healthy' && s.revision === revision,
+    );
+    const events = await runOrThrow('kubectl', [
+      'get',
+      'events',
+      '-n',
+      namespace,
+      '--field-selector',
+      'reason=WebhookConfirmed',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    expect(events).toContain(`r${revision}: step 1/1: promoted past confirm-traffic-increase hook 'more'`);
+    expect(receiver.callsFor(checksum).every((call) => call.status === 403)).toBe(true);
   });
 
   it('aborts when a rollback webhook answers 2xx, and traffic goes back to stable', async () => {

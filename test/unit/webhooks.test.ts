@@ -65,6 +65,27 @@ describe('the webhooks of a Rollout', () => {
     );
   });
 
+  it('of a blue-green Rollout have no traffic increase to confirm', () => {
+    const problems = parseRollout({
+      apiVersion: 'siirto.dev/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'checkout', namespace: 'shop' },
+      spec: {
+        selector: { matchLabels: { app: 'checkout' } },
+        template: { metadata: { labels: { app: 'checkout' } }, spec: { containers: [] } },
+        strategy: {
+          blueGreen: {
+            activeService: 'checkout-active',
+            webhooks: [gate, { ...gate, name: 'more', type: 'confirm-traffic-increase' }],
+          },
+        },
+      },
+    }).problems;
+    expect(problems).toEqual([
+      'spec.strategy.blueGreen.webhooks[1].type: a blue-green switch moves all traffic at once, so confirm-traffic-increase is never called: use confirm-promotion',
+    ]);
+  });
+
   it('hold a Secret by name only', () => {
     const parsed = WebhooksSchema.parse([{ ...gate, headersFrom: { secretRef: { name: 'gate-token' } } }]);
     expect(parsed[0]?.headersFrom).toEqual({ secretRef: { name: 'gate-token' } });
