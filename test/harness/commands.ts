@@ -6,15 +6,19 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs a command-line tool as a user would, feeding `input` on standard input. Never throws on exit codes. */
+/**
+ * Runs a command-line tool as a user would, feeding `input` on standard input, in `cwd` (the test
+ * process's own directory unless given). Never throws on exit codes.
+ */
 export function run(
   command: string,
   args: string[],
   input?: string,
   env: NodeJS.ProcessEnv = {},
+  cwd?: string,
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env } });
+    const child = spawn(command, args, { env: { ...process.env, ...env }, cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

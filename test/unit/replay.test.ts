@@ -67,7 +67,7 @@ const fixturesIn = (folder: string) =>
     .map((file) => path.join(folder, file));
 
 /**
- * Histories recorded from real rollouts (`SIIRTO_RECORD_HISTORIES=1`, see the README) replayed against
+ * Histories recorded from real rollouts (`SIIRTO_RECORD_HISTORIES=1`, see CONTRIBUTING.md) replayed against
  * the current workflow code: a change that would break rollouts already running fails here.
  */
 describe('recorded rollout histories', () => {
