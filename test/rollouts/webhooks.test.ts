@@ -23,6 +23,17 @@ import { downReceiverUrl, startWebhookReceiver } from '../harness/webhook-receiv
 const app = 'checkout';
 const DOC = path.join(stack.projectDir, 'docs', 'webhooks.md');
 
+/**
+ * The commands docs/webhooks.md shows, as written (its `run-by` lines name this file): each runs here
+ * verbatim, as a user in the Rollout's namespace.
+ */
+const DOC_COMMANDS = {
+  secret:
+    "kubectl create secret generic checkout-webhook-headers --from-literal=Authorization='Bearer change-me'",
+  status: 'siirto status checkout',
+  events: 'kubectl get events --field-selector reason=WebhookWaiting',
+};
+
 /** Every command of the doc's ```sh blocks, one a line. */
 function docCommands(): string[] {
   const text = readFileSync(DOC, 'utf8');
@@ -41,10 +52,9 @@ describe('webhooks of a canary', () => {
   let kubeconfig: string;
   const commandsRun = new Set<string>();
 
-  /** Runs the doc's command that starts with `start`, verbatim, as a user in the Rollout's namespace. */
-  async function runDocCommand(start: string) {
-    const command = docCommands().find((line) => line.startsWith(start));
-    if (!command) throw new Error(`docs/webhooks.md has no command starting with ${start}`);
+  /** Runs one of the doc's commands, verbatim, as a user in the Rollout's namespace. */
+  async function runDocCommand(command: string) {
+    expect(docCommands()).toContain(command);
     commandsRun.add(command);
     const result = await run('bash', ['-c', command], undefined, {
       KUBECONFIG: kubeconfig,
@@ -112,7 +122,7 @@ describe('webhooks of a canary', () => {
   }
 
   it("calls every kind at its moment, in order, with the Secret's headers that the history never holds", async () => {
-    const secret = await runDocCommand('kubectl create secret generic checkout-webhook-headers');
+    const secret = await runDocCommand(DOC_COMMANDS.secret);
     expect(secret.code).toBe(0);
     // The rollback webhook says "no rollback" (404) throughout.
     receiver.answer('/rollback', 404);
@@ -215,9 +225,9 @@ describe('webhooks of a canary', () => {
     expect((await scenario.see.rolloutStatus(app)).phase).toBe('Paused');
 
     // What a user sees meanwhile, with the doc's commands.
-    const status = await runDocCommand('siirto status');
+    const status = await runDocCommand(DOC_COMMANDS.status);
     expect(status.stdout).toContain("waiting for confirm-promotion hook 'approve' (HTTP 403)");
-    const events = await runDocCommand('kubectl get events --field-selector reason=WebhookWaiting');
+    const events = await runDocCommand(DOC_COMMANDS.events);
     expect(events.stdout).toContain("waiting for confirm-promotion hook 'approve' (HTTP 403)");
 
     receiver.answer('/approve', 200);
