@@ -7,8 +7,8 @@ import { describeAnswer, webhookPayload } from '../../workflows/rollout-core/web
 
 const DOC = path.join(__dirname, '..', '..', 'docs', 'webhooks.md');
 
-/** The problems the bridge reports for a Rollout whose canary has these webhooks. */
-function problemsWith(webhooks: unknown[]): string[] {
+/** The problems the bridge reports for a Rollout with this strategy. */
+function problemsOf(strategy: Record<string, unknown>): string[] {
   return parseRollout({
     apiVersion: 'siirto.dev/v1alpha1',
     kind: 'Rollout',
@@ -16,9 +16,14 @@ function problemsWith(webhooks: unknown[]): string[] {
     spec: {
       selector: { matchLabels: { app: 'checkout' } },
       template: { metadata: { labels: { app: 'checkout' } }, spec: { containers: [] } },
-      strategy: { canary: { steps: [{ setWeight: 20 }], webhooks } },
+      strategy,
     },
   }).problems;
+}
+
+/** The problems the bridge reports for a Rollout whose canary has these webhooks. */
+function problemsWith(webhooks: unknown[]): string[] {
+  return problemsOf({ canary: { steps: [{ setWeight: 20 }], webhooks } });
 }
 
 const gate = { name: 'approve', type: 'confirm-promotion', url: 'https://approvals.example/checkout' };
@@ -66,21 +71,12 @@ describe('the webhooks of a Rollout', () => {
   });
 
   it('of a blue-green Rollout have no traffic increase to confirm', () => {
-    const problems = parseRollout({
-      apiVersion: 'siirto.dev/v1alpha1',
-      kind: 'Rollout',
-      metadata: { name: 'checkout', namespace: 'shop' },
-      spec: {
-        selector: { matchLabels: { app: 'checkout' } },
-        template: { metadata: { labels: { app: 'checkout' } }, spec: { containers: [] } },
-        strategy: {
-          blueGreen: {
-            activeService: 'checkout-active',
-            webhooks: [gate, { ...gate, name: 'more', type: 'confirm-traffic-increase' }],
-          },
-        },
+    const problems = problemsOf({
+      blueGreen: {
+        activeService: 'checkout-active',
+        webhooks: [gate, { ...gate, name: 'more', type: 'confirm-traffic-increase' }],
       },
-    }).problems;
+    });
     expect(problems).toEqual([
       'spec.strategy.blueGreen.webhooks[1].type: a blue-green switch moves all traffic at once, so confirm-traffic-increase is never called: use confirm-promotion',
     ]);
