@@ -46,6 +46,8 @@ export const FailureType = {
   KubernetesInvalid: 'KubernetesInvalid',
   /** Any other apiserver failure no retry mends. */
   KubernetesRequestFailed: 'KubernetesRequestFailed',
+  /** A pre-rollout or rollout webhook failed more often than its failureLimit. */
+  WebhookFailed: 'WebhookFailed',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -63,6 +65,7 @@ const FAILURES_AS_EVENT_REASONS = {
   ProgressDeadlineExceeded: FailureType.ProgressDeadlineExceeded,
   TrafficRouteMissing: FailureType.TrafficRouteMissing,
   TrafficRouteMisconfigured: FailureType.TrafficRouteMisconfigured,
+  WebhookFailed: FailureType.WebhookFailed,
 } as const;
 export const FAILURES_NAMING_THEIR_EVENT: string[] = Object.values(FAILURES_AS_EVENT_REASONS);
 
@@ -88,6 +91,14 @@ export const EventReason = {
   Resized: 'Resized',
   /** Someone else scaled a ReplicaSet of the rollout, and Siirto scaled it back. */
   ReplicaSetRestored: 'ReplicaSetRestored',
+  /** A confirm-* webhook did not say yes: the rollout waits for it. */
+  WebhookWaiting: 'WebhookWaiting',
+  /** A confirm-* webhook that held the rollout said yes. */
+  WebhookConfirmed: 'WebhookConfirmed',
+  /** A webhook call failed (counted against its failureLimit, or a post-rollout one, only logged). */
+  WebhookCallFailed: 'WebhookCallFailed',
+  /** A rollback webhook answered 2xx: the rollout aborts. */
+  WebhookRollback: 'WebhookRollback',
   ...FAILURES_AS_EVENT_REASONS,
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];

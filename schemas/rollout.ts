@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AnalysisStatusSchema, BackgroundAnalysisSchema, RolloutAnalysisSchema } from './analysis';
+import { BlueGreenWebhooksSchema, WebhooksSchema } from './webhooks';
 
 /**
  * The Rollout resource, `siirto.dev/v1alpha1`. These schemas are the single source of truth: the
@@ -282,6 +283,7 @@ export const CanaryStrategySchema = z
     analysis: BackgroundAnalysisSchema.optional().meta({
       description: 'Measure the canary beside the steps, from startingStep until it is promoted.',
     }),
+    webhooks: WebhooksSchema.optional(),
     scaleDownDelaySeconds: z
       .number()
       .int()
@@ -369,6 +371,7 @@ export const BlueGreenStrategySchema = z
         'Switch with HTTPRoute weights between the active and preview Services (both backendRefs of the ' +
         'route) as well as the active Service selector; leave out to switch with the selector alone.',
     }),
+    webhooks: BlueGreenWebhooksSchema.optional(),
   })
   .meta({
     description: 'Run the new revision beside the active one, then switch all traffic to it at once.',

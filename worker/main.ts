@@ -8,6 +8,7 @@ import {
   cdEventsSettingsFromEnv,
   describeCDEventsSettings,
 } from '../activities/cdevents-settings';
+import { createWebhookActivities } from '../activities/webhooks';
 import { createWorkflowHandoffActivities } from '../activities/workflow-handoff';
 import { makeKubeClients } from '../kubernetes/client';
 import { freePort } from '../observability/free-port';
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
       ...createBlueGreenActivities(kube),
       ...createAnalysisActivities(kube, prometheus),
       ...createWorkflowHandoffActivities(client),
+      ...createWebhookActivities(kube),
       ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),
     },
     interceptors: { activityInbound: [activityMetricsInterceptor(metrics, client)] },

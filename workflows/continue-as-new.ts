@@ -3,6 +3,7 @@ import { workflowSummary } from '../k8s-bridge/workflow-summary';
 import type { AnalysisRunStatus } from '../schemas/analysis';
 import type { Strategy } from '../schemas/rollout';
 import type { AnalysisCarryOver } from './analysis-run';
+import type { WebhookCarryOver } from './rollout-core/webhooks';
 import type {
   AnalysisKind,
   PendingScaleDown,
@@ -85,6 +86,8 @@ export interface RolloutContinuation {
   scaleDowns: PendingScaleDown[];
   /** CDEvents sent so far: the next run's continue their sequence. */
   announcementCount: number;
+  /** Failed calls of the webhooks so far, which still count against their failureLimit. */
+  webhooks?: WebhookCarryOver;
 }
 
 /**

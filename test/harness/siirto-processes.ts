@@ -68,6 +68,11 @@ export class SiirtoProcess {
     return child.exitCode ?? child.signalCode ?? undefined;
   }
 
+  /** True while the process runs: it has not exited, nor crashed. */
+  running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   /** SIGKILL: the crash a rollout must survive. */
   async kill(): Promise<void> {
     this.child?.kill('SIGKILL');

@@ -3,6 +3,7 @@ import type { AnalysisActivities } from '../../activities/analysis-activities';
 import type { BlueGreenActivities } from '../../activities/blue-green-activities';
 import type { CDEventsActivities } from '../../activities/cdevents-emission';
 import type { RolloutActivities } from '../../activities/rollout-activities';
+import type { WebhookActivities } from '../../activities/webhooks';
 import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
 import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
 
@@ -72,4 +73,11 @@ export const announcements = proxyActivities<CDEventsActivities>({
 export const handoff = proxyActivities<WorkflowHandoffActivities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
+});
+
+// One activity per call of a webhook: the receiver's answer, good or bad, is its result, so a retry
+// happens only when a worker died mid-call. Each call sets its own timeout from the webhook's.
+export const webhookCalls = proxyActivities<WebhookActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });

@@ -85,3 +85,10 @@ export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';
  * workflow ID of its own, since the stopped one may still be closing and would refuse its name.
  */
 export const FRESH_BACKGROUND_ANALYSIS_ID = 'fresh-background-analysis-id';
+
+/**
+ * Patch ID: the strategy's webhooks are called at the moments Flagger calls them (confirm-rollout,
+ * pre-rollout, confirm-traffic-increase, rollout, confirm-promotion, post-rollout, rollback, event);
+ * taken only by a run whose Rollout has webhooks.
+ */
+export const WEBHOOKS = 'webhooks';

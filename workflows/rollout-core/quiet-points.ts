@@ -13,6 +13,7 @@ import type { Resizes } from './resizes';
 import type { RolloutLog } from './rollout-log';
 import type { RolloutRun } from './rollout-run';
 import type { ScaleDowns } from './scale-downs';
+import type { Webhooks } from './webhooks';
 
 /** What a strategy adds to a run's quiet points: what keeps it busy, and what it carries over. */
 export interface QuietStrategy {
@@ -35,6 +36,7 @@ export class QuietPoints {
       rolloutLog: RolloutLog;
       scaleDowns: ScaleDowns;
       resizes: Resizes;
+      webhooks: Webhooks;
       strategy: QuietStrategy;
     },
   ) {}
@@ -93,7 +95,7 @@ export class QuietPoints {
    */
   private async continueAsNewAt(at: QuietPoint): Promise<void> {
     const { run } = this;
-    const { gates, analyses, rolloutLog, scaleDowns, strategy } = this.parts;
+    const { gates, analyses, rolloutLog, scaleDowns, webhooks, strategy } = this.parts;
     log.info('continuing as new', { rollout: run.label, at, historyLength: workflowInfo().historyLength });
     const carried = await analyses.background?.handOver();
     await settleBeforeContinuing(() => rolloutLog.pending());
@@ -116,6 +118,7 @@ export class QuietPoints {
       handovers: analyses.handovers,
       scaleDowns: scaleDowns.pending(),
       announcementCount: rolloutLog.announcementCount,
+      ...(webhooks.carryOver() ? { webhooks: webhooks.carryOver() } : {}),
     };
     // The predecessor has stood down already; the number of pods is the one of this moment.
     const { supersedes: _handedOff, ...unchanged } = run.input;

@@ -31,6 +31,14 @@ export class RolloutLog {
   announcementsSent: Promise<void> = Promise.resolve();
   /** CDEvents sent so far, this run's and those of the runs before it: each has the next number. */
   announcementCount = 0;
+  /**
+   * Calls of webhooks that only inform (post-rollout, event), queued behind the rollout like CDEvents
+   * and waited for like them (webhooks.ts).
+   */
+  webhooksSent: Promise<void> = Promise.resolve();
+  /** Told of every phase entered, and of every announcement: the rollout's webhooks, if it has any. */
+  onPhase: ((phase: RolloutPhase, message: string) => void) | undefined;
+  onAnnounce: ((kind: RolloutCDEventKind) => void) | undefined;
   /** The analysis that failed, written to the status with the Degraded phase it causes. */
   failedAnalysis: { kind: keyof AnalysisStatus; verdict: AnalysisRunStatus } | undefined;
 
@@ -115,6 +123,7 @@ export class RolloutLog {
         }
       }),
     );
+    this.onAnnounce?.(kind);
   }
 
   enterPhase(phase: RolloutPhase, message: string, eventReason?: string): void {
@@ -124,6 +133,7 @@ export class RolloutLog {
     upsertSearchAttributes([{ key: RolloutPhaseKey, value: phase }]);
     this.showDetails();
     this.publishStatus(eventReason);
+    this.onPhase?.(phase, message);
   }
 
   /** The run stands down for a newer revision: the phase its search attribute shows from now on. */
@@ -144,6 +154,7 @@ export class RolloutLog {
 
   /** What is still being written or sent, which a run waits for before it continues as new. */
   pending(): readonly Promise<unknown>[] {
-    return [this.statusWrites, this.announcementsSent];
+    const webhooks = this.onPhase ? [this.webhooksSent] : [];
+    return [this.statusWrites, this.announcementsSent, ...webhooks];
   }
 }

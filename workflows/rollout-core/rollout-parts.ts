@@ -1,4 +1,5 @@
 import type { Strategy } from '../../schemas/rollout';
+import type { Webhook } from '../../schemas/webhooks';
 import { continuedRunHeading } from '../continue-as-new';
 import type { RolloutInput } from '../rollout-api';
 import { Analyses, type AnalysisPlan } from './analyses';
@@ -8,6 +9,7 @@ import { Resizes } from './resizes';
 import { RolloutLog } from './rollout-log';
 import type { RolloutRun } from './rollout-run';
 import { ScaleDowns } from './scale-downs';
+import { Webhooks } from './webhooks';
 
 /** What every strategy's run is made of besides its own moves of pods and traffic. */
 export interface RolloutParts {
@@ -17,6 +19,7 @@ export interface RolloutParts {
   analyses: Analyses;
   scaleDowns: ScaleDowns;
   quietPoints: QuietPoints;
+  webhooks: Webhooks;
   /** True once this run stands down for a newer revision, which takes over its scale-downs and resizes. */
   leftToSuccessor(): boolean;
 }
@@ -29,6 +32,8 @@ export interface StrategyOwn {
   analyses: AnalysisPlan;
   /** What keeps it busy, and what it carries over, when the run would continue as new. */
   quiet: QuietStrategy;
+  /** The strategy's webhooks (spec.strategy.<name>.webhooks), if it has any. */
+  webhooks?: readonly Webhook[];
 }
 
 /**
@@ -46,12 +51,14 @@ export function rolloutParts(run: RolloutRun<RolloutInput & Strategy>, own: Stra
   gates.register((request) => resizes.ask(request));
   const analyses = new Analyses(run, gates, rolloutLog, waitQuietly, own.analyses);
   const scaleDowns = new ScaleDowns(run);
+  const webhooks = new Webhooks(run, gates, rolloutLog, own.webhooks);
   const quietPoints = new QuietPoints(run, {
     gates,
     analyses,
     rolloutLog,
     scaleDowns,
     resizes,
+    webhooks,
     strategy: own.quiet,
   });
   return {
@@ -61,6 +68,7 @@ export function rolloutParts(run: RolloutRun<RolloutInput & Strategy>, own: Stra
     analyses,
     scaleDowns,
     quietPoints,
+    webhooks,
     leftToSuccessor: () => gates.standingDown || gates.superseded(),
   };
 }

@@ -39,7 +39,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
 
   // What every strategy shares (rollout-core/): the log, the gates and their commands, the analyses,
   // resizes and delayed scale-downs.
-  const { rolloutLog, gates, resizes, analyses, scaleDowns, leftToSuccessor } = rolloutParts(run, {
+  const { rolloutLog, gates, resizes, analyses, scaleDowns, webhooks, leftToSuccessor } = rolloutParts(run, {
     progress: () => [
       `active: ${state.blueGreen?.activeSelector ?? '-'} / preview: ${state.blueGreen?.previewSelector ?? '-'}`,
       ...(route ? [`weights: active ${state.weights.stable}% / preview ${state.weights.canary}%`] : []),
@@ -52,6 +52,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
     // A blue-green run never continues as new: however long it waits for a promote, its history stays
     // at a few dozen events, far below the limit (continue-as-new.ts).
     quiet: { busy: () => true, carried: () => ({}) },
+    webhooks: blueGreen.webhooks,
   });
   /** The revision the active Service selected before this one: kept at full size until this one is stable. */
   let previous = state.stableTemplateHash;
@@ -190,10 +191,13 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
       `${step('preview')}: ${pods} pods of r${revision}`,
       EventReason.RolloutStarted,
     );
+    // Before the preview scales up: its confirm-rollout webhooks; once it is Ready: pre-rollout.
+    if (webhooks.any) await webhooks.beforeRollout();
     await scaleNewRevision(pods);
     await Promise.all([pointService('preview', templateHash), labelPods(templateHash, 'preview')]);
     say(`${step('preview')}: waiting for ${pods} pods of r${revision} to be Ready`);
     await waitForPods(templateHash, pods, `wait for ${pods} preview pods Ready`);
+    if (webhooks.any) await webhooks.preRollout();
   }
 
   async function runStep(which: BlueGreenStep): Promise<void> {
@@ -226,9 +230,16 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
   /** Runs the steps up to the switch; returns what interrupted them, or undefined when they all ran. */
   function stepsBeforeSwitch(): Promise<Interruption | undefined> {
     return gates.abortably(async () => {
-      for (const which of steps.slice(0, steps.indexOf('switch') + 1)) {
-        state.currentStepIndex = steps.indexOf(which);
-        await runStep(which);
+      const rollbackHooks = webhooks.watchForRollback();
+      try {
+        for (const which of steps.slice(0, steps.indexOf('switch') + 1)) {
+          state.currentStepIndex = steps.indexOf(which);
+          if (webhooks.any && which !== 'preview') await webhooks.beforeStep();
+          if (webhooks.any && which === 'switch') await webhooks.beforePromotion();
+          await runStep(which);
+        }
+      } finally {
+        rollbackHooks.stop();
       }
     });
   }
@@ -375,6 +386,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
     await rolloutLog.statusWrites;
     state.finishedWithCluster = true;
     await rolloutLog.announcementsSent;
+    if (webhooks.any) await rolloutLog.webhooksSent;
   }
 
   async function rollOut(): Promise<RolloutState> {

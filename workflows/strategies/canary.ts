@@ -53,9 +53,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   // What every strategy shares (rollout-core/): the log, the gates and their commands, the analyses,
   // resizes, delayed scale-downs and continuing as new at a quiet point.
-  const { rolloutLog, gates, resizes, analyses, scaleDowns, quietPoints, leftToSuccessor } = rolloutParts(
-    run,
-    {
+  const { rolloutLog, gates, resizes, analyses, scaleDowns, quietPoints, webhooks, leftToSuccessor } =
+    rolloutParts(run, {
       progress: () => [
         `weights: stable ${state.weights.stable}% / canary ${state.weights.canary}%`,
         ...steps.map((step, index) => {
@@ -72,8 +71,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         busy: () => trafficGuard.trafficMoved || resizingCanary,
         carried: () => ({ canaryScale, canaryShare }),
       },
-    },
-  );
+      webhooks: canary.webhooks,
+    });
 
   // --- moving pods and traffic ----------------------------------------------------------------------
   /** Canary pods last asked for; a step that needs no more skips straight to checking they are Ready. */
@@ -182,6 +181,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     publish = true,
     availableCanary?: { templateHash: string; replicas: number },
   ): Promise<void> {
+    // Before more traffic reaches the canary: its pre-rollout and confirm-traffic-increase webhooks.
+    if (webhooks.any) await webhooks.beforeTraffic(state.weights.canary, weights.canary);
     // The guard stands down first: the route has one writer at a time.
     const release = guard ? await guard.standDown() : undefined;
     try {
@@ -331,6 +332,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
    * those the Ready pods give.
    */
   async function setWeightByReplicas(weight: number): Promise<void> {
+    if (webhooks.any) await webhooks.beforeTraffic(state.weights.canary, weight);
     const stableHash = state.stableTemplateHash ?? templateHash;
     const target = podsForWeight(run.replicas, weight);
     const limits = surgeLimits(canary, run.replicas);
@@ -424,9 +426,12 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           rolloutLog.announce('deployed');
           // The Services are pointed while the first canary pods start; traffic waits for both.
           pointServices(state.stableTemplateHash ?? templateHash).catch(() => undefined);
+          // Before the canary scales up: its confirm-rollout webhooks.
+          if (webhooks.any) await webhooks.beforeRollout();
         }
         // Without a router there is no route to guard: unready canary pods are simply not endpoints.
         guard = guarded && !byReplicas ? trafficGuard.start() : undefined;
+        const rollbackHooks = webhooks.watchForRollback();
         let resumedAt: QuietPoint | undefined = resumed?.at;
         try {
           for (const step of steps.slice(state.currentStepIndex)) {
@@ -434,15 +439,18 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
             // Resumed, this step's background analysis and hold are as the run before left them.
             if (!resumedAt) analyses.startBackgroundFrom(state.currentStepIndex);
             if (resumedAt !== 'pause') await analyses.waitWhileHeld();
+            if (!resumedAt && webhooks.any) await webhooks.beforeStep();
             await runStep(step, resumedAt === 'pause');
             resumedAt = undefined;
             state.currentStepIndex++;
           }
           await analyses.waitWhileHeld();
+          if (webhooks.any) await webhooks.beforePromotion();
           await analyses.concludeBackground();
           // Still abortable, and guarded: the canary gets all its pods before it becomes stable.
           if (patched(FILL_BEFORE_FLIP)) await fillCanary();
         } finally {
+          rollbackHooks.stop();
           // Promotion and the return to stable move the traffic with no guard left to stand down.
           if (guard) await guard.stop();
           guard = undefined;
@@ -707,6 +715,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     await rolloutLog.statusWrites;
     state.finishedWithCluster = true;
     await rolloutLog.announcementsSent;
+    if (webhooks.any) await rolloutLog.webhooksSent;
   }
 
   async function rollOut(): Promise<RolloutState> {
