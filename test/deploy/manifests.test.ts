@@ -1,10 +1,16 @@
 import * as k8s from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
+import { stack } from '../harness/stack';
 import { kustomizeIntoNamespace } from './kustomize-into-namespace';
 
 interface Container {
   name: string;
+  image?: string;
+  command?: string[];
+  workingDir?: string;
   env?: { name: string; value?: string }[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   ports?: { name: string; containerPort: number }[];
@@ -192,5 +198,22 @@ describe('the deploy/ kustomize overlays', () => {
       name: 'sdk-metrics',
       containerPort: 9466,
     });
+  });
+
+  it('runs the commands the package installs, from the image named by the package’s version and a digest placeholder', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(stack.projectDir, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const image = `ghcr.io/siirto/siirto:${version}@sha256:<digest>`;
+    for (const overlay of ['deploy/overlays/local', 'deploy/overlays/production']) {
+      const objects = await render(overlay);
+      for (const [name] of PROCESSES) {
+        const { container } = deployment(objects, name);
+        expect(container).toMatchObject({ image, command: [name] });
+        expect(container.workingDir).toBeUndefined();
+      }
+    }
+    // docs/install.md tells what to replace it with.
+    expect(readFileSync(path.join(stack.projectDir, 'docs', 'install.md'), 'utf8')).toContain(image);
   });
 });
