@@ -1,5 +1,7 @@
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { rolloutWorkflowId } from '../../workflows/rollout-api';
@@ -189,6 +191,26 @@ describe('the package npm pack makes, installed in an empty directory', () => {
     expect(weights.changes.map((change) => change.weight)).toContain(25);
     expect(await see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
   });
+
+  it('replays every recorded rollout history on the workflow bundle it ships', async () => {
+    const codePath = path.join(installDir, 'node_modules', 'siirto', 'dist', 'workflow-bundle.js');
+    const fixtures = path.join(stack.projectDir, 'test', 'fixtures', 'histories');
+    const files = readdirSync(fixtures, { recursive: true })
+      .map(String)
+      .filter((file) => file.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(40);
+    for (const file of files) {
+      const { workflowId, ...recorded } = JSON.parse(readFileSync(path.join(fixtures, file), 'utf8')) as {
+        workflowId?: string;
+      };
+      // As test/unit/replay.test.ts replays them from the sources, with their original IDs.
+      await Worker.runReplayHistory(
+        { workflowBundle: { codePath }, replayName: file },
+        historyFromJSON(recorded),
+        workflowId ?? path.basename(file, '.json'),
+      );
+    }
+  }, 300_000);
 
   it('lists the rollout through the installed kubectl plugin', async () => {
     const listed = await runShell(installDocBlock('kubectlPlugin'), installDir, process.env);
