@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # Siirto's container image: the worker and the bridge, installed from the package `npm pack` makes
 # and nothing else of the repository. From the repository's root:
 #   docker build -t ghcr.io/siirto/siirto:0.1.0 .
