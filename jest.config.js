@@ -13,6 +13,8 @@ const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
   transformIgnorePatterns: [`/node_modules/(?!(${ES_MODULE_PACKAGES.join('|')})/)`],
+  // The compiled package (`npm run build`): tests import the sources, never a stale build of them.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 
 /** @type {import('jest').Config} */

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import type { Client } from '@temporalio/client';
 import { makeKubeClients } from '../kubernetes/client';
 import { createBridgeMetrics } from '../observability/bridge-metrics';

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createAnalysisActivities, createRolloutActivities } from '../activities';
 import { createBlueGreenActivities } from '../activities/blue-green-activities';
@@ -27,6 +28,7 @@ import {
   temporalSettingsFromEnv,
   TemporalSettingsError,
 } from '../temporal/connection';
+import { workflowCode } from './workflow-code';
 
 /**
  * The Siirto worker: runs rollout workflows and their activities. Scale it out by starting more on the
@@ -58,11 +60,12 @@ async function main(): Promise<void> {
   const server = await serveObservability({ port: observability.metricsPort, registry, readiness, log });
   const client = await connectTemporalClient(settings);
   connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  const { source: workflowSource, ...workflowOptions } = workflowCode();
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    ...workflowOptions,
     activities: {
       ...createRolloutActivities(kube),
       ...createBlueGreenActivities(kube),
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     taskQueue: settings.taskQueue,
     metricsPort: server.port,
     sdkMetricsPort,
+    workflowCode: workflowSource,
     prometheus: prometheus.defaultPrometheusUrl,
     prometheusAllowedAddresses: prometheus.allowedAddresses,
     ...describeCDEventsSettings(cdEvents),

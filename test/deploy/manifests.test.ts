@@ -1,10 +1,17 @@
 import * as k8s from '@kubernetes/client-node';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
+import { stack } from '../harness/stack';
 import { kustomizeIntoNamespace } from './kustomize-into-namespace';
 
 interface Container {
   name: string;
+  image?: string;
+  command?: string[];
+  workingDir?: string;
   env?: { name: string; value?: string }[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   ports?: { name: string; containerPort: number }[];
@@ -33,6 +40,7 @@ function parse(manifest: string): RenderedObject[] {
 }
 
 const API_KEY_COMPONENT = 'deploy/components/temporal-api-key';
+const INSTALL_DOC = readFileSync(path.join(stack.projectDir, 'docs', 'install.md'), 'utf8');
 
 function deployment(objects: RenderedObject[], name: string) {
   const found = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === name);
@@ -192,5 +200,48 @@ describe('the deploy/ kustomize overlays', () => {
       name: 'sdk-metrics',
       containerPort: 9466,
     });
+  });
+
+  it('runs the commands the package installs, from the image named by the package’s version and a placeholder digest', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(stack.projectDir, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const image = `ghcr.io/siirto/siirto:${version}@sha256:${'0'.repeat(64)}`;
+    for (const overlay of ['deploy/overlays/local', 'deploy/overlays/production']) {
+      const objects = await render(overlay);
+      for (const [name] of PROCESSES) {
+        const { container } = deployment(objects, name);
+        expect(container).toMatchObject({ image, command: [name] });
+        expect(container.workingDir).toBeUndefined();
+      }
+    }
+    expect(INSTALL_DOC).toContain(image);
+  });
+
+  it('takes the image of a user’s overlay written as docs/install.md shows', async () => {
+    const [documented] = [...INSTALL_DOC.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match) =>
+      k8s.loadYaml<{ resources: string[]; images: { newName: string; newTag: string; digest: string }[] }>(
+        match[1] ?? '',
+      ),
+    );
+    const wanted = documented?.images[0];
+    if (!documented || !wanted) throw new Error('docs/install.md shows no overlay with an image');
+    const overlay = mkdtempSync(path.join(tmpdir(), 'siirto-user-overlay-'));
+    try {
+      // The document's overlay, its resource the production overlay wherever this checkout is.
+      const production = path.relative(overlay, path.join(stack.projectDir, 'deploy/overlays/production'));
+      writeFileSync(
+        path.join(overlay, 'kustomization.yaml'),
+        JSON.stringify({ ...documented, resources: [production] }),
+      );
+      const objects = await render(overlay);
+      for (const [name] of PROCESSES) {
+        expect(deployment(objects, name).container.image).toBe(
+          `${wanted.newName}:${wanted.newTag}@${wanted.digest}`,
+        );
+      }
+    } finally {
+      rmSync(overlay, { recursive: true, force: true });
+    }
   });
 });

@@ -27,9 +27,11 @@ export class SiirtoProcess {
   async start(): Promise<void> {
     const log = createWriteStream(this.logFile, { flags: 'a' });
     const offset = this.logText().length;
-    // tsx as a loader in the one node process, so a signal reaches the program itself and a SIGKILL
-    // leaves nothing behind (the tsx command would run the program in a child of its own).
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(stack.projectDir, this.entry)], {
+    // Sources through tsx as a loader in the one node process, so a signal reaches the program itself
+    // and a SIGKILL leaves nothing behind (the tsx command would run the program in a child of its
+    // own); compiled code (dist/, from `npm run build`) as the package runs it.
+    const loader = this.entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const child = spawn(process.execPath, [...loader, path.join(stack.projectDir, this.entry)], {
       env: this.env,
       cwd: stack.projectDir,
     });
