@@ -21,8 +21,8 @@ function problemsOf(block: ShellBlock): string[] {
   if (!existsSync(runner)) return [`${where(block)}: run-by names ${runBy.file}, which does not exist`];
   const source = readFileSync(runner, 'utf8');
   if (runBy.id) {
-    // An entry is a key of the runner's table of blocks: `'new-image': {` or `tctl: {`.
-    const entry = new RegExp(`^\\s*(['"]?)${runBy.id}\\1:\\s*\\{`, 'm');
+    // An entry is a key of the runner's table of blocks: `'new-image': {`, `tctl: {` or `pack: 'npm pack'`.
+    const entry = new RegExp(`^\\s*(['"]?)${runBy.id}\\1:\\s*[{'"]`, 'm');
     return entry.test(source)
       ? []
       : [`${where(block)}: ${runBy.file} has no entry '${runBy.id}' to run the block (${CONVENTION})`];
