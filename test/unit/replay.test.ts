@@ -51,6 +51,7 @@ const SCENARIOS = [
   'canary-superseding-a-promotion',
   'canary-survives-worker-kill',
   'canary-unready-mid-step',
+  'canary-weights-set-over-http',
   'canary-without-router',
   'first-revision-never-ready',
   'first-revision-straight-to-stable',

@@ -79,3 +79,9 @@ export const CANARY_SCALE_STEPS = 'canary-scale-steps';
  * within maxSurge and maxUnavailable, and an abort brings the stable pods back to full size first.
  */
 export const WEIGHTS_BY_REPLICAS = 'weights-by-replicas';
+
+/**
+ * Patch ID: a canary step `pause: { external: true }` takes the canary's weight from outside (the
+ * setWeight Update) until a promote ends it as it ends a pause.
+ */
+export const EXTERNAL_WEIGHT_STEPS = 'external-weight-steps';
