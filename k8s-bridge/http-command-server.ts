@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, type ListeningServer } from '../observability/http-listening';
 import type { Logger } from '../observability/log';
 import type { CommandTokens } from './command-tokens';
 import type { HttpCommandDelivery } from './http-command-delivery';
@@ -22,10 +22,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 const COMMANDS_PATH = /^\/v1\/namespaces\/([a-z0-9][-a-z0-9]*)\/rollouts\/([a-z0-9][-.a-z0-9]*)\/commands$/;
 
-export interface HttpCommandServer {
-  port: number;
-  close(): Promise<void>;
-}
+export type HttpCommandServer = ListeningServer;
 
 export async function serveHttpCommands(options: {
   address: string;
@@ -88,26 +85,18 @@ export async function serveHttpCommands(options: {
     send(response, outcome.status, outcome.body);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.address, () => resolve());
-  }).catch((error: unknown) => {
-    throw new Error(
-      `cannot serve HTTP commands on ${options.address}:${options.port} (${String(error)}); set ` +
-        'SIIRTO_COMMANDS_ADDRESS and SIIRTO_COMMANDS_PORT to a free address and port, or 0 for any port',
-      { cause: error },
-    );
+  const listening = await listen(
+    server,
+    { port: options.port, address: options.address },
+    'HTTP commands',
+    'set SIIRTO_COMMANDS_ADDRESS and SIIRTO_COMMANDS_PORT to an address of this host and a free port, or 0 for any port',
+  );
+  log.info('serving HTTP commands', {
+    address: options.address,
+    port: listening.port,
+    secret: tokens.described,
   });
-  const { port } = server.address() as AddressInfo;
-  log.info('serving HTTP commands', { address: options.address, port, secret: tokens.described });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listening;
 }
 
 function tooLarge(): string {

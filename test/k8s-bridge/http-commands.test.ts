@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run, runOrThrow } from '../harness/commands';
@@ -9,27 +9,35 @@ import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { historyOf, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
+import { canI } from '../deploy/can-i';
 import { kustomizeIntoNamespace } from '../deploy/kustomize-into-namespace';
 import { serviceAccountKubeconfig } from '../deploy/service-account-kubeconfig';
 import { splitSettledAt, startTraffic } from '../traffic/traffic';
+import { shellBlocks } from '../docs/doc-blocks';
 import { bridgeProbes } from './bridge-probes';
 
 const app = 'checkout';
 const CLIENT = 'release-pipeline';
 const SECRET = 'siirto-command-tokens';
-const DOC = path.join(stack.projectDir, 'docs', 'http-commands.md');
+const DOC = 'docs/http-commands.md';
 
-/** The ```sh blocks of the endpoint's documentation, as a reader would copy them (indentation removed). */
-function docShellBlocks(): string[] {
-  const text = readFileSync(DOC, 'utf8');
-  return [...text.matchAll(/^( *)```sh\n([\s\S]*?)^\1```$/gm)].map(([, indent = '', body = '']) =>
-    body
-      .split('\n')
-      .map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line))
-      .join('\n')
-      .trim(),
-  );
-}
+/**
+ * The shell blocks of docs/http-commands.md, by the entry their run-by line names (CONTRIBUTING.md,
+ * "Commands in the docs"): each runs here, as written, where the rollout is in the state its text
+ * speaks of, and what it did is checked.
+ */
+const DOC_ENTRIES = {
+  'create-tokens': { when: 'the endpoint is off, its Secret missing' },
+  'read-token': { when: 'before every curl, as a client holds its token' },
+  'without-token': { when: 'r2 waits at its pause: nothing changes' },
+  'promote-for-alice': { when: 'r2 waits at its pause until promoted; sent twice' },
+  'set-weight-30': { when: 'r2 is at its external step' },
+  'abort-with-reason': { when: 'r2 waits at the pause after its external step' },
+  retry: { when: 'r2 is Degraded after the abort' },
+  'promote-full': { when: 'r2 waits at its first pause again after the retry' },
+  'rotate-token': { when: 'r2 is stable: the old token is refused from then on' },
+} as const;
+type DocEntry = keyof typeof DOC_ENTRIES;
 
 interface Answer {
   status: number;
@@ -66,23 +74,10 @@ describe('commands over HTTP to the bridge', () => {
     await kubectlApply(rbac);
     const account = `siirto-bridge${nameSuffix}`;
     await waitFor('the bridge account to be allowed to watch Rollouts and its token Secret', async () => {
-      const answers = await Promise.all(
-        [
-          ['watch', 'rollouts.siirto.dev'],
-          ['get', `secrets/${SECRET}`],
-        ].map(async ([verb = '', resource = '']) => {
-          const result = await run('kubectl', [
-            'auth',
-            'can-i',
-            verb,
-            resource,
-            '-n',
-            namespace,
-            `--as=system:serviceaccount:${namespace}:${account}`,
-          ]);
-          return result.stdout.trim();
-        }),
-      );
+      const answers = await Promise.all([
+        canI(namespace, account, 'watch', 'rollouts.siirto.dev'),
+        canI(namespace, account, 'get', `secrets/${SECRET}`),
+      ]);
       return answers.every((answer) => answer === 'yes');
     });
     bridgeEnvironment.KUBECONFIG = await serviceAccountKubeconfig(namespace, account, kubeconfigDirectory);
@@ -95,18 +90,23 @@ describe('commands over HTTP to the bridge', () => {
     rmSync(kubeconfigDirectory, { recursive: true, force: true });
   });
 
-  const blocks = docShellBlocks();
-  const ran = new Set<number>();
+  const blocks = shellBlocks(DOC);
+  const ran = new Set<DocEntry>();
   let url = '';
 
   const endpoint = (name = app) => `${url}/v1/namespaces/${namespace}/rollouts/${name}/commands`;
 
-  /** Runs shell blocks of the documentation one after the other, as a reader pastes them into a shell. */
-  async function runBlocks(indices: number[]): Promise<string> {
-    if (indices.some((index) => index < 0)) throw new Error(`a shell block looked for is not in ${DOC}`);
-    for (const index of indices) ran.add(index);
-    const script = indices.map((index) => blocks[index]).join('\n');
-    const result = await run('bash', ['-euo', 'pipefail', '-c', script], undefined, {
+  /** Runs the documentation's blocks one after the other, as a reader pastes them into one shell. */
+  async function runDocumented(...entries: DocEntry[]): Promise<string> {
+    const script = entries
+      .map((entry) => {
+        const block = blocks.find((candidate) => candidate.runBy?.id === entry);
+        if (!block) throw new Error(`no sh block of ${DOC} names ${entry}`);
+        ran.add(entry);
+        return block.text;
+      })
+      .join('\n');
+    const result = await run('bash', ['-eo', 'pipefail', '-c', script], undefined, {
       SIIRTO_NAMESPACE: namespace,
       NAMESPACE: namespace,
       SIIRTO_URL: url,
@@ -115,14 +115,9 @@ describe('commands over HTTP to the bridge', () => {
     return result.stdout;
   }
 
-  const blockWith = (marker: string) => blocks.findIndex((block) => block.includes(marker));
-
-  /** Runs the documentation's curl that contains `marker`, after the block that reads the token. */
-  async function runDocumented(marker: string): Promise<Answer | undefined> {
-    const output = await runBlocks([blockWith('TOKEN=$(kubectl get secret'), blockWith(marker)]);
-    return output.trim().startsWith('{')
-      ? { status: 0, body: JSON.parse(output) as Record<string, unknown> }
-      : undefined;
+  /** A documented curl, the token read first as the documentation reads it: its JSON answer. */
+  async function curlDocumented(entry: DocEntry): Promise<Record<string, unknown>> {
+    return JSON.parse(await runDocumented('read-token', entry)) as Record<string, unknown>;
   }
 
   async function token(): Promise<string> {
@@ -188,6 +183,10 @@ describe('commands over HTTP to the bridge', () => {
   let workflowId = '';
 
   it('is off until its Secret holds a token, and takes one added later without a restart', async () => {
+    // deploy/ lets the bridge read its token Secret, by name, and no other.
+    const account = `siirto-bridge${nameSuffix}`;
+    expect(await canI(namespace, account, 'get', 'secrets/another-secret')).toBe('no');
+    expect(await canI(namespace, account, 'list', 'secrets')).toBe('no');
     const serving = /"msg":"serving HTTP commands".*"port":(\d+)/.exec(scenario.bridge.logText());
     url = `http://127.0.0.1:${serving?.[1] ?? 'none'}`;
     expect(scenario.bridge.logText()).toContain(`Secret ${namespace}/${SECRET} does not exist`);
@@ -203,10 +202,7 @@ describe('commands over HTTP to the bridge', () => {
       { pause: { external: true } },
       { pause: {} },
     ]);
-    const create = blocks.findIndex(
-      (block) => block.startsWith('kubectl create secret') && !block.includes('--dry-run'),
-    );
-    await runBlocks([create]);
+    await runDocumented('create-tokens');
     // The bridge watches the Secret: the token works as soon as it has seen it.
     const answer = await waitFor('the new token to be taken', async () => {
       const sent = await send({ requestId: 'r1-promote', command: 'promote' });
@@ -224,10 +220,8 @@ describe('commands over HTTP to the bridge', () => {
     const paused = await pausedAt(2);
     workflowId = paused.workflowId ?? '';
 
-    const withoutToken = await runDocumented(
-      '-d \'{"requestId": "deploy-4711-promote", "command": "promote"}\'',
-    );
-    expect(withoutToken?.body).toEqual({
+    const withoutToken = await curlDocumented('without-token');
+    expect(withoutToken).toEqual({
       error: 'unauthenticated: no bearer token: send the header Authorization: Bearer TOKEN',
     });
     const response = await fetch(endpoint(), { method: 'POST', body: '{}' });
@@ -267,6 +261,9 @@ describe('commands over HTTP to the bridge', () => {
     expect(await send({ requestId: 'x4', command: 'abort', reason: 'x'.repeat(20_000) })).toMatchObject({
       status: 413,
     });
+    const got = await fetch(endpoint(), { method: 'GET' });
+    expect(got.status).toBe(405);
+    expect(got.headers.get('allow')).toBe('POST');
     expect(await send({ requestId: 'x5', command: 'promote' }, { name: 'no-such-app' })).toEqual({
       status: 404,
       body: { error: `Rollout ${namespace}/no-such-app not found; check the namespace and name in the path` },
@@ -288,10 +285,8 @@ describe('commands over HTTP to the bridge', () => {
   });
 
   it('promotes once for a request sent twice with the same request ID, recording who sent it', async () => {
-    const first = await runDocumented(
-      '"requestId": "deploy-4711-promote", "command": "promote", "by": "alice"',
-    );
-    expect(first?.body).toMatchObject({
+    const first = await curlDocumented('promote-for-alice');
+    expect(first).toMatchObject({
       requestId: 'deploy-4711-promote',
       command: 'promote',
       accepted: true,
@@ -302,10 +297,8 @@ describe('commands over HTTP to the bridge', () => {
     const external = await pausedAt(3);
     expect(external.message).toBe('step 3/4: canary at 20%, its weight set from outside until promoted');
 
-    const again = await runDocumented(
-      '"requestId": "deploy-4711-promote", "command": "promote", "by": "alice"',
-    );
-    expect(again?.body).toEqual(first?.body);
+    const again = await curlDocumented('promote-for-alice');
+    expect(again).toEqual(first);
     // Only one promote reached the workflow: the external step was not promoted past.
     const promotes = (await acceptedUpdates(workflowId)).filter((update) => update.name === 'promote');
     expect(promotes).toEqual([
@@ -323,8 +316,8 @@ describe('commands over HTTP to the bridge', () => {
   });
 
   it('sets the canary weight from outside during an external step: on the route and in the traffic', async () => {
-    const documented = await runDocumented('"command": "setWeight", "weight": 30');
-    expect(documented?.body).toMatchObject({
+    const documented = await curlDocumented('set-weight-30');
+    expect(documented).toMatchObject({
       accepted: true,
       rollout: { phase: 'Paused', currentStepIndex: 2, weights: { stable: 70, canary: 30 } },
     });
@@ -356,9 +349,12 @@ describe('commands over HTTP to the bridge', () => {
     expect(byCli.stdout).toContain(`weight 40% set by ${workflowId} (stable 60% / canary 40%)`);
     expect(await weights()).toEqual(onRoute(60, 40));
     const cliUser = `${process.env.USER ?? 'someone'} (siirto CLI)`;
-    const status = await scenario.see.rolloutStatus(app);
-    expect(status.message).toBe(
-      `step 3/4: canary at 40%, its weight set from outside until promoted (40% set by ${cliUser})`,
+    // The status is written behind the weights: wait for it to say who set the weight last.
+    await scenario.waitForStatus(
+      'the status to say who set the weight',
+      (status) =>
+        status.message ===
+        `step 3/4: canary at 40%, its weight set from outside until promoted (40% set by ${cliUser})`,
     );
     const setWeights = (await acceptedUpdates(workflowId)).filter((update) => update.name === 'setWeight');
     expect(setWeights.map((update) => update.input)).toEqual([
@@ -377,18 +373,18 @@ describe('commands over HTTP to the bridge', () => {
     const late = await send({ requestId: 'experiment-88-weight-60', command: 'setWeight', weight: 60 });
     expect(late).toMatchObject({ status: 409, body: { accepted: false } });
 
-    const aborted = await runDocumented('"command": "abort", "reason": "error budget burnt"');
-    expect(aborted?.body).toMatchObject({ accepted: true, command: 'abort' });
+    const aborted = await curlDocumented('abort-with-reason');
+    expect(aborted).toMatchObject({ accepted: true, command: 'abort' });
     const degraded = await scenario.waitForStatus('r2 Degraded', (status) => status.phase === 'Degraded');
     expect(degraded.message).toContain(`aborted by ${CLIENT}: error budget burnt`);
     expect(await weights()).toEqual(onRoute(100, 0));
 
-    const retried = await runDocumented('"command": "retry"');
-    expect(retried?.body).toMatchObject({ accepted: true, command: 'retry' });
+    const retried = await curlDocumented('retry');
+    expect(retried).toMatchObject({ accepted: true, command: 'retry' });
     await pausedAt(2);
 
-    const full = await runDocumented('"command": "promote", "full": true');
-    expect(full?.body).toMatchObject({ accepted: true, command: 'promote' });
+    const full = await curlDocumented('promote-full');
+    expect(full).toMatchObject({ accepted: true, command: 'promote' });
     const healthy = await scenario.waitForStatus(
       'r2 Healthy',
       (status) => status.revision === 2 && status.phase === 'Healthy',
@@ -401,7 +397,7 @@ describe('commands over HTTP to the bridge', () => {
 
   it('takes a rotated token at once and refuses the old one', async () => {
     const old = await token();
-    await runBlocks([blockWith('--dry-run=client')]);
+    await runDocumented('rotate-token');
     const rotated = await token();
     expect(rotated).not.toBe(old);
     await waitFor('the old token to be refused', async () => {
@@ -413,7 +409,11 @@ describe('commands over HTTP to the bridge', () => {
     expect(answer).toMatchObject({ status: 409, body: { accepted: false, by: CLIENT } });
   });
 
-  it('runs every shell command of docs/http-commands.md', () => {
-    expect([...ran].sort()).toEqual(blocks.map((_, index) => index));
+  it('runs every shell command of docs/http-commands.md, each named by its run-by line', () => {
+    expect(blocks.map((block) => block.runBy)).toEqual(
+      blocks.map(() => ({ file: 'test/k8s-bridge/http-commands.test.ts', id: expect.any(String) })),
+    );
+    expect(blocks.map((block) => block.runBy?.id).sort()).toEqual(Object.keys(DOC_ENTRIES).sort());
+    expect([...ran].sort()).toEqual(Object.keys(DOC_ENTRIES).sort());
   });
 });
