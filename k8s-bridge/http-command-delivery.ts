@@ -134,7 +134,7 @@ export class HttpCommandDelivery {
       }
       const reason =
         error instanceof WorkflowUpdateFailedError
-          ? (error.cause?.message ?? error.message)
+          ? refusal(request, error.cause?.message ?? error.message)
           : error instanceof WorkflowNotFoundError
             ? `${workflowId} is not running, so there is nothing to ${request.command}`
             : undefined;
@@ -219,6 +219,15 @@ export class HttpCommandDelivery {
       this.log.warn('could not record the command as an Event', { ...rollout, reason, error });
     }
   }
+}
+
+/** The workflow's reason, said for a user where the SDK's words would puzzle one. */
+function refusal(request: HttpCommandRequest, message: string): string {
+  // Only a canary's run takes weights: a blue-green's has no handler for them.
+  if (request.command === 'setWeight' && message.startsWith('No registered handler for update')) {
+    return 'this rollout takes no weight from outside: only a canary step pause: {external: true} does';
+  }
+  return message;
 }
 
 function notFound(error: string): CommandOutcome {

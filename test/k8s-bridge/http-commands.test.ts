@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run, runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
+import { blueGreenRolloutManifest, blueGreenServicesAndRoute } from '../harness/blue-green-fixtures';
 import { kubectlApply, routeHost, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
@@ -407,6 +408,33 @@ describe('commands over HTTP to the bridge', () => {
     // The new one is taken: r2 is stable, so the rollout itself refuses.
     const answer = await send({ requestId: 'after-rotation', command: 'promote' }, { token: rotated });
     expect(answer).toMatchObject({ status: 409, body: { accepted: false, by: CLIENT } });
+  });
+
+  it('refuses a weight for a blue-green rollout, which takes none from outside', async () => {
+    const blue = 'cart';
+    await kubectlApply(blueGreenServicesAndRoute(namespace, blue));
+    await kubectlApply(
+      blueGreenRolloutManifest({ namespace, app: blue, blueGreen: { autoPromotionEnabled: false } }),
+    );
+    const waitingFor = (revision: number, phase: string) =>
+      waitFor(`${blue} r${revision} ${phase}`, async () => {
+        const status = await scenario.see.rolloutStatus(blue);
+        return status.revision === revision && status.phase === phase && status;
+      });
+    await waitingFor(1, 'Healthy');
+    await setImage(namespace, blue, `registry.example/${blue}:2`);
+    await waitingFor(2, 'Paused');
+    const refused = await send(
+      { requestId: 'cart-weight', command: 'setWeight', weight: 30 },
+      { name: blue },
+    );
+    expect(refused).toMatchObject({
+      status: 409,
+      body: {
+        accepted: false,
+        reason: 'this rollout takes no weight from outside: only a canary step pause: {external: true} does',
+      },
+    });
   });
 
   it('runs every shell command of docs/http-commands.md, each named by its run-by line', () => {
