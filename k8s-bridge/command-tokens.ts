@@ -135,7 +135,6 @@ export class CommandTokens {
       if (token.length < MIN_TOKEN_LENGTH) ignored.push(name);
       else clients.push({ name, digest: digest(token) });
     }
-    const before = this.clientNames().join(',');
     this.clients = clients;
     if (ignored.length > 0) {
       this.log.warn(
@@ -144,14 +143,18 @@ export class CommandTokens {
         { secret: this.described, clients: ignored },
       );
     }
-    if (before === this.clientNames().join(',') && secret) return;
     if (clients.length === 0) {
       this.log.warn(
         `HTTP commands disabled: Secret ${this.described} ${secret ? 'holds no usable token' : 'does not exist'}; ` +
           'every command is refused until it has one (docs/http-commands.md)',
       );
     } else {
-      this.log.info('command tokens read', { secret: this.described, clients: this.clientNames() });
+      // Every version read is said, so a rotation shows in the log (by client name and version only).
+      this.log.info('command tokens read', {
+        secret: this.described,
+        resourceVersion: secret?.metadata?.resourceVersion,
+        clients: this.clientNames(),
+      });
     }
   }
 }
