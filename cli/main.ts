@@ -18,6 +18,7 @@ Commands:
   promote NAME [--full]         skip the current pause; --full skips every remaining step
   abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
   retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
+  set-weight NAME WEIGHT        the canary's weight (0-100) during a step pause: {external: true}
   undo NAME [--to-revision N]   roll the template of an earlier revision out again
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
   convert -f FILE               Argo Rollouts manifests (- for stdin) as Siirto's on stdout; on stderr,
@@ -67,7 +68,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, name] = positionals;
+  const [command, name, weightText] = positionals;
   if (values.help || !command) {
     write(USAGE);
     return command || values.help ? 0 : 2;
@@ -109,6 +110,13 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
           await rolloutCommand(context, command, needName(), { full: values.full, reason: values.reason }),
         );
         return 0;
+      case 'set-weight':
+        write(
+          await rolloutCommand(context, 'setWeight', needName(), {
+            weight: weightArgument(weightText),
+          }),
+        );
+        return 0;
       case 'undo':
         write(
           await undoCommand(
@@ -127,6 +135,18 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
   } finally {
     await context.close();
   }
+}
+
+/** The weight of `siirto set-weight NAME WEIGHT`: a whole percentage, or a usage error saying so. */
+function weightArgument(text: string | undefined): number {
+  const weight = Number(text);
+  if (text === undefined || text.trim() === '' || !Number.isInteger(weight) || weight < 0 || weight > 100) {
+    throw new CliError(
+      `siirto set-weight needs the canary's weight as a whole number from 0 to 100 after the name, such as \`siirto set-weight checkout 30\`${text === undefined ? '' : `, not ${text}`}`,
+      2,
+    );
+  }
+  return weight;
 }
 
 /** A numeric flag's value; anything else is a usage error naming the flag, rather than a silent NaN. */

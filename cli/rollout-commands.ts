@@ -1,21 +1,27 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { endedWithoutVerdict } from '../k8s-bridge/runs-without-verdict';
-import { abortUpdate, promoteUpdate, retryUpdate, type RolloutState } from '../workflows/rollout-api';
+import {
+  abortUpdate,
+  promoteUpdate,
+  retryUpdate,
+  setWeightUpdate,
+  type RolloutState,
+} from '../workflows/rollout-api';
 import { CliError, type CliContext } from './cli-context';
 import { retryThroughBridge } from './retry-through-bridge';
 import { currentWorkflowId, readRollout } from './rollouts';
 
-export type RolloutCommand = 'promote' | 'abort' | 'retry';
+export type RolloutCommand = 'promote' | 'abort' | 'retry' | 'setWeight';
 
 /**
- * `siirto promote|abort|retry NAME`: sent as a Temporal Update, so the rollout answers at once whether
+ * `siirto promote|abort|retry|set-weight NAME`: sent as a Temporal Update, so the rollout answers at once whether
  * it accepted the command; a refusal exits 1 with the rollout's reason.
  */
 export async function rolloutCommand(
   context: CliContext,
   command: RolloutCommand,
   name: string,
-  options: { full?: boolean; reason?: string },
+  options: { full?: boolean; reason?: string; weight?: number },
 ): Promise<string> {
   const rollout = await readRollout(context, name);
   const workflowId = currentWorkflowId(rollout);
@@ -30,6 +36,8 @@ export async function rolloutCommand(
       state = await handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }] });
     } else if (command === 'abort') {
       state = await handle.executeUpdate(abortUpdate, { args: [{ reason: options.reason, by }] });
+    } else if (command === 'setWeight') {
+      state = await handle.executeUpdate(setWeightUpdate, { args: [{ weight: options.weight ?? 0, by }] });
     } else {
       state = await handle.executeUpdate(retryUpdate, { args: [{ by }] });
     }
@@ -41,6 +49,9 @@ export async function rolloutCommand(
       throw new CliError(`${command} refused: ${workflowId} is not running`);
     }
     throw error;
+  }
+  if (command === 'setWeight') {
+    return `weight ${options.weight}% set by ${workflowId} (stable ${state.weights.stable}% / canary ${state.weights.canary}%)`;
   }
   const what = command === 'promote' && options.full ? 'full promote' : command;
   return `${what} accepted by ${workflowId} (was ${state.phase} at step ${state.currentStepIndex + 1}/${state.stepCount})`;

@@ -309,7 +309,8 @@ function describeCommand(command: Exclude<AnnotationCommand, { kind: 'unreadable
   }
 }
 
-function isTimeout(error: unknown): boolean {
+/** An Update that got no answer in time (the deadline passed, or the call was cancelled). */
+export function isTimeout(error: unknown): boolean {
   return (
     error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
     isGrpcDeadlineError(error) ||

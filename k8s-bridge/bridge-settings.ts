@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
 
@@ -16,6 +17,17 @@ export interface BridgeSettings {
    * as new; the workflows' own defaults when undefined.
    */
   workflowHistoryLimit?: number;
+  /** The HTTP command endpoint (http-commands/); off when no token Secret is named. */
+  commands: CommandEndpointSettings;
+}
+
+export interface CommandEndpointSettings {
+  /** The Secret whose data keys are client names and values their bearer tokens; undefined: no endpoint. */
+  tokenSecret?: { namespace: string; name: string };
+  /** Address the endpoint binds; loopback unless set, so exposing it is a decision (docs/http-commands.md). */
+  address: string;
+  /** Its port; 0 picks any free port (the bridge logs which). */
+  port: number;
 }
 
 const optionalText = z.preprocess(
@@ -49,6 +61,34 @@ const BridgeEnvironmentSchema = z.object({
   SIIRTO_RESYNC_SECONDS: seconds(30),
   SIIRTO_UPDATE_TIMEOUT_SECONDS: seconds(10),
   SIIRTO_WATCH_NAMESPACE: optionalText,
+  SIIRTO_COMMANDS_TOKEN_SECRET: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .trim()
+      .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/,
+        'must name the Secret as NAMESPACE/NAME, such as siirto-system/siirto-command-tokens',
+      )
+      .optional(),
+  ),
+  SIIRTO_COMMANDS_ADDRESS: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z
+      .string()
+      .trim()
+      .refine((value) => isIP(value) !== 0, 'must be an IP address such as 127.0.0.1, or 0.0.0.0 for all')
+      .default('127.0.0.1'),
+  ),
+  SIIRTO_COMMANDS_PORT: z.preprocess(
+    (value) => (value === '' || value === undefined ? undefined : Number(value)),
+    z
+      .number({ error: 'must be a port number such as 9470, or 0 for any free port' })
+      .int('must be a whole port number such as 9470, or 0 for any free port')
+      .min(0, 'must be between 0 and 65535, such as 9470')
+      .max(65_535, 'must be between 0 and 65535, such as 9470')
+      .default(9470),
+  ),
   SIIRTO_LOG_LEVEL: z.preprocess(
     (value) => (value === '' ? undefined : value),
     z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -67,7 +107,18 @@ export function bridgeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Bri
     updateTimeoutSeconds: parsed.data.SIIRTO_UPDATE_TIMEOUT_SECONDS,
     logLevel: parsed.data.SIIRTO_LOG_LEVEL,
     workflowHistoryLimit: parsed.data.SIIRTO_WORKFLOW_HISTORY_LIMIT,
+    commands: {
+      tokenSecret: secretRef(parsed.data.SIIRTO_COMMANDS_TOKEN_SECRET),
+      address: parsed.data.SIIRTO_COMMANDS_ADDRESS,
+      port: parsed.data.SIIRTO_COMMANDS_PORT,
+    },
   };
+}
+
+function secretRef(text: string | undefined): CommandEndpointSettings['tokenSecret'] {
+  if (text === undefined) return undefined;
+  const [namespace = '', name = ''] = text.split('/');
+  return { namespace, name };
 }
 
 export class BridgeSettingsError extends Error {

@@ -18,6 +18,9 @@ import {
 import { ClusterAttributeMissingError, requireClusterAttribute } from '../temporal/cluster-identity';
 import { AnnotationCommandDelivery } from './annotation-commands';
 import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
+import { CommandTokens } from './command-tokens';
+import { HttpCommandDelivery } from './http-command-delivery';
+import { serveHttpCommands, type HttpCommandServer } from './http-command-server';
 import { ReconcileQueue } from './reconcile-queue';
 import { RolloutReconciler } from './reconcile-rollout';
 import { listRollouts, watchRollouts, type RolloutWatch } from './rollout-watch';
@@ -124,6 +127,25 @@ async function main(): Promise<void> {
       log.warn('resync failed; trying again at the next one', { error });
     }
   };
+  // The HTTP command endpoint: on only where a token Secret is named.
+  let commandTokens: CommandTokens | undefined;
+  let commandServer: HttpCommandServer | undefined;
+  const { tokenSecret, address, port } = settings.commands;
+  if (tokenSecret) {
+    commandTokens = new CommandTokens(kube.config, tokenSecret, log);
+    await commandTokens.start();
+    const delivery = new HttpCommandDelivery(
+      kube,
+      client,
+      log,
+      settings.updateTimeoutSeconds * 1_000,
+      settings.watchNamespace,
+    );
+    commandServer = await serveHttpCommands({ address, port, tokens: commandTokens, delivery, log });
+  } else {
+    log.info('HTTP commands disabled: set SIIRTO_COMMANDS_TOKEN_SECRET to NAMESPACE/NAME of a token Secret');
+  }
+
   const resyncTimer = setInterval(() => void resync(), settings.resyncSeconds * 1_000);
   void resync();
   log.info('bridge started', {
@@ -137,6 +159,8 @@ async function main(): Promise<void> {
 
   await shutdown;
   clearInterval(resyncTimer);
+  await commandServer?.close();
+  commandTokens?.stop();
   await watch.stop();
   const drained = await Promise.race([
     queue.stop().then(() => true),

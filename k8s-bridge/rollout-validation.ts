@@ -139,6 +139,12 @@ function checkSteps(rollout: Rollout): string[] {
           '1h30m, or as whole seconds like 10, or leave it out to pause until promoted',
       );
     }
+    if (step.pause?.external && duration !== undefined) {
+      problems.push(
+        `${field}.pause: external and duration do not go together; an external step lasts until ` +
+          'promoted, so remove duration (or external, for a timed pause)',
+      );
+    }
   });
   return problems;
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { listen, type ListeningServer } from './http-listening';
 import type { Logger } from './log';
 import type { Readiness } from './readiness';
 
@@ -18,10 +18,7 @@ export function createMetricsRegistry(): Registry {
   return registry;
 }
 
-export interface ObservabilityServer {
-  port: number;
-  close(): Promise<void>;
-}
+export type ObservabilityServer = ListeningServer;
 
 export async function serveObservability(options: {
   port: number;
@@ -55,25 +52,16 @@ export async function serveObservability(options: {
       response.end();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // All interfaces: Prometheus and the kubelet reach a pod on its own address.
-    server.listen(options.port, () => resolve());
-  }).catch((error: unknown) => {
-    throw new Error(
-      `cannot serve metrics on port ${options.port} (${String(error)}); set SIIRTO_METRICS_PORT to a free port, or 0 for any`,
-      { cause: error },
-    );
+  // All interfaces: Prometheus and the kubelet reach a pod on its own address.
+  const listening = await listen(
+    server,
+    { port: options.port },
+    'metrics',
+    'set SIIRTO_METRICS_PORT to a free port, or 0 for any',
+  );
+  log.info('serving metrics and health', {
+    port: listening.port,
+    paths: ['/metrics', '/healthz', '/readyz'],
   });
-  const { port } = server.address() as AddressInfo;
-  log.info('serving metrics and health', { port, paths: ['/metrics', '/healthz', '/readyz'] });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Prometheus keeps its connection open between scrapes; shutdown need not wait for it to idle out.
-        server.closeAllConnections();
-      }),
-  };
+  return listening;
 }

@@ -86,8 +86,20 @@ export const PauseDurationSchema = z
 export const PauseSchema = z
   .object({
     duration: PauseDurationSchema.optional(),
+    external: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          "Until promoted, an outside system sets the canary's weight (0-100) through the bridge's HTTP " +
+          'command endpoint (setWeight) or `siirto set-weight`. No duration goes with it.',
+      }),
   })
-  .meta({ description: 'Pause the rollout: for a duration, or until promoted when no duration is given.' });
+  .meta({
+    description:
+      'Pause the rollout: for a duration, until promoted when no duration is given, or with external ' +
+      "until promoted while an outside system sets the canary's weight.",
+  });
 
 /** A value to match as Argo Rollouts writes it: exactly one of exact, prefix or regex. */
 export const StringMatchSchema = exactlyOneOf(

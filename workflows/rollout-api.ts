@@ -94,6 +94,13 @@ export interface RetryRequest {
   by?: string;
 }
 
+/** A canary weight set from outside, during a step with `pause: { external: true }`. */
+export interface SetWeightRequest {
+  /** The canary's share of traffic, 0 to 100. */
+  weight: number;
+  by?: string;
+}
+
 export interface ResizeRequest {
   /** The Rollout's spec.replicas: what the stable revision runs at, and the canary's share is of. */
   replicas: number;
@@ -135,6 +142,11 @@ export const handOverAnalysisSignal = defineSignal('handOverAnalysis');
 export const promoteUpdate = defineUpdate<RolloutState, [PromoteRequest]>('promote');
 export const abortUpdate = defineUpdate<RolloutState, [AbortRequest]>('abort');
 export const retryUpdate = defineUpdate<RolloutState, [RetryRequest]>('retry');
+/**
+ * Sets the canary's weight during an external step; answers once the weight is on the route (the
+ * canary's pods Ready first), and is refused at any other step.
+ */
+export const setWeightUpdate = defineUpdate<RolloutState, [SetWeightRequest]>('setWeight');
 
 export const statusQuery = defineQuery<RolloutState>('status');
 

@@ -16,6 +16,7 @@ import {
 } from '../harness/rollout-fixtures';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
 import { waitFor } from '../harness/wait';
+import { canI as canIAs } from './can-i';
 import { kustomizeIntoNamespace } from './kustomize-into-namespace';
 import { serviceAccountKubeconfig } from './service-account-kubeconfig';
 
@@ -65,18 +66,8 @@ describe('Siirto running as its deploy/ service accounts', () => {
     rmSync(kubeconfigDirectory, { recursive: true, force: true });
   });
 
-  async function canI(account: string, verb: string, resource: string, inNamespace = namespace) {
-    const result = await run('kubectl', [
-      'auth',
-      'can-i',
-      verb,
-      resource,
-      '-n',
-      inNamespace,
-      `--as=system:serviceaccount:${namespace}:${account}`,
-    ]);
-    return result.stdout.trim();
-  }
+  const canI = (account: string, verb: string, resource: string, inNamespace = namespace) =>
+    canIAs(namespace, account, verb, resource, inNamespace);
 
   it('grants each account only what its code calls: no Secrets, no deleting Services, Rollouts or routes', async () => {
     const checks: [string, string, string][] = [

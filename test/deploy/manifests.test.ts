@@ -112,6 +112,8 @@ describe('the deploy/ kustomize overlays', () => {
           `namespace/${namespace}`,
           'poddisruptionbudget.policy/siirto-bridge-dry-run',
           'poddisruptionbudget.policy/siirto-worker-dry-run',
+          'role.rbac.authorization.k8s.io/siirto-bridge-command-tokens-dry-run',
+          'rolebinding.rbac.authorization.k8s.io/siirto-bridge-command-tokens-dry-run',
           'serviceaccount/siirto-bridge-dry-run',
           'serviceaccount/siirto-worker-dry-run',
         ].sort(),

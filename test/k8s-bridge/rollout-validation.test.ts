@@ -62,6 +62,13 @@ describe('Rollout validation', () => {
     ]);
   });
 
+  it('refuses a step whose weight is set from outside with a duration, since a promote ends it', () => {
+    expect(problemsOf(parsed([{ setWeight: 10 }, { pause: { external: true } }]))).toEqual([]);
+    expect(problemsOf(parsed([{ pause: { external: true, duration: '5m' } }]))).toEqual([
+      'spec.strategy.canary.steps[0].pause: external and duration do not go together; an external step lasts until promoted, so remove duration (or external, for a timed pause)',
+    ]);
+  });
+
   it('refuses a weight above 100', () => {
     expect(problemsOf(parsed([{ setWeight: 150 }]))).toEqual([
       expect.stringMatching(/^spec\.strategy\.canary\.steps\[0\]\.setWeight: 150 is above 100; /),

@@ -32,6 +32,7 @@ describe('canary planning', () => {
     expect(describeStep({ pause: { duration: '300s' } })).toBe('pause 5m');
     expect(describeStep({ pause: { duration: 90 } })).toBe('pause 1m30s');
     expect(describeStep({ pause: {} })).toBe('pause until promoted');
+    expect(describeStep({ pause: { external: true } })).toBe('weight set from outside until promoted');
     expect(
       describeStep({
         setHeaderRoute: {

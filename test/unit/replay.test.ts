@@ -57,6 +57,7 @@ const SCENARIOS = [
   'canary-webhook-gate-held-then-confirmed',
   'canary-webhook-rollback-aborted',
   'canary-webhooks-promoted',
+  'canary-weights-set-over-http',
   'canary-without-router',
   'first-revision-never-ready',
   'first-revision-straight-to-stable',

@@ -92,3 +92,9 @@ export const FRESH_BACKGROUND_ANALYSIS_ID = 'fresh-background-analysis-id';
  * taken only by a run whose Rollout has webhooks.
  */
 export const WEBHOOKS = 'webhooks';
+
+/**
+ * Patch ID: a canary step `pause: { external: true }` takes the canary's weight from outside (the
+ * setWeight Update) until a promote ends it as it ends a pause.
+ */
+export const EXTERNAL_WEIGHT_STEPS = 'external-weight-steps';

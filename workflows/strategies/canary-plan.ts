@@ -41,6 +41,7 @@ export function describeStep(step: CanaryStep): string {
       ? `mirror route ${name}: ${percentage}% of matched requests to canary`
       : `remove mirror route ${name}`;
   }
+  if (step.pause?.external) return 'weight set from outside until promoted';
   if (step.pause) {
     if (step.pause.duration === undefined) return 'pause until promoted';
     const milliseconds = parsePauseDuration(step.pause.duration);

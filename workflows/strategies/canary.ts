@@ -13,6 +13,7 @@ import type { Interruption } from '../rollout-core/gates';
 import {
   CANARY_SCALE_STEPS,
   DELAYED_SCALE_DOWN,
+  EXTERNAL_WEIGHT_STEPS,
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
   MANAGED_ROUTE_STEPS,
@@ -26,6 +27,7 @@ import {
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
+import { ExternalWeights } from './canary-external-weights';
 import { CanaryTrafficGuard, type TrafficGuardHandle } from './canary-traffic-guard';
 import {
   nextPodCounts,
@@ -73,6 +75,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       },
       webhooks: canary.webhooks,
     });
+
+  /** Steps `pause: { external: true }`: the setWeight Update sets the canary's weight during them. */
+  const externalWeights = new ExternalWeights(run, gates, rolloutLog);
+  externalWeights.register();
 
   // --- moving pods and traffic ----------------------------------------------------------------------
   /** Canary pods last asked for; a step that needs no more skips straight to checking they are Ready. */
@@ -398,6 +404,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     if (step.setWeight !== undefined) await setWeight(step.setWeight);
     else if (step.setHeaderRoute || step.setMirrorRoute) await setManagedRoute(step);
     else if (step.setCanaryScale) await setCanaryScale(step.setCanaryScale);
+    else if (step.pause?.external && patched(EXTERNAL_WEIGHT_STEPS)) await externalWeights.runStep(setWeight);
     else if (step.pause) await gates.pause(step.pause, resumedInPause);
     else if (step.analysis) {
       await analyses.analyseStep(
