@@ -204,8 +204,9 @@ export interface CanaryIngressInput extends SplitServices {
 export function canaryIngressFor(stable: k8s.V1Ingress, input: CanaryIngressInput): k8s.V1Ingress {
   const { rollout, stableService, canaryService, settings, state } = input;
   const stableName = stable.metadata?.name ?? '';
+  // Only backends that send to the stable Service are copied, so each has a service.
   const toCanary = (backend: k8s.V1IngressBackend): k8s.V1IngressBackend => ({
-    service: { ...backend.service!, name: canaryService },
+    service: { ...(backend.service as k8s.V1IngressServiceBackend), name: canaryService },
   });
   const rules = (stable.spec?.rules ?? []).flatMap((rule) => {
     const paths = (rule.http?.paths ?? [])
@@ -253,14 +254,15 @@ function canaryAnnotations(
   { prefix, additional }: Pick<NginxSettings, 'prefix' | 'additional'>,
   { weight, headerRoute }: CanaryState,
 ): Record<string, string> {
+  // The step's header replaces any header match of the additional annotations while it is set.
+  const replacedByStep = headerRoute ? ['canary-by-header-value', 'canary-by-header-pattern'] : [];
   const annotations: Record<string, string> = {};
-  for (const [key, value] of Object.entries(additional)) annotations[`${prefix}/${key}`] = value;
+  for (const [key, value] of Object.entries(additional)) {
+    if (!replacedByStep.includes(key)) annotations[`${prefix}/${key}`] = value;
+  }
   annotations[`${prefix}/canary`] = 'true';
   annotations[`${prefix}/canary-weight`] = String(weight);
   if (headerRoute) {
-    // The step's header replaces any header match of the additional annotations while it is set.
-    delete annotations[`${prefix}/canary-by-header-value`];
-    delete annotations[`${prefix}/canary-by-header-pattern`];
     annotations[`${prefix}/canary-by-header`] = headerRoute.header;
     if (headerRoute.value !== undefined) annotations[`${prefix}/canary-by-header-value`] = headerRoute.value;
     else annotations[`${prefix}/canary-by-header-pattern`] = headerRoute.pattern ?? '';

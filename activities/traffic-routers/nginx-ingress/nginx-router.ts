@@ -122,11 +122,11 @@ export function nginxIngressRouter(kube: KubeClients): TrafficRouter {
         }
       }
       try {
-        if (!carriesTraffic(state)) {
+        if (!stable || !carriesTraffic(state)) {
           if (existing) await retire(existing, settings, state);
           return;
         }
-        const desired = canaryIngressFor(stable!, { ...target, settings, state });
+        const desired = canaryIngressFor(stable, { ...target, settings, state });
         if (!existing) {
           await kube.networking.createNamespacedIngress({
             namespace,
