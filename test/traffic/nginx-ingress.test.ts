@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { canaryIngressName } from '../../activities/traffic-routers/nginx-ingress/canary-ingress';
+import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import {
@@ -185,14 +186,15 @@ ${extraPaths}`;
   });
 
   it('does not split the Ingress host by canary-weight through Traefik v3.6: the canary Ingress is served as an ordinary Ingress, and one of the two takes every request', async () => {
-    const windows = await ingressWindows(3);
+    const windows = await ingressWindows(5);
     figures.ingressHostWindowsAt20 = windows.map((window) => window.shares);
     for (const window of windows) expect(window.failures).toBe(0);
-    // Each window all on one revision, or split by a configuration reload inside it: never 80/20 by weight.
+    // A window of 100 requests all on one revision: at 80/20 by weight that has a chance below 1e-9.
+    // Windows split by a configuration reload inside them (Traefik then swaps the winner) may be mixed.
     const wholeWindows = windows.filter((window) =>
       Object.values(window.shares).some((share) => share === 1),
     );
-    expect(wholeWindows.length).toBeGreaterThanOrEqual(2);
+    expect(wholeWindows.length).toBeGreaterThanOrEqual(1);
   });
 
   it('copies an edit of the stable Ingress (a new host and path) to the canary Ingress, leaving the stable Ingress as the user wrote it', async () => {
@@ -229,6 +231,35 @@ ${extraPaths}`;
     const stable = await networking.readNamespacedIngress({ name: 'web', namespace });
     const writers = (stable.metadata?.managedFields ?? []).map((entry) => entry.manager);
     expect(writers).not.toContain('siirto');
+  });
+
+  it('sets back a canary-weight someone else changed, and creates the canary Ingress again when someone deletes it', async () => {
+    const weightOf = async () => (await annotationsOf())?.[`${PREFIX}/canary-weight`];
+    const changedAt = Date.now();
+    await runOrThrow('kubectl', [
+      'annotate',
+      'ingress',
+      canaryName,
+      '-n',
+      namespace,
+      '--overwrite',
+      `${PREFIX}/canary-weight=90`,
+    ]);
+    await waitFor('canary-weight back at 20', async () => (await weightOf()) === '20', { intervalMs: 50 });
+    figures.weightSetBackMs = Date.now() - changedAt;
+    const deleted = (await readCanary())?.metadata?.uid;
+    await networking.deleteNamespacedIngress({ name: canaryName, namespace });
+    await waitFor(
+      'a new canary Ingress at 20',
+      async () => {
+        const canary = await readCanary();
+        return (
+          canary?.metadata?.uid !== deleted &&
+          canary?.metadata?.annotations?.[`${PREFIX}/canary-weight`] === '20'
+        );
+      },
+      { intervalMs: 50 },
+    );
   });
 
   it('adds the header route as canary-by-header with its value, keeps it through weight 60, then on promotion sets weight 0 and deletes the canary Ingress', async () => {
