@@ -251,14 +251,9 @@ export const NginxRoutingSchema = exactlyOneOf(
         'Name of the Ingress, in the Rollout namespace, that sends to the stable Service. Siirto never ' +
         'changes it: it keeps a canary Ingress beside it, a copy sending to the canary Service.',
     }),
-    stableIngresses: z
-      .array(IngressNameSchema)
-      .min(1)
-      .max(16)
-      .optional()
-      .meta({
-        description: 'Several stable Ingresses, each with a canary Ingress of its own at the same weight.',
-      }),
+    stableIngresses: z.array(IngressNameSchema).min(1).max(16).optional().meta({
+      description: 'Several stable Ingresses, each with a canary Ingress of its own at the same weight.',
+    }),
     annotationPrefix: z
       .string()
       .max(253)
