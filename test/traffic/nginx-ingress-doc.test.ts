@@ -1,33 +1,106 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { run } from '../harness/commands';
+import { run, type CommandResult } from '../harness/commands';
 import { kubeClients } from '../harness/kube';
 import { observer } from '../harness/observe';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
 import { stack } from '../harness/stack';
 import { terminateRunningWorkflows } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
+import { docShellBlocks } from '../docs/doc-blocks';
 import type { RolloutStatus } from '../../schemas/rollout';
 
-/** The example's namespace, from examples/nginx-ingress/. */
-const NAMESPACE = 'nginx-shop';
-const DOC = path.join(stack.projectDir, 'docs', 'nginx-ingress.md');
+/**
+ * docs/nginx-ingress.md's example, each shell block read out of the doc and run as written with bash,
+ * in the doc's order (CONTRIBUTING.md, "Commands in the docs"), with Siirto's worker and bridge
+ * watching the example's namespace. Each block's entry in STEPS checks what it did.
+ */
 
-/** Every ```sh block of the document, in order. */
-function shellBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]?.trim() ?? '');
+const THIS_FILE = 'test/traffic/nginx-ingress-doc.test.ts';
+/** The example's namespace and Rollout, from examples/nginx-ingress/. */
+const NAMESPACE = 'nginx-shop';
+const ROLLOUT = 'checkout';
+
+interface Step {
+  /** Waits for the state the doc's text says the block leads to, and checks it and the block's output. */
+  check: (result: CommandResult) => Promise<unknown>;
+  /** The block shows a state reached a moment after the one before: run again until it shows it. */
+  repeatUntilChecked?: boolean;
 }
 
-/**
- * docs/nginx-ingress.md's example, each shell command run verbatim in the order the document gives
- * them, with Siirto's worker and bridge watching the example's namespace.
- */
 describe('docs/nginx-ingress.md, run as written', () => {
   const scope = { namespace: NAMESPACE, workflowIdPrefix: `test-nginx-doc-${process.pid}` };
   const see = observer(NAMESPACE);
   const { core } = kubeClients();
   let worker: SiirtoProcess;
   let bridge: SiirtoProcess;
+
+  const status = (description: string, accept: (status: RolloutStatus) => boolean) =>
+    waitFor(description, async () => accept(await see.rolloutStatus(ROLLOUT)), { timeoutMs: 60_000 });
+  const annotations = (stdout: string) => JSON.parse(stdout) as Record<string, string>;
+
+  const STEPS: Record<string, Step> = {
+    'nginx-apply': {
+      check: () => status('r1 to become Healthy', (s) => s.phase === 'Healthy' && s.revision === 1),
+    },
+    'nginx-stable-curl': {
+      repeatUntilChecked: true,
+      check: async ({ stdout }) => expect(JSON.parse(stdout)).toMatchObject({ version: '1.0.0', code: 200 }),
+    },
+    'nginx-new-image': {
+      check: () =>
+        status(
+          'r2 to pause at 20%',
+          (s) => s.revision === 2 && s.phase === 'Paused' && s.currentStepIndex === 1,
+        ),
+    },
+    'nginx-canary-at-20': {
+      check: async ({ stdout }) =>
+        expect(annotations(stdout)).toEqual({
+          'nginx.ingress.kubernetes.io/canary': 'true',
+          'nginx.ingress.kubernetes.io/canary-weight': '20',
+        }),
+    },
+    'nginx-promote-to-header-route': {
+      check: () =>
+        status(
+          'r2 to pause at 50%',
+          (s) => s.revision === 2 && s.phase === 'Paused' && s.currentStepIndex === 4,
+        ),
+    },
+    'nginx-canary-at-50': {
+      check: async ({ stdout }) =>
+        expect(annotations(stdout)).toMatchObject({
+          'nginx.ingress.kubernetes.io/canary-weight': '50',
+          'nginx.ingress.kubernetes.io/canary-by-header': 'X-Beta',
+          'nginx.ingress.kubernetes.io/canary-by-header-value': '1',
+        }),
+    },
+    'nginx-promote-to-stable': {
+      check: () => status('r2 to become Healthy', (s) => s.revision === 2 && s.phase === 'Healthy'),
+    },
+    'nginx-ingresses-left': {
+      repeatUntilChecked: true,
+      check: async ({ stdout }) => {
+        expect(stdout).toMatch(/^NAME\s+CLASS\s+HOSTS/);
+        const names = stdout
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((line) => line.split(/\s+/)[0]);
+        expect(names).toEqual(['checkout']);
+      },
+    },
+    'nginx-clean-up': {
+      check: async () =>
+        expect(
+          await core.readNamespace({ name: NAMESPACE }).then(
+            () => 'still there',
+            () => 'gone',
+          ),
+        ).toBe('gone'),
+    },
+  };
+
+  const blocks = docShellBlocks().filter((block) => block.runBy?.file === THIS_FILE);
 
   beforeAll(async () => {
     worker = siirtoWorker(scope, 'worker');
@@ -41,66 +114,36 @@ describe('docs/nginx-ingress.md, run as written', () => {
     await core.deleteNamespace({ name: NAMESPACE, propagationPolicy: 'Background' }).catch(() => undefined);
   });
 
-  const shell = async (command: string) => {
-    const result = await run('bash', ['-c', command], undefined, { KUBECONFIG: stack.kubeconfig });
-    if (result.code !== 0) throw new Error(`${command} exited ${result.code}: ${result.stderr}`);
-    return result.stdout;
-  };
-  const status = (accept: (status: RolloutStatus) => boolean, description: string) =>
-    waitFor(description, async () => accept(await see.rolloutStatus('checkout')), { timeoutMs: 60_000 });
-
-  it('applies the example, shows the stable Ingress through Traefik, rolls a new image through the canary Ingress to stable, and cleans up', async () => {
-    const blocks = shellBlocks(readFileSync(DOC, 'utf8'));
-    // What each command is followed by: the state the document says it leads to.
-    const after: ((output: string) => Promise<unknown>)[] = [
-      () => status((s) => s.phase === 'Healthy' && s.revision === 1, 'r1 to become Healthy'),
-      async (output) => expect(JSON.parse(output)).toMatchObject({ version: '1.0.0', code: 200 }),
-      () => status((s) => s.phase === 'Paused' && s.currentStepIndex === 1, 'r2 to pause at 20%'),
-      async (output) =>
-        expect(JSON.parse(output)).toEqual({
-          'nginx.ingress.kubernetes.io/canary': 'true',
-          'nginx.ingress.kubernetes.io/canary-weight': '20',
-        }),
-      () => status((s) => s.phase === 'Paused' && s.currentStepIndex === 4, 'r2 to pause at 50%'),
-      async (output) =>
-        expect(JSON.parse(output)).toMatchObject({
-          'nginx.ingress.kubernetes.io/canary-weight': '50',
-          'nginx.ingress.kubernetes.io/canary-by-header': 'X-Beta',
-          'nginx.ingress.kubernetes.io/canary-by-header-value': '1',
-        }),
-      () => status((s) => s.phase === 'Healthy' && s.revision === 2, 'r2 to become Healthy'),
-      async (output) => {
-        expect(output).toMatch(/^NAME\s+CLASS\s+HOSTS/);
-        expect(
-          output
-            .trim()
-            .split('\n')
-            .slice(1)
-            .map((line) => line.split(/\s+/)[0]),
-        ).toEqual(['checkout']);
-      },
-      () =>
-        waitFor(
-          'the namespace to go',
-          async () => !(await shell('kubectl get namespaces -o name')).includes(`namespace/${NAMESPACE}\n`),
-        ),
-    ];
-    expect(blocks).toHaveLength(after.length);
-    for (const [index, block] of blocks.entries()) {
-      // The curl and the listing after promotion show a state reached a moment later: asked again until then.
-      const output =
-        index === 1 || index === 7
-          ? await waitFor(`"${block}" to show what the document says`, async () => {
-              const answer = await shell(block);
-              return (
-                (await after[index]!(answer).then(
-                  () => true,
-                  () => false,
-                )) && answer
-              );
-            })
-          : await shell(block);
-      await after[index]!(output);
-    }
+  it('has a step for every block that names it, in the doc’s order, and no step that no block names', () => {
+    expect(blocks.map((block) => block.runBy?.id)).toEqual(Object.keys(STEPS));
   });
+
+  // One test: each block leads on from the state the one before left.
+  it('applies the example, shows the stable Ingress through Traefik, rolls a new image through the canary Ingress to stable, and cleans up', async () => {
+    for (const block of blocks) {
+      const step = STEPS[block.runBy?.id ?? ''];
+      if (!step) throw new Error(`${block.doc}:${block.line} names an entry STEPS in ${THIS_FILE} lacks`);
+      const runBlock = async () => {
+        const result = await run('bash', ['-eo', 'pipefail', '-c', block.text], undefined, {
+          KUBECONFIG: stack.kubeconfig,
+        });
+        if (result.code !== 0) {
+          throw new Error(
+            `${block.doc}:${block.line} exited ${result.code}:\n${block.text}\n${result.stderr}`,
+          );
+        }
+        return result;
+      };
+      if (step.repeatUntilChecked) {
+        await waitFor(`${block.doc}:${block.line} to show what the doc says`, async () =>
+          step.check(await runBlock()).then(
+            () => true,
+            () => false,
+          ),
+        );
+      } else {
+        await step.check(await runBlock());
+      }
+    }
+  }, 240_000);
 });

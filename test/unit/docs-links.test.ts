@@ -9,7 +9,6 @@ import { docFiles, fencedBlocks, PROJECT_DIR } from '../docs/doc-blocks';
 const PAGES_ARRIVING = [
   'docs/http-commands.md',
   'docs/install.md',
-  'docs/nginx-ingress.md',
   'docs/webhooks.md',
 ];
 
