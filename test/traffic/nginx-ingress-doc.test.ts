@@ -37,9 +37,25 @@ describe('docs/nginx-ingress.md, run as written', () => {
     waitFor(description, async () => accept(await see.rolloutStatus(ROLLOUT)), { timeoutMs: 60_000 });
   const annotations = (stdout: string) => JSON.parse(stdout) as Record<string, string>;
 
+  /**
+   * The first revision's number: 1 on a fresh stack, higher where the example ran before (revisions go
+   * on from the Rollout's earlier runs in Temporal).
+   */
+  let first = 0;
+
   const STEPS: Record<string, Step> = {
     'nginx-apply': {
-      check: () => status('r1 to become Healthy', (s) => s.phase === 'Healthy' && s.revision === 1),
+      check: async () => {
+        const healthy = await waitFor(
+          'the first revision to become Healthy',
+          async () => {
+            const seen = await see.rolloutStatus(ROLLOUT);
+            return seen.phase === 'Healthy' && seen;
+          },
+          { timeoutMs: 60_000 },
+        );
+        first = healthy.revision ?? 0;
+      },
     },
     'nginx-stable-curl': {
       repeatUntilChecked: true,
@@ -48,8 +64,8 @@ describe('docs/nginx-ingress.md, run as written', () => {
     'nginx-new-image': {
       check: () =>
         status(
-          'r2 to pause at 20%',
-          (s) => s.revision === 2 && s.phase === 'Paused' && s.currentStepIndex === 1,
+          'the new revision to pause at 20%',
+          (s) => s.revision === first + 1 && s.phase === 'Paused' && s.currentStepIndex === 1,
         ),
     },
     'nginx-canary-at-20': {
@@ -62,8 +78,8 @@ describe('docs/nginx-ingress.md, run as written', () => {
     'nginx-promote-to-header-route': {
       check: () =>
         status(
-          'r2 to pause at 50%',
-          (s) => s.revision === 2 && s.phase === 'Paused' && s.currentStepIndex === 4,
+          'the new revision to pause at 50%',
+          (s) => s.revision === first + 1 && s.phase === 'Paused' && s.currentStepIndex === 4,
         ),
     },
     'nginx-canary-at-50': {
@@ -75,7 +91,11 @@ describe('docs/nginx-ingress.md, run as written', () => {
         }),
     },
     'nginx-promote-to-stable': {
-      check: () => status('r2 to become Healthy', (s) => s.revision === 2 && s.phase === 'Healthy'),
+      check: () =>
+        status(
+          'the new revision to become Healthy',
+          (s) => s.revision === first + 1 && s.phase === 'Healthy',
+        ),
     },
     'nginx-ingresses-left': {
       repeatUntilChecked: true,
