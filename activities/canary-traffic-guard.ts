@@ -86,7 +86,7 @@ function driftOutcome(drift: WeightDrift): CanaryTrafficGuardOutcome {
   const by = drift.changedBy ? ` by ${drift.changedBy.manager}` : '';
   return {
     unreadyAt: new Date().toISOString(),
-    message: `${drift.object} had its weights changed to ${drift.found}${by}`,
+    message: `${drift.object} ${drift.change ?? `had its weights changed to ${drift.found}`}${by}`,
     drift,
   };
 }

@@ -142,9 +142,13 @@ function convertCanary(canary: Json, note: Note, context: ReferenceContext): Jso
   };
 }
 
+/** The fields of Argo's nginx block Siirto reads as Argo does. */
+const NGINX_FIELDS = ['stableIngress', 'stableIngresses', 'annotationPrefix', 'additionalIngressAnnotations'];
+
 /**
- * Argo's Gateway API plugin as Siirto's gatewayAPI routing. Siirto sets the weights of HTTPRoutes in
- * the Rollout's own namespace; the plugin's `namespace` is noted where it may say otherwise.
+ * Argo's routers Siirto has as its own: the Gateway API plugin as gatewayAPI routing (HTTPRoutes in
+ * the Rollout's own namespace; the plugin's `namespace` is noted where it may say otherwise), and the
+ * nginx block as nginx routing. Both together move together, as in Argo.
  */
 function convertTrafficRouting(
   routing: unknown,
@@ -155,29 +159,53 @@ function convertTrafficRouting(
   if (!isObject(routing)) {
     note(
       at,
-      'missing: Siirto shifts traffic through Gateway API HTTPRoutes and cannot roll this canary out ' +
-        'without one; add trafficRouting.gatewayAPI.httpRoute (a canary without a traffic router is planned)',
+      'missing: Siirto shifts traffic through Gateway API HTTPRoutes or ingress-nginx canary Ingresses and ' +
+        'cannot roll this canary out without one; add trafficRouting.gatewayAPI.httpRoute or ' +
+        'trafficRouting.nginx.stableIngress (a canary without a traffic router is planned)',
     );
     return undefined;
   }
   const plugins = isObject(routing.plugins) ? routing.plugins : {};
   for (const name of Object.keys(plugins).filter((plugin) => plugin !== GATEWAY_API_PLUGIN)) {
-    note(`${at}.plugins["${name}"]`, 'not carried over: Siirto routes through the Gateway API only');
+    note(
+      `${at}.plugins["${name}"]`,
+      'not carried over: Siirto routes through the Gateway API and ingress-nginx only',
+    );
   }
-  for (const router of Object.keys(routing).filter((key) => !['plugins', 'managedRoutes'].includes(key))) {
+  for (const router of Object.keys(routing).filter(
+    (key) => !['plugins', 'managedRoutes', 'nginx'].includes(key),
+  )) {
     note(
       `${at}.${router}`,
       router === 'maxTrafficWeight'
         ? "not carried over: Siirto's weights are percentages of 100"
-        : 'not carried over: Siirto routes through the Gateway API only (HTTPRoute weights)',
+        : 'not carried over: Siirto routes through the Gateway API (HTTPRoute weights) and ingress-nginx ' +
+            '(canary Ingresses) only',
     );
   }
   const plugin = plugins[GATEWAY_API_PLUGIN];
-  if (!isObject(plugin)) {
-    note(at, `has no ${GATEWAY_API_PLUGIN} plugin, so Siirto has no route to shift traffic through`);
+  const gatewayAPI = isObject(plugin)
+    ? convertGatewayApiPlugin(plugin, `${at}.plugins["${GATEWAY_API_PLUGIN}"]`, note, context)
+    : undefined;
+  const nginx = isObject(routing.nginx) ? convertNginx(routing.nginx, `${at}.nginx`, note) : undefined;
+  if (!gatewayAPI && !nginx) {
+    if (!isObject(plugin) && !isObject(routing.nginx)) {
+      note(
+        at,
+        `has no ${GATEWAY_API_PLUGIN} plugin and no nginx, so Siirto has no route to shift traffic through`,
+      );
+    }
     return undefined;
   }
-  const pluginAt = `${at}.plugins["${GATEWAY_API_PLUGIN}"]`;
+  // Header and mirror routes (setHeaderRoute, setMirrorRoute) are named here, in Argo's shape.
+  return {
+    ...(gatewayAPI ? { gatewayAPI } : {}),
+    ...(nginx ? { nginx } : {}),
+    ...pick(routing, ['managedRoutes']),
+  };
+}
+
+function convertGatewayApiPlugin(plugin: Json, pluginAt: string, note: Note, context: ReferenceContext) {
   noteRouteNamespace(plugin.namespace, `${pluginAt}.namespace`, note, context);
   for (const field of Object.keys(plugin).filter(
     (key) => !['httpRoute', 'httpRoutes', 'namespace'].includes(key),
@@ -201,10 +229,25 @@ function convertTrafficRouting(
         : undefined;
   if (!gatewayAPI) {
     note(pluginAt, 'names no httpRoute or httpRoutes, so Siirto has no route to shift traffic through');
+  }
+  return gatewayAPI;
+}
+
+/** Argo's nginx block as it is: Siirto names its canary Ingresses as Argo does and reads the same fields. */
+function convertNginx(nginx: Json, at: string, note: Note): Json | undefined {
+  for (const field of Object.keys(nginx).filter((key) => !NGINX_FIELDS.includes(key))) {
+    note(
+      `${at}.${field}`,
+      field === 'canaryIngressAnnotations'
+        ? 'not carried over: write the canary annotations in additionalIngressAnnotations, without the prefix'
+        : 'not carried over: Siirto reads stableIngress(es), annotationPrefix and additionalIngressAnnotations',
+    );
+  }
+  if (typeof nginx.stableIngress !== 'string' && !Array.isArray(nginx.stableIngresses)) {
+    note(at, 'names no stableIngress or stableIngresses, so Siirto has no Ingress to shift traffic through');
     return undefined;
   }
-  // Header and mirror routes (setHeaderRoute, setMirrorRoute) are named here, in Argo's shape.
-  return { gatewayAPI, ...pick(routing, ['managedRoutes']) };
+  return pick(nginx, NGINX_FIELDS);
 }
 
 function noteRouteNamespace(namespace: unknown, at: string, note: Note, context: ReferenceContext): void {

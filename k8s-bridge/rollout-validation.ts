@@ -299,8 +299,14 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
     (async () => {
       // Without a router there are no routes to check.
       if (!services?.trafficRouting || !services.stableService || !services.canaryService) return;
-      const mirrorSteps = (rollout.spec.strategy.canary?.steps ?? []).flatMap((step, index) =>
+      const steps = rollout.spec.strategy.canary?.steps ?? [];
+      const mirrorSteps = steps.flatMap((step, index) =>
         step.setMirrorRoute?.match ? [`spec.strategy.canary.steps[${index}].setMirrorRoute`] : [],
+      );
+      const headerSteps = steps.flatMap((step, index) =>
+        step.setHeaderRoute?.match
+          ? [{ field: `spec.strategy.canary.steps[${index}].setHeaderRoute`, route: step.setHeaderRoute }]
+          : [],
       );
       routingProblems = await validateTrafficRouting(
         createTrafficRouters(clients),
@@ -313,6 +319,7 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
           roles: services.roles,
         },
         mirrorSteps,
+        headerSteps,
       );
     })(),
   ]);

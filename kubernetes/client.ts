@@ -20,6 +20,7 @@ export interface KubeClients {
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
   custom: k8s.CustomObjectsApi;
+  networking: k8s.NetworkingV1Api;
   objects: k8s.KubernetesObjectApi;
 }
 
@@ -29,6 +30,7 @@ export function makeKubeClients(config: k8s.KubeConfig = loadKubeConfig()): Kube
     core: config.makeApiClient(k8s.CoreV1Api),
     apps: config.makeApiClient(k8s.AppsV1Api),
     custom: config.makeApiClient(k8s.CustomObjectsApi),
+    networking: config.makeApiClient(k8s.NetworkingV1Api),
     objects: k8s.KubernetesObjectApi.makeApiClient(config),
   };
 }

@@ -246,10 +246,83 @@ export const GatewayApiRoutingSchema = exactlyOneOf(
   ['httpRoute', 'httpRoutes'],
 ).meta({ description: 'Route traffic with Gateway API HTTPRoutes (gateway.networking.k8s.io/v1).' });
 
-export const TrafficRoutingSchema = exactlyOneOf(
-  z.object({ gatewayAPI: GatewayApiRoutingSchema.optional() }),
-  ['gatewayAPI'],
-).meta({ description: 'How traffic is split between the stable and canary Services.' });
+/** ingress-nginx's default prefix of the annotations it reads. */
+export const DEFAULT_NGINX_ANNOTATION_PREFIX = 'nginx.ingress.kubernetes.io';
+
+/** An Ingress name, as the apiserver takes it: a DNS subdomain. */
+const IngressNameSchema = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    message: 'write the name of an Ingress in the Rollout namespace (lower case letters, digits, - and .)',
+  });
+
+export const NginxRoutingSchema = exactlyOneOf(
+  z.object({
+    stableIngress: IngressNameSchema.optional().meta({
+      description:
+        'Name of the Ingress, in the Rollout namespace, that sends to the stable Service. Siirto never ' +
+        'changes it: it keeps a canary Ingress beside it, a copy sending to the canary Service.',
+    }),
+    stableIngresses: z.array(IngressNameSchema).min(1).max(16).optional().meta({
+      description: 'Several stable Ingresses, each with a canary Ingress of its own at the same weight.',
+    }),
+    annotationPrefix: z
+      .string()
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+        message: 'write a DNS subdomain such as nginx.ingress.kubernetes.io, without a slash',
+      })
+      .optional()
+      .meta({
+        description: `Prefix of the canary annotations, as the controller's --annotations-prefix; ${DEFAULT_NGINX_ANNOTATION_PREFIX} unless set.`,
+      }),
+    additionalIngressAnnotations: z
+      .record(z.string(), z.string())
+      .optional()
+      .meta({
+        maxProperties: 16,
+        description:
+          'More canary annotations for every canary Ingress, named without the prefix, such as ' +
+          '{canary-by-cookie: beta}.',
+      }),
+  }),
+  ['stableIngress', 'stableIngresses'],
+).meta({
+  description:
+    'Route traffic with ingress-nginx canary Ingresses: a canary Ingress per stable Ingress, carrying the ' +
+    'weight in its canary-weight annotation.',
+});
+
+/** Adds a rule that at least one of `fields` is set, both for zod and, as CEL, for the apiserver. */
+function atLeastOneOf<Shape extends z.ZodRawShape>(
+  schema: z.ZodObject<Shape>,
+  fields: (keyof Shape & string)[],
+) {
+  const message = `set at least one of ${fields.join(', ')}`;
+  return schema
+    .superRefine((value, context) => {
+      const set = fields.filter((field) => (value as Record<string, unknown>)[field] !== undefined);
+      if (set.length === 0) context.addIssue({ code: 'custom', message, path: [] });
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        { rule: fields.map((field) => `has(self.${field})`).join(' || '), message },
+      ],
+    });
+}
+
+export const TrafficRoutingSchema = atLeastOneOf(
+  z.object({
+    gatewayAPI: GatewayApiRoutingSchema.optional(),
+    nginx: NginxRoutingSchema.optional(),
+  }),
+  ['gatewayAPI', 'nginx'],
+).meta({
+  description:
+    'How traffic is split between the stable and canary Services: Gateway API HTTPRoutes, ingress-nginx ' +
+    'canary Ingresses, or both, moved together.',
+});
 
 /** A count of pods, or a percentage of spec.replicas as a string such as "25%", as Deployments take it. */
 export const IntOrPercentSchema = z
@@ -523,6 +596,7 @@ export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
 export type PodMetadata = z.infer<typeof PodMetadataSchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
+export type NginxRouting = z.infer<typeof NginxRoutingSchema>;
 export type IntOrPercent = z.infer<typeof IntOrPercentSchema>;
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;

@@ -19,6 +19,7 @@ import {
   type HttpRoute,
   type SplitServices,
 } from './http-route';
+import { forEachRoutingObject } from './each-routing-object';
 import { mirrorRefusal, parentGateways } from './gateway-controllers';
 import { withManagedRoute, withoutManagedRoutes } from './http-route-managed-rules';
 import { httpRouteProblems, routeSplitProblem } from './http-route-validation';
@@ -201,32 +202,14 @@ function watchRouteForDrift(
   });
 }
 
-/**
- * Runs `edit` on every route. With `everyRoute`, each route that can be edited is, whatever became of
- * the others, and the failures are told together: a failure a retry may mend is retried, the rest
- * are one message.
- */
-async function forEachRoute(
+/** Runs `edit` on every route the target names; `everyRoute` as `forEachRoutingObject` has it. */
+function forEachRoute(
   target: RoutingTarget,
   edit: (name: string) => Promise<void>,
   everyRoute: boolean,
 ): Promise<void> {
   const names = namedRoutes(target.trafficRouting).map((route) => route.name);
-  if (!everyRoute) {
-    for (const name of names) await edit(name);
-    return;
-  }
-  const failures: unknown[] = [];
-  for (const name of names) await edit(name).catch((error) => failures.push(error));
-  const [first] = failures;
-  if (first === undefined) return;
-  const transient = failures.find((failure) => !(failure instanceof ApplicationFailure));
-  if (transient !== undefined || failures.length === 1) throw transient ?? first;
-  const permanent = failures as ApplicationFailure[];
-  throw ApplicationFailure.nonRetryable(
-    permanent.map((failure) => failure.message).join('; '),
-    permanent[0]?.type ?? FailureType.TrafficRouteMisconfigured,
-  );
+  return forEachRoutingObject(names, edit, everyRoute);
 }
 
 /** Fails with type `ManagedRouteInvalid` when a route's Gateway would answer mirrored requests with errors. */

@@ -3,9 +3,11 @@ import type { KubeClients } from '../../kubernetes/client';
 import { describeRollout } from '../rollout-reader';
 import { FailureType } from '../../reasons/rollout-reasons';
 import { gatewayApiRouter } from './gateway-api';
-import type { RoutingTarget, TrafficRouter, TrafficRouterFactory } from './traffic-router';
+import { nginxIngressRouter } from './nginx-ingress/nginx-router';
+import type { HeaderRouteStep, RoutingTarget, TrafficRouter, TrafficRouterFactory } from './traffic-router';
 
 export type {
+  HeaderRouteStep,
   ManagedRoute,
   RoutedWeights,
   RoutingTarget,
@@ -15,7 +17,7 @@ export type {
 } from './traffic-router';
 
 /** Every traffic router Siirto has; adding one is adding its module and a line here. */
-const ROUTER_FACTORIES: TrafficRouterFactory[] = [gatewayApiRouter];
+const ROUTER_FACTORIES: TrafficRouterFactory[] = [gatewayApiRouter, nginxIngressRouter];
 
 export function createTrafficRouters(kube: KubeClients): TrafficRouter[] {
   return ROUTER_FACTORIES.map((createRouter) => createRouter(kube));
@@ -40,12 +42,13 @@ export function servingRouters(routers: readonly TrafficRouter[], target: Routin
 /**
  * What keeps a Rollout's routing objects from carrying its traffic, as each router serving it finds:
  * one line a problem, naming the field and the fix; `mirrorSteps` are the fields of the steps that add
- * a mirror route. The bridge checks every Rollout with this.
+ * a mirror route, `headerSteps` the steps that add a header route. The bridge checks every Rollout with this.
  */
 export async function validateTrafficRouting(
   routers: readonly TrafficRouter[],
   target: RoutingTarget,
   mirrorSteps: readonly string[] = [],
+  headerSteps: readonly HeaderRouteStep[] = [],
 ): Promise<string[]> {
   const serving = routers.filter((router) => router.handles(target.trafficRouting));
   if (serving.length === 0) {
@@ -53,6 +56,8 @@ export async function validateTrafficRouting(
       `${target.field ?? 'spec.strategy.canary'}.trafficRouting: Siirto cannot serve it; ${choices(routers)}`,
     ];
   }
-  const problems = await Promise.all(serving.map((router) => router.validate(target, mirrorSteps)));
+  const problems = await Promise.all(
+    serving.map((router) => router.validate(target, mirrorSteps, headerSteps)),
+  );
   return problems.flat();
 }

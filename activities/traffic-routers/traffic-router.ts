@@ -33,6 +33,11 @@ export interface WeightDrift {
   found: string;
   /** Who set them, from the object's managedFields, when it says. */
   changedBy?: FieldWriter;
+  /**
+   * What changed, when it is not the weights themselves: `had its hosts or paths changed` for an
+   * object a router copies from. Setting the weights again brings the router's objects in step.
+   */
+  change?: string;
 }
 
 /** The weights one routing object carries for the two Services. */
@@ -41,6 +46,12 @@ export interface RoutedWeights {
   object: string;
   /** Absent when the object does not exist or cannot be split between the two Services. */
   weights?: TrafficWeights;
+}
+
+/** A `setHeaderRoute` step with a match, and its field: `spec.strategy.canary.steps[1].setHeaderRoute`. */
+export interface HeaderRouteStep {
+  field: string;
+  route: SetHeaderRoute;
 }
 
 /**
@@ -58,7 +69,7 @@ export type ManagedRoute =
  * index.ts.
  */
 export interface TrafficRouter {
-  /** The trafficRouting field it serves, as users write it: `gatewayAPI`. */
+  /** The trafficRouting field it serves, as users write it: `gatewayAPI`, `nginx`. */
   readonly field: string;
   handles(trafficRouting: TrafficRouting): boolean;
   /**
@@ -66,9 +77,14 @@ export interface TrafficRouter {
    * the two Services, one problem a line, each naming the field and the fix; empty when nothing does.
    * The bridge asks before a rollout starts, so a Rollout that cannot be routed never moves traffic.
    * `mirrorSteps` are the fields of the steps that add a mirror route, as
-   * `spec.strategy.canary.steps[3].setMirrorRoute`, for a router to refuse where it cannot mirror.
+   * `spec.strategy.canary.steps[3].setMirrorRoute`, for a router to refuse where it cannot mirror;
+   * `headerSteps` the steps that add a header route, for a router to refuse the matches it cannot make.
    */
-  validate(target: RoutingTarget, mirrorSteps?: readonly string[]): Promise<string[]>;
+  validate(
+    target: RoutingTarget,
+    mirrorSteps?: readonly string[],
+    headerSteps?: readonly HeaderRouteStep[],
+  ): Promise<string[]>;
   /** Sets the weights; idempotent, and leaves everything else on the routing objects as it is. */
   setWeights(change: TrafficWeightChange): Promise<void>;
   /** The weights each routing object carries now. */

@@ -11,6 +11,7 @@ import {
   annotateRollout,
   kubectlApply,
   rolloutManifest,
+  serviceManifest,
   servicesAndRoute,
   setImage,
 } from '../harness/rollout-fixtures';
@@ -96,6 +97,11 @@ describe('Siirto running as its deploy/ service accounts', () => {
       [bridgeAccount, 'patch', 'replicasets.apps'],
       [bridgeAccount, 'delete', 'replicasets.apps'],
       [bridgeAccount, 'delete', 'rollouts.siirto.dev'],
+      [workerAccount, 'create', 'ingresses.networking.k8s.io'],
+      [workerAccount, 'delete', 'ingresses.networking.k8s.io'],
+      [workerAccount, 'patch', 'ingresses.networking.k8s.io'],
+      [bridgeAccount, 'get', 'ingresses.networking.k8s.io'],
+      [bridgeAccount, 'update', 'ingresses.networking.k8s.io'],
     ];
     const answers = Object.fromEntries(
       await Promise.all(
@@ -131,6 +137,11 @@ describe('Siirto running as its deploy/ service accounts', () => {
       'siirto-bridge patch replicasets.apps': 'yes',
       'siirto-bridge delete replicasets.apps': 'no',
       'siirto-bridge delete rollouts.siirto.dev': 'no',
+      'siirto-worker create ingresses.networking.k8s.io': 'yes',
+      'siirto-worker delete ingresses.networking.k8s.io': 'yes',
+      'siirto-worker patch ingresses.networking.k8s.io': 'no',
+      'siirto-bridge get ingresses.networking.k8s.io': 'yes',
+      'siirto-bridge update ingresses.networking.k8s.io': 'no',
     });
   });
 
@@ -186,6 +197,66 @@ describe('Siirto running as its deploy/ service accounts', () => {
       return !(PROMOTE_ANNOTATION in (rollout.metadata.annotations ?? {}));
     });
     // A refused call the processes retry past would not fail a step, but it would show in their logs.
+    for (const process of [worker, bridge]) expect(process.logText()).not.toMatch(/forbidden/i);
+  });
+
+  it('is enough for an nginx canary: the canary Ingress made at 50% beside the stable Ingress, then deleted on promotion', async () => {
+    const shop = 'ingress-shop';
+    const canaryIngress = `${shop}-web-canary`;
+    const service = (name: string) => serviceManifest(namespace, name, shop);
+    await kubectlApply(
+      [
+        service(`${shop}-stable`),
+        service(`${shop}-canary`),
+        JSON.stringify({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'Ingress',
+          metadata: { name: 'web', namespace },
+          spec: {
+            ingressClassName: 'nginx',
+            rules: [
+              {
+                host: `${shop}.${namespace}.nginx.example`,
+                http: {
+                  paths: [
+                    {
+                      path: '/',
+                      pathType: 'Prefix',
+                      backend: { service: { name: `${shop}-stable`, port: { number: 80 } } },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        }),
+        rolloutManifest({
+          namespace,
+          app: shop,
+          steps: [{ setWeight: 50 }, { pause: {} }],
+          canary: { trafficRouting: { nginx: { stableIngress: 'web' } } },
+        }),
+      ].join('\n---\n'),
+    );
+    await waitFor('the nginx Rollout r1 to become Healthy', async () => {
+      const current = await see.rolloutStatus(shop);
+      return current.phase === 'Healthy' && current.revision === 1;
+    });
+    await setImage(namespace, shop, `registry.example/${shop}:2`);
+    await waitFor('the nginx Rollout r2 to pause at 50%', async () => {
+      const current = await see.rolloutStatus(shop);
+      return current.revision === 2 && current.phase === 'Paused' && current.currentStepIndex === 1;
+    });
+    const { networking } = kubeClients();
+    const canary = await networking.readNamespacedIngress({ name: canaryIngress, namespace });
+    expect(canary.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('50');
+    await annotateRollout(namespace, shop, `${PROMOTE_ANNOTATION}=true`);
+    await waitFor('the nginx Rollout r2 to become Healthy', async () => {
+      const current = await see.rolloutStatus(shop);
+      return current.revision === 2 && current.phase === 'Healthy';
+    });
+    const left = await networking.listNamespacedIngress({ namespace });
+    expect(left.items.map((ingress) => ingress.metadata?.name)).toEqual(['web']);
     for (const process of [worker, bridge]) expect(process.logText()).not.toMatch(/forbidden/i);
   });
 

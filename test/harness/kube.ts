@@ -10,5 +10,6 @@ export function kubeClients() {
     core: config.makeApiClient(k8s.CoreV1Api),
     apps: config.makeApiClient(k8s.AppsV1Api),
     custom: config.makeApiClient(k8s.CustomObjectsApi),
+    networking: config.makeApiClient(k8s.NetworkingV1Api),
   };
 }

@@ -264,7 +264,6 @@ describe('siirto convert, from Argo Rollouts manifests', () => {
       'spec.strategy.canary.antiAffinity',
       'spec.strategy.canary.canaryMetadata',
       'spec.strategy.canary.dynamicStableScale',
-      'spec.strategy.canary.trafficRouting.nginx',
       'spec.strategy.canary.trafficRouting.plugins["argoproj-labs/gatewayAPI"].httpRoutes[1].useHeaderRoutes',
     ]);
     expect(notes[0]).toContain('copy the referenced workload');
@@ -272,7 +271,32 @@ describe('siirto convert, from Argo Rollouts manifests', () => {
       (converted[0]?.spec.strategy as { canary: { trafficRouting: unknown } }).canary.trafficRouting,
     ).toEqual({
       gatewayAPI: { httpRoutes: [{ name: 'a' }, { name: 'b' }] },
+      nginx: { stableIngress: 'checkout' },
     });
+  });
+
+  it('carries an nginx Rollout over to nginx routing with the fields Argo and Siirto share, naming the one it leaves out', () => {
+    const nginx = {
+      stableIngresses: ['web', 'api'],
+      annotationPrefix: 'custom.nginx.org',
+      additionalIngressAnnotations: { 'canary-by-header': 'X-Canary' },
+      canaryIngressAnnotations: { 'example.com/team': 'shop' },
+    };
+    const { converted, notes } = convert([argoCanary({ trafficRouting: { nginx } })]);
+    expect(
+      (converted[0]?.spec.strategy as { canary: { trafficRouting: unknown } }).canary.trafficRouting,
+    ).toEqual({
+      nginx: {
+        stableIngresses: ['web', 'api'],
+        annotationPrefix: 'custom.nginx.org',
+        additionalIngressAnnotations: { 'canary-by-header': 'X-Canary' },
+      },
+    });
+    expect(notes).toEqual([
+      'Rollout shop/checkout: spec.strategy.canary.trafficRouting.nginx.canaryIngressAnnotations: not carried ' +
+        'over: write the canary annotations in additionalIngressAnnotations, without the prefix',
+    ]);
+    expect(RolloutSpecSchema.safeParse(converted[0]?.spec).success).toBe(true);
   });
 
   it('passes objects not of Argo Rollouts through unchanged, leaves out Argo’s runtime objects, skips empty documents', () => {
