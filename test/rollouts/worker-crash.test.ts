@@ -55,9 +55,8 @@ describe('a worker killed during a timed pause', () => {
     const pauseMilliseconds = recordedAt(timerFired) - recordedAt(timerStarted);
     expect(Math.abs(pauseMilliseconds - PAUSE_SECONDS * 1000)).toBeLessThanOrEqual(1_000);
 
-    // The restarted worker took the run over inside the pause, so the timer fired on it: by the
-    // server's record, a workflow task of a worker other than the one that started the timer began
-    // before the timer fired.
+    // The timer fired on the restarted worker: by the server's record, the workflow task that took the
+    // fired timer went to a worker other than the one that started the timer.
     const eventId = (event: HistoryEvent) => Number(event.eventId);
     const workerOf = (event: HistoryEvent) =>
       (event.workflowTaskStartedEventAttributes as { identity: string }).identity;
@@ -65,11 +64,8 @@ describe('a worker killed during a timed pause', () => {
     const killedWorker = workerOf(
       taskStarts.filter((event) => eventId(event) < eventId(timerStarted)).at(-1)!,
     );
-    const takeOver = taskStarts.find(
-      (event) => eventId(event) > eventId(timerStarted) && workerOf(event) !== killedWorker,
-    );
-    expect(takeOver).toBeDefined();
-    expect(eventId(takeOver!)).toBeLessThan(eventId(timerFired));
+    const afterTheTimer = taskStarts.find((event) => eventId(event) > eventId(timerFired));
+    expect(workerOf(afterTheTimer!)).not.toBe(killedWorker);
 
     // As the user sees it, from the status write that said Paused to the one that said the pause was
     // over, on the server's clock: the pause does not look shorter, and its end is written within a
