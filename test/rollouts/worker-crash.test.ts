@@ -67,12 +67,12 @@ describe('a worker killed during a timed pause', () => {
     const afterTheTimer = taskStarts.find((event) => eventId(event) > eventId(timerFired));
     expect(workerOf(afterTheTimer!)).not.toBe(killedWorker);
 
-    // As the user sees it, from the status write that said Paused to the one that said the pause was
-    // over, on the server's clock: the pause does not look shorter, and its end is written within a
-    // few seconds of the timer.
-    const [pausedWritten] = activityCompletions(events, /^status Paused: /);
+    // As the user sees it, from the pause's start to the status write that said it was over, on the
+    // server's clock: the pause does not look shorter, and its end is written within a few seconds of
+    // the timer. (The write that said Paused is no start: the kill may catch it done in the cluster but
+    // not yet reported, and its retry completes it late in Temporal's record.)
     const [resumedWritten] = activityCompletions(events, /: pause over$/);
-    const observedPause = resumedWritten!.at - pausedWritten!.at;
+    const observedPause = resumedWritten!.at - recordedAt(timerStarted);
     expect(observedPause).toBeGreaterThanOrEqual((PAUSE_SECONDS - 1) * 1000);
     expect(observedPause).toBeLessThanOrEqual((PAUSE_SECONDS + 5) * 1000);
 
