@@ -182,6 +182,7 @@ export function recordTraffic(config: k8s.KubeConfig, namespace: string, now: ()
     }
   };
 
+  // Each follows its kind until `stop`, listing again after any failure, so none rejects.
   void follow(
     'route',
     `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,

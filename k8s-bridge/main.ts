@@ -146,6 +146,7 @@ async function main(): Promise<void> {
     log.info('HTTP commands disabled: set SIIRTO_COMMANDS_TOKEN_SECRET to NAMESPACE/NAME of a token Secret');
   }
 
+  // A resync logs its own failure and the next one tries again: nothing waits on it.
   const resyncTimer = setInterval(() => void resync(), settings.resyncSeconds * 1_000);
   void resync();
   log.info('bridge started', {

@@ -94,6 +94,7 @@ export async function watchRollouts(
     options.onRestart?.();
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
+      // A failed restart comes back through this ERROR handler, which schedules the next one.
       if (!stopped) void informer.start();
     }, delayMs);
   });

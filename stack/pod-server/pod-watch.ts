@@ -112,5 +112,6 @@ export function watchPods(
       }
     }
   };
+  // Runs until `stopped`; it catches its own failures and retries, so it never rejects.
   void run();
 }

@@ -122,3 +122,42 @@ export async function activitySummaries(workflowId: string): Promise<string[]> {
 export async function timerSummaries(workflowId: string): Promise<string[]> {
   return summariesOf(await historyOf(workflowId), 'EVENT_TYPE_TIMER_STARTED');
 }
+
+/**
+ * When Temporal's server recorded the event, in ms: a clock that neither a test's polling nor a busy
+ * machine's scheduling of the test process moves.
+ */
+export function recordedAt(event: HistoryEvent): number {
+  return Date.parse(String(event.eventTime));
+}
+
+/** An activity's completion as the server recorded it: its event's ID, and when, in ms. */
+export interface ActivityCompletion {
+  eventId: number;
+  at: number;
+}
+
+/**
+ * The completions, in history order, of the activities whose summary matches; those cancelled or
+ * failed have none.
+ */
+export function activityCompletions(events: HistoryEvent[], summary: string | RegExp): ActivityCompletion[] {
+  const matches = (text: string | undefined) =>
+    text !== undefined && (typeof summary === 'string' ? text === summary : summary.test(text));
+  const scheduled = new Set(
+    events
+      .filter(
+        (event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' && matches(eventSummary(event)),
+      )
+      .map((event) => event.eventId),
+  );
+  return events
+    .filter(
+      (event) =>
+        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED' &&
+        scheduled.has(
+          (event.activityTaskCompletedEventAttributes as { scheduledEventId: string }).scheduledEventId,
+        ),
+    )
+    .map((event) => ({ eventId: Number(event.eventId), at: recordedAt(event) }));
+}

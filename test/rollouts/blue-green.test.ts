@@ -12,7 +12,7 @@ import {
   previewService,
 } from '../harness/blue-green-fixtures';
 import { isolate } from '../harness/isolation';
-import { kubeClients } from '../harness/kube';
+import { kubeClients, lastWriteBy } from '../harness/kube';
 import { observer } from '../harness/observe';
 import { kubectlApply, patchRolloutSpec, routeHost, sampleContainer } from '../harness/rollout-fixtures';
 import { watchServicePods, type ServicePodsWatch } from '../harness/service-pods-watch';
@@ -45,16 +45,6 @@ function non2xx(before: ResponseCounts, after: ResponseCounts): number {
       .filter(([status]) => !status.startsWith('2'))
       .reduce((sum, [, count]) => sum + count, 0);
   return errors(after) - errors(before);
-}
-
-/** When the field manager last wrote the object, as the apiserver recorded it (seconds). */
-function lastWriteBy(
-  managedFields: { manager?: string; time?: Date | string; subresource?: string }[] | undefined,
-  manager: string,
-): number {
-  const entry = managedFields?.find((field) => field.manager === manager && !field.subresource);
-  if (!entry?.time) throw new Error(`no write by ${manager} recorded`);
-  return new Date(entry.time).getTime();
 }
 
 describe('blue-green: the new revision runs beside the active one, then takes all traffic at once', () => {

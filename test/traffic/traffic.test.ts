@@ -4,11 +4,11 @@ import path from 'node:path';
 import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import { promoteUpdate } from '../../workflows/rollout-api';
 import { isolate } from '../harness/isolation';
-import { kubeClients } from '../harness/kube';
+import { kubeClients, lastWriteBy } from '../harness/kube';
 import { patchRolloutSpec, routeHost, sampleContainer } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
-import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
+import { activityCompletions, activitySummaries, historyOf, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { podServer } from './pod-server';
 import { splitSettledAt, startTraffic, type Split, type Traffic } from './traffic';
@@ -274,9 +274,29 @@ describe('real traffic through Traefik, split by the weights Siirto sets', () =>
         'both canary pods seen unready',
         () => unreadyAt.size === 2 && Math.max(...unreadyAt.values()),
       );
-      const reactionMs = moved.at - lastUnreadyAt;
-      figures.unreadyToWeightMovedMs = reactionMs;
-      expect(reactionMs).toBeLessThan(1_000);
+      // As this process saw it, for the report: a busy machine delays this process's watches, so the
+      // bound is checked on the servers' records below.
+      figures.unreadyToWeightMovedMs = moved.at - lastUnreadyAt;
+      // On the apiserver's whole-second clock: Siirto wrote the route in the second the last canary pod
+      // went unready, or the next.
+      const [canaryPods, routeObject] = await Promise.all([
+        core.listNamespacedPod({ namespace, labelSelector: `${POD_TEMPLATE_HASH_LABEL}=${hash}` }),
+        custom.getNamespacedCustomObject({
+          group: 'gateway.networking.k8s.io',
+          version: 'v1',
+          namespace,
+          plural: 'httproutes',
+          name: app,
+        }) as Promise<k8s.KubernetesObject>,
+      ]);
+      const wentUnready = canaryPods.items.map((pod) => {
+        const ready = pod.status?.conditions?.find((condition) => condition.type === 'Ready');
+        expect(ready?.status).toBe('False');
+        return new Date(ready!.lastTransitionTime!).getTime();
+      });
+      expect(
+        lastWriteBy(routeObject.metadata?.managedFields, 'siirto') - Math.max(...wentUnready),
+      ).toBeLessThanOrEqual(1_000);
       const held = await scenario.waitForStatus('the status to say why', (status) =>
         /not Ready/.test(status.message ?? ''),
       );
@@ -308,6 +328,15 @@ describe('real traffic through Traefik, split by the weights Siirto sets', () =>
           'canary Ready again: set weight 50%',
         ]),
       );
+      // On Temporal's clock, to the millisecond: from the guard finding no canary pod Ready to the
+      // route written without the canary.
+      const events = await historyOf(workflow.workflowId);
+      const [written] = activityCompletions(events, 'canary pods not Ready: set weight 0%');
+      const found = activityCompletions(events, 'guard canary traffic at 50%')
+        .filter((guard) => guard.eventId < written!.eventId)
+        .at(-1);
+      figures.unreadyFoundToWeightWrittenMs = written!.at - found!.at;
+      expect(written!.at - found!.at).toBeLessThan(1_000);
       await recordHistoryFixture('canary-unready-mid-step', workflow);
     } finally {
       route.stop();

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -8,6 +8,12 @@ import {
 } from '../../temporal/connection';
 
 describe('Temporal settings from the environment', () => {
+  let directory: string;
+  beforeAll(() => {
+    directory = mkdtempSync(path.join(tmpdir(), 'siirto-tls-'));
+  });
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
   it('defaults to a local dev server on the rollout task queue, without TLS', () => {
     expect(temporalSettingsFromEnv({})).toEqual({
       address: '127.0.0.1:7233',
@@ -48,7 +54,6 @@ describe('Temporal settings from the environment', () => {
   });
 
   it('reads the certificate files for mTLS and names a file it cannot read', () => {
-    const directory = mkdtempSync(path.join(tmpdir(), 'siirto-tls-'));
     for (const file of ['tls.crt', 'tls.key', 'ca.crt'])
       writeFileSync(path.join(directory, file), `PEM ${file}`);
     const settings = temporalSettingsFromEnv({
