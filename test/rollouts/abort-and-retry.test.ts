@@ -78,11 +78,16 @@ describe('aborting a canary', () => {
       'the canary pods to go',
       async () => (await scenario.see.readyPods(paused.currentTemplateHash!)) === 0,
     );
+    // The pods are read by a list, the changes by watches that may deliver a moment later.
+    const recorded = (what: string) => recorder.changes.find((change) => change.what === what);
+    await waitFor(
+      'the watches to deliver the canary ReplicaSet at 0 replicas',
+      async () => recorded(`${canaryReplicaSet} replicas 0`) !== undefined,
+    );
     recorder.stop();
-    const trafficBack = recorder.changes.find((change) => change.what === 'route canary weight 0');
-    const canaryGone = recorder.changes.find((change) => change.what === `${canaryReplicaSet} replicas 0`);
+    const trafficBack = recorded('route canary weight 0');
+    const canaryGone = recorded(`${canaryReplicaSet} replicas 0`);
     expect(trafficBack).toBeDefined();
-    expect(canaryGone).toBeDefined();
     expect(trafficBack!.resourceVersion).toBeLessThan(canaryGone!.resourceVersion);
 
     // The workflow's validator refuses at once, with its reason.
