@@ -1,6 +1,9 @@
 import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
+import { ensureBaseline, removeBaseline } from './baseline-replica-set';
+import type { CanaryJudgeActivities } from './canary-judge-activities';
+import { judgeInterval } from './canary-judgement';
 import { guardCanaryTraffic } from './canary-traffic-guard';
 import { applyManagedRouteStep, removeManagedRoutes } from './managed-routes';
 import { createMetricProviders } from '../analysis/metric-providers';
@@ -17,6 +20,7 @@ import { createTrafficRouters } from './traffic-routers';
 import { setTrafficWeights } from './traffic-weights';
 
 export type { AnalysisActivities } from './analysis-activities';
+export type { CanaryJudgeActivities } from './canary-judge-activities';
 export type { ReplicaSetSummary, RolloutActivities } from './rollout-activities';
 
 /** The rollout activities, bound to a cluster; the worker registers the object under these names. */
@@ -46,5 +50,17 @@ export function createAnalysisActivities(
   return {
     resolveAnalysis: (input) => resolveAnalysis(kube, input, providers),
     measureMetric: (input) => measureMetric(input, providers),
+  };
+}
+
+/** The canary judge's activities: the baseline's pods, and each interval judged from Prometheus. */
+export function createCanaryJudgeActivities(
+  kube: KubeClients,
+  prometheus: PrometheusSettings,
+): CanaryJudgeActivities {
+  return {
+    ensureBaseline: (input) => ensureBaseline(kube, input),
+    removeBaseline: (input) => removeBaseline(kube, input),
+    judgeInterval: (input) => judgeInterval(prometheus, input),
   };
 }

@@ -1,5 +1,6 @@
 import type { V1ReplicaSet } from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
+import type { JudgeStatus } from '../schemas/analysis';
 import type { RolloutStatus } from '../schemas/rollout';
 import { statusQuery, type RolloutState } from '../workflows/rollout-api';
 import { chosenStrategy } from '../workflows/strategies/registry';
@@ -140,7 +141,21 @@ function renderAnalyses(status: RolloutStatus): string[] {
           : 'not measured yet';
         return `      ${metric.name}  ${shown(metric.phase)}  ${counts}  ${measured}`;
       }),
+      ...renderJudge(run.judge),
     ]),
+  ];
+}
+
+/** A judged analysis: the latest judgement's score against the baseline, and each metric's class. */
+function renderJudge(judge: JudgeStatus | undefined): string[] {
+  if (!judge) return [];
+  const critical = judge.criticalFailure ? `, critical metric ${judge.criticalFailure} failed` : '';
+  return [
+    `      judgement ${judge.judgement}/${judge.count} against ${judge.baseline}: score ${judge.score} (${judge.verdict}${critical})`,
+    ...judge.metrics.map(
+      (metric) =>
+        `      ${metric.name}  ${metric.classification}${metric.failed ? ' (failed)' : ''}${metric.critical ? ' critical' : ''}  ${metric.reason}`,
+    ),
   ];
 }
 

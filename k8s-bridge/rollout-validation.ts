@@ -43,8 +43,9 @@ export function rolloutAnalyses(
 ): { analysis: RolloutAnalysis; field: string; mode: 'step' | 'background' }[] {
   const canary = rollout.spec.strategy.canary;
   if (!canary) return blueGreenAnalyses(rollout);
+  // A judged analysis has no templates to resolve: its schema checks its queries.
   const steps = canary.steps.flatMap((step, index) =>
-    step.analysis
+    step.analysis && !step.analysis.judge
       ? [
           {
             analysis: step.analysis,

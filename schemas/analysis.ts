@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from './duration';
 
 /**
  * Analysis: how Siirto judges a canary from Prometheus. A metric is a PromQL query measured every
@@ -183,6 +184,142 @@ function requireSomeMetric(
   }
 }
 
+/** Where a judged metric's query takes the pod matcher of baseline or canary: `{{selector}}`. */
+export const JUDGE_SELECTOR_PLACEHOLDER = /\{\{\s*selector\s*\}\}/;
+
+export const JudgeMetricSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'use lowercase letters, digits and dashes')
+      .max(63)
+      .meta({ description: 'Name of the metric, unique in the judge.' }),
+    query: z
+      .string()
+      .min(1)
+      .meta({
+        description:
+          'PromQL giving one series per pod, such as `sum by (pod) (rate(http_requests_total{ {{selector}} }[{{range}}]))`. ' +
+          'Siirto writes the label matchers of the baseline’s pods, then of the canary’s, for `{{selector}}` ' +
+          '(required) and the query’s resolution for `{{range}}`; every value of every series over the interval is a sample.',
+      }),
+    direction: z.enum(['increase', 'decrease', 'either']).default('increase').meta({
+      description:
+        'Which change counts against the canary: increase (latency, errors), decrease (throughput) or either.',
+    }),
+    critical: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'A failure of this metric fails the whole judgement: the score is 0.' }),
+    weight: z
+      .number()
+      .positive()
+      .default(1)
+      .meta({ description: 'Its share of the score against the other metrics’ weights.' }),
+    tolerance: z.number().min(0).optional().meta({
+      description:
+        'How far the canary may differ, as a fraction of the baseline; the judge’s tolerance unless set.',
+    }),
+    nanStrategy: z
+      .enum(['remove', 'replace'])
+      .default('remove')
+      .meta({ description: 'NaN values: remove them, or replace them by 0 (a rate that did not move).' }),
+  })
+  .superRefine((metric, context) => {
+    if (!JUDGE_SELECTOR_PLACEHOLDER.test(metric.query)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['query'],
+        message:
+          'has no {{selector}}: write it inside the braces of each series the query reads, such as ' +
+          'http_request_duration_seconds_count{ {{selector}} }, so Siirto can scope the query to the baseline’s and the canary’s pods',
+      });
+    }
+  });
+
+export const CanaryJudgeSchema = z
+  .object({
+    interval: duration('Time each judgement covers and between judgements, such as 30s or 1m.').default(
+      '30s',
+    ),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(1)
+      .meta({ description: 'Judgements to make; each must pass, the last decides.' }),
+    step: duration(
+      'Resolution of the range query over each interval: one sample per series every step, such as 5s.',
+    ).default('5s'),
+    confidenceLevel: z
+      .number()
+      .gt(0.5)
+      .lt(1)
+      .default(0.98)
+      .meta({ description: 'Confidence level of the Mann-Whitney test and its Hodges-Lehmann interval.' }),
+    tolerance: z.number().min(0).default(0.25).meta({
+      description:
+        'How far the canary may differ from the baseline, as a fraction of the baseline, and pass.',
+    }),
+    thresholds: z
+      .object({
+        pass: z.number().min(0).max(100).default(95),
+        marginal: z.number().min(0).max(100).default(75),
+      })
+      .default({ pass: 95, marginal: 75 })
+      .meta({
+        description:
+          'A score at or above pass goes on; at or above marginal holds for a person to promote or abort; below it rolls back.',
+      }),
+    metrics: z.array(JudgeMetricSchema).min(1).max(20),
+  })
+  .superRefine((judge, context) => {
+    for (const field of ['interval', 'step'] as const) {
+      const milliseconds = parseDuration(judge[field]);
+      if (milliseconds === undefined || milliseconds < 1000) {
+        context.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `is ${JSON.stringify(judge[field])}: write a duration of at least 1s, like 30s or 1m`,
+        });
+      }
+    }
+    const interval = parseDuration(judge.interval);
+    const step = parseDuration(judge.step);
+    if (interval !== undefined && step !== undefined && step > interval) {
+      context.addIssue({
+        code: 'custom',
+        path: ['step'],
+        message: `is longer than the interval ${judge.interval}: make it a fraction of it, such as a tenth`,
+      });
+    }
+    if (judge.thresholds.marginal > judge.thresholds.pass) {
+      context.addIssue({
+        code: 'custom',
+        path: ['thresholds', 'marginal'],
+        message: `is above thresholds.pass (${judge.thresholds.pass}): make it at most pass`,
+      });
+    }
+    const seen = new Set<string>();
+    judge.metrics.forEach((metric, index) => {
+      if (seen.has(metric.name)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['metrics', index, 'name'],
+          message: `"${metric.name}" is used by an earlier metric: give each metric a name of its own`,
+        });
+      }
+      seen.add(metric.name);
+    });
+  })
+  .meta({
+    description:
+      'Judge the canary against a baseline, as Kayenta does: Siirto starts as many pods of the stable revision ' +
+      'as the canary has, labelled siirto.dev/role=baseline, compares each metric’s values of the two with a ' +
+      'Mann-Whitney test, and scores the canary from 0 to 100.',
+  });
+
 export const RolloutAnalysisSchema = z
   .object(AnalysisReferenceShape)
   .superRefine(requireSomeMetric)
@@ -199,12 +336,35 @@ export const BackgroundAnalysisSchema = z
   .superRefine(requireSomeMetric)
   .meta({ description: 'Analysis that runs beside the steps, from startingStep to the end.' });
 
+/** A canary step's analysis: templates and built-in thresholds, or a judge against a baseline. */
+export const CanaryStepAnalysisSchema = z
+  .object({ ...AnalysisReferenceShape, judge: CanaryJudgeSchema.optional() })
+  .superRefine((analysis, context) => {
+    if (!analysis.judge) return requireSomeMetric(analysis, context);
+    if (analysis.templates.length > 0 || analysis.builtIn) {
+      context.addIssue({
+        code: 'custom',
+        path: ['judge'],
+        message:
+          'is set beside templates or builtIn: a judged analysis runs on its own; move the templates and ' +
+          'builtIn to an analysis step of their own',
+      });
+    }
+  })
+  .meta({
+    description:
+      'Metrics to judge the canary by: templates and built-in thresholds, or a judge against a baseline.',
+  });
+
 export type Metric = z.infer<typeof MetricSchema>;
 export type AnalysisTemplateSpec = z.infer<typeof AnalysisTemplateSpecSchema>;
 export type AnalysisTemplate = z.infer<typeof AnalysisTemplateSchema>;
 export type TemplateReference = z.infer<typeof TemplateReferenceSchema>;
 export type BuiltInMetrics = z.infer<typeof BuiltInMetricsSchema>;
 export type RolloutAnalysis = z.infer<typeof RolloutAnalysisSchema>;
+export type CanaryStepAnalysis = z.infer<typeof CanaryStepAnalysisSchema>;
+export type CanaryJudge = z.infer<typeof CanaryJudgeSchema>;
+export type JudgeMetric = z.infer<typeof JudgeMetricSchema>;
 export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysisSchema>;
 
 /** One measurement's verdict. `Error` is a measurement that could not be taken at all. */
@@ -233,6 +393,28 @@ export const MetricResultSchema = z.object({
 });
 export type MetricResult = z.infer<typeof MetricResultSchema>;
 
+/** A judged analysis's latest judgement: the score, the verdict, and each metric's classification. */
+export const JudgeStatusSchema = z.object({
+  judgement: z.number().int().meta({ description: 'Which judgement this is, from 1.' }),
+  count: z.number().int(),
+  score: z.number().meta({ description: 'The canary’s score against the baseline, 0 to 100.' }),
+  verdict: z.enum(['Successful', 'Inconclusive', 'Failed']),
+  baseline: z.string().meta({ description: 'The baseline ReplicaSet the canary was compared with.' }),
+  criticalFailure: z.string().optional(),
+  metrics: z
+    .array(
+      z.object({
+        name: z.string(),
+        classification: z.enum(['Pass', 'High', 'Low', 'NoData']),
+        failed: z.boolean(),
+        critical: z.boolean(),
+        reason: z.string(),
+      }),
+    )
+    .max(20),
+});
+export type JudgeStatus = z.infer<typeof JudgeStatusSchema>;
+
 export const AnalysisRunStatusSchema = z.object({
   revision: z.number().int().meta({ description: 'Revision the analysis judged.' }),
   stepIndex: z.number().int().optional().meta({ description: 'Step of a step analysis.' }),
@@ -242,6 +424,7 @@ export const AnalysisRunStatusSchema = z.object({
   }),
   message: z.string().optional(),
   metrics: z.array(MetricResultSchema).max(40),
+  judge: JudgeStatusSchema.optional().meta({ description: 'A judged analysis: its latest judgement.' }),
 });
 export type AnalysisRunStatus = z.infer<typeof AnalysisRunStatusSchema>;
 

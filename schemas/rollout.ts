@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { AnalysisStatusSchema, BackgroundAnalysisSchema, RolloutAnalysisSchema } from './analysis';
+import {
+  AnalysisStatusSchema,
+  BackgroundAnalysisSchema,
+  CanaryStepAnalysisSchema,
+  RolloutAnalysisSchema,
+} from './analysis';
 import { BlueGreenWebhooksSchema, WebhooksSchema } from './webhooks';
 
 /**
@@ -212,8 +217,9 @@ export const CanaryStepSchema = exactlyOneOf(
       .optional()
       .meta({ description: 'Percentage of traffic (0-100) for the canary; its pods scale to match first.' }),
     pause: PauseSchema.optional(),
-    analysis: RolloutAnalysisSchema.optional().meta({
-      description: 'Measure the canary; go on when every metric succeeds, roll back when one fails.',
+    analysis: CanaryStepAnalysisSchema.optional().meta({
+      description:
+        'Measure the canary, or judge it against a baseline; go on when it succeeds, roll back when it fails.',
     }),
     setHeaderRoute: SetHeaderRouteSchema.optional(),
     setMirrorRoute: SetMirrorRouteSchema.optional(),

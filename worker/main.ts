@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createAnalysisActivities, createRolloutActivities } from '../activities';
+import {
+  createAnalysisActivities,
+  createCanaryJudgeActivities,
+  createRolloutActivities,
+} from '../activities';
 import { createBlueGreenActivities } from '../activities/blue-green-activities';
 import { createCDEventsActivities, createCDEventsMetrics } from '../activities/cdevents-emission';
 import { prometheusSettingsFromEnv } from '../activities/prometheus-settings';
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
       ...createRolloutActivities(kube),
       ...createBlueGreenActivities(kube),
       ...createAnalysisActivities(kube, prometheus),
+      ...createCanaryJudgeActivities(kube, prometheus),
       ...createWorkflowHandoffActivities(client),
       ...createWebhookActivities(kube),
       ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),

@@ -98,3 +98,9 @@ export const WEBHOOKS = 'webhooks';
  * setWeight Update) until a promote ends it as it ends a pause.
  */
 export const EXTERNAL_WEIGHT_STEPS = 'external-weight-steps';
+
+/**
+ * Patch ID: a canary step `analysis: { judge }` judges the canary against a baseline of the stable
+ * revision started beside it (canary-judge-step.ts); taken only by a run whose Rollout has one.
+ */
+export const JUDGE_AGAINST_BASELINE = 'judge-against-baseline';

@@ -16,6 +16,7 @@ import {
   EXTERNAL_WEIGHT_STEPS,
   FILL_BEFORE_FLIP,
   GUARD_CANARY_TRAFFIC,
+  JUDGE_AGAINST_BASELINE,
   MANAGED_ROUTE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
@@ -28,6 +29,7 @@ import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
 import { ExternalWeights } from './canary-external-weights';
+import { judgeAgainstBaseline } from './canary-judge-step';
 import { CanaryTrafficGuard, type TrafficGuardHandle } from './canary-traffic-guard';
 import {
   nextPodCounts,
@@ -406,7 +408,16 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     else if (step.setCanaryScale) await setCanaryScale(step.setCanaryScale);
     else if (step.pause?.external && patched(EXTERNAL_WEIGHT_STEPS)) await externalWeights.runStep(setWeight);
     else if (step.pause) await gates.pause(step.pause, resumedInPause);
-    else if (step.analysis) {
+    else if (step.analysis?.judge && patched(JUDGE_AGAINST_BASELINE)) {
+      await judgeAgainstBaseline({
+        run,
+        gates,
+        rolloutLog,
+        judge: step.analysis.judge,
+        field: `spec.strategy.canary.steps[${state.currentStepIndex}].analysis.judge`,
+        canaryPods: canaryScale ?? 0,
+      });
+    } else if (step.analysis) {
       await analyses.analyseStep(
         step.analysis,
         `spec.strategy.canary.steps[${state.currentStepIndex}].analysis`,
