@@ -1,0 +1,230 @@
+import path from 'node:path';
+import type { Judgement } from '../../activities/canary-judge-activities';
+import type { JudgeStatus } from '../../schemas/analysis';
+import type { RolloutStatus } from '../../schemas/rollout';
+import { run } from '../harness/commands';
+import { isolate } from '../harness/isolation';
+import { kubeClients } from '../harness/kube';
+import { patchRolloutSpec, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { rolloutScenario } from '../harness/rollout-scenario';
+import { stack } from '../harness/stack';
+import {
+  activitySummaries,
+  eventSummary,
+  historyOf,
+  recordHistoryFixture,
+  type HistoryEvent,
+} from '../harness/temporal';
+import { waitFor } from '../harness/wait';
+import { startTraffic, type Traffic } from '../traffic/traffic';
+
+const app = 'judged';
+const SIIRTO = path.join(stack.projectDir, 'cli', 'siirto');
+/** Stable and canary pods at 50 %: 2 canary pods, so 2 baseline pods. */
+const REPLICAS = 4;
+const STABLE_LATENCY_MILLISECONDS = 100;
+
+/**
+ * The mean latency of each pod, sampled every 2 s: the sample app's histogram sum over its count. The
+ * judge writes each side's pod matchers for {{selector}} and the step for {{range}}; 4 s keeps at
+ * least three scrapes (one a second) in every window.
+ */
+const LATENCY_QUERY =
+  'sum by (pod) (rate(http_request_duration_seconds_sum{ {{selector}} }[4s])) / ' +
+  'sum by (pod) (rate(http_request_duration_seconds_count{ {{selector}} }[4s]))';
+
+const judgeStep = {
+  analysis: {
+    judge: {
+      interval: '20s',
+      step: '2s',
+      metrics: [{ name: 'latency', query: LATENCY_QUERY, direction: 'increase' }],
+    },
+  },
+};
+
+function template(image: string, latencyMilliseconds: number) {
+  return {
+    metadata: podMetadata(app),
+    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: latencyMilliseconds })] },
+  };
+}
+
+describe('the canary judge: a canary compared with a baseline of the stable revision started beside it', () => {
+  const scope = isolate('judge');
+  const { namespace } = scope;
+  const scenario = rolloutScenario(scope, app, {
+    workerEnvironment: () => ({ SIIRTO_PROMETHEUS_URL: stack.prometheusUrl }),
+  });
+  const { apps, core } = kubeClients();
+  const siirto = (...args: string[]) => run(SIIRTO, [...args, '-n', namespace]);
+  let traffic: Traffic | undefined;
+  let imageCounter = 2;
+
+  beforeAll(async () => {
+    await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
+    // The stable answers in 100 ms: r2, straight to stable without steps.
+    await patchRolloutSpec(namespace, app, {
+      template: template(`registry.example/${app}:2`, STABLE_LATENCY_MILLISECONDS),
+    });
+    await scenario.waitForStatus(
+      'r2 Healthy',
+      (status) => status.phase === 'Healthy' && status.revision === 2,
+    );
+  });
+
+  afterEach(async () => {
+    await traffic?.stop();
+    traffic = undefined;
+  });
+
+  async function rollOutJudged(latencyMilliseconds: number) {
+    const before = await scenario.see.rolloutStatus(app);
+    traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
+    await patchRolloutSpec(namespace, app, {
+      template: template(`registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
+      strategy: { canary: { steps: [{ setWeight: 50 }, judgeStep, { setWeight: 100 }] } },
+    });
+    const revision = (before.revision ?? 0) + 1;
+    return {
+      revision,
+      stableHash: before.stableTemplateHash ?? '',
+      workflowId: `${namespace}/${app}/r${revision}`,
+    };
+  }
+
+  /** The judgement the activity returned, as the history records it. */
+  async function judgementsIn(workflowId: string): Promise<Judgement[]> {
+    const events = await historyOf(workflowId);
+    const scheduled = new Map<string, string | undefined>();
+    for (const event of events) {
+      if (event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
+        scheduled.set(String(event.eventId), eventSummary(event));
+    }
+    return events
+      .filter((event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED')
+      .filter((event) => /^judge \d+\/\d+: /.test(scheduled.get(scheduledId(event)) ?? ''))
+      .map((event) => {
+        const attributes = event.activityTaskCompletedEventAttributes as {
+          result: { payloads: { data: string }[] };
+        };
+        return JSON.parse(
+          Buffer.from(attributes.result.payloads[0]!.data, 'base64').toString('utf8'),
+        ) as Judgement;
+      });
+  }
+
+  function scheduledId(event: HistoryEvent): string {
+    return String(
+      (event.activityTaskCompletedEventAttributes as { scheduledEventId: string }).scheduledEventId,
+    );
+  }
+
+  async function baselineGone(stableHash: string): Promise<void> {
+    await waitFor(
+      `the baseline ReplicaSet ${app}-baseline-${stableHash} and its pods to be gone`,
+      async () => {
+        const replicaSet = await apps
+          .readNamespacedReplicaSet({ name: `${app}-baseline-${stableHash}`, namespace })
+          .then(
+            () => true,
+            () => false,
+          );
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: 'siirto.dev/role=baseline' });
+        return !replicaSet && pods.items.length === 0;
+      },
+    );
+  }
+
+  /** What the Rollout status showed of the judge while the judged step ran: the baseline's pods, Ready. */
+  async function baselineServedWhileJudged(stableHash: string): Promise<void> {
+    const replicaSet = await waitFor(
+      'the baseline ReplicaSet with 2 Ready pods',
+      async () => {
+        const found = await apps
+          .readNamespacedReplicaSet({ name: `${app}-baseline-${stableHash}`, namespace })
+          .catch(() => undefined);
+        return (found?.status?.readyReplicas ?? 0) === 2 && found;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(replicaSet.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Rollout', name: app, controller: true }),
+    ]);
+    expect(replicaSet.spec?.template?.spec?.containers[0]?.image).toBe(`registry.example/${app}:2`);
+  }
+
+  it('rolls back a canary 30 % slower than the baseline: High latency, score 0, baseline removed', async () => {
+    const { revision, stableHash, workflowId } = await rollOutJudged(130);
+    await baselineServedWhileJudged(stableHash);
+    const degraded = await scenario.waitForStatus(
+      `r${revision} rolled back by the judge`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+      120_000,
+    );
+    expect(degraded.message).toMatch(
+      /^analysis failed: judgement 1\/1: score 0 \(Failed\); latency High \(failed\): /,
+    );
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    const judge = degraded.analysis?.step?.judge as JudgeStatus;
+    expect(judge).toMatchObject({
+      judgement: 1,
+      count: 1,
+      score: 0,
+      verdict: 'Failed',
+      baseline: `${app}-baseline-${stableHash}`,
+    });
+    expect(judge.metrics).toEqual([
+      expect.objectContaining({ name: 'latency', classification: 'High', failed: true }),
+    ]);
+    await baselineGone(stableHash);
+
+    const [judgement] = await judgementsIn(workflowId);
+    expect(judgement).toMatchObject({ score: 0, verdict: 'Failed' });
+    // Both sides' pods served requests through the gateway: samples on each side.
+    expect(judgement?.samples[0]?.baseline).toBeGreaterThan(5);
+    expect(judgement?.samples[0]?.canary).toBeGreaterThan(5);
+    const summaries = await activitySummaries(workflowId);
+    expect(summaries).toEqual(
+      expect.arrayContaining([
+        `start 2 baseline pods of stable ${stableHash}`,
+        'judge 1/1: latency of canary vs baseline',
+        `remove baseline of stable ${stableHash}`,
+        'abort: traffic back to stable',
+      ]),
+    );
+    const shown = await siirto('status', app);
+    expect(shown.stdout).toContain(`judgement 1/1 against ${app}-baseline-${stableHash}: score 0 (Failed)`);
+    expect(shown.stdout).toMatch(/latency {2}High \(failed\) {2}canary /);
+    console.log('judged regression', JSON.stringify(judgement), summaries);
+    await recordHistoryFixture('canary-judge-failed', scenario.client.workflow.getHandle(workflowId));
+  });
+
+  it('promotes a canary as fast as the baseline: latency Pass, score 100, baseline removed', async () => {
+    const { revision, stableHash, workflowId } = await rollOutJudged(STABLE_LATENCY_MILLISECONDS);
+    await baselineServedWhileJudged(stableHash);
+    const judged = await scenario.waitForStatus(
+      `r${revision} judged Successful`,
+      (status) => status.analysis?.step?.revision === revision && status.analysis.step.phase === 'Successful',
+      120_000,
+    );
+    const judge = judged.analysis?.step?.judge as JudgeStatus;
+    expect(judge).toMatchObject({ judgement: 1, score: 100, verdict: 'Successful' });
+    expect(judge.metrics).toEqual([
+      expect.objectContaining({ name: 'latency', classification: 'Pass', failed: false }),
+    ]);
+    const shown = await siirto('status', app);
+    expect(shown.stdout).toContain(`score 100 (Successful)`);
+    const healthy = await scenario.waitForStatus(
+      `r${revision} Healthy`,
+      (status: RolloutStatus) => status.phase === 'Healthy' && status.revision === revision,
+      60_000,
+    );
+    expect(healthy.stableTemplateHash).not.toBe(stableHash);
+    await baselineGone(stableHash);
+    const [judgement] = await judgementsIn(workflowId);
+    expect(judgement).toMatchObject({ score: 100, verdict: 'Successful' });
+    console.log('judged identical', JSON.stringify(judgement));
+    await recordHistoryFixture('canary-judge-successful', scenario.client.workflow.getHandle(workflowId));
+  });
+});
