@@ -60,6 +60,8 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
   const siirto = (...args: string[]) => run(SIIRTO, [...args, '-n', namespace]);
   let traffic: Traffic | undefined;
   let imageCounter = 2;
+  /** The stable revision's image: the baseline runs it. */
+  let stableImage = `registry.example/${app}:2`;
 
   beforeAll(async () => {
     await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
@@ -78,12 +80,20 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     traffic = undefined;
   });
 
-  async function rollOutJudged(latencyMilliseconds: number) {
+  async function rollOutJudged(latencyMilliseconds: number, interval = '20s') {
     const before = await scenario.see.rolloutStatus(app);
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     await patchRolloutSpec(namespace, app, {
       template: template(`registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
-      strategy: { canary: { steps: [{ setWeight: 50 }, judgeStep, { setWeight: 100 }] } },
+      strategy: {
+        canary: {
+          steps: [
+            { setWeight: 50 },
+            { analysis: { judge: { ...judgeStep.analysis.judge, interval } } },
+            { setWeight: 100 },
+          ],
+        },
+      },
     });
     const revision = (before.revision ?? 0) + 1;
     return {
@@ -151,7 +161,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     expect(replicaSet.metadata?.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Rollout', name: app, controller: true }),
     ]);
-    expect(replicaSet.spec?.template?.spec?.containers[0]?.image).toBe(`registry.example/${app}:2`);
+    expect(replicaSet.spec?.template?.spec?.containers[0]?.image).toBe(stableImage);
   }
 
   it('rolls back a canary 30 % slower than the baseline: High latency, score 0, baseline removed', async () => {
@@ -221,10 +231,35 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
       60_000,
     );
     expect(healthy.stableTemplateHash).not.toBe(stableHash);
+    stableImage = `registry.example/${app}:${imageCounter}`;
     await baselineGone(stableHash);
     const [judgement] = await judgementsIn(workflowId);
     expect(judgement).toMatchObject({ score: 100, verdict: 'Successful' });
     console.log('judged identical', JSON.stringify(judgement));
     await recordHistoryFixture('canary-judge-successful', scenario.client.workflow.getHandle(workflowId));
+  });
+
+  it('removes the baseline when the judged step is aborted, the judge written Stopped', async () => {
+    const { revision, stableHash } = await rollOutJudged(STABLE_LATENCY_MILLISECONDS, '10m');
+    await baselineServedWhileJudged(stableHash);
+    await scenario.waitForStatus(
+      `r${revision} judging`,
+      (status) => status.analysis?.step?.revision === revision && status.analysis.step.phase === 'Running',
+    );
+    const aborted = await siirto('abort', app);
+    expect(aborted.code).toBe(0);
+    const degraded = await scenario.waitForStatus(
+      `r${revision} aborted`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+    );
+    expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    await baselineGone(stableHash);
+    const stopped = await scenario.waitForStatus(
+      'the judge written Stopped',
+      (status) => status.analysis?.step?.phase === 'Stopped',
+    );
+    expect(stopped.analysis?.step?.message).toMatch(
+      /^stopped by its rollout before a verdict; judging latency against /,
+    );
   });
 });
