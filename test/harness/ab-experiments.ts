@@ -24,6 +24,26 @@ export interface ExperimentSettings {
   seed: number;
 }
 
+/**
+ * The experiments the unit tests and `npm run sim:ab` run: 2,000 A/A experiments at a conversion
+ * rate of 0.10, each looked at 50 times, 200 more trials per variant before every look (10,000 per
+ * variant at the last), at 95 %, the sequence tuned for 5,000 trials per variant. The power runs
+ * raise one variant's rate to `EFFECT_RATE`.
+ */
+export const REFERENCE_SETTINGS: ExperimentSettings = {
+  experiments: 2000,
+  looks: 50,
+  trialsPerLook: 200,
+  rateA: 0.1,
+  rateB: 0.1,
+  confidenceLevel: 0.95,
+  tunedForTrials: 5000,
+  seed: 20261206,
+};
+
+/** The better variant's conversion rate in the power runs, against 0.10. */
+export const EFFECT_RATE = 0.12;
+
 /** How one way of deciding did over every experiment: each stops at its first decided look. */
 export interface DecisionTally {
   bWins: number;

@@ -5,7 +5,14 @@ import {
   verdictOf,
   type DifferenceInterval,
 } from '../../analysis/statistics/sequential-test';
-import { decidedRate, median, naiveZTestVerdict, simulateExperiments } from '../harness/ab-experiments';
+import {
+  decidedRate,
+  EFFECT_RATE,
+  median,
+  naiveZTestVerdict,
+  REFERENCE_SETTINGS,
+  simulateExperiments,
+} from '../harness/ab-experiments';
 
 const level = 0.95;
 
@@ -183,17 +190,20 @@ describe('the verdict of an interval', () => {
 describe('experiments looked at after every batch of trials', () => {
   // 2,000 experiments, 50 looks each, 200 more trials per variant before every look (10,000 per
   // variant at the last), conversion rate 0.10; the sequence is tuned for 5,000 trials per variant.
-  const settings = {
-    experiments: 2000,
-    looks: 50,
-    trialsPerLook: 200,
-    rateA: 0.1,
-    rateB: 0.1,
-    confidenceLevel: level,
-    tunedForTrials: 5000,
-    seed: 20261206,
-  };
+  const settings = REFERENCE_SETTINGS;
   const aa = simulateExperiments(settings);
+
+  it('are the reference experiments: 2,000 of them, 50 looks of 200 trials per variant, at 0.10 and 0.12', () => {
+    expect(settings).toMatchObject({
+      experiments: 2000,
+      looks: 50,
+      trialsPerLook: 200,
+      rateA: 0.1,
+      rateB: 0.1,
+    });
+    expect(settings.confidenceLevel).toBe(level);
+    expect(EFFECT_RATE).toBe(0.12);
+  });
 
   it('declare a winner between two equal variants in at most 5 % of A/A experiments with the sequential test', () => {
     // Measured with this seed: 0.0195 (39 of 2,000).
@@ -207,7 +217,7 @@ describe('experiments looked at after every batch of trials', () => {
   });
 
   it('find B better in at least 80 % of experiments when B converts at 0.12 against A’s 0.10', () => {
-    const better = simulateExperiments({ ...settings, rateB: 0.12, seed: settings.seed + 1 });
+    const better = simulateExperiments({ ...settings, rateB: EFFECT_RATE, seed: settings.seed + 1 });
     // Measured with this seed: 0.955 (1,910 of 2,000), after a median of 20 looks (4,000 trials per variant).
     expect(better.sequential.bWins / settings.experiments).toBeGreaterThanOrEqual(0.8);
     expect(better.sequential.aWins).toBe(0);
@@ -215,7 +225,7 @@ describe('experiments looked at after every batch of trials', () => {
   });
 
   it('find A better in at least 80 % of experiments when A converts at 0.12 against B’s 0.10', () => {
-    const worse = simulateExperiments({ ...settings, rateA: 0.12, seed: settings.seed + 2 });
+    const worse = simulateExperiments({ ...settings, rateA: EFFECT_RATE, seed: settings.seed + 2 });
     // Measured with this seed: 0.9495 (1,899 of 2,000).
     expect(worse.sequential.aWins / settings.experiments).toBeGreaterThanOrEqual(0.8);
     expect(worse.sequential.bWins).toBe(0);
