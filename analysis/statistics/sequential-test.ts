@@ -35,8 +35,9 @@
  * sequence is tightest, whatever the proportions turn out to be.
  *
  * Choosing ρ: the width at t is proportional to sqrt((x + 1)/x · (ln(x + 1) + 2 ln(1/α))) / sqrt(t)
- * with x = tρ²; it is smallest where u = x + 1 solves u − ln u = 1 + 2 ln(1/α) (Waudby-Smith et al.,
- * the "exact" choice of ρ for a time t*, ρ² = (−W₋₁(−α²/e) − 1) / t*; ≈ (2 ln(1/α) + ln(2 ln(1/α) + 1)) / t*).
+ * with x = tρ²; setting its derivative in x to 0, it is smallest where u = x + 1 solves
+ * u − ln u = 1 + 2 ln(1/α), that is ρ² = (−W₋₁(−α²/e) − 1) / t* with W₋₁ the lower branch of Lambert's
+ * W, ≈ (2 ln(1/α) + ln(2 ln(1/α) + 1)) / t*: the way Waudby-Smith et al. tune ρ for a time t*.
  * Siirto solves it for t* = `tunedForTrials` trials per variant (the experiment's minimum sample
  * size, where a decision is wanted first): the sequence is narrowest there and still valid at every
  * other size, only wider than it might have been.
