@@ -9,6 +9,7 @@ import {
   REFERENCE_SETTINGS,
   simulateExperiments,
   type DecisionTally,
+  UNEVEN_SPLIT,
 } from '../test/harness/ab-experiments';
 
 const settings = {
@@ -25,10 +26,12 @@ if (
 }
 
 const started = performance.now();
-// The unit tests' seeds: the A/A runs on the seed, B better on seed + 1, A better on seed + 2.
+// The unit tests' seeds: the A/A runs on the seed, B better on seed + 1, A better on seed + 2, the A/A
+// with an uneven split on seed + 3.
 const aa = simulateExperiments(settings);
 const bBetter = simulateExperiments({ ...settings, rateB: EFFECT_RATE, seed: settings.seed + 1 });
 const aBetter = simulateExperiments({ ...settings, rateA: EFFECT_RATE, seed: settings.seed + 2 });
+const uneven = simulateExperiments({ ...settings, ...UNEVEN_SPLIT, seed: settings.seed + 3 });
 const seconds = (performance.now() - started) / 1000;
 
 const share = (count: number) => (count / settings.experiments).toFixed(4);
@@ -62,6 +65,7 @@ function table(header: string[], rows: string[][]): string {
 
 const { experiments, looks: lookCount, trialsPerLook, rateA, confidenceLevel, tunedForTrials } = settings;
 const same = `A/A, both ${rateA}`;
+const split = `${UNEVEN_SPLIT.trialsPerLook}/${UNEVEN_SPLIT.trialsPerLookB} a look`;
 const bLabel = `A ${rateA}, B ${EFFECT_RATE}`;
 const aLabel = `A ${EFFECT_RATE}, B ${rateA}`;
 console.log(
@@ -75,6 +79,8 @@ console.log(
     [
       row(same, 'sequential test', aa.sequential),
       row(same, 'z-test at every look', aa.naive),
+      row(`${same}, ${split}`, 'sequential test', uneven.sequential),
+      row(`${same}, ${split}`, 'z-test at every look', uneven.naive),
       row(bLabel, 'sequential test', bBetter.sequential),
       row(bLabel, 'z-test at every look', bBetter.naive),
       row(aLabel, 'sequential test', aBetter.sequential),
@@ -84,7 +90,8 @@ console.log(
 );
 console.log(
   `\nfalse-positive rate (nominal ${(1 - confidenceLevel).toFixed(2)}): sequential test ` +
-    `${decidedRate(aa.sequential).toFixed(4)}, z-test at every look ${decidedRate(aa.naive).toFixed(4)}\n` +
+    `${decidedRate(aa.sequential).toFixed(4)} (${decidedRate(uneven.sequential).toFixed(4)} split ${split}), ` +
+    `z-test at every look ${decidedRate(aa.naive).toFixed(4)}\n` +
     `power at ${rateA} against ${EFFECT_RATE}: ${share(bBetter.sequential.bWins)} (B better), ` +
     `${share(aBetter.sequential.aWins)} (A better), median ${looks(bBetter.sequential)} and ` +
     `${looks(aBetter.sequential)} looks to the verdict\n` +

@@ -16,6 +16,8 @@ export interface ExperimentSettings {
   /** Looks per experiment; the counts grow by `trialsPerLook` per variant between two looks. */
   looks: number;
   trialsPerLook: number;
+  /** B's trials per look when the split is not even (traffic weighted 80/20, say); else `trialsPerLook`. */
+  trialsPerLookB?: number;
   /** The true conversion rates. Equal rates make an A/A experiment. */
   rateA: number;
   rateB: number;
@@ -40,6 +42,9 @@ export const REFERENCE_SETTINGS: ExperimentSettings = {
   tunedForTrials: 5000,
   seed: 20261206,
 };
+
+/** The uneven split of the reference experiments' trials per look: 320 to A, 80 to B. */
+export const UNEVEN_SPLIT = { trialsPerLook: 320, trialsPerLookB: 80 };
 
 /** The better variant's conversion rate in the power runs, against 0.10. */
 export const EFFECT_RATE = 0.12;
@@ -128,6 +133,7 @@ export function simulateExperiments(settings: ExperimentSettings): ExperimentsOu
   const random = mulberry32(settings.seed);
   const sequential = emptyTally();
   const naive = emptyTally();
+  const trialsPerLookB = settings.trialsPerLookB ?? settings.trialsPerLook;
   for (let experiment = 0; experiment < settings.experiments; experiment++) {
     const a = { successes: 0, trials: 0 };
     const b = { successes: 0, trials: 0 };
@@ -136,10 +142,12 @@ export function simulateExperiments(settings: ExperimentSettings): ExperimentsOu
     for (let look = 1; look <= settings.looks; look++) {
       for (let trial = 0; trial < settings.trialsPerLook; trial++) {
         if (random() < settings.rateA) a.successes++;
+      }
+      for (let trial = 0; trial < trialsPerLookB; trial++) {
         if (random() < settings.rateB) b.successes++;
       }
       a.trials += settings.trialsPerLook;
-      b.trials += settings.trialsPerLook;
+      b.trials += trialsPerLookB;
       if (sequentialVerdict === 'undecided') {
         const interval = differenceInterval(a, b, settings.confidenceLevel, {
           tunedForTrials: settings.tunedForTrials,
