@@ -46,8 +46,8 @@
  * would give a variance of 0 and an interval of no width; the variance uses Agresti and Caffo's
  * adjusted proportion p̃ = (successes + 1) / (trials + 2) ("Simple and effective confidence intervals
  * for proportions and differences of proportions result from adding two successes and two
- * failures", The American Statistician 54(4), 2000), which is never 0 or 1 and differs from p̂ by less
- * than 1/(trials + 2). The interval is cut to [−1, 1], where the difference lies anyway.
+ * failures", The American Statistician 54(4), 2000), which is never 0 or 1 and differs from p̂ by at
+ * most 1/(trials + 2). The interval is cut to [−1, 1], where the difference lies anyway.
  */
 
 /** One variant's counts so far: `successes` of `trials` (conversions of requests, say). */
