@@ -94,6 +94,28 @@ describe('the canary judge on one latency metric over five pods each', () => {
     expect(result.score).toBe(100);
   });
 
+  it('fails a 30 % slower canary also when pods report the same rounded values, by the normal approximation', () => {
+    const result = judgeCanary(
+      [samples('latency', [0.13, 0.13, 0.131, 0.129, 0.13], [0.1, 0.1, 0.101, 0.1, 0.099])],
+      [metric('latency')],
+      thresholds,
+    );
+    expect(result.metrics[0]).toMatchObject({ classification: 'High', failed: true, estimate: 0.03 });
+    expect(result.verdict).toBe('Failed');
+  });
+
+  it('fails a canary whose every pod measures one value 30 % above the baseline pods’ one value', () => {
+    // Kayenta adds noise to get an interval here; its noise-free limit is the one difference itself.
+    const result = judgeCanary(
+      [samples('latency', [0.13, 0.13, 0.13], [0.1, 0.1, 0.1])],
+      [metric('latency')],
+      thresholds,
+    );
+    expect(result.metrics[0]).toMatchObject({ classification: 'High', failed: true });
+    expect(result.metrics[0]!.lower).toBeCloseTo(0.03, 12);
+    expect(result.metrics[0]!.upper).toBeCloseTo(0.03, 12);
+  });
+
   it('judges the same samples the same way every time', () => {
     const once = judgeCanary([samples('latency', slowerLatency)], [metric('latency')], thresholds);
     const again = judgeCanary([samples('latency', slowerLatency)], [metric('latency')], thresholds);
