@@ -38,6 +38,12 @@ export function judgedMetricSettings(judge: CanaryJudge): JudgedMetricSettings[]
     nanStrategy: metric.nanStrategy,
     confidenceLevel: judge.confidenceLevel,
     tolerance: metric.tolerance ?? judge.tolerance,
+    ...(metric.allowedIncrease !== undefined && { allowedIncrease: metric.allowedIncrease }),
+    ...(metric.allowedDecrease !== undefined && { allowedDecrease: metric.allowedDecrease }),
+    ...(metric.criticalIncrease !== undefined && { criticalIncrease: metric.criticalIncrease }),
+    ...(metric.criticalDecrease !== undefined && { criticalDecrease: metric.criticalDecrease }),
+    ...(metric.mustHaveData !== undefined && { mustHaveData: metric.mustHaveData }),
+    ...(metric.outliers !== undefined && { outliers: metric.outliers }),
   }));
 }
 

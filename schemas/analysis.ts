@@ -217,8 +217,30 @@ export const JudgeMetricSchema = z
       .default(1)
       .meta({ description: 'Its share of the score against the other metrics’ weights.' }),
     tolerance: z.number().min(0).optional().meta({
+      description: 'Kayenta’s tolerance band for this metric; the judge’s tolerance unless set.',
+    }),
+    allowedIncrease: z.number().min(1).optional().meta({
       description:
-        'How far the canary may differ, as a fraction of the baseline; the judge’s tolerance unless set.',
+        'Ratio of means canary/baseline a clear rise must reach to be High: 1.1 lets the canary be 10 % higher and pass. Default 1: any clear rise.',
+    }),
+    allowedDecrease: z.number().gt(0).max(1).optional().meta({
+      description:
+        'Ratio of means a clear fall must be at or below to be Low: 0.9 lets it be 10 % lower. Default 1.',
+    }),
+    criticalIncrease: z.number().min(1).optional().meta({
+      description:
+        'For a critical metric: the ratio at which a failed rise fails the whole judgement. Default 1.',
+    }),
+    criticalDecrease: z.number().gt(0).max(1).optional().meta({
+      description:
+        'For a critical metric: the ratio at which a failed fall fails the whole judgement. Default 1.',
+    }),
+    mustHaveData: z.boolean().optional().meta({
+      description: 'A metric without data counts as failed instead of being left out of the score.',
+    }),
+    outliers: z.enum(['remove', 'keep']).optional().meta({
+      description:
+        'Remove values beyond 3 interquartile ranges of the quartiles (the default), or keep them.',
     }),
     nanStrategy: z
       .enum(['remove', 'replace'])
@@ -260,7 +282,7 @@ export const CanaryJudgeSchema = z
       .meta({ description: 'Confidence level of the Mann-Whitney test and its Hodges-Lehmann interval.' }),
     tolerance: z.number().min(0).default(0.25).meta({
       description:
-        'How far the canary may differ from the baseline, as a fraction of the baseline, and pass.',
+        'Kayenta’s tolerance: a metric is High or Low only when its interval clears a band of ±tolerance × the estimated shift; how large a shift may pass is each metric’s allowedIncrease or allowedDecrease.',
     }),
     thresholds: z
       .object({

@@ -38,7 +38,7 @@ const judgeStep = {
     judge: {
       interval: '20s',
       step: '2s',
-      metrics: [{ name: 'latency', query: LATENCY_QUERY, direction: 'increase' }],
+      metrics: [{ name: 'latency', query: LATENCY_QUERY, direction: 'increase', allowedIncrease: 1.1 }],
     },
   },
 };
