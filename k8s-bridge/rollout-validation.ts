@@ -125,8 +125,19 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
 
 function checkSteps(rollout: Rollout): string[] {
   const problems: string[] = [];
-  (rollout.spec.strategy.canary?.steps ?? []).forEach((step, index) => {
+  const steps = rollout.spec.strategy.canary?.steps ?? [];
+  steps.forEach((step, index) => {
     const field = `spec.strategy.canary.steps[${index}]`;
+    // The baseline has as many pods as the canary: a judge before any canary pod judges nothing.
+    const canaryPodsBefore = steps
+      .slice(0, index)
+      .some((earlier) => (earlier.setWeight ?? 0) > 0 || earlier.setCanaryScale !== undefined);
+    if (step.analysis?.judge && !canaryPodsBefore) {
+      problems.push(
+        `${field}.analysis.judge: no step before it gives the canary pods, so there is nothing to judge ` +
+          'against a baseline; put a setWeight step with a weight above 0 before it',
+      );
+    }
     if (step.setWeight !== undefined && step.setWeight > 100) {
       problems.push(
         `${field}.setWeight: ${step.setWeight} is above 100; a weight is the percentage of traffic ` +

@@ -2,7 +2,9 @@ import { roleMatchers, scopeJudgeQuery, seriesLabel } from '../../analysis/judge
 import { buildBaselineReplicaSet, baselineName } from '../../activities/baseline-replica-set';
 import { judgedMetricSettings } from '../../activities/canary-judgement';
 import { CanaryJudgeSchema, CanaryStepAnalysisSchema } from '../../schemas/analysis';
+import { checkRollout, parseRollout } from '../../k8s-bridge/rollout-validation';
 import { RolloutSpecSchema } from '../../schemas/rollout';
+import { argoGettingStartedRollout } from '../harness/rollout-fixtures';
 
 const scope = { namespace: 'shop', stableHash: 'aaa111', canaryHash: 'bbb222' };
 const latency =
@@ -206,5 +208,31 @@ describe('the baseline ReplicaSet', () => {
   it('carries no pod-template-hash label itself, so nothing takes it for a revision’s ReplicaSet', () => {
     const baseline = buildBaselineReplicaSet(stable, rollout, 'aaa111', 2);
     expect(baseline.metadata?.labels).toEqual({ app: 'checkout', 'siirto.dev/role': 'baseline' });
+  });
+});
+
+describe('a judge in a Rollout the bridge checks', () => {
+  const judge = { analysis: { judge: { metrics: [{ name: 'latency', query: latency }] } } };
+  const facts = {
+    existingServices: new Set<string>(),
+    routingProblems: [],
+    analysisTemplates: new Map(),
+    templateProblems: [],
+  };
+  const problemsWith = (steps: unknown[]) => {
+    const parsed = parseRollout(argoGettingStartedRollout('demo', 'rollouts-demo', { steps }));
+    if (!parsed.rollout) throw new Error(parsed.problems.join('; '));
+    return checkRollout(parsed.rollout, facts);
+  };
+
+  it('refuses a judge that no step before has given canary pods, naming the fix', () => {
+    expect(problemsWith([judge, { setWeight: 50 }])).toEqual([
+      'spec.strategy.canary.steps[0].analysis.judge: no step before it gives the canary pods, so there is ' +
+        'nothing to judge against a baseline; put a setWeight step with a weight above 0 before it',
+    ]);
+  });
+
+  it('accepts one after a setWeight, with no templates to look up', () => {
+    expect(problemsWith([{ setWeight: 50 }, judge])).toEqual([]);
   });
 });
