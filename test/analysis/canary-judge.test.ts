@@ -206,7 +206,6 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     const shown = await siirto('status', app);
     expect(shown.stdout).toContain(`judgement 1/1 against ${app}-baseline-${stableHash}: score 0 (Failed)`);
     expect(shown.stdout).toMatch(/latency {2}High \(failed\) {2}canary /);
-    console.log('judged regression', JSON.stringify(judgement), summaries);
     await recordHistoryFixture('canary-judge-failed', scenario.client.workflow.getHandle(workflowId));
   });
 
@@ -235,7 +234,6 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     await baselineGone(stableHash);
     const [judgement] = await judgementsIn(workflowId);
     expect(judgement).toMatchObject({ score: 100, verdict: 'Successful' });
-    console.log('judged identical', JSON.stringify(judgement));
     await recordHistoryFixture('canary-judge-successful', scenario.client.workflow.getHandle(workflowId));
   });
 

@@ -33,6 +33,8 @@ const SCENARIOS = [
   'canary-header-route-aborted',
   'canary-header-route-promoted',
   'canary-header-route-superseded',
+  'canary-judge-failed',
+  'canary-judge-successful',
   'canary-promoted-by-annotation',
   'canary-promoted-by-tctl',
   'canary-promoted-by-temporal-cli',
