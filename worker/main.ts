@@ -3,6 +3,7 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createAnalysisActivities, createRolloutActivities } from '../activities';
 import { createBlueGreenActivities } from '../activities/blue-green-activities';
 import { createCDEventsActivities, createCDEventsMetrics } from '../activities/cdevents-emission';
+import { createExperimentActivities } from '../activities/experiment-counts';
 import { prometheusSettingsFromEnv } from '../activities/prometheus-settings';
 import {
   CDEventsSettingsError,
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
       ...createRolloutActivities(kube),
       ...createBlueGreenActivities(kube),
       ...createAnalysisActivities(kube, prometheus),
+      ...createExperimentActivities(prometheus),
       ...createWorkflowHandoffActivities(client),
       ...createWebhookActivities(kube),
       ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),
