@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { run } from '../harness/commands';
@@ -6,6 +7,7 @@ import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
 import { kubectlApply, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
+import { stack } from '../harness/stack';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { setBehaviour, splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
@@ -15,7 +17,8 @@ const HEADER = 'x-variant';
 /** Siirto's rule for B on the route: the managed route `ab-variant-b`. */
 const RULE = 'siirto.ab-variant-b';
 const REPLICAS = 2;
-const CLI = `${__dirname}/../../cli/siirto`;
+const CLI_DIR = path.join(stack.projectDir, 'cli');
+const CONCLUDE = 'siirto conclude ab-shop --winner B';
 
 interface Experiment {
   image: string;
@@ -75,17 +78,22 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     });
   }
 
-  /** Applies a new revision and waits until its experiment runs: Siirto's rule for B on the route. */
-  async function experimentRunning(revision: number, experiment: Experiment): Promise<number> {
+  /**
+   * Applies a new revision and waits until its experiment runs (Siirto's rule for B on the route):
+   * when it began, and the revision's pod-template hash.
+   */
+  async function experimentRunning(
+    revision: number,
+    experiment: Experiment,
+  ): Promise<{ started: number; hash: string }> {
     await kubectlApply(manifest(experiment));
     await waitFor(`r${revision}'s rule for B on the route`, async () =>
       (await rulesOf()).some((rule) => rule.name === RULE),
     );
-    return Date.now();
+    const started = Date.now();
+    const status = await scenario.waitForStatus(`r${revision} in the status`, (s) => s.revision === revision);
+    return { started, hash: status.currentTemplateHash ?? '' };
   }
-
-  const hashOf = async (revision: number) =>
-    (await scenario.see.replicaSets(app)).find((set) => set.name.endsWith(`-${revision}`))?.hash;
 
   const ended = (revision: number, phase: RolloutStatus['phase']) => (status: RolloutStatus) =>
     status.revision === revision && status.phase === phase;
@@ -106,13 +114,13 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
   });
 
   it('sends the matched requests to B alone while it runs, promotes a B with fewer errors, and scales A down', async () => {
-    const started = await experimentRunning(2, {
+    const hashA = (await scenario.see.rolloutStatus(app)).stableTemplateHash;
+    const { started, hash: hashB } = await experimentRunning(2, {
       image: `registry.example/${app}:2`,
       errorRate: 0,
       minDuration: '8s',
       maxDuration: '2m',
     });
-    const [hashA, hashB] = [await hashOf(1), await hashOf(2)];
     expect(await scenario.see.replicasOf(app, hashB)).toBe(REPLICAS);
     // While the experiment runs: the header's requests on B only, the others on A (variantBWeight 0).
     const header = await splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 60 });
@@ -144,7 +152,7 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     // B as A: both answer 10% of requests with a 5xx.
     await setBehaviour(namespace, `registry.example/${app}:2`, { errorRate: 0.1 });
     const stable = (await scenario.see.rolloutStatus(app)).stableTemplateHash;
-    const started = await experimentRunning(3, {
+    const { started, hash: hashB } = await experimentRunning(3, {
       image: `registry.example/${app}:3`,
       errorRate: 0.1,
       minDuration: '4s',
@@ -169,13 +177,13 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     await splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 60 });
     await waitFor(
       "B's ReplicaSet scaled to 0",
-      async () => (await scenario.see.replicasOf(app, await hashOf(3))) === 0,
+      async () => (await scenario.see.replicasOf(app, hashB)) === 0,
     );
     await recordHistoryFixture('ab-testing-no-difference', await handleOf(degraded));
   });
 
   it('stops a B that breaks the error-rate guardrail at once, long before minDuration', async () => {
-    const started = await experimentRunning(4, {
+    const { started } = await experimentRunning(4, {
       image: `registry.example/${app}:4`,
       errorRate: 0.7,
       minDuration: '5m',
@@ -199,19 +207,22 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
   });
 
   it('promotes B when a person concludes with `siirto conclude --winner B`', async () => {
-    await experimentRunning(5, {
+    const { hash } = await experimentRunning(5, {
       image: `registry.example/${app}:5`,
       errorRate: 0.1,
       minDuration: '5m',
       maxDuration: '10m',
     });
-    const result = await run(CLI, ['conclude', app, '-n', namespace, '--winner', 'B']);
+    // docs/ab-testing.md shows this command; the namespace comes from the context there.
+    const result = await run('bash', ['-c', `${CONCLUDE} -n ${namespace}`], undefined, {
+      PATH: `${CLI_DIR}:${process.env.PATH ?? ''}`,
+    });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/B/);
     const healthy = await scenario.waitForStatus('r5 to become Healthy', ended(5, 'Healthy'));
     expect(healthy.message).toMatch(/concluded by .*siirto CLI.*: B wins/);
-    expect(healthy.stableTemplateHash).toBe(await hashOf(5));
+    expect(healthy.stableTemplateHash).toBe(hash);
     expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
     await splitSettledAt(plain, { '5': 1 }, { tolerance: 0, window: 60 });
   });
