@@ -5,7 +5,13 @@ import { run } from '../harness/commands';
 import { writeFigures } from '../harness/figures';
 import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
-import { kubectlApply, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import {
+  annotateRollout,
+  kubectlApply,
+  podMetadata,
+  routeHost,
+  sampleContainer,
+} from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { recordHistoryFixture } from '../harness/temporal';
@@ -225,6 +231,26 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     expect(healthy.stableTemplateHash).toBe(hash);
     expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
     await splitSettledAt(plain, { '5': 1 }, { tolerance: 0, window: 60 });
+  });
+
+  it('keeps A and removes B when the Rollout is annotated siirto.dev/conclude=A', async () => {
+    const stable = (await scenario.see.rolloutStatus(app)).stableTemplateHash;
+    await experimentRunning(6, {
+      image: `registry.example/${app}:6`,
+      errorRate: 0,
+      minDuration: '5m',
+      maxDuration: '10m',
+    });
+    await annotateRollout(namespace, app, 'siirto.dev/conclude=A');
+    const degraded = await scenario.waitForStatus('r6 to end with A kept', ended(6, 'Degraded'));
+    expect(degraded.message).toMatch(/^concluded by kubectl annotation: A wins; B \(r6\) removed/);
+    expect(degraded.stableTemplateHash).toBe(stable);
+    expect(withoutWeights(await rulesOf())).toBe(withoutWeights(userRules));
+    await splitSettledAt(withHeader, { '5': 1 }, { tolerance: 0, window: 60 });
+    const events = await scenario.see.rolloutEvents(app);
+    expect(events.map((event) => event.reason)).toEqual(
+      expect.arrayContaining(['ConcludeRequested', 'ExperimentConcluded']),
+    );
   });
 
   async function handleOf(status: RolloutStatus) {
