@@ -1,3 +1,4 @@
+import { renderStatus } from '../../cli/rollout-status-view';
 import { checkAbTesting } from '../../k8s-bridge/ab-testing-validation';
 import { variantQueries } from '../../analysis/experiment-queries';
 import { RolloutSchema, type Rollout } from '../../schemas/rollout';
@@ -96,5 +97,33 @@ describe('an A/B experiment', () => {
         /^spec\.strategy\.abTesting\.analysis\.trialsQuery uses \{\{args\.service\}\}, which has no value: use only namespace, rollout, variant, variant-hash and elapsed/,
       ),
     ]);
+  });
+
+  it('shows its counts, estimate, interval and verdict in siirto status', () => {
+    const parsed = rollout({});
+    const text = renderStatus({
+      rollout: {
+        metadata: parsed.metadata,
+        spec: { strategy: parsed.spec.strategy },
+        status: {
+          phase: 'Healthy',
+          revision: 2,
+          experiment: {
+            variantA: { successes: 189, trials: 271 },
+            variantB: { successes: 218, trials: 218 },
+            estimate: 0.3026,
+            lower: 0.2151,
+            upper: 0.3901,
+            looks: 4,
+            verdict: 'B wins',
+          },
+        },
+      },
+      replicaSets: [],
+    });
+    expect(text).toContain(
+      '  experiment  A 189/271, B 218/218; B − A +0.303 [+0.215, +0.390] → B wins (look 4)',
+    );
+    expect(text).toContain('2. experiment up to 1h (header X-Variant=b, B 0% of the rest)');
   });
 });
