@@ -556,13 +556,9 @@ export const AbTestingAnalysisSchema = z
       .string()
       .default('30s')
       .meta({ description: 'Time between looks at the counts, such as 10s or 1m.' }),
-    minDuration: z
-      .string()
-      .default('0s')
-      .meta({
-        description:
-          'No verdict before the experiment has run this long, such as 1h (guardrails act at once).',
-      }),
+    minDuration: z.string().default('0s').meta({
+      description: 'No verdict before the experiment has run this long, such as 1h (guardrails act at once).',
+    }),
     minSampleSize: z
       .number()
       .int()
@@ -599,26 +595,17 @@ export const AbTestingStrategySchema = z
       description: 'Service for variant B, the new revision; Siirto points its selector at its pods.',
     }),
     variantBMatch: VariantMatchSchema,
-    variantBWeight: z
-      .number()
-      .int()
-      .min(0)
-      .max(100)
-      .default(0)
-      .meta({
-        description: 'Percentage of the other requests (those not matched) that go to B; 0 unless set.',
-      }),
+    variantBWeight: z.number().int().min(0).max(100).default(0).meta({
+      description: 'Percentage of the other requests (those not matched) that go to B; 0 unless set.',
+    }),
     trafficRouting: TrafficRoutingSchema.meta({
       description:
         'The route between the two Services: gatewayAPI (both Services backendRefs of the route); ' +
         'ingress-nginx cannot carry the experiment.',
     }),
-    maxDuration: z
-      .string()
-      .default('1h')
-      .meta({
-        description: 'Longest the experiment runs; without a verdict by then, B is removed: no difference.',
-      }),
+    maxDuration: z.string().default('1h').meta({
+      description: 'Longest the experiment runs; without a verdict by then, B is removed: no difference.',
+    }),
     analysis: AbTestingAnalysisSchema,
     scaleDownDelaySeconds: z
       .number()
