@@ -124,14 +124,17 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     const { started, hash: hashB } = await experimentRunning(2, {
       image: `registry.example/${app}:2`,
       errorRate: 0,
-      minDuration: '8s',
+      // Long enough for the splits below to be measured while the experiment runs.
+      minDuration: '20s',
       maxDuration: '2m',
     });
     expect(await scenario.see.replicasOf(app, hashB)).toBe(REPLICAS);
     // While the experiment runs: the header's requests on B only, the others on A (variantBWeight 0).
-    const header = await splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 60 });
+    const [header] = await Promise.all([
+      splitSettledAt(withHeader, { '2': 1 }, { tolerance: 0, window: 60 }),
+      splitSettledAt(plain, { '1': 1 }, { tolerance: 0, window: 60 }),
+    ]);
     figures.headerRequestsOnB = header.shares['2'];
-    await splitSettledAt(plain, { '1': 1 }, { tolerance: 0, window: 60 });
     expect((await scenario.see.rolloutStatus(app)).phase).toBe('Progressing');
 
     const healthy = await scenario.waitForStatus('r2 to win and become Healthy', ended(2, 'Healthy'), 90_000);
