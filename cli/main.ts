@@ -19,6 +19,7 @@ Commands:
   abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
   retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
   set-weight NAME WEIGHT        the canary's weight (0-100) during a step pause: {external: true}
+  conclude NAME --winner A|B    end an A/B experiment with this winner: B promoted, or B removed and A kept
   undo NAME [--to-revision N]   roll the template of an earlier revision out again
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
   convert -f FILE               Argo Rollouts manifests (- for stdin) as Siirto's on stdout; on stderr,
@@ -63,6 +64,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       timeout: { type: 'string' },
       full: { type: 'boolean' },
       reason: { type: 'string' },
+      winner: { type: 'string' },
       'to-revision': { type: 'string' },
       file: { type: 'string', short: 'f' },
       help: { type: 'boolean', short: 'h' },
@@ -117,6 +119,9 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
           }),
         );
         return 0;
+      case 'conclude':
+        write(await rolloutCommand(context, 'conclude', needName(), { winner: winnerFlag(values.winner) }));
+        return 0;
       case 'undo':
         write(
           await undoCommand(
@@ -147,6 +152,16 @@ function weightArgument(text: string | undefined): number {
     );
   }
   return weight;
+}
+
+/** The winner of `siirto conclude NAME --winner A|B`, or a usage error saying what it takes. */
+function winnerFlag(text: string | undefined): 'A' | 'B' {
+  const winner = text?.toUpperCase();
+  if (winner === 'A' || winner === 'B') return winner;
+  throw new CliError(
+    `siirto conclude needs --winner A (keep the stable, remove B) or --winner B (promote B)${text === undefined ? '' : `, not ${text}`}`,
+    2,
+  );
 }
 
 /** A numeric flag's value; anything else is a usage error naming the flag, rather than a silent NaN. */

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { endedWithoutVerdict } from '../k8s-bridge/runs-without-verdict';
 import {
   abortUpdate,
+  concludeUpdate,
   promoteUpdate,
   retryUpdate,
   setWeightUpdate,
@@ -11,7 +12,7 @@ import { CliError, type CliContext } from './cli-context';
 import { retryThroughBridge } from './retry-through-bridge';
 import { currentWorkflowId, readRollout } from './rollouts';
 
-export type RolloutCommand = 'promote' | 'abort' | 'retry' | 'setWeight';
+export type RolloutCommand = 'promote' | 'abort' | 'retry' | 'setWeight' | 'conclude';
 
 /**
  * `siirto promote|abort|retry|set-weight NAME`: sent as a Temporal Update, so the rollout answers at once whether
@@ -21,7 +22,7 @@ export async function rolloutCommand(
   context: CliContext,
   command: RolloutCommand,
   name: string,
-  options: { full?: boolean; reason?: string; weight?: number },
+  options: { full?: boolean; reason?: string; weight?: number; winner?: 'A' | 'B' },
 ): Promise<string> {
   const rollout = await readRollout(context, name);
   const workflowId = currentWorkflowId(rollout);
@@ -36,6 +37,8 @@ export async function rolloutCommand(
       state = await handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }] });
     } else if (command === 'abort') {
       state = await handle.executeUpdate(abortUpdate, { args: [{ reason: options.reason, by }] });
+    } else if (command === 'conclude') {
+      state = await handle.executeUpdate(concludeUpdate, { args: [{ winner: options.winner ?? 'A', by }] });
     } else if (command === 'setWeight') {
       state = await handle.executeUpdate(setWeightUpdate, { args: [{ weight: options.weight ?? 0, by }] });
     } else {
@@ -52,6 +55,10 @@ export async function rolloutCommand(
   }
   if (command === 'setWeight') {
     return `weight ${options.weight}% set by ${workflowId} (stable ${state.weights.stable}% / canary ${state.weights.canary}%)`;
+  }
+  if (command === 'conclude') {
+    const outcome = options.winner === 'B' ? 'B to be promoted' : 'B to be removed, A kept';
+    return `conclude accepted by ${workflowId}: winner ${options.winner}, ${outcome} (was ${state.phase} at step ${state.currentStepIndex + 1}/${state.stepCount})`;
   }
   const what = command === 'promote' && options.full ? 'full promote' : command;
   return `${what} accepted by ${workflowId} (was ${state.phase} at step ${state.currentStepIndex + 1}/${state.stepCount})`;

@@ -76,6 +76,7 @@ export function renderStatus(
       : [
           `  weight  [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] canary ${weights.canary}% / stable ${weights.stable}%${byPods(rollout, replicaSets)}`,
         ]),
+    ...experimentLines(status.experiment),
     '  steps',
     ...steps.map((step, index) => {
       const mark = status.phase === 'Healthy' || index < current ? '✓' : index === current ? '▶' : ' ';
@@ -188,4 +189,18 @@ export async function statusCommand(
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/** An A/B experiment's counts, estimate and interval, as the status last recorded them. */
+function experimentLines(experiment: RolloutStatus['experiment']): string[] {
+  const { variantA, variantB } = experiment ?? {};
+  if (!experiment || !variantA || !variantB) return [];
+  const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
+  const interval =
+    experiment.estimate !== undefined && experiment.lower !== undefined && experiment.upper !== undefined
+      ? `; B − A ${signed(experiment.estimate)} [${signed(experiment.lower)}, ${signed(experiment.upper)}]`
+      : '';
+  return [
+    `  experiment  A ${variantA.successes}/${variantA.trials}, B ${variantB.successes}/${variantB.trials}${interval} → ${experiment.verdict ?? 'undecided'} (look ${experiment.looks ?? 0})`,
+  ];
 }

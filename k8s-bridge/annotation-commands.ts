@@ -10,15 +10,22 @@ import {
 import { recordRolloutEvent } from '../activities/rollout-events';
 import type { KubeClients } from '../kubernetes/client';
 import { apiStatus } from '../kubernetes/errors';
-import { ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION } from '../kubernetes/labels';
+import {
+  ABORT_ANNOTATION,
+  CONCLUDE_ANNOTATION,
+  PROMOTE_ANNOTATION,
+  RETRY_ANNOTATION,
+} from '../kubernetes/labels';
 import { lastWriterOf } from '../kubernetes/managed-fields';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import {
   abortUpdate,
+  concludeUpdate,
   promoteUpdate,
   retryUpdate,
   rolloutWorkflowId,
   type AbortRequest,
+  type ConcludeRequest,
   type PromoteRequest,
   type RetryRequest,
   type RolloutRef,
@@ -37,7 +44,14 @@ export type AnnotationCommand =
   | { kind: 'promote'; annotation: string; value: string; request: PromoteRequest }
   | { kind: 'abort'; annotation: string; value: string; request: AbortRequest }
   | { kind: 'retry'; annotation: string; value: string; request: RetryRequest }
-  | { kind: 'unreadable'; command: 'promote'; annotation: string; value: string; problem: string };
+  | { kind: 'conclude'; annotation: string; value: string; request: ConcludeRequest }
+  | {
+      kind: 'unreadable';
+      command: 'promote' | 'conclude';
+      annotation: string;
+      value: string;
+      problem: string;
+    };
 
 /** The commands a Rollout's annotations carry, abort first: when a user asks both, stopping is safer. */
 export function annotationCommands(
@@ -67,6 +81,28 @@ export function annotationCommands(
       value: retry,
       request: { by: by === '' || by.toLowerCase() === 'true' ? COMMAND_SOURCE : by },
     });
+  }
+  const conclude = annotations?.[CONCLUDE_ANNOTATION];
+  if (conclude !== undefined) {
+    const winner = conclude.trim().toUpperCase();
+    if (winner === 'A' || winner === 'B') {
+      commands.push({
+        kind: 'conclude',
+        annotation: CONCLUDE_ANNOTATION,
+        value: conclude,
+        request: { winner, by: COMMAND_SOURCE },
+      });
+    } else {
+      commands.push({
+        kind: 'unreadable',
+        command: 'conclude',
+        annotation: CONCLUDE_ANNOTATION,
+        value: conclude,
+        problem:
+          `annotation ${CONCLUDE_ANNOTATION}=${JSON.stringify(conclude)} is not understood; set it to "B" to ` +
+          'promote variant B, or "A" to keep the stable and remove B',
+      });
+    }
   }
   const promote = annotations?.[PROMOTE_ANNOTATION];
   if (promote !== undefined) {
@@ -132,7 +168,7 @@ export interface CommandTarget {
   rerun?: (request: RetryRequest) => Promise<{ accepted: boolean; message: string } | undefined>;
 }
 
-const CAPITALIZED = { promote: 'Promote', abort: 'Abort', retry: 'Retry' } as const;
+const CAPITALIZED = { promote: 'Promote', abort: 'Abort', retry: 'Retry', conclude: 'Conclude' } as const;
 
 /** An Update that got no answer in time; the annotation stays and the delivery is tried again later. */
 export class CommandNotDeliveredError extends Error {
@@ -215,6 +251,8 @@ export class AnnotationCommandDelivery {
           await handle.executeUpdate(promoteUpdate, { args: [command.request], updateId });
         } else if (command.kind === 'abort') {
           await handle.executeUpdate(abortUpdate, { args: [command.request], updateId });
+        } else if (command.kind === 'conclude') {
+          await handle.executeUpdate(concludeUpdate, { args: [command.request], updateId });
         } else {
           await handle.executeUpdate(retryUpdate, { args: [command.request], updateId });
         }
@@ -306,6 +344,8 @@ function describeCommand(command: Exclude<AnnotationCommand, { kind: 'unreadable
       return command.request.reason ? `abort (${command.request.reason})` : 'abort';
     case 'retry':
       return 'retry';
+    case 'conclude':
+      return `conclusion with winner ${command.request.winner}`;
   }
 }
 

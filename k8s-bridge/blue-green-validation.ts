@@ -26,7 +26,16 @@ export interface TrafficServices {
 }
 
 export function trafficServices(rollout: Rollout): TrafficServices | undefined {
-  const { canary, blueGreen } = rollout.spec.strategy;
+  const { canary, blueGreen, abTesting } = rollout.spec.strategy;
+  if (abTesting) {
+    return {
+      stableService: abTesting.variantAService,
+      canaryService: abTesting.variantBService,
+      trafficRouting: abTesting.trafficRouting,
+      field: 'spec.strategy.abTesting',
+      roles: { stable: 'variant A', canary: 'variant B' },
+    };
+  }
   if (canary) {
     return {
       stableService: canary.stableService,

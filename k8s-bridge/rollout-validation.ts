@@ -10,7 +10,9 @@ import { isNotFound } from '../kubernetes/errors';
 import { parsePauseDuration } from '../schemas/duration';
 import type { RolloutAnalysis, TemplateReference } from '../schemas/analysis';
 import { RolloutSchema, type LabelSelector, type Rollout } from '../schemas/rollout';
+import { checkAbTesting } from './ab-testing-validation';
 import { blueGreenAnalyses, checkBlueGreen, trafficServices } from './blue-green-validation';
+import { variantBRoute } from '../workflows/strategies/ab-testing-plan';
 
 /**
  * Checks a Rollout before the bridge acts on it. The CRD's schema already rejects wrong shapes at
@@ -94,6 +96,7 @@ export function checkRollout(rollout: Rollout, facts: ClusterFacts): string[] {
     ...checkStartingStep(rollout),
     ...checkAnalyses(rollout, facts),
     ...checkBlueGreen(rollout, facts.existingServices),
+    ...checkAbTesting(rollout, facts.existingServices),
   ];
   const canary = rollout.spec.strategy.canary;
   if (!canary) return [...problems, ...facts.routingProblems];
@@ -320,6 +323,14 @@ export async function lookUpClusterFacts(clients: KubeClients, rollout: Rollout)
           ? [{ field: `spec.strategy.canary.steps[${index}].setHeaderRoute`, route: step.setHeaderRoute }]
           : [],
       );
+      const abTesting = rollout.spec.strategy.abTesting;
+      // The rule an experiment adds for B is checked as a header step's would be.
+      if (abTesting) {
+        headerSteps.push({
+          field: 'spec.strategy.abTesting.variantBMatch',
+          route: variantBRoute(abTesting.variantBMatch),
+        });
+      }
       routingProblems = await validateTrafficRouting(
         createTrafficRouters(clients),
         {

@@ -12,5 +12,7 @@ export const POD_TEMPLATE_ANNOTATION = 'siirto.dev/pod-template';
 export const PROMOTE_ANNOTATION = 'siirto.dev/promote';
 export const ABORT_ANNOTATION = 'siirto.dev/abort';
 export const RETRY_ANNOTATION = 'siirto.dev/retry';
+/** `A` or `B`: ends an A/B experiment with that winner. */
+export const CONCLUDE_ANNOTATION = 'siirto.dev/conclude';
 /** Who applied the change, so events and history say who promoted or aborted. */
 export const FIELD_MANAGER = 'siirto';

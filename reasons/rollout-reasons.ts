@@ -99,6 +99,10 @@ export const EventReason = {
   WebhookCallFailed: 'WebhookCallFailed',
   /** A rollback webhook answered 2xx: the rollout aborts. */
   WebhookRollback: 'WebhookRollback',
+  /** An A/B experiment came to a verdict that keeps A: A better, or no difference by maxDuration. */
+  ExperimentConcluded: 'ExperimentConcluded',
+  /** An A/B experiment's variant B broke a guardrail: it was stopped at once. */
+  GuardrailBreached: 'GuardrailBreached',
   ...FAILURES_AS_EVENT_REASONS,
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];

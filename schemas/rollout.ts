@@ -468,6 +468,170 @@ export const BlueGreenStrategySchema = z
     description: 'Run the new revision beside the active one, then switch all traffic to it at once.',
   });
 
+/** A header value for variant B: exactly one of exact or regex (Gateway API matches no prefix of a header). */
+export const VariantHeaderValueSchema = exactlyOneOf(
+  z.object({
+    exact: z.string().min(1).max(1024).optional().meta({ description: 'The value, exactly.' }),
+    regex: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .meta({ description: 'A regular expression the value matches (RE2).' }),
+  }),
+  ['exact', 'regex'],
+).meta({ description: 'How to match the value: exactly one of exact or regex.' });
+
+/** A cookie name as RFC 6265 has it: a token. */
+const CookieNameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/, {
+    message: 'write a cookie name, such as variant, without spaces, =, ; or quotes',
+  });
+
+export const VariantMatchSchema = exactlyOneOf(
+  z.object({
+    header: z
+      .object({
+        name: HeaderNameSchema.meta({ description: 'The request header, such as X-Variant.' }),
+        value: VariantHeaderValueSchema,
+      })
+      .optional()
+      .meta({ description: 'Requests carrying this header go to variant B.' }),
+    cookie: z
+      .object({
+        name: CookieNameSchema.meta({ description: 'The cookie, such as variant.' }),
+        value: z
+          .string()
+          .min(1)
+          .max(1024)
+          .regex(/^[^;,\s"\\]+$/, {
+            message: 'write a cookie value without spaces, commas, semicolons, quotes or backslashes',
+          })
+          .meta({ description: 'Its value, exactly.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Requests carrying this cookie go to variant B (a regular expression on the Cookie header, as Gateway API matches cookies).',
+      }),
+  }),
+  ['header', 'cookie'],
+).meta({
+  description: 'Which requests go to variant B whatever the weights: exactly one of header or cookie.',
+});
+
+/** Counts per variant: PromQL with placeholders Siirto fills for each variant, escaped. */
+const countQuery = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .meta({
+      description:
+        `${description} PromQL returning one number: the count since the experiment began. ` +
+        '`{{args.variant-hash}}` is the variant’s pod-template hash, `{{args.variant}}` A or B, ' +
+        '`{{args.namespace}}` and `{{args.rollout}}` the Rollout’s, `{{args.elapsed}}` the time since the ' +
+        'experiment began as a PromQL range (such as 95s), for increase().',
+    });
+
+export const ErrorRateGuardrailSchema = z
+  .object({
+    maxIncrease: z
+      .number()
+      .min(0)
+      .max(1)
+      .meta({
+        description:
+          'How much higher B’s error rate may be than A’s, as a fraction (0.01 is one point): B is stopped ' +
+          'as soon as the confidence sequence says it is worse than A by more than this.',
+      }),
+    errorsQuery: countQuery('Failed requests of the variant; 5xx answers of http_requests_total unless set.'),
+    requestsQuery: countQuery('All requests of the variant; http_requests_total unless set.'),
+  })
+  .meta({
+    description: 'Stop variant B at once when its error rate is worse than A’s by more than maxIncrease.',
+  });
+
+export const AbTestingAnalysisSchema = z
+  .object({
+    interval: z
+      .string()
+      .default('30s')
+      .meta({ description: 'Time between looks at the counts, such as 10s or 1m.' }),
+    minDuration: z.string().default('0s').meta({
+      description: 'No verdict before the experiment has run this long, such as 1h (guardrails act at once).',
+    }),
+    minSampleSize: z
+      .number()
+      .int()
+      .min(1)
+      .default(100)
+      .meta({ description: 'No verdict before each variant has this many trials.' }),
+    confidenceLevel: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .default(0.95)
+      .meta({ description: 'Confidence of the interval over every look together, such as 0.95.' }),
+    successQuery: countQuery(
+      'Successes of the variant; its non-5xx answers of http_requests_total unless set.',
+    ),
+    trialsQuery: countQuery('Trials of the variant; its answers of http_requests_total unless set.'),
+    guardrails: z
+      .object({ errorRate: ErrorRateGuardrailSchema.optional() })
+      .optional()
+      .meta({ description: 'Limits B must keep while the experiment runs; a breach stops it at once.' }),
+  })
+  .meta({
+    description:
+      'How the experiment is judged: the success rate of each variant (successes over trials), compared ' +
+      'with an anytime-valid confidence sequence, so looking at every interval does not inflate errors.',
+  });
+
+export const AbTestingStrategySchema = z
+  .object({
+    variantAService: z.string().min(1).meta({
+      description: 'Service for variant A, the stable revision; Siirto points its selector at its pods.',
+    }),
+    variantBService: z.string().min(1).meta({
+      description: 'Service for variant B, the new revision; Siirto points its selector at its pods.',
+    }),
+    variantBMatch: VariantMatchSchema,
+    variantBWeight: z.number().int().min(0).max(100).default(0).meta({
+      description: 'Percentage of the other requests (those not matched) that go to B; 0 unless set.',
+    }),
+    trafficRouting: TrafficRoutingSchema.meta({
+      description:
+        'The route between the two Services: gatewayAPI (both Services backendRefs of the route); ' +
+        'ingress-nginx cannot carry the experiment.',
+    }),
+    maxDuration: z.string().default('1h').meta({
+      description: 'Longest the experiment runs; without a verdict by then, B is removed: no difference.',
+    }),
+    analysis: AbTestingAnalysisSchema,
+    scaleDownDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .meta({ description: 'Seconds A’s pods are kept after B wins and takes all traffic.' }),
+    abortScaleDownDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .meta({ description: 'Seconds B’s pods are kept after it loses or is stopped and traffic leaves it.' }),
+  })
+  .meta({
+    description:
+      'Run the new revision (B) beside the stable one (A) at full size, send matched requests to B, and ' +
+      'promote B only if it is better than A with the confidence asked for.',
+  });
+
 /**
  * Every strategy a Rollout may name, by its key under spec.strategy, of which exactly one is set. A new
  * strategy adds its line here, and its entry in workflows/strategies/registry.ts.
@@ -475,12 +639,13 @@ export const BlueGreenStrategySchema = z
 const STRATEGY_SPECS = {
   canary: CanaryStrategySchema.optional(),
   blueGreen: BlueGreenStrategySchema.optional(),
+  abTesting: AbTestingStrategySchema.optional(),
 };
 export type StrategyName = keyof typeof STRATEGY_SPECS;
 export const STRATEGY_NAMES = Object.keys(STRATEGY_SPECS) as StrategyName[];
 
 export const StrategySchema = exactlyOneOf(z.object(STRATEGY_SPECS), STRATEGY_NAMES).meta({
-  description: 'How a new revision replaces the stable one: canary or blueGreen.',
+  description: 'How a new revision replaces the stable one: canary, blueGreen or abTesting.',
 });
 
 export const RolloutSpecSchema = z.object({
@@ -522,6 +687,33 @@ export const RolloutConditionSchema = z.object({
   message: z.string().optional(),
   lastTransitionTime: z.string().optional(),
 });
+
+const VariantCountsSchema = z.object({
+  successes: z.number().int().meta({ description: 'Successes counted so far.' }),
+  trials: z.number().int().meta({ description: 'Trials counted so far.' }),
+});
+
+export const ExperimentStatusSchema = z
+  .object({
+    variantA: VariantCountsSchema.optional(),
+    variantB: VariantCountsSchema.optional(),
+    estimate: z.number().optional().meta({ description: 'B’s success rate minus A’s, as measured so far.' }),
+    lower: z
+      .number()
+      .optional()
+      .meta({ description: 'Lower end of the confidence sequence for the difference.' }),
+    upper: z
+      .number()
+      .optional()
+      .meta({ description: 'Upper end of the confidence sequence for the difference.' }),
+    confidenceLevel: z.number().optional(),
+    looks: z.number().int().optional().meta({ description: 'Looks at the counts so far.' }),
+    verdict: z
+      .string()
+      .optional()
+      .meta({ description: 'undecided, B wins, A wins, no difference, or guardrail (B stopped).' }),
+  })
+  .meta({ description: 'An A/B experiment: the counts, the estimate and its interval, and the verdict.' });
 
 export const RolloutStatusSchema = z.object({
   phase: RolloutPhaseSchema.optional().meta({
@@ -568,6 +760,7 @@ export const RolloutStatusSchema = z.object({
     })
     .optional()
     .meta({ description: 'Which revision each Service of a blue-green Rollout selects.' }),
+  experiment: ExperimentStatusSchema.optional(),
   conditions: z.array(RolloutConditionSchema).optional(),
 });
 
@@ -599,6 +792,9 @@ export type SetMirrorRoute = z.infer<typeof SetMirrorRouteSchema>;
 export type SetCanaryScale = z.infer<typeof SetCanaryScaleSchema>;
 export type CanaryStrategy = z.infer<typeof CanaryStrategySchema>;
 export type BlueGreenStrategy = z.infer<typeof BlueGreenStrategySchema>;
+export type AbTestingStrategy = z.infer<typeof AbTestingStrategySchema>;
+export type AbTestingAnalysis = z.infer<typeof AbTestingAnalysisSchema>;
+export type VariantMatch = z.infer<typeof VariantMatchSchema>;
 export type PodMetadata = z.infer<typeof PodMetadataSchema>;
 export type Strategy = z.infer<typeof StrategySchema>;
 export type TrafficRouting = z.infer<typeof TrafficRoutingSchema>;
@@ -609,6 +805,7 @@ export type RolloutPhase = z.infer<typeof RolloutPhaseSchema>;
 export type TrafficWeights = z.infer<typeof TrafficWeightsSchema>;
 export type RolloutCondition = z.infer<typeof RolloutConditionSchema>;
 export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
+export type ExperimentStatus = z.infer<typeof ExperimentStatusSchema>;
 export type Rollout = z.infer<typeof RolloutSchema>;
 
 export const ROLLOUT_GROUP = 'siirto.dev';

@@ -7,6 +7,7 @@ import {
 } from '../activities';
 import { createBlueGreenActivities } from '../activities/blue-green-activities';
 import { createCDEventsActivities, createCDEventsMetrics } from '../activities/cdevents-emission';
+import { createExperimentActivities } from '../activities/experiment-counts';
 import { prometheusSettingsFromEnv } from '../activities/prometheus-settings';
 import {
   CDEventsSettingsError,
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       ...createBlueGreenActivities(kube),
       ...createAnalysisActivities(kube, prometheus),
       ...createCanaryJudgeActivities(kube, prometheus),
+      ...createExperimentActivities(prometheus),
       ...createWorkflowHandoffActivities(client),
       ...createWebhookActivities(kube),
       ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),

@@ -2,3 +2,4 @@
 export { canaryRollout } from './strategies/canary';
 export { analysisRun } from './analysis-run';
 export { blueGreenRollout } from './strategies/blue-green';
+export { abTestingRollout } from './strategies/ab-testing';

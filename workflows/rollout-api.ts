@@ -1,5 +1,12 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BlueGreenStrategy, CanaryStrategy, RolloutPhase, TrafficWeights } from '../schemas/rollout';
+import type {
+  AbTestingStrategy,
+  BlueGreenStrategy,
+  CanaryStrategy,
+  ExperimentStatus,
+  RolloutPhase,
+  TrafficWeights,
+} from '../schemas/rollout';
 import type { RolloutContinuation } from './continue-as-new';
 
 /**
@@ -44,6 +51,10 @@ export interface BlueGreenRolloutInput extends RolloutInput {
   blueGreen: BlueGreenStrategy;
 }
 
+export interface AbTestingRolloutInput extends RolloutInput {
+  abTesting: AbTestingStrategy;
+}
+
 export interface RolloutState {
   phase: RolloutPhase;
   revision: number;
@@ -55,6 +66,8 @@ export interface RolloutState {
   weights: TrafficWeights;
   /** Blue-green: the revision each Service selects (pod-template hashes). */
   blueGreen?: { activeSelector?: string; previewSelector?: string };
+  /** A/B testing: the counts, the estimate of B's rate minus A's, its interval, and the verdict. */
+  experiment?: ExperimentStatus;
   /** True while a pause is waiting, so a promote has something to act on. */
   paused: boolean;
   /** When a timed pause ends unless promoted first (ISO 8601); absent outside timed pauses. */
@@ -98,6 +111,13 @@ export interface RetryRequest {
 export interface SetWeightRequest {
   /** The canary's share of traffic, 0 to 100. */
   weight: number;
+  by?: string;
+}
+
+/** A person's verdict on an A/B experiment, in place of the statistics'. */
+export interface ConcludeRequest {
+  /** B: promote the new revision; A: keep the stable one and remove B. */
+  winner: 'A' | 'B';
   by?: string;
 }
 
@@ -147,6 +167,10 @@ export const retryUpdate = defineUpdate<RolloutState, [RetryRequest]>('retry');
  * canary's pods Ready first), and is refused at any other step.
  */
 export const setWeightUpdate = defineUpdate<RolloutState, [SetWeightRequest]>('setWeight');
+
+/** An A/B experiment ends with the winner a person names: B promoted, or A kept. */
+export const concludeSignal = defineSignal<[ConcludeRequest]>('conclude');
+export const concludeUpdate = defineUpdate<RolloutState, [ConcludeRequest]>('conclude');
 
 export const statusQuery = defineQuery<RolloutState>('status');
 

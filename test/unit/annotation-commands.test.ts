@@ -48,6 +48,19 @@ describe('command annotations', () => {
     }
   });
 
+  it('reads conclude=A or B as the winner of an A/B experiment, and explains any other value', () => {
+    expect(annotationCommands({ 'siirto.dev/conclude': 'b' })).toEqual([
+      expect.objectContaining({ kind: 'conclude', request: { winner: 'B', by: 'kubectl annotation' } }),
+    ]);
+    expect(annotationCommands({ 'siirto.dev/conclude': ' A ' })).toEqual([
+      expect.objectContaining({ kind: 'conclude', request: { winner: 'A', by: 'kubectl annotation' } }),
+    ]);
+    const [command] = annotationCommands({ 'siirto.dev/conclude': 'C' });
+    expect(command?.kind === 'unreadable' && command.problem).toBe(
+      'annotation siirto.dev/conclude="C" is not understood; set it to "B" to promote variant B, or "A" to keep the stable and remove B',
+    );
+  });
+
   it('orders abort before retry and promote, and ignores other annotations', () => {
     const commands = annotationCommands({
       'siirto.dev/promote': 'true',

@@ -156,7 +156,7 @@ describe('the Rollout schema', () => {
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]).toMatchObject({
       path: ['strategy', 'blueGreen'],
-      message: 'set exactly one of canary, blueGreen',
+      message: 'set exactly one of canary, blueGreen, abTesting',
     });
   });
 

@@ -2,6 +2,7 @@ import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow'
 import type { AnalysisActivities } from '../../activities/analysis-activities';
 import type { BlueGreenActivities } from '../../activities/blue-green-activities';
 import type { CDEventsActivities } from '../../activities/cdevents-emission';
+import type { ExperimentActivities } from '../../activities/experiment-counts';
 import type { RolloutActivities } from '../../activities/rollout-activities';
 import type { WebhookActivities } from '../../activities/webhooks';
 import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
@@ -55,6 +56,18 @@ export const analyses = proxyActivities<AnalysisActivities>({
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+});
+
+// An A/B experiment's counts: a look Prometheus cannot answer after a few tries is skipped, and the
+// next look counts from the experiment's start again, so nothing is lost but time.
+export const experiments = proxyActivities<ExperimentActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '5 seconds',
+    maximumAttempts: 3,
     nonRetryableErrorTypes: PERMANENT_FAILURES,
   },
 });

@@ -67,6 +67,7 @@ export class RolloutLog {
       weights: state.weights,
       stableTemplateHash: state.stableTemplateHash,
       ...(state.blueGreen ? { blueGreen: state.blueGreen } : {}),
+      ...(state.experiment ? { experiment: state.experiment } : {}),
       ...(phase === 'Degraded' && failedAnalysis
         ? { analysis: { [failedAnalysis.kind]: failedAnalysis.verdict } }
         : {}),

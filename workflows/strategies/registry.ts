@@ -1,4 +1,5 @@
 import type { Strategy, StrategyName } from '../../schemas/rollout';
+import { abTestingPlan } from './ab-testing-plan';
 import { blueGreenPlan } from './blue-green-plan';
 import { canaryPlan } from './canary-plan';
 
@@ -32,6 +33,7 @@ type SpecOf<Name extends StrategyName> = NonNullable<Strategy[Name]>;
 const STRATEGIES: { [Name in StrategyName]: StrategyPlan<SpecOf<Name>> } = {
   canary: canaryPlan,
   blueGreen: blueGreenPlan,
+  abTesting: abTestingPlan,
 };
 /** The keys in the registry's order: the schema's, since the type above wants every one of them. */
 const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
