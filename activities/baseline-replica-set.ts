@@ -58,10 +58,12 @@ export function buildBaselineReplicaSet(
   };
 }
 
+/** The baseline, if any; one being deleted is retried (or, `goingAsGone`, taken for gone). */
 async function readBaseline(
   kube: KubeClients,
   rollout: RolloutRef,
   stableHash: string,
+  goingAsGone = false,
 ): Promise<k8s.V1ReplicaSet | undefined> {
   const name = baselineName(rollout, stableHash);
   let replicaSet: k8s.V1ReplicaSet;
@@ -78,6 +80,11 @@ async function readBaseline(
         'delete it so Siirto can start the baseline of its own',
       FailureType.ReplicaSetConflict,
     );
+  }
+  if (replicaSet.metadata?.deletionTimestamp) {
+    if (goingAsGone) return undefined;
+    // The last judged step's baseline, going: retried until it is gone, then started afresh.
+    throw new Error(`${describeReplicaSet(rollout.namespace, name)} is still being removed; retrying`);
   }
   return replicaSet;
 }
@@ -167,7 +174,12 @@ export async function removeBaseline(
   input: { rollout: RolloutRef; stableHash: string },
 ): Promise<void> {
   const { rollout, stableHash } = input;
-  const baseline = await readBaseline(kube, rollout, stableHash);
+  const baseline = await readBaseline(kube, rollout, stableHash).catch((error: unknown) => {
+    // One already being removed is as good as gone.
+    if (error instanceof Error && error.message.endsWith('is still being removed; retrying'))
+      return undefined;
+    throw error;
+  });
   if (!baseline) return;
   try {
     await kube.apps.deleteNamespacedReplicaSet({

@@ -260,4 +260,24 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
       /^stopped by its rollout before a verdict; judging latency against /,
     );
   });
+
+  it('removes the baseline when a newer revision supersedes the judged one', async () => {
+    const { revision, stableHash, workflowId } = await rollOutJudged(STABLE_LATENCY_MILLISECONDS, '10m');
+    await baselineServedWhileJudged(stableHash);
+    await scenario.waitForStatus(
+      `r${revision} judging`,
+      (status) => status.analysis?.step?.revision === revision && status.analysis.step.phase === 'Running',
+    );
+    // The newer revision has no steps: straight to stable, with no baseline of its own.
+    await patchRolloutSpec(namespace, app, {
+      template: template(`registry.example/${app}:${++imageCounter}`, STABLE_LATENCY_MILLISECONDS),
+      strategy: { canary: { steps: [] } },
+    });
+    await scenario.waitForStatus(
+      `r${revision + 1} Healthy`,
+      (status) => status.phase === 'Healthy' && status.revision === revision + 1,
+    );
+    await baselineGone(stableHash);
+    expect(await activitySummaries(workflowId)).toContain(`remove baseline of stable ${stableHash}`);
+  });
 });
