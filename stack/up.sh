@@ -58,8 +58,15 @@ launch() {
       die "port $port, wanted by $name, is in use by $(port_holder "$port"). Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
     fi
   done
-  # The lock descriptor is closed so a long-running component does not hold the start lock forever.
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null {LOCK_FD}>&- &
+  # Only standard input, output and error are passed on: any other descriptor, the start lock or a lock
+  # a caller's flock(1) took around stack:up, would stay open in a long-running component and hold
+  # that lock for as long as the component runs.
+  (
+    for fd in $(ls /proc/$BASHPID/fd); do
+      [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+    done
+    exec setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$PID_DIR/$name.pid"
 }
 
