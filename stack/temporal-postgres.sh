@@ -176,13 +176,17 @@ temporal_cli() { timeout -k 1 10 temporal "$@" --address "127.0.0.1:$TEMPORAL_PO
 
 # The frontend answers for itself; history and matching answer through it: describing a workflow that
 # does not exist reaches a history shard's owner, describing a task queue reaches matching.
-temporal_history_answers() { temporal_cli workflow describe --namespace temporal-system --workflow-id siirto-stack-probe 2>&1 | grep -qi 'workflow not found'; }
+temporal_history_answers() {
+  local answer
+  answer=$(temporal_cli workflow describe --namespace temporal-system --workflow-id siirto-stack-probe 2>&1) && return 1
+  grep -qi 'workflow not found' <<<"$answer"
+}
 temporal_matching_answers() { temporal_cli task-queue describe --namespace temporal-system --task-queue siirto-stack-probe >/dev/null 2>&1; }
 
 wait_for_temporal_services() {
   wait_until temporal-frontend 60 temporal_cli operator cluster health
-  wait_until temporal-history 120 temporal_history_answers
-  wait_until temporal-matching 120 temporal_matching_answers
+  wait_until temporal-history 60 temporal_history_answers
+  wait_until temporal-matching 60 temporal_matching_answers
   component_pid temporal-worker >/dev/null || die "temporal-worker exited during start; its log is $LOG_DIR/temporal-worker.log"
 }
 
