@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$STACK_SOURCE_DIR/pod-network.sh"
 
-for ((i = ${#STACK_COMPONENTS[@]} - 1; i >= 0; i--)); do
-  name=${STACK_COMPONENTS[$i]}
+# Whichever Temporal profile runs: the components of both are stopped if found.
+for ((i = ${#ALL_STACK_COMPONENTS[@]} - 1; i >= 0; i--)); do
+  name=${ALL_STACK_COMPONENTS[$i]}
   if component_pid "$name" >/dev/null; then
     stop_component "$name"
     log "stopped $name"

@@ -3,10 +3,19 @@
 # (default ~/.cache/siirto). Components already built at their pinned version are skipped, so a
 # second run takes seconds. Every component is built from its Go module.
 # With --quiet it prints only what it builds or installs, for callers that go on to start the stack.
+# The postgres Temporal profile's parts (PostgreSQL, the Temporal server, its SQL tool and the Web UI
+# server) are installed only when that profile is asked for: --temporal=postgres, or
+# SIIRTO_TEMPORAL_PROFILE=postgres. Warm, they take 3 minutes to build; cold, about 10 more on two cores.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 quiet=0
-if [ "${1:-}" = --quiet ]; then quiet=1; fi
+for argument in "$@"; do
+  case $argument in
+    --quiet) quiet=1 ;;
+    --temporal=*) export SIIRTO_TEMPORAL_PROFILE=${argument#--temporal=} ;;
+    *) printf 'siirto stack: unknown option %s (--quiet, --temporal=dev|postgres)\n' "$argument" >&2 && exit 2 ;;
+  esac
+done
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 mkdir -p "$BIN_DIR" "$STAMP_DIR" "$CACHE_DIR/build" "$CACHE_DIR/share"
 GO_BUILD_LOG_DIR="$CACHE_DIR/build/logs"
@@ -161,6 +170,55 @@ build_gateway_api() {
   touch "$BIN_DIR/.gateway-api-$1"
 }
 
+# The Temporal server's services in one binary, and its SQL schema tool, from the server's module.
+build_temporal_server() {
+  local gobin="$CACHE_DIR/build/gobin-temporal-server"
+  rm -rf "$gobin"
+  GOBIN="$gobin" run_with_progress "temporal-server" "$GO_BUILD_LOG_DIR/temporal-server.log" \
+    go install -v "go.temporal.io/server/cmd/server@$1"
+  GOBIN="$gobin" run_with_progress "temporal-sql-tool" "$GO_BUILD_LOG_DIR/temporal-sql-tool.log" \
+    go install -v "go.temporal.io/server/cmd/tools/sql@$1"
+  mv "$gobin/server" "$BIN_DIR/temporal-server"
+  mv "$gobin/sql" "$BIN_DIR/temporal-sql-tool"
+  rm -rf "$gobin"
+}
+
+# The PostgreSQL schemas of the same server version, which temporal-sql-tool applies at start.
+build_temporal_schema() {
+  local dir target="$CACHE_DIR/share/temporal-schema-$1"
+  dir=$(go mod download -json "go.temporal.io/server@$1" | jq -r .Dir)
+  [ -d "$dir/schema/postgresql/v12/temporal/versioned" ] || die "the Temporal server $1 module has no schema/postgresql/v12"
+  rm -rf "$target" && mkdir -p "$target"
+  cp -r "$dir/schema/postgresql/v12/temporal" "$dir/schema/postgresql/v12/visibility" "$target/"
+  chmod -R u+w "$target"
+  touch "$BIN_DIR/.temporal-schema-$1"
+}
+
+# The Web UI server, with the UI's assets embedded in its binary.
+build_temporal_ui_server() {
+  local gobin="$CACHE_DIR/build/gobin-temporal-ui-server"
+  rm -rf "$gobin"
+  GOBIN="$gobin" run_with_progress "temporal-ui-server" "$GO_BUILD_LOG_DIR/temporal-ui-server.log" \
+    go install -v "github.com/temporalio/ui-server/v2/cmd/server@$1"
+  mv "$gobin/server" "$BIN_DIR/temporal-ui-server"
+  rm -rf "$gobin"
+}
+
+# Debian's PostgreSQL 15, without the cluster it would start: the stack makes its own in its state
+# directory.
+install_postgres() {
+  [ -x "$POSTGRES_BIN_DIR/postgres" ] && return
+  [ "$(id -u)" = 0 ] ||
+    die "PostgreSQL 15 is missing for the postgres Temporal profile: sudo apt-get install --no-install-recommends postgresql-15"
+  command -v apt-get >/dev/null ||
+    die "PostgreSQL 15 is missing for the postgres Temporal profile, and this is no Debian or Ubuntu: install it and set SIIRTO_POSTGRES_BIN_DIR to its bin directory"
+  log "→ postgresql-15: installing with apt-get"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+  [ -x "$POSTGRES_BIN_DIR/postgres" ] || die "postgresql-15 was installed but $POSTGRES_BIN_DIR/postgres is missing"
+  log "✓ postgresql-15 installed"
+}
+
 started=$SECONDS
 component prometheus "$PROMETHEUS_VERSION" build_prometheus prometheus
 component gateway-api "$GATEWAY_API_VERSION" build_gateway_api .gateway-api-"$GATEWAY_API_VERSION"
@@ -192,4 +250,10 @@ component temporal "$TEMPORAL_CLI_VERSION" build_temporal temporal
 component etcd "$ETCD_VERSION" build_etcd etcd
 component kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
 component traefik "$TRAEFIK_VERSION" build_traefik traefik
+if [ "$(temporal_profile)" = postgres ]; then
+  install_postgres
+  component temporal-server "$TEMPORAL_SERVER_VERSION" build_temporal_server temporal-server temporal-sql-tool
+  component temporal-schema "$TEMPORAL_SERVER_VERSION" build_temporal_schema .temporal-schema-"$TEMPORAL_SERVER_VERSION"
+  component temporal-ui-server "$TEMPORAL_UI_SERVER_VERSION" build_temporal_ui_server temporal-ui-server
+fi
 log "stack installed in $((SECONDS - started))s; binaries in $BIN_DIR"

@@ -37,17 +37,19 @@ GATEWAY_ADMIN_PORT="${SIIRTO_GATEWAY_ADMIN_PORT:-18001}"
 # Pods get addresses from a range reserved for network benchmarks (RFC 2544), routed from this host
 # into a network namespace of the stack's own, where the pod server answers for every pod. Nothing in
 # the stack sends traffic anywhere but loopback and that namespace.
+# Each can be moved with its SIIRTO_ variable, so a second stack (another SIIRTO_STACK_DIR) can run
+# beside the first with a namespace, link and ranges of its own that overlap none of the first's.
 POD_NETNS="${SIIRTO_POD_NETNS:-siirto-pods}"
-POD_CIDR=198.18.0.0/16
+POD_CIDR="${SIIRTO_POD_CIDR:-198.18.0.0/16}"
 # kwok hands out addresses from this one on.
-POD_CIDR_FIRST_IP=198.18.0.1
+POD_CIDR_FIRST_IP="${SIIRTO_POD_FIRST_IP:-198.18.0.1}"
 # Fake nodes' address: inside the namespace's range too, so even a stray request stays in it.
-NODE_IP=198.19.0.1
+NODE_IP="${SIIRTO_NODE_IP:-198.19.0.1}"
 # The veth pair between host and namespace, on a /30 of their own.
-POD_LINK_HOST=siirto-host
-POD_LINK_NETNS=siirto-pods0
-POD_LINK_HOST_IP=198.19.255.1
-POD_LINK_NETNS_IP=198.19.255.2
+POD_LINK_HOST="${SIIRTO_POD_LINK_HOST:-siirto-host}"
+POD_LINK_NETNS="${SIIRTO_POD_LINK_NETNS:-siirto-pods0}"
+POD_LINK_HOST_IP="${SIIRTO_POD_LINK_HOST_IP:-198.19.255.1}"
+POD_LINK_NETNS_IP="${SIIRTO_POD_LINK_NETNS_IP:-198.19.255.2}"
 
 # Search attributes the rollout workflows set; the dev server must know them before a workflow starts.
 # SiirtoCluster tells apart the runs of clusters sharing one Temporal namespace.
@@ -59,8 +61,66 @@ export PATH="$BIN_DIR:$PATH"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf 'siirto stack: %s\n' "$*" >&2; exit 1; }
 
-# The stack's processes, in start order; down.sh stops them in reverse.
-STACK_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok pod-api-proxy pod-server traefik temporal prometheus)
+# Temporal runs in one of two profiles. `dev` (the default): the Temporal CLI's dev server, one process
+# with SQLite and one history shard, quick to start. `postgres`: the shape of a production cluster, the
+# Temporal server's frontend, history, matching and worker services as separate processes on a
+# PostgreSQL of the stack's own, with four history shards and SQL visibility, and the Web UI server
+# apart. `stack:up -- --temporal=postgres` or SIIRTO_TEMPORAL_PROFILE=postgres chooses it.
+TEMPORAL_PROFILES=(dev postgres)
+TEMPORAL_DEV_COMPONENTS=(temporal)
+TEMPORAL_POSTGRES_COMPONENTS=(postgres temporal-frontend temporal-history temporal-matching temporal-worker temporal-ui)
+# The running stack's profile, written by up.sh.
+TEMPORAL_PROFILE_FILE="$STATE_DIR/temporal-profile"
+
+# The postgres profile's own ports. The frontend keeps TEMPORAL_PORT and the UI TEMPORAL_UI_PORT, as
+# in the dev profile, so clients find it where they find the dev server.
+TEMPORAL_POSTGRES_PORT="${SIIRTO_TEMPORAL_POSTGRES_PORT:-15432}"
+# Each service's gRPC and membership ports, and the frontend's HTTP port, from this one on (8 ports).
+TEMPORAL_SERVICES_PORT_BASE="${SIIRTO_TEMPORAL_SERVICES_PORT_BASE:-17240}"
+TEMPORAL_FRONTEND_MEMBERSHIP_PORT=$TEMPORAL_SERVICES_PORT_BASE
+TEMPORAL_FRONTEND_HTTP_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 1))
+TEMPORAL_HISTORY_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 2))
+TEMPORAL_HISTORY_MEMBERSHIP_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 3))
+TEMPORAL_MATCHING_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 4))
+TEMPORAL_MATCHING_MEMBERSHIP_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 5))
+TEMPORAL_WORKER_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 6))
+TEMPORAL_WORKER_MEMBERSHIP_PORT=$((TEMPORAL_SERVICES_PORT_BASE + 7))
+TEMPORAL_HISTORY_SHARDS=4
+# Debian's PostgreSQL 15 (apt package postgresql-15), which install.sh adds for the postgres profile.
+POSTGRES_BIN_DIR="${SIIRTO_POSTGRES_BIN_DIR:-/usr/lib/postgresql/15/bin}"
+
+# Whether a profile's Temporal processes run in this state directory.
+temporal_profile_runs() {
+  local name components
+  if [ "$1" = postgres ]; then components=("${TEMPORAL_POSTGRES_COMPONENTS[@]}"); else components=("${TEMPORAL_DEV_COMPONENTS[@]}"); fi
+  for name in "${components[@]}"; do
+    if component_pid "$name" >/dev/null; then return 0; fi
+  done
+  return 1
+}
+
+# The profile asked for (SIIRTO_TEMPORAL_PROFILE, which up.sh sets from --temporal), else the running
+# stack's, else dev.
+temporal_profile() {
+  local profile=${SIIRTO_TEMPORAL_PROFILE:-}
+  if [ -z "$profile" ]; then
+    if temporal_profile_runs postgres; then profile=postgres; else profile=dev; fi
+  fi
+  [[ " ${TEMPORAL_PROFILES[*]} " == *" $profile "* ]] ||
+    die "unknown Temporal profile '$profile' (from --temporal or SIIRTO_TEMPORAL_PROFILE): choose dev or postgres"
+  echo "$profile"
+}
+
+# The stack's processes, in start order, with Temporal's as the profile has them; down.sh stops them in
+# reverse.
+stack_components() {
+  local temporal=("${TEMPORAL_DEV_COMPONENTS[@]}")
+  [ "$1" = postgres ] && temporal=("${TEMPORAL_POSTGRES_COMPONENTS[@]}")
+  echo etcd kube-apiserver kube-controller-manager kube-scheduler kwok pod-api-proxy pod-server traefik "${temporal[@]}" prometheus
+}
+# Every process either profile may have started, for stopping whatever runs.
+ALL_STACK_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok pod-api-proxy pod-server traefik
+  temporal "${TEMPORAL_POSTGRES_COMPONENTS[@]}" prometheus)
 
 component_pid() {
   local pidfile="$PID_DIR/$1.pid"

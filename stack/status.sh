@@ -14,11 +14,19 @@ declare -A endpoint=(
   [pod-server]="pods at $POD_CIDR in network namespace $POD_NETNS"
   [traefik]="http://127.0.0.1:$GATEWAY_PORT (metrics http://127.0.0.1:$GATEWAY_ADMIN_PORT/metrics)"
   [temporal]="127.0.0.1:$TEMPORAL_PORT (Web UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
+  [postgres]="127.0.0.1:$TEMPORAL_POSTGRES_PORT, Temporal's persistence and visibility"
+  [temporal-frontend]="127.0.0.1:$TEMPORAL_PORT"
+  [temporal-history]="127.0.0.1:$TEMPORAL_HISTORY_PORT, $TEMPORAL_HISTORY_SHARDS shards"
+  [temporal-matching]="127.0.0.1:$TEMPORAL_MATCHING_PORT"
+  [temporal-worker]="127.0.0.1:$TEMPORAL_WORKER_PORT"
+  [temporal-ui]="http://127.0.0.1:$TEMPORAL_UI_PORT"
   [prometheus]="http://127.0.0.1:$PROMETHEUS_PORT"
 )
+profile=$(temporal_profile)
+echo "  Temporal profile: $profile"
 down=0
 total_kib=0
-for name in "${STACK_COMPONENTS[@]}"; do
+for name in $(stack_components "$profile"); do
   if pid=$(component_pid "$name"); then
     rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null)
     total_kib=$((total_kib + ${rss_kib:-0}))

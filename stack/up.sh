@@ -2,19 +2,32 @@
 # Starts Siirto's local stack on loopback and waits until every component is healthy: etcd, a
 # Kubernetes control plane with kwok's fake nodes, the pods' network namespace and the pod server that
 # answers for every pod in it, Traefik as the Gateway API data plane with the stack's Gateway, the
-# Temporal dev server with its Web UI, and Prometheus discovering the pods. Components already running
-# are left alone, so this is safe to repeat.
+# Temporal with its Web UI, and Prometheus discovering the pods. Components already running are left
+# alone, so this is safe to repeat.
+# Temporal is the CLI's dev server unless `--temporal=postgres` (or SIIRTO_TEMPORAL_PROFILE=postgres)
+# asks for a production-shaped cluster: separate frontend, history, matching and worker processes on a
+# PostgreSQL of the stack's own (see stack/lib.sh). Without either, a running stack keeps its profile.
 # Logs go to .stack/logs/; `npm run stack:down` stops everything.
 set -euo pipefail
+for argument in "$@"; do
+  case $argument in
+    --temporal=*) export SIIRTO_TEMPORAL_PROFILE=${argument#--temporal=} ;;
+    *) printf 'siirto stack: unknown option %s (--temporal=dev|postgres)\n' "$argument" >&2 && exit 2 ;;
+  esac
+done
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$STACK_SOURCE_DIR/pki.sh"
 source "$STACK_SOURCE_DIR/pod-network.sh"
 
 require_tools
+TEMPORAL_PROFILE=$(temporal_profile)
+export SIIRTO_TEMPORAL_PROFILE=$TEMPORAL_PROFILE
 # A failed install stops the start here rather than starting binaries it could not bring up to their
 # pinned versions.
 bash "$STACK_SOURCE_DIR/install.sh" --quiet
-for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal traefik; do
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl temporal traefik)
+[ "$TEMPORAL_PROFILE" = postgres ] && binaries+=(temporal-server temporal-sql-tool temporal-ui-server)
+for binary in "${binaries[@]}"; do
   [ -x "$BIN_DIR/$binary" ] || die "$binary is not installed in $BIN_DIR: run npm run stack:install"
 done
 [ -f "$PROJECT_DIR/node_modules/tsx/package.json" ] ||
@@ -24,6 +37,13 @@ mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
 # Waits as long as a slow start of every component could take.
 hold_lock "$STATE_DIR/up.lock" "${SIIRTO_UP_LOCK_WAIT:-400}" "another stack:up starting the stack in $STATE_DIR"
 started_at=$SECONDS
+# One profile at a time: both serve Temporal on TEMPORAL_PORT.
+for other in "${TEMPORAL_PROFILES[@]}"; do
+  if [ "$other" != "$TEMPORAL_PROFILE" ] && temporal_profile_runs "$other"; then
+    die "the stack in $STATE_DIR runs Temporal's $other profile; stop it with npm run stack:down before starting it with --temporal=$TEMPORAL_PROFILE"
+  fi
+done
+echo "$TEMPORAL_PROFILE" >"$TEMPORAL_PROFILE_FILE"
 
 # Starts a component in its own session so it outlives this script, unless it already runs. Every
 # port it will listen on must be free first: a component that cannot bind one exits or, worse, half runs.
@@ -38,8 +58,15 @@ launch() {
       die "port $port, wanted by $name, is in use by $(port_holder "$port"). Stop it, or choose another port with the SIIRTO_*_PORT variables (see stack/lib.sh)."
     fi
   done
-  # The lock descriptor is closed so a long-running component does not hold the start lock forever.
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null {LOCK_FD}>&- &
+  # Only standard input, output and error are passed on: any other descriptor, the start lock or a lock
+  # a caller's flock(1) took around stack:up, would stay open in a long-running component and hold
+  # that lock for as long as the component runs.
+  (
+    for fd in $(ls /proc/$BASHPID/fd); do
+      [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+    done
+    exec setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$PID_DIR/$name.pid"
 }
 
@@ -160,6 +187,8 @@ wait_for_temporal() {
   wait_until temporal 30 http_ok "http://127.0.0.1:$TEMPORAL_UI_PORT/"
 }
 
+source "$STACK_SOURCE_DIR/temporal-postgres.sh"
+
 start_prometheus() {
   local dir="$STATE_DIR/prometheus"
   mkdir -p "$dir/targets" "$STATE_DIR/data/prometheus"
@@ -174,7 +203,7 @@ start_prometheus() {
 
 ensure_pki
 start_etcd
-launch_temporal
+if [ "$TEMPORAL_PROFILE" = postgres ]; then launch_temporal_postgres; else launch_temporal; fi
 start_kube_apiserver
 start_kube_controller_manager
 start_kube_scheduler
@@ -183,7 +212,7 @@ install_gateway_api
 start_pod_server
 start_traefik
 start_prometheus
-wait_for_temporal
+if [ "$TEMPORAL_PROFILE" = postgres ]; then wait_for_temporal_postgres; else wait_for_temporal; fi
 
 log "stack up in $((SECONDS - started_at))s"
 bash "$STACK_SOURCE_DIR/status.sh"

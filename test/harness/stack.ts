@@ -59,6 +59,9 @@ export const stack = {
   get binDir(): string {
     return required('SIIRTO_STACK_BIN_DIR');
   },
+  get logDir(): string {
+    return required('SIIRTO_STACK_LOG_DIR');
+  },
 };
 
 /**
