@@ -106,6 +106,11 @@ export interface ResizeRequest {
   replicas: number;
 }
 
+export interface StandDownRequest {
+  /** The workflow of the revision that takes over, for the history. */
+  successor: string;
+}
+
 export interface SupersedeRequest {
   /** The revision that replaces this one. */
   revision: number;
@@ -147,6 +152,14 @@ export const retryUpdate = defineUpdate<RolloutState, [RetryRequest]>('retry');
  * canary's pods Ready first), and is refused at any other step.
  */
 export const setWeightUpdate = defineUpdate<RolloutState, [SetWeightRequest]>('setWeight');
+
+/**
+ * From the run of the revision that supersedes this one, as it starts: answers once this run, told to
+ * stand down, touches the cluster no more, with what it left (the stable it served, its pending
+ * scale-downs), so the new revision goes on at that moment rather than at its next look. Refused while
+ * the run has not been told to stand down.
+ */
+export const standDownUpdate = defineUpdate<RolloutState, [StandDownRequest]>('standDown');
 
 export const statusQuery = defineQuery<RolloutState>('status');
 
