@@ -47,6 +47,8 @@ async function main(): Promise<void> {
     const applyToReplicaSet: number[] = [];
     const promoteToWeight: number[] = [];
     const promoteRecordedToWeight: number[] = [];
+    const firstBridge: number[] = [];
+    const firstWorkflow: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const revision = (await see.rolloutStatus(app)).revision ?? 0;
       const created = await firstEvent<k8s.V1ReplicaSet>(
@@ -62,7 +64,8 @@ async function main(): Promise<void> {
         (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
       );
       await setImage(namespace, app, image);
-      applyToReplicaSet.push((await created.seen) - (await applied.seen));
+      const storedAt = await applied.seen;
+      applyToReplicaSet.push((await created.seen) - storedAt);
 
       const paused = await waitFor(`r${revision + 1} paused at 10%`, async () => {
         const status = await see.rolloutStatus(app);
@@ -95,10 +98,18 @@ async function main(): Promise<void> {
         (event) => event.workflowExecutionSignaledEventAttributes?.signalName === promoteSignal.name,
       );
       if (signalled !== undefined) promoteRecordedToWeight.push(weightSeen - signalled);
+      const started = recordedEvent(history, (event) => !!event.workflowExecutionStartedEventAttributes);
+      const written = completedActivity(history, 'ensureReplicaSet');
+      if (started !== undefined && written !== undefined) {
+        firstBridge.push(started - storedAt);
+        firstWorkflow.push(written - started);
+      }
       await handle.signal(promoteSignal, { full: true });
       await handle.result();
     }
     report('apply → canary ReplicaSet created (run before closed)', applyToReplicaSet, 50);
+    report('  template stored → run started (bridge)', firstBridge, 50);
+    report('  run started → canary ReplicaSet written (workflow)', firstWorkflow, 50);
     report('promote signal sent → HTTPRoute weight changed', promoteToWeight, 50);
     report('promote signal recorded → HTTPRoute weight changed', promoteRecordedToWeight, 50);
 
