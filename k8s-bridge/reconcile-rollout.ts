@@ -532,15 +532,28 @@ export class RolloutReconciler {
       if (previous?.status === 'RUNNING') earlier.push(previous);
     }
     // Runs of this Rollout stand down; those of a deleted namesake were cancelled and wind down alike.
-    for (const run of earlier.filter((run) => !run.rolloutUid || run.rolloutUid === uid)) {
-      if (await this.workflows.supersede(run.workflowId, decision.revision)) {
-        log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
-      }
+    const toldToStandDown = Promise.all(
+      earlier
+        .filter((run) => !run.rolloutUid || run.rolloutUid === uid)
+        .map(async (run) => {
+          if (await this.workflows.supersede(run.workflowId, decision.revision)) {
+            log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
+          }
+        }),
+    );
+    if (alreadyOpen) {
+      await toldToStandDown;
+      return 'open';
     }
-    if (alreadyOpen) return 'open';
-    // The new run waits for the newest earlier one to close, which itself waited for any before it.
+    // The new run waits for the newest earlier one to stand down, which itself waited for any before
+    // it; so it starts while they are told, and asks the newest as it starts. A run started without
+    // the telling (a crash between) is open on the next reconcile, which tells them again.
     const supersedes = earlier.sort((a, b) => b.revision - a.revision)[0]?.workflowId;
-    if ((await this.workflows.start(rollout, decision, supersedes, again)) === 'closed') {
+    const [, started] = await Promise.all([
+      toldToStandDown,
+      this.workflows.start(rollout, decision, supersedes, again),
+    ]);
+    if (started === 'closed') {
       log.debug('workflow already closed; a revision is never run twice', { supersedes });
       return 'closed';
     }

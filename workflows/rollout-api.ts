@@ -156,8 +156,7 @@ export const setWeightUpdate = defineUpdate<RolloutState, [SetWeightRequest]>('s
 /**
  * From the run of the revision that supersedes this one, as it starts: answers once this run, told to
  * stand down, touches the cluster no more, with what it left (the stable it served, its pending
- * scale-downs), so the new revision goes on at that moment rather than at its next look. Refused while
- * the run has not been told to stand down.
+ * scale-downs), so the new revision goes on at that moment rather than at its next look.
  */
 export const standDownUpdate = defineUpdate<RolloutState, [StandDownRequest]>('standDown');
 

@@ -55,30 +55,27 @@ export function takeOverFrom(
 /**
  * The superseded side of the handoff: the successor's run asks (standDownUpdate) as it starts, and is
  * answered the moment this run touches the cluster no more, instead of looking again and again. The
- * Update is refused before this run is told to stand down, and fails while the run gets ready to
- * continue as new (which waits for every handler); the successor then falls back to looking.
+ * Update may come before the supersede signal (the bridge sends both at once): it waits for it too.
+ * It fails while the run gets ready to continue as new (which waits for every handler); the
+ * successor then falls back to looking.
  */
 export function answerSuccessor(run: RolloutRun, gates: Gates, quietPoints: QuietPoints): void {
   const { state, label } = run;
-  setHandler(
-    standDownUpdate,
-    async ({ successor }) => {
-      log.info('the successor waits for this run to stand down', { rollout: label, successor });
-      await condition(() => state.finishedWithCluster === true || quietPoints.settling);
-      if (!state.finishedWithCluster) {
-        throw ApplicationFailure.create({
-          message: `${label} is continuing as new; ask its next run`,
-          nonRetryable: true,
-        });
-      }
-      return state;
-    },
-    {
-      validator: (_request) => {
-        if (!gates.superseded()) throw new Error(`${label} has not been told to stand down`);
-      },
-    },
-  );
+  setHandler(standDownUpdate, async ({ successor }) => {
+    log.info('the successor waits for this run to stand down', {
+      rollout: label,
+      successor,
+      told: gates.superseded(),
+    });
+    await condition(() => state.finishedWithCluster === true || quietPoints.settling);
+    if (!state.finishedWithCluster) {
+      throw ApplicationFailure.create({
+        message: `${label} is continuing as new; ask its next run`,
+        nonRetryable: true,
+      });
+    }
+    return state;
+  });
 }
 
 /**
