@@ -48,7 +48,14 @@ function activityEvents(events: HistoryEvent[], activityType: string) {
 describe('a new image the moment the revision before it became Healthy', () => {
   const scope = isolate('back-to-back');
   const { namespace } = scope;
-  const scenario = rolloutScenario(scope, app);
+  // A CDEvents sink that is down keeps each run open, delivering, for a while after it is done with
+  // the cluster: the new run must go on at its predecessor's word, not wait for its close.
+  const scenario = rolloutScenario(scope, app, {
+    workerEnvironment: () => ({
+      SIIRTO_CDEVENTS_SINK_URL: 'http://127.0.0.1:9/',
+      SIIRTO_CDEVENTS_RETRY_FOR: '8s',
+    }),
+  });
 
   it('goes on as soon as the old run answers that it stood down, taking over the scale-down it left', async () => {
     // The old stable's pods outlive a promotion by 10 s: the run that promoted waits that long, open.
@@ -106,6 +113,8 @@ describe('a new image the moment the revision before it became Healthy', () => {
     const handedOver = recordedAt(handoff.completed!);
     expect(handedOver).toBeGreaterThanOrEqual(recordedAt(answered!));
     expect(handedOver - recordedAt(answered!)).toBeLessThan(LOOK_INTERVAL_MS);
+    const closed = before.find((event) => event.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    expect(handedOver).toBeLessThan(recordedAt(closed!));
     const canaryWrite = activityEvents(after, 'ensureReplicaSet');
     expect(Number(canaryWrite.scheduled?.eventId)).toBeGreaterThan(Number(handoff.completed?.eventId));
 
