@@ -1,7 +1,12 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { setTimeout as delay } from 'node:timers/promises';
-import { statusQuery, type PendingScaleDown, type RolloutState } from '../workflows/rollout-api';
+import {
+  standDownUpdate,
+  statusQuery,
+  type PendingScaleDown,
+  type RolloutState,
+} from '../workflows/rollout-api';
 
 /** What a closed rollout workflow left serving, as far as its result tells. */
 export interface ClosedRollout {
@@ -21,7 +26,10 @@ export interface WorkflowHandoffActivities {
   waitForWorkflowToClose(input: { workflowId: string }): Promise<ClosedRollout>;
 }
 
-/** How often a run that is still open is asked whether it is done with the cluster. */
+/**
+ * How often a run that is still open is asked whether it is done with the cluster, where it cannot
+ * answer the standDown Update: a worker of a Siirto before it, or a run getting ready to continue as new.
+ */
 const STATUS_POLL_MS = 1_000;
 
 export function createWorkflowHandoffActivities(client: Client): WorkflowHandoffActivities {
@@ -37,14 +45,20 @@ export function createWorkflowHandoffActivities(client: Client): WorkflowHandoff
       );
       // Stops the polling below however the wait ends.
       const waited = new AbortController();
-      const finishedWithCluster = (async () => {
+      const polled = async () => {
         while (!waited.signal.aborted) {
           const state = await handle.query(statusQuery).catch(() => undefined);
           if (state?.finishedWithCluster) return state;
           await delay(STATUS_POLL_MS, undefined, { signal: waited.signal }).catch(() => undefined);
         }
         return undefined;
-      })();
+      };
+      // The run answers the moment it is done with the cluster. The same Update ID on every attempt:
+      // after a worker restart the next attempt waits on the same Update, or gets its answer.
+      const successor = context.info.workflowExecution?.workflowId ?? context.info.activityId;
+      const finishedWithCluster = handle
+        .executeUpdate(standDownUpdate, { args: [{ successor }], updateId: `stand-down-for-${successor}` })
+        .catch(() => (waited.signal.aborted ? undefined : polled()));
       try {
         const state = await Promise.race([closed, finishedWithCluster, context.cancelled]);
         return {

@@ -1,5 +1,7 @@
 // What the benchmarks share: percentiles, watching for the first matching change, billed Actions.
 import * as k8s from '@kubernetes/client-node';
+import type { WorkflowHandle } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { runOrThrow } from '../test/harness/commands';
@@ -79,4 +81,29 @@ export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
       await runOrThrow('kubectl', ['delete', 'namespace', scope.namespace, '--wait=false']);
     },
   };
+}
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+type HistoryEvent = NonNullable<History['events']>[number];
+
+/** When Temporal's server recorded the first event that matches, in ms since the epoch. */
+export function recordedEvent(
+  history: History,
+  accept: (event: HistoryEvent) => boolean,
+): number | undefined {
+  const event = history.events?.find(accept);
+  return event ? tsToMs(event.eventTime) : undefined;
+}
+
+/** When the server recorded the completion of the first activity of type `activityType`. */
+export function completedActivity(history: History, activityType: string): number | undefined {
+  const scheduled = history.events?.find(
+    (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType,
+  );
+  if (!scheduled) return undefined;
+  const scheduledId = Number(scheduled.eventId);
+  return recordedEvent(
+    history,
+    (event) => Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === scheduledId,
+  );
 }

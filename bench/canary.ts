@@ -15,10 +15,20 @@ import {
 import { stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
-import { BILLED_EVENTS, firstEvent, now, report, siirtoOnTheStack } from './bench-support';
+import {
+  BILLED_EVENTS,
+  completedActivity,
+  firstEvent,
+  now,
+  recordedEvent,
+  report,
+  siirtoOnTheStack,
+} from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const ABORT_RUNS = Number(process.env.BENCH_ABORT_RUNS ?? 5);
+/** `reaction`: only the figures of how fast Siirto reacts (first rollout, back to back, promote). */
+const ONLY_REACTION = process.env.BENCH_ONLY === 'reaction';
 
 async function main(): Promise<void> {
   const { namespace, kubeConfig, see, close } = await siirtoOnTheStack();
@@ -36,6 +46,9 @@ async function main(): Promise<void> {
 
     const applyToReplicaSet: number[] = [];
     const promoteToWeight: number[] = [];
+    const promoteRecordedToWeight: number[] = [];
+    const firstBridge: number[] = [];
+    const firstWorkflow: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const revision = (await see.rolloutStatus(app)).revision ?? 0;
       const created = await firstEvent<k8s.V1ReplicaSet>(
@@ -51,7 +64,8 @@ async function main(): Promise<void> {
         (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
       );
       await setImage(namespace, app, image);
-      applyToReplicaSet.push((await created.seen) - (await applied.seen));
+      const storedAt = await applied.seen;
+      applyToReplicaSet.push((await created.seen) - storedAt);
 
       const paused = await waitFor(`r${revision + 1} paused at 10%`, async () => {
         const status = await see.rolloutStatus(app);
@@ -74,13 +88,33 @@ async function main(): Promise<void> {
       const handle = client.workflow.getHandle(paused.workflowId ?? '');
       const promotedAt = now();
       await handle.signal(promoteSignal, {});
-      promoteToWeight.push((await weightChanged.seen) - promotedAt);
+      const weightSeen = await weightChanged.seen;
+      promoteToWeight.push(weightSeen - promotedAt);
       await waitFor('paused at 50%', async () => (await see.rolloutStatus(app)).currentStepIndex === 3);
+      // The promote as Temporal's server recorded it, on the same clock as the watch (one machine).
+      const history = await handle.fetchHistory();
+      const signalled = recordedEvent(
+        history,
+        (event) => event.workflowExecutionSignaledEventAttributes?.signalName === promoteSignal.name,
+      );
+      if (signalled !== undefined) promoteRecordedToWeight.push(weightSeen - signalled);
+      const started = recordedEvent(history, (event) => !!event.workflowExecutionStartedEventAttributes);
+      const written = completedActivity(history, 'ensureReplicaSet');
+      if (started !== undefined && written !== undefined) {
+        firstBridge.push(started - storedAt);
+        firstWorkflow.push(written - started);
+      }
       await handle.signal(promoteSignal, { full: true });
       await handle.result();
     }
-    report('apply → canary ReplicaSet created', applyToReplicaSet, 250);
-    report('promote signal → HTTPRoute weight changed', promoteToWeight, 100);
+    report('apply → canary ReplicaSet created (run before closed)', applyToReplicaSet, 50);
+    report('  template stored → run started (bridge)', firstBridge, 50);
+    report('  run started → canary ReplicaSet written (workflow)', firstWorkflow, 50);
+    report('promote signal sent → HTTPRoute weight changed', promoteToWeight, 50);
+    report('promote signal recorded → HTTPRoute weight changed', promoteRecordedToWeight, 50);
+
+    await backToBack(namespace, app, kubeConfig, client, see);
+    if (ONLY_REACTION) return;
 
     // Ten weight steps, no pauses: the whole canary from the template change to Healthy.
     const tenSteps = Array.from({ length: 10 }, (_, index) => ({ setWeight: (index + 1) * 10 }));
@@ -153,6 +187,86 @@ async function main(): Promise<void> {
     await close();
     await client.connection.close();
   }
+}
+
+/**
+ * A new image the moment the revision before is Healthy, while its run still waits to scale the old
+ * stable down: the new run starts by taking over from it. Timed from the watch's word that the new
+ * template is stored to its word that the canary's ReplicaSet exists (creationTimestamp and
+ * managedFields carry whole seconds only), and split by the times Temporal's server recorded.
+ */
+async function backToBack(
+  namespace: string,
+  app: string,
+  kubeConfig: k8s.KubeConfig,
+  client: Client,
+  see: Awaited<ReturnType<typeof siirtoOnTheStack>>['see'],
+): Promise<void> {
+  await patchRolloutSpec(namespace, app, {
+    strategy: { canary: { steps: [{ setWeight: 10 }], scaleDownDelaySeconds: 30 } },
+  });
+  const runs: { stored: number; created: number; workflowId: string; supersedes: string }[] = [];
+  // The first revision here follows one that closed; the ones after it each follow one still open.
+  for (let run = 0; run <= RUNS; run++) {
+    const status = await see.rolloutStatus(app);
+    const revision = status.revision ?? 0;
+    const created = await firstEvent<k8s.V1ReplicaSet>(
+      kubeConfig,
+      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+      (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
+    );
+    const healthy = await firstEvent<{ status?: { revision?: number; phase?: string; workflowId?: string } }>(
+      kubeConfig,
+      `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
+      (rollout) => rollout.status?.revision === revision + 1 && rollout.status.phase === 'Healthy',
+    );
+    const image = `registry.example/${app}:back-to-back-${run}`;
+    const applied = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
+      kubeConfig,
+      `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
+      (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
+    );
+    await setImage(namespace, app, image);
+    const [stored, createdAt] = [await applied.seen, await created.seen];
+    await healthy.seen;
+    const current = await see.rolloutStatus(app);
+    if (run > 0) {
+      runs.push({
+        stored,
+        created: createdAt,
+        workflowId: current.workflowId ?? '',
+        supersedes: status.workflowId ?? '',
+      });
+    }
+  }
+  report(
+    'back to back: apply → canary ReplicaSet created',
+    runs.map((run) => run.created - run.stored),
+    50,
+  );
+
+  // Where the time goes, by the server's clock: the bridge's start, the handoff, the first write.
+  const bridge: number[] = [];
+  const handoff: number[] = [];
+  const firstWrite: number[] = [];
+  const afterStandDown: number[] = [];
+  for (const run of runs) {
+    const history = await client.workflow.getHandle(run.workflowId).fetchHistory();
+    const started = recordedEvent(history, (event) => !!event.workflowExecutionStartedEventAttributes);
+    const handedOver = completedActivity(history, 'waitForWorkflowToClose');
+    const written = completedActivity(history, 'ensureReplicaSet');
+    const before = await client.workflow.getHandle(run.supersedes).fetchHistory();
+    const closed = recordedEvent(before, (event) => !!event.workflowExecutionCompletedEventAttributes);
+    if (started === undefined || handedOver === undefined || written === undefined) continue;
+    bridge.push(started - run.stored);
+    handoff.push(handedOver - started);
+    firstWrite.push(written - handedOver);
+    if (closed !== undefined) afterStandDown.push(handedOver - closed);
+  }
+  report('  back to back: template stored → run started (bridge)', bridge, 50);
+  report('  back to back: run started → predecessor handed over', handoff, 50);
+  report('  back to back: handed over → canary ReplicaSet written', firstWrite, 50);
+  report('  back to back: predecessor closed → handed over (negative: before it closed)', afterStandDown, 50);
 }
 
 main().catch((error: unknown) => {

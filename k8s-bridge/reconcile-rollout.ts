@@ -282,6 +282,9 @@ export class RolloutReconciler {
     const log = this.log.with({ namespace, name, revision: decision.revision, workflowId });
 
     if (decision.isNew) {
+      // Temporal is asked about the previous run while the new revision is recorded, not after.
+      const previousRun = this.previousRun(rollout, decision, openRuns);
+      previousRun.catch(() => undefined);
       if ((await recordNewRevision(this.kube.custom, rollout, decision)) === 'conflict') {
         log.info('Rollout changed while recording a new revision; reading it again');
         return undefined;
@@ -300,7 +303,7 @@ export class RolloutReconciler {
           `the spec is valid again; revision ${decision.revision} starts`,
         );
       }
-      await this.ensureRun(rollout, decision, openRuns, log);
+      await this.ensureRun(rollout, decision, openRuns, log, false, previousRun);
       return decision;
     }
 
@@ -506,6 +509,29 @@ export class RolloutReconciler {
   }
 
   /**
+   * The previous revision's run when it is open and the visibility list did not have it: visibility
+   * may lag a start by a moment, and the previous revision's ID finds its run regardless.
+   */
+  private async previousRun(
+    rollout: Rollout,
+    decision: RevisionDecision,
+    openRuns: RolloutWorkflowRun[],
+  ): Promise<RolloutWorkflowRun | undefined> {
+    const { namespace, name } = rollout.metadata;
+    const status = rollout.status ?? {};
+    const previousId =
+      status.revision === decision.revision - 1 && status.workflowId
+        ? status.workflowId
+        : this.workflows.newWorkflowId({ namespace, name }, decision.revision - 1);
+    const listed = openRuns.some(
+      (run) => run.workflowId === previousId || run.workflowId === decision.workflowId,
+    );
+    if (listed || decision.revision <= 1) return undefined;
+    const previous = await this.workflows.describe(previousId);
+    return previous?.status === 'RUNNING' ? previous : undefined;
+  }
+
+  /**
    * Makes sure the revision's run exists: older open runs of the same Rollout are told they are
    * superseded first, and the new run waits for the newest of them to close before it acts. `again`
    * starts a run anew where one ended without a verdict (a retry).
@@ -516,31 +542,38 @@ export class RolloutReconciler {
     openRuns: RolloutWorkflowRun[],
     log: Logger,
     again = false,
+    /** The previous revision's run, if looked up already (previousRun). */
+    previousRun?: Promise<RolloutWorkflowRun | undefined>,
   ): Promise<'open' | 'closed'> {
-    const { namespace, name, uid } = rollout.metadata;
+    const { uid } = rollout.metadata;
     const workflowId = decision.workflowId;
     const earlier = openRuns.filter((run) => run.revision < decision.revision);
     const alreadyOpen = openRuns.some((run) => run.workflowId === workflowId);
-    // Visibility may lag a start by a moment; the previous revision's ID finds its run regardless.
-    const status = rollout.status ?? {};
-    const previousId =
-      status.revision === decision.revision - 1 && status.workflowId
-        ? status.workflowId
-        : this.workflows.newWorkflowId({ namespace, name }, decision.revision - 1);
-    if (!alreadyOpen && decision.revision > 1 && !earlier.some((run) => run.workflowId === previousId)) {
-      const previous = await this.workflows.describe(previousId);
-      if (previous?.status === 'RUNNING') earlier.push(previous);
-    }
+    const previous = await (previousRun ?? this.previousRun(rollout, decision, openRuns));
+    if (previous) earlier.push(previous);
     // Runs of this Rollout stand down; those of a deleted namesake were cancelled and wind down alike.
-    for (const run of earlier.filter((run) => !run.rolloutUid || run.rolloutUid === uid)) {
-      if (await this.workflows.supersede(run.workflowId, decision.revision)) {
-        log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
-      }
+    const toldToStandDown = Promise.all(
+      earlier
+        .filter((run) => !run.rolloutUid || run.rolloutUid === uid)
+        .map(async (run) => {
+          if (await this.workflows.supersede(run.workflowId, decision.revision)) {
+            log.info('told the previous revision it is superseded', { supersededWorkflowId: run.workflowId });
+          }
+        }),
+    );
+    if (alreadyOpen) {
+      await toldToStandDown;
+      return 'open';
     }
-    if (alreadyOpen) return 'open';
-    // The new run waits for the newest earlier one to close, which itself waited for any before it.
+    // The new run waits for the newest earlier one to stand down, which itself waited for any before
+    // it; so it starts while they are told, and asks the newest as it starts. A run started without
+    // the telling (a crash between) is open on the next reconcile, which tells them again.
     const supersedes = earlier.sort((a, b) => b.revision - a.revision)[0]?.workflowId;
-    if ((await this.workflows.start(rollout, decision, supersedes, again)) === 'closed') {
+    const [, started] = await Promise.all([
+      toldToStandDown,
+      this.workflows.start(rollout, decision, supersedes, again),
+    ]);
+    if (started === 'closed') {
       log.debug('workflow already closed; a revision is never run twice', { supersedes });
       return 'closed';
     }

@@ -126,6 +126,11 @@ export interface ResizeRequest {
   replicas: number;
 }
 
+export interface StandDownRequest {
+  /** The workflow of the revision that takes over, for the history. */
+  successor: string;
+}
+
 export interface SupersedeRequest {
   /** The revision that replaces this one. */
   revision: number;
@@ -171,6 +176,13 @@ export const setWeightUpdate = defineUpdate<RolloutState, [SetWeightRequest]>('s
 /** An A/B experiment ends with the winner a person names: B promoted, or A kept. */
 export const concludeSignal = defineSignal<[ConcludeRequest]>('conclude');
 export const concludeUpdate = defineUpdate<RolloutState, [ConcludeRequest]>('conclude');
+
+/**
+ * From the run of the revision that supersedes this one, as it starts: answers once this run, told to
+ * stand down, touches the cluster no more, with what it left (the stable it served, its pending
+ * scale-downs), so the new revision goes on at that moment rather than at its next look.
+ */
+export const standDownUpdate = defineUpdate<RolloutState, [StandDownRequest]>('standDown');
 
 export const statusQuery = defineQuery<RolloutState>('status');
 

@@ -28,6 +28,12 @@ export interface QuietStrategy {
  * quiet point continues as new once the history is past its limit, carrying all the next run needs.
  */
 export class QuietPoints {
+  /**
+   * True while this run gets ready to continue as new: it waits for every handler to finish, so a
+   * handler must not wait on the run meanwhile.
+   */
+  settling = false;
+
   constructor(
     private readonly run: RolloutRun,
     private readonly parts: {
@@ -97,8 +103,14 @@ export class QuietPoints {
     const { run } = this;
     const { gates, analyses, rolloutLog, scaleDowns, webhooks, strategy } = this.parts;
     log.info('continuing as new', { rollout: run.label, at, historyLength: workflowInfo().historyLength });
-    const carried = await analyses.background?.handOver();
-    await settleBeforeContinuing(() => rolloutLog.pending());
+    this.settling = true;
+    let carried;
+    try {
+      carried = await analyses.background?.handOver();
+      await settleBeforeContinuing(() => rolloutLog.pending());
+    } finally {
+      this.settling = false;
+    }
     if (!this.quiet()) {
       // An abort or a newer revision came, or the canary's pods went unready: this run handles it.
       if (carried && gates.interruption === undefined) analyses.resumeBackground(carried);

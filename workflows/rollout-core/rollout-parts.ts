@@ -4,6 +4,7 @@ import { continuedRunHeading } from '../continue-as-new';
 import type { RolloutInput } from '../rollout-api';
 import { Analyses, type AnalysisPlan } from './analyses';
 import { Gates, type WaitQuietly } from './gates';
+import { answerSuccessor } from './predecessor';
 import { QuietPoints, type QuietStrategy } from './quiet-points';
 import { Resizes } from './resizes';
 import { RolloutLog } from './rollout-log';
@@ -61,6 +62,7 @@ export function rolloutParts(run: RolloutRun<RolloutInput & Strategy>, own: Stra
     webhooks,
     strategy: own.quiet,
   });
+  answerSuccessor(run, gates, quietPoints);
   return {
     rolloutLog,
     gates,

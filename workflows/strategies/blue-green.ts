@@ -5,7 +5,7 @@ import type { BlueGreenRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
-import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
+import { predecessorClosed, successorAnswered, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
 import {
@@ -387,6 +387,7 @@ export async function blueGreenRollout(input: BlueGreenRolloutInput): Promise<Ro
     state.finishedWithCluster = true;
     await rolloutLog.announcementsSent;
     if (webhooks.any) await rolloutLog.webhooksSent;
+    await successorAnswered();
   }
 
   async function rollOut(): Promise<RolloutState> {

@@ -25,7 +25,7 @@ import {
   SUPERSEDED_BEFORE_START,
   WEIGHTS_BY_REPLICAS,
 } from '../rollout-core/patches';
-import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
+import { predecessorClosed, successorAnswered, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
 import { ExternalWeights } from './canary-external-weights';
@@ -734,6 +734,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     state.finishedWithCluster = true;
     await rolloutLog.announcementsSent;
     if (webhooks.any) await rolloutLog.webhooksSent;
+    await successorAnswered();
   }
 
   async function rollOut(): Promise<RolloutState> {
