@@ -4,7 +4,7 @@
 // `setWeight: 50`, then `pause: {}`), and measures: the time until all N are paused and each one's
 // template change → canary ReplicaSet under that load; the worker's and the bridge's resident memory at
 // rest with N held, against a baseline with none; the Temporal server's memory and disk; the apiserver
-// requests at rest; promoting all N and the time to Healthy; the Temporal history events and billed
+// requests at rest; promoting all N (`siirto promote --all -l …`) and the time to Healthy; the Temporal history events and billed
 // Actions per rollout. It then deletes everything it made. Prints a table; asserts nothing.
 //
 // The canary has no traffic router: a basic canary, weighted by replicas, as most of the Rollouts in a
@@ -17,7 +17,6 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../observability/free-port';
-import { promoteUpdate } from '../workflows/rollout-api';
 import { runOrThrow } from '../test/harness/commands';
 import { writeFigures } from '../test/harness/figures';
 import { podMetadata, sampleContainer } from '../test/harness/rollout-fixtures';
@@ -405,13 +404,18 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       bridgeAtRestMiB -
       (workerBaselineMiB.reduce((a, b) => a + b, 0) + bridgeBaselineMiB);
 
-    // Promote all: one Update per Rollout to the run its status names, as `siirto promote` sends it.
+    // Promote all, as a user would: `siirto promote --all -l …`, one Update per paused Rollout.
     const promoteStarted = Date.now();
-    await inParallel(paused, CLIENT_CONCURRENCY * 2, (rollout) =>
-      client.workflow
-        .getHandle(rollout.status?.workflowId ?? '')
-        .executeUpdate(promoteUpdate, { args: [{ by: 'bench:scale' }] }),
-    );
+    const promoted = await runOrThrow(process.execPath, [
+      path.join(stack.projectDir, 'dist/cli/main.js'),
+      'promote',
+      '--all',
+      '-l',
+      `${BENCH_LABEL}=scale`,
+      '-n',
+      namespace,
+    ]);
+    console.log(`  ${promoted.trim()}`);
     const promoteAllSeconds = (Date.now() - promoteStarted) / 1000;
     await progress('r2 Healthy', (r) => r.status?.phase === 'Healthy' && r.status.revision === 2, deadline);
     const promoteToAllHealthySeconds = (Date.now() - promoteStarted) / 1000;
