@@ -215,6 +215,9 @@ interface Figures {
   workerAtRestMiB: number[];
   bridgeBaselineMiB: number;
   bridgeAtRestMiB: number;
+  /** V8 heap in use (workers and bridge together), which unlike RSS shrinks after a collection. */
+  heapUsedBaselineMiB: number;
+  heapUsedAtRestMiB: number;
   siirtoMiBPerRollout: number;
   temporalServer: string[];
   temporalResidentGrowthMiB: number;
@@ -278,10 +281,19 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
   try {
     await Promise.all([...workers, bridge].map((process) => process.start()));
     const rss = (process: SiirtoProcess) => mib(residentBytes(process.pid ?? 0));
+    const heapUsed = async () =>
+      mib(
+        (
+          await Promise.all(
+            [...workerPorts, bridgePort].map((port) => metricSum(port, 'siirto_nodejs_heap_size_used_bytes')),
+          )
+        ).reduce((a, b) => a + b, 0),
+      );
     // Baseline: started, connected, polling, holding nothing; the apiserver's rate without Rollouts.
     const apiserverRequestsPerSecondIdle = await requestRates(REST_SECONDS);
     const workerBaselineMiB = workers.map(rss);
     const bridgeBaselineMiB = rss(bridge);
+    const heapUsedBaselineMiB = await heapUsed();
     const temporalBefore = temporalServer();
     console.log(
       `N=${n}: baseline worker ${workerBaselineMiB.map((m) => m.toFixed(0)).join(' + ')} MiB, bridge ${bridgeBaselineMiB.toFixed(0)} MiB`,
@@ -398,6 +410,7 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       ((Date.now() - restStarted) / 1000);
     const workerAtRestMiB = workers.map(rss);
     const bridgeAtRestMiB = rss(bridge);
+    const heapUsedAtRestMiB = await heapUsed();
     const temporalAtRest = temporalServer();
     const siirtoGrowth =
       workerAtRestMiB.reduce((a, b) => a + b, 0) +
@@ -447,6 +460,8 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       workerAtRestMiB,
       bridgeBaselineMiB,
       bridgeAtRestMiB,
+      heapUsedBaselineMiB,
+      heapUsedAtRestMiB,
       siirtoMiBPerRollout: siirtoGrowth / n,
       temporalServer: temporalAtRest.processes,
       temporalResidentGrowthMiB: mib(temporalAtRest.residentBytes - temporalBefore.residentBytes),
@@ -511,7 +526,12 @@ function table(all: Figures[]): void {
     'bridge RSS baseline → at rest',
     (f) => `${f.bridgeBaselineMiB.toFixed(0)} → ${f.bridgeAtRestMiB.toFixed(0)} MiB`,
   );
-  row('Siirto MiB per held rollout', (f) => f.siirtoMiBPerRollout.toFixed(3));
+  row('Siirto MiB per held rollout (RSS)', (f) => f.siirtoMiBPerRollout.toFixed(3));
+  row(
+    'V8 heap used, all three',
+    (f) =>
+      `${f.heapUsedBaselineMiB.toFixed(0)} → ${f.heapUsedAtRestMiB.toFixed(0)} MiB (${((f.heapUsedAtRestMiB - f.heapUsedBaselineMiB) / f.n).toFixed(3)} per rollout)`,
+  );
   row(
     'Temporal RSS growth (per rollout)',
     (f) =>
