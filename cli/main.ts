@@ -7,6 +7,7 @@ import { listCommand } from './list-rollouts';
 import { rolloutCommand } from './rollout-commands';
 import { historyCommand } from './rollout-history';
 import { statusCommand } from './rollout-status-view';
+import { promoteAllCommand } from './promote-all';
 import { undoCommand } from './undo-rollout';
 
 const USAGE = `siirto: drive Siirto rollouts (also usable as \`kubectl siirto\`)
@@ -16,6 +17,7 @@ Commands:
   get NAME                      one Rollout (same as status without --watch)
   status NAME [--watch]         steps, weights and pods; --watch redraws until Healthy (exit 0) or Degraded (exit 1)
   promote NAME [--full]         skip the current pause; --full skips every remaining step
+  promote --all [-l SELECTOR]   promote every paused Rollout of the namespace (-A: of all), or those the labels pick
   abort NAME [--reason TEXT]    traffic back to stable, canary scaled to 0
   retry NAME                    run an aborted revision's steps again, or one whose run ended without a verdict
   set-weight NAME WEIGHT        the canary's weight (0-100) during a step pause: {external: true}
@@ -27,7 +29,8 @@ Commands:
 
 Flags:
   -n, --namespace NS            the Rollout's namespace (default: the kubeconfig context's)
-  -A, --all-namespaces          list across all namespaces
+  -A, --all-namespaces          list (or promote --all) across all namespaces
+  -l, --selector SELECTOR       with promote --all: only Rollouts with these labels, such as app=checkout,tier=web
   -o, --output json|yaml        structured output instead of a table
       --kubeconfig FILE, --context NAME
       --address HOST:PORT       Temporal (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)
@@ -63,6 +66,8 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       watch: { type: 'boolean', short: 'w' },
       timeout: { type: 'string' },
       full: { type: 'boolean' },
+      all: { type: 'boolean' },
+      selector: { type: 'string', short: 'l' },
       reason: { type: 'string' },
       winner: { type: 'string' },
       'to-revision': { type: 'string' },
@@ -106,6 +111,18 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
           write: (text) => process.stdout.write(text),
         });
       case 'promote':
+        if (values.all || values.selector !== undefined) {
+          if (name !== undefined || !values.all) {
+            throw new CliError(
+              "siirto promote takes either a Rollout's name or --all (with -l SELECTOR to pick by labels), such as `siirto promote --all -l app=checkout`",
+              2,
+            );
+          }
+          write(await promoteAllCommand(context, { selector: values.selector, full: values.full }));
+          return 0;
+        }
+        write(await rolloutCommand(context, command, needName(), { full: values.full }));
+        return 0;
       case 'abort':
       case 'retry':
         write(

@@ -42,10 +42,15 @@ export async function readRollout(context: CliContext, name: string): Promise<Sh
   }
 }
 
-export async function listRollouts(context: CliContext): Promise<ShownRollout[]> {
+/** The Rollouts of the namespace (or all of them with `--all-namespaces`), those a label selector picks when given. */
+export async function listRollouts(context: CliContext, labelSelector?: string): Promise<ShownRollout[]> {
   const list = (await (context.allNamespaces
-    ? context.kube.custom.listClusterCustomObject(rolloutType)
-    : context.kube.custom.listNamespacedCustomObject({ ...rolloutType, namespace: context.namespace }))) as {
+    ? context.kube.custom.listClusterCustomObject({ ...rolloutType, labelSelector })
+    : context.kube.custom.listNamespacedCustomObject({
+        ...rolloutType,
+        namespace: context.namespace,
+        labelSelector,
+      }))) as {
     items: ShownRollout[];
   };
   return list.items;

@@ -6,6 +6,12 @@ import { LOG_LEVELS, type LogLevel } from '../observability/log';
 export interface BridgeSettings {
   /** How often every Rollout is reconciled even without an event, so a Service created later heals it. */
   resyncSeconds: number;
+  /**
+   * At most this many Rollouts a second are reconciled by a resync (each reconcile reads the Rollout
+   * and its runs), so the requests at rest do not grow with the number of Rollouts; a pass over more
+   * than `resyncSeconds` × this many takes longer than the interval.
+   */
+  resyncPerSecond: number;
   /** Watch only this namespace; all namespaces when undefined. */
   watchNamespace?: string;
   /** How long a command annotation's Update may wait for the workflow's answer before it is tried again later. */
@@ -59,6 +65,15 @@ const BridgeEnvironmentSchema = z.object({
       .optional(),
   ),
   SIIRTO_RESYNC_SECONDS: seconds(30),
+  SIIRTO_RESYNC_PER_SECOND: z.preprocess(
+    (value) => (value === '' || value === undefined ? undefined : Number(value)),
+    z
+      .number({ error: 'must be a whole number of Rollouts a second, such as 10' })
+      .int('must be a whole number of Rollouts a second, such as 10')
+      .min(1, 'must be at least 1 Rollout a second')
+      .max(1_000, 'must be at most 1000 Rollouts a second')
+      .default(10),
+  ),
   SIIRTO_UPDATE_TIMEOUT_SECONDS: seconds(10),
   SIIRTO_WATCH_NAMESPACE: optionalText,
   SIIRTO_COMMANDS_TOKEN_SECRET: z.preprocess(
@@ -103,6 +118,7 @@ export function bridgeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Bri
   }
   return {
     resyncSeconds: parsed.data.SIIRTO_RESYNC_SECONDS,
+    resyncPerSecond: parsed.data.SIIRTO_RESYNC_PER_SECOND,
     watchNamespace: parsed.data.SIIRTO_WATCH_NAMESPACE,
     updateTimeoutSeconds: parsed.data.SIIRTO_UPDATE_TIMEOUT_SECONDS,
     logLevel: parsed.data.SIIRTO_LOG_LEVEL,

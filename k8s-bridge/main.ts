@@ -21,6 +21,7 @@ import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
 import { CommandTokens } from './command-tokens';
 import { HttpCommandDelivery } from './http-command-delivery';
 import { serveHttpCommands, type HttpCommandServer } from './http-command-server';
+import { PacedResync } from './paced-resync';
 import { ReconcileQueue } from './reconcile-queue';
 import { RolloutReconciler } from './reconcile-rollout';
 import { listRollouts, watchRollouts, type RolloutWatch } from './rollout-watch';
@@ -111,8 +112,12 @@ async function main(): Promise<void> {
   });
 
   // The watch can miss nothing it delivers, but the world around a Rollout changes without events
-  // for it (a Service created, a Rollout deleted while no bridge ran): look at everything now and then.
+  // for it (a Service created, a Rollout deleted while no bridge ran): look at everything now and then,
+  // at a bounded rate (paced-resync.ts).
+  const paced = new PacedResync(settings.resyncPerSecond, enqueue);
   const resync = async () => {
+    // A pass still under way is as fresh as a new one; and its lists would only be read again.
+    if (paced.busy) return;
     try {
       const [rollouts, withOpenRuns] = await Promise.all([
         listRollouts(kube.custom, settings.watchNamespace),
@@ -121,8 +126,8 @@ async function main(): Promise<void> {
       const keys = new Map(
         [...rollouts, ...withOpenRuns].map((key) => [`${key.namespace}/${key.name}`, key]),
       );
-      for (const key of keys.values()) enqueue(key);
       log.debug('resync', { rollouts: rollouts.length, rolloutsWithOpenRuns: withOpenRuns.length });
+      await paced.pass([...keys.values()]);
     } catch (error) {
       log.warn('resync failed; trying again at the next one', { error });
     }
@@ -155,11 +160,13 @@ async function main(): Promise<void> {
     taskQueue: temporal.taskQueue,
     clusterId: temporal.clusterId ?? 'none',
     resyncSeconds: settings.resyncSeconds,
+    resyncPerSecond: settings.resyncPerSecond,
     watchNamespace: settings.watchNamespace ?? 'all',
   });
 
   await shutdown;
   clearInterval(resyncTimer);
+  paced.stop();
   await commandServer?.close();
   commandTokens?.stop();
   await watch.stop();

@@ -34,6 +34,7 @@ import {
   TemporalSettingsError,
 } from '../temporal/connection';
 import { workflowCode } from './workflow-code';
+import { workerOptions, workerSettingsFromEnv, WorkerSettingsError } from './worker-settings';
 
 /**
  * The Siirto worker: runs rollout workflows and their activities. Scale it out by starting more on the
@@ -44,6 +45,7 @@ const COMPONENT = 'siirto-worker';
 
 async function main(): Promise<void> {
   const settings = temporalSettingsFromEnv();
+  const capacity = workerSettingsFromEnv();
   const observability = observabilitySettingsFromEnv({ metricsPort: 9464, sdkMetricsPort: 9466 });
   const log = createLogger({ component: COMPONENT }, observability.logLevel);
   const cdEvents = cdEventsSettingsFromEnv({ temporalNamespace: settings.namespace });
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     ...workflowOptions,
+    ...workerOptions(capacity),
     activities: {
       ...createRolloutActivities(kube),
       ...createBlueGreenActivities(kube),
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
     taskQueue: settings.taskQueue,
     metricsPort: server.port,
     sdkMetricsPort,
+    ...capacity,
     workflowCode: workflowSource,
     prometheus: prometheus.defaultPrometheusUrl,
     prometheusAllowedAddresses: prometheus.allowedAddresses,
@@ -109,6 +113,7 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   const settingsError =
     error instanceof TemporalSettingsError ||
+    error instanceof WorkerSettingsError ||
     error instanceof ObservabilitySettingsError ||
     error instanceof CDEventsSettingsError;
   createLogger({ component: COMPONENT }).error(settingsError ? errorText(error) : 'worker failed', {

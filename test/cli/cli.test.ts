@@ -217,25 +217,32 @@ describe('the siirto CLI', () => {
   }, 300_000);
 
   it('says what is wrong, with exit codes a script can use', async () => {
-    const [missing, usage, timeout, halfCertificate, unreadable, unreachable] = await Promise.all([
-      siirto('status', 'no-such-rollout'),
-      siirto('promote'),
-      siirto('status', app, '--watch', '--timeout', 'soon'),
-      siirto('history', app, '--tls-cert-path', '/etc/siirto/tls.crt'),
-      siirto(
-        'history',
-        app,
-        '--tls-cert-path',
-        '/nonexistent/tls.crt',
-        '--tls-key-path',
-        '/nonexistent/tls.key',
-      ),
-      siirto('history', app, '--address', '127.0.0.1:1'),
-    ]);
+    const [missing, usage, nameAndAll, timeout, halfCertificate, unreadable, unreachable] = await Promise.all(
+      [
+        siirto('status', 'no-such-rollout'),
+        siirto('promote'),
+        siirto('promote', app, '-l', 'app=other'),
+        siirto('status', app, '--watch', '--timeout', 'soon'),
+        siirto('history', app, '--tls-cert-path', '/etc/siirto/tls.crt'),
+        siirto(
+          'history',
+          app,
+          '--tls-cert-path',
+          '/nonexistent/tls.crt',
+          '--tls-key-path',
+          '/nonexistent/tls.key',
+        ),
+        siirto('history', app, '--address', '127.0.0.1:1'),
+      ],
+    );
     expect(missing.code).toBe(4);
     expect(missing.stderr).toContain(`rollout no-such-rollout not found in namespace ${namespace}`);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("siirto promote needs the Rollout's name");
+    expect(nameAndAll.code).toBe(2);
+    expect(nameAndAll.stderr).toContain(
+      "siirto promote takes either a Rollout's name or --all (with -l SELECTOR to pick by labels)",
+    );
     expect(timeout.code).toBe(2);
     expect(timeout.stderr).toContain('siirto: --timeout "soon" is not a number of seconds');
     expect(halfCertificate.code).toBe(2);

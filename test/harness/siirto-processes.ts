@@ -70,6 +70,11 @@ export class SiirtoProcess {
     return child.exitCode ?? child.signalCode ?? undefined;
   }
 
+  /** The process id while it runs, for readings from /proc such as its resident memory. */
+  get pid(): number | undefined {
+    return this.running() ? this.child?.pid : undefined;
+  }
+
   /** True while the process runs: it has not exited, nor crashed. */
   running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;

@@ -15,3 +15,20 @@ describe('bridge settings from the environment', () => {
     expect(() => bridgeSettingsFromEnv({ SIIRTO_WORKFLOW_HISTORY_LIMIT: value })).toThrow(message);
   });
 });
+
+describe('the pace of the resync', () => {
+  it('reconciles at most 10 Rollouts a second in a resync unless SIIRTO_RESYNC_PER_SECOND says otherwise', () => {
+    expect(bridgeSettingsFromEnv({}).resyncPerSecond).toBe(10);
+    expect(bridgeSettingsFromEnv({ SIIRTO_RESYNC_PER_SECOND: '' }).resyncPerSecond).toBe(10);
+    expect(bridgeSettingsFromEnv({ SIIRTO_RESYNC_PER_SECOND: '50' }).resyncPerSecond).toBe(50);
+  });
+
+  it.each([
+    ['fast', 'SIIRTO_RESYNC_PER_SECOND must be a whole number of Rollouts a second, such as 10'],
+    ['0', 'SIIRTO_RESYNC_PER_SECOND must be at least 1 Rollout a second'],
+    ['2.5', 'SIIRTO_RESYNC_PER_SECOND must be a whole number of Rollouts a second, such as 10'],
+    ['5000', 'SIIRTO_RESYNC_PER_SECOND must be at most 1000 Rollouts a second'],
+  ])('refuses SIIRTO_RESYNC_PER_SECOND=%s, naming it and the fix', (value, message) => {
+    expect(() => bridgeSettingsFromEnv({ SIIRTO_RESYNC_PER_SECOND: value })).toThrow(message);
+  });
+});
