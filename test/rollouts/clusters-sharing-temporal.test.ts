@@ -120,6 +120,11 @@ describe('two clusters deploying the same namespace/name into one Temporal names
     const b = await statusB('r1 recorded', (status) => status.revision === 1);
     expect(a.workflowId).toBe(idA(1));
     expect(b.workflowId).toBe(idB(1));
+    // Why wait: the run writes Healthy before it sends its announcements and closes.
+    await waitFor(
+      `${idA(1)} completed`,
+      async () => (await describeRun(client, idA(1))).status === 'COMPLETED',
+    );
     expect(await describeRun(client, idA(1))).toEqual({
       status: 'COMPLETED',
       cluster: 'a',
@@ -295,7 +300,11 @@ describe('a cluster given SIIRTO_CLUSTER_ID with a rollout in flight', () => {
     );
     expect(status.workflowId).toBe(clusterId(3));
     expect(await probes.supersedeSignals(legacyId(2))).toEqual([{ revision: 3 }]);
-    expect((await describeRun(client, legacyId(2))).status).toBe('COMPLETED');
+    // Why wait: r3 goes on once r2 has stood down, which is before r2 closes.
+    await waitFor(
+      `${legacyId(2)} completed`,
+      async () => (await describeRun(client, legacyId(2))).status === 'COMPLETED',
+    );
     expect(await describeRun(client, clusterId(3))).toMatchObject({ status: 'RUNNING', cluster: 'a' });
     expect((await probes.startInput(clusterId(3))).supersedes).toBe(legacyId(2));
   });
