@@ -29,6 +29,7 @@ const SCENARIOS = [
   'canary-analysis-failed',
   'canary-analysis-held-then-resumed',
   'canary-analysis-successful',
+  'canary-answered-its-successor',
   'canary-background-analysis-concluded',
   'canary-cancelled-by-delete',
   'canary-continued-as-new',
