@@ -10,7 +10,7 @@ import { FailureType } from '../reasons/rollout-reasons';
 import type { RolloutRef } from '../workflows/rollout-api';
 import type { BaselineSummary } from './canary-judge-activities';
 import { rethrowKubernetesError } from './kubernetes-failures';
-import { describeReplicaSet, readOwnedReplicaSet, replicaSetName } from './replica-sets';
+import { describeReplicaSet, readOwnedReplicaSet, replicaSetName, summarizeReplicaSet } from './replica-sets';
 import { describeRollout } from './rollout-reader';
 
 const POLL_MILLISECONDS = 1_000;
@@ -89,14 +89,6 @@ async function readBaseline(
   return replicaSet;
 }
 
-function summarize(replicaSet: k8s.V1ReplicaSet): BaselineSummary {
-  return {
-    name: replicaSet.metadata?.name ?? '',
-    replicas: replicaSet.spec?.replicas ?? 0,
-    availableReplicas: replicaSet.status?.availableReplicas ?? 0,
-  };
-}
-
 /** Creates the baseline or scales the one there to `replicas`, without waiting. */
 async function createOrScale(
   kube: KubeClients,
@@ -154,7 +146,7 @@ export async function ensureBaseline(
     const baseline = await readBaseline(kube, rollout, stableHash);
     if (!baseline)
       throw new Error(`the baseline of ${describeRollout(rollout)} was deleted while starting; retrying`);
-    const summary = summarize(baseline);
+    const summary = summarizeReplicaSet(baseline);
     context.heartbeat(summary);
     if (summary.availableReplicas >= replicas) return summary;
     if (Date.now() > deadline) {

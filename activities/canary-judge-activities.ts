@@ -2,13 +2,10 @@ import type { JudgeResult } from '../analysis/statistics/canary-judge';
 import type { JudgeScope } from '../analysis/judge-query';
 import type { CanaryJudge } from '../schemas/analysis';
 import type { RolloutRef } from '../workflows/rollout-api';
+import type { ReplicaSetSummary } from './rollout-activities';
 
 /** The baseline ReplicaSet as it stands: its name and pods. */
-export interface BaselineSummary {
-  name: string;
-  replicas: number;
-  availableReplicas: number;
-}
+export type BaselineSummary = ReplicaSetSummary;
 
 /** One judgement of the canary against the baseline, as the history and the Rollout status show it. */
 export interface Judgement extends JudgeResult {

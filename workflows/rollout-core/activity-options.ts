@@ -1,6 +1,7 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../../activities/analysis-activities';
 import type { BlueGreenActivities } from '../../activities/blue-green-activities';
+import type { CanaryJudgeActivities } from '../../activities/canary-judge-activities';
 import type { CDEventsActivities } from '../../activities/cdevents-emission';
 import type { ExperimentActivities } from '../../activities/experiment-counts';
 import type { RolloutActivities } from '../../activities/rollout-activities';
@@ -40,10 +41,25 @@ export const readiness = proxyActivities<RolloutActivities>({
 // The traffic guard's watch, and its wait for the canary's pods to be Ready again, only read: a weight
 // change stops them without waiting for them to hear so (which takes until their next heartbeat). So
 // do a blue-green rollout's waits for pods and for a Service's endpoints: an abort leaves them at once.
-export const guards = proxyActivities<ClusterActivities>({
+const LEAVE_AT_ONCE = {
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '20 seconds',
   cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: PERMANENT_FAILURES,
+  },
+} as const;
+export const guards = proxyActivities<ClusterActivities>(LEAVE_AT_ONCE);
+
+// Starting a judged step's baseline waits for its pods, as long as the progress deadline; an abort
+// leaves at once.
+export const baselines = proxyActivities<CanaryJudgeActivities>(LEAVE_AT_ONCE);
+
+// A judgement queries Prometheus and scores; removing the baseline is one delete.
+export const judging = proxyActivities<CanaryJudgeActivities>({
+  startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',

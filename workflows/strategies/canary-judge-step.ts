@@ -1,42 +1,13 @@
-import {
-  ActivityCancellationType,
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  log,
-  proxyActivities,
-} from '@temporalio/workflow';
-import type { CanaryJudgeActivities, Judgement } from '../../activities/canary-judge-activities';
-import { FailureType, PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, log } from '@temporalio/workflow';
+import type { Judgement } from '../../activities/canary-judge-activities';
+import { FailureType } from '../../reasons/rollout-reasons';
 import type { AnalysisRunStatus, CanaryJudge, JudgeStatus } from '../../schemas/analysis';
 import { parseDuration } from '../../schemas/duration';
-import { cluster } from '../rollout-core/activity-options';
+import { baselines, cluster, judging } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import type { RolloutLog } from '../rollout-core/rollout-log';
 import type { RolloutRun } from '../rollout-core/rollout-run';
-
-const judging = proxyActivities<CanaryJudgeActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
-
-// Starting the baseline waits for its pods, as long as the progress deadline; an abort leaves at once.
-const baselines = proxyActivities<CanaryJudgeActivities>({
-  startToCloseTimeout: '1 day',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: PERMANENT_FAILURES,
-  },
-});
 
 export interface JudgedStep {
   run: RolloutRun;
