@@ -108,6 +108,18 @@ export function setBehaviour(
 }
 
 /**
+ * How far a share may stray when the stream shares its rule's round robin with another stream. The
+ * round robin is exact over the requests of both, but which turns fall to this stream depends on how
+ * the two interleave, so its window is a sample: four binomial standard deviations of the share
+ * furthest from 0 or 1, rounded up to a point. A sound split strays past it about once in 15,000
+ * windows; a split off by a step (80/20 against 50/50) stays far outside it. A share of 1 gets 0.
+ */
+export function sampledShareTolerance(expected: Record<string, number>, window: number): number {
+  const variance = Math.max(...Object.values(expected).map((share) => share * (1 - share)));
+  return Math.ceil(4 * Math.sqrt(variance / window) * 100) / 100;
+}
+
+/**
  * Waits for the traffic to settle at the expected shares (version → share), measuring windows of
  * `settleWindow` answers, then measures one window of `window` answers and checks it: no failures, and
  * every share within `tolerance` of the expected one.
