@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { BASELINE_ROLE, ROLE_LABEL } from '../analysis/judge-query';
+import { BASELINE_ROLE, baselinePodHash, ROLE_LABEL } from '../analysis/judge-query';
 import type { KubeClients } from '../kubernetes/client';
 import { isConflict, isNotFound } from '../kubernetes/errors';
 import { FIELD_MANAGER, POD_TEMPLATE_HASH_LABEL } from '../kubernetes/labels';
@@ -22,19 +22,23 @@ export function baselineName(rollout: RolloutRef, stableHash: string): string {
 
 /**
  * The baseline ReplicaSet: the stable ReplicaSet's pod template, its pods labelled with the baseline
- * role beside the stable's pod-template-hash. So the stable Service, which selects that hash, sends
- * them their share of the stable's traffic, and the role label tells their series apart. The
- * ReplicaSet itself carries no hash label: nothing that looks after revisions (pruning) mistakes it
- * for one.
+ * role. With `ownHash`, their pod-template-hash is `baselinePodHash(stableHash)`: the stable Service,
+ * which selects the stable's hash, leaves them out, and the baseline's own Service sends them a share
+ * equal to the canary's (http-route-baseline.ts); without a router, one Service selecting the app's
+ * pods sends every pod an equal share anyway. Without `ownHash` (a run started before the baseline had
+ * a hash of its own) they carry the stable's hash and share the stable's traffic. The ReplicaSet itself
+ * carries no hash label: nothing that looks after revisions (pruning) mistakes it for one.
  */
 export function buildBaselineReplicaSet(
   stable: k8s.V1ReplicaSet,
   rollout: RolloutRef,
   stableHash: string,
   replicas: number,
+  ownHash = false,
 ): k8s.V1ReplicaSet {
   const template = stable.spec?.template ?? {};
-  const podLabels = { ...template.metadata?.labels, [ROLE_LABEL]: BASELINE_ROLE };
+  const hashLabel: Record<string, string> = ownHash ? { [POD_TEMPLATE_HASH_LABEL]: baselinePodHash(stableHash) } : {};
+  const podLabels = { ...template.metadata?.labels, ...hashLabel, [ROLE_LABEL]: BASELINE_ROLE };
   const ownLabels = Object.fromEntries(
     Object.entries(podLabels).filter(([label]) => label !== POD_TEMPLATE_HASH_LABEL),
   );
@@ -50,7 +54,7 @@ export function buildBaselineReplicaSet(
     spec: {
       replicas,
       selector: {
-        matchLabels: { ...stable.spec?.selector.matchLabels, [ROLE_LABEL]: BASELINE_ROLE },
+        matchLabels: { ...stable.spec?.selector.matchLabels, ...hashLabel, [ROLE_LABEL]: BASELINE_ROLE },
         matchExpressions: stable.spec?.selector.matchExpressions,
       },
       template: { metadata: { ...template.metadata, labels: podLabels }, spec: template.spec },
@@ -59,7 +63,7 @@ export function buildBaselineReplicaSet(
 }
 
 /** The baseline, if any; one being deleted is retried (or, `goingAsGone`, taken for gone). */
-async function readBaseline(
+export async function readBaseline(
   kube: KubeClients,
   rollout: RolloutRef,
   stableHash: string,
@@ -92,7 +96,7 @@ async function readBaseline(
 /** Creates the baseline or scales the one there to `replicas`, without waiting. */
 async function createOrScale(
   kube: KubeClients,
-  input: { rollout: RolloutRef; stableHash: string; replicas: number },
+  input: { rollout: RolloutRef; stableHash: string; replicas: number; ownHash?: boolean },
 ): Promise<void> {
   const { rollout, stableHash, replicas } = input;
   const { namespace } = rollout;
@@ -122,7 +126,7 @@ async function createOrScale(
       FailureType.ReplicaSetMissing,
     );
   }
-  const body = buildBaselineReplicaSet(stable, rollout, stableHash, replicas);
+  const body = buildBaselineReplicaSet(stable, rollout, stableHash, replicas, input.ownHash);
   try {
     await kube.apps.createNamespacedReplicaSet({ namespace, body, fieldManager: FIELD_MANAGER });
   } catch (error) {
@@ -136,7 +140,13 @@ async function createOrScale(
 
 export async function ensureBaseline(
   kube: KubeClients,
-  input: { rollout: RolloutRef; stableHash: string; replicas: number; deadlineSeconds: number },
+  input: {
+    rollout: RolloutRef;
+    stableHash: string;
+    replicas: number;
+    deadlineSeconds: number;
+    ownHash?: boolean;
+  },
 ): Promise<BaselineSummary> {
   const context = Context.current();
   await createOrScale(kube, input);

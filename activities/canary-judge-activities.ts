@@ -2,6 +2,7 @@ import type { JudgeResult } from '../analysis/statistics/canary-judge';
 import type { JudgeScope } from '../analysis/judge-query';
 import type { CanaryJudge } from '../schemas/analysis';
 import type { RolloutRef } from '../workflows/rollout-api';
+import type { BaselineRouting } from './baseline-service';
 import type { ReplicaSetSummary } from './rollout-activities';
 
 /** The baseline ReplicaSet as it stands: its name and pods. */
@@ -31,7 +32,33 @@ export interface CanaryJudgeActivities {
     stableHash: string;
     replicas: number;
     deadlineSeconds: number;
+    /**
+     * The pods get a pod-template-hash of their own (`<stableHash>-baseline`), so the stable Service
+     * does not select them: for a route to give them a share of their own (`ensureBaselineBackend`).
+     */
+    ownHash?: boolean;
   }): Promise<BaselineSummary>;
+
+  /**
+   * Gives the baseline (started with `ownHash`) the canary's share on the Gateway API routes: creates
+   * the Service `<rollout>-baseline` (owned by the Rollout, the stable Service's ports, selecting the
+   * baseline's pods alone), waits until it lists `replicas` Ready pods, then adds it as a backendRef in
+   * every rule that splits between the stable and canary Services, at the canary's weight, the stable's
+   * weight less as much. Idempotent.
+   */
+  ensureBaselineBackend(input: {
+    rollout: RolloutRef;
+    stableHash: string;
+    replicas: number;
+    deadlineSeconds: number;
+    routing: BaselineRouting;
+  }): Promise<void>;
+
+  /**
+   * Takes the baseline's backendRefs off the routes, their weight back to the stable's, then deletes the
+   * Service `<rollout>-baseline`; idempotent.
+   */
+  removeBaselineBackend(input: { rollout: RolloutRef; routing: BaselineRouting }): Promise<void>;
 
   /** Deletes the baseline ReplicaSet and its pods; nothing to do when it is gone already. */
   removeBaseline(input: { rollout: RolloutRef; stableHash: string }): Promise<void>;

@@ -2,6 +2,7 @@ import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
 import { ensureBaseline, removeBaseline } from './baseline-replica-set';
+import { ensureBaselineBackend, removeBaselineBackendAndService } from './baseline-service';
 import type { CanaryJudgeActivities } from './canary-judge-activities';
 import { judgeInterval } from './canary-judgement';
 import { guardCanaryTraffic } from './canary-traffic-guard';
@@ -61,6 +62,8 @@ export function createCanaryJudgeActivities(
   return {
     ensureBaseline: (input) => ensureBaseline(kube, input),
     removeBaseline: (input) => removeBaseline(kube, input),
+    ensureBaselineBackend: (input) => ensureBaselineBackend(kube, input),
+    removeBaselineBackend: (input) => removeBaselineBackendAndService(kube, input),
     judgeInterval: (input) => judgeInterval(prometheus, input),
   };
 }

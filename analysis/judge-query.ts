@@ -9,9 +9,18 @@ import { escapeStringContent } from './query-arguments';
  * the range query's step, the natural window of a rate sampled at that resolution.
  */
 
-/** The label a baseline's pods carry, beside the stable revision's pod-template-hash. */
+/** The label a baseline's pods carry, beside their pod-template-hash. */
 export const ROLE_LABEL = 'siirto.dev/role';
 export const BASELINE_ROLE = 'baseline';
+
+/**
+ * The pod-template-hash a baseline's pods carry: the stable revision's, marked as the baseline's, so
+ * the stable Service (which selects the stable's hash) does not send them the stable's traffic, and
+ * the baseline Service selects them alone.
+ */
+export function baselinePodHash(stableHash: string): string {
+  return `${stableHash}-${BASELINE_ROLE}`;
+}
 
 export type JudgedRole = 'baseline' | 'canary';
 
@@ -20,6 +29,11 @@ export interface JudgeScope {
   /** The stable revision's template hash: the baseline's pods run it. */
   stableHash: string;
   canaryHash: string;
+  /**
+   * The pod-template-hash label of the baseline's pods: `baselinePodHash(stableHash)` where they have
+   * one of their own; the stable's when absent (a baseline started before they had).
+   */
+  baselineHash?: string;
 }
 
 const SELECTOR = /\{\{\s*selector\s*\}\}/g;
@@ -31,12 +45,13 @@ export function seriesLabel(podLabel: string): string {
 }
 
 /**
- * The label matchers of one role's pods. The baseline runs the stable's template, so its pods are told
- * from the stable's by the role label; the canary's by its own hash, and never a baseline's.
+ * The label matchers of one role's pods. The baseline runs the stable's template; its pods are told
+ * from the stable's by their own hash and the role label; the canary's by its own hash, and never a
+ * baseline's.
  */
 export function roleMatchers(role: JudgedRole, scope: JudgeScope): string {
   const matcher = (label: string, value: string) => `${label}="${escapeStringContent(value, '"')}"`;
-  const hash = role === 'baseline' ? scope.stableHash : scope.canaryHash;
+  const hash = role === 'baseline' ? (scope.baselineHash ?? scope.stableHash) : scope.canaryHash;
   return [
     matcher('namespace', scope.namespace),
     matcher(seriesLabel('siirto.dev/pod-template-hash'), hash),

@@ -135,6 +135,16 @@ function checkSteps(rollout: Rollout): string[] {
     const canaryPodsBefore = steps
       .slice(0, index)
       .some((earlier) => (earlier.setWeight ?? 0) > 0 || earlier.setCanaryScale !== undefined);
+    const routing = rollout.spec.strategy.canary?.trafficRouting;
+    // A judge's baseline needs a backend of its own, weighted as the canary: ingress-nginx's canary
+    // Ingress splits between two Services only.
+    if (step.analysis?.judge && routing?.nginx && !routing.gatewayAPI) {
+      problems.push(
+        `${field}.analysis.judge: spec.strategy.canary.trafficRouting.nginx cannot give the baseline the ` +
+          "canary's share of traffic (an ingress-nginx canary Ingress splits between two Services only); route " +
+          'through spec.strategy.canary.trafficRouting.gatewayAPI, or judge by a threshold (analysis.templates) instead',
+      );
+    }
     if (step.analysis?.judge && !canaryPodsBefore) {
       problems.push(
         `${field}.analysis.judge: no step before it gives the canary pods, so there is nothing to judge ` +

@@ -17,8 +17,17 @@ import {
   refersToService,
   splitsBetween,
   type HttpRoute,
+  type HttpRouteBackendRef,
+  type HttpRouteRule,
   type SplitServices,
 } from './http-route';
+import {
+  baselineRef,
+  baselineServiceName,
+  splitWithBaseline,
+  withBaselineBackend,
+  withoutBaselineBackend,
+} from './http-route-baseline';
 import { forEachRoutingObject } from './each-routing-object';
 import { mirrorRefusal, parentGateways } from './gateway-controllers';
 import { withManagedRoute, withoutManagedRoutes } from './http-route-managed-rules';
@@ -36,7 +45,15 @@ export { routeSplitProblem } from './http-route-validation';
 
 export interface BackendWeights extends SplitServices {
   weights: TrafficWeights;
+  /**
+   * The Service of a judge's baseline pods: a rule with a backendRef to it splits the stable's weight
+   * with it (http-route-baseline.ts). Siirto's router names `<rollout>-baseline`.
+   */
+  baselineService?: string;
 }
+
+/** What a backendRef of a splitting rule sends to: the stable, the canary, or a judge's baseline. */
+type RefRole = 'stable' | 'canary' | 'baseline';
 
 /**
  * Returns a copy of the route with the stable and canary backendRefs weighted, in every rule that
@@ -47,17 +64,44 @@ export interface BackendWeights extends SplitServices {
 export function withBackendWeights(route: HttpRoute, backends: BackendWeights): HttpRoute {
   const problem = routeSplitProblem(route, backends);
   if (problem) throw ApplicationFailure.nonRetryable(problem, FailureType.TrafficRouteMisconfigured);
-  const { stableService, canaryService, weights } = backends;
   const namespace = route.metadata.namespace;
   const updated = structuredClone(route);
   for (const rule of updated.spec?.rules ?? []) {
     if (!splitsBetween(rule, backends, namespace)) continue;
+    const split = ruleSplit(rule, backends, backends.weights, namespace);
     for (const ref of rule.backendRefs ?? []) {
-      if (refersToService(ref, stableService, namespace)) ref.weight = weights.stable;
-      else if (refersToService(ref, canaryService, namespace)) ref.weight = weights.canary;
+      const role = roleOf(ref, backends, namespace);
+      if (role) ref.weight = split[role];
     }
   }
   return updated;
+}
+
+function roleOf(
+  ref: HttpRouteBackendRef,
+  backends: SplitServices & { baselineService?: string },
+  namespace: string,
+): RefRole | undefined {
+  if (refersToService(ref, backends.stableService, namespace)) return 'stable';
+  if (refersToService(ref, backends.canaryService, namespace)) return 'canary';
+  if (backends.baselineService && refersToService(ref, backends.baselineService, namespace))
+    return 'baseline';
+  return undefined;
+}
+
+/** The weights of a splitting rule's backendRefs for `weights`: the stable's shared with a baseline it has. */
+function ruleSplit(
+  rule: HttpRouteRule,
+  backends: SplitServices & { baselineService?: string },
+  weights: TrafficWeights,
+  namespace: string,
+): Record<RefRole, number> {
+  const hasBaseline =
+    backends.baselineService !== undefined &&
+    baselineRef(rule, backends.baselineService, namespace) !== undefined;
+  return hasBaseline
+    ? splitWithBaseline(weights.stable, weights.canary)
+    : { stable: weights.stable, canary: weights.canary, baseline: 0 };
 }
 
 /**
@@ -66,38 +110,40 @@ export function withBackendWeights(route: HttpRoute, backends: BackendWeights): 
  */
 function splitWeights(
   route: HttpRoute,
-  services: SplitServices,
+  services: SplitServices & { baselineService?: string },
   wanted?: TrafficWeights,
 ): { found: Map<string, number>; differs: boolean } {
-  const { stableService, canaryService } = services;
   const namespace = route.metadata.namespace;
   const found = new Map<string, number>();
   let differs = false;
   for (const rule of route.spec?.rules ?? []) {
     if (!splitsBetween(rule, services, namespace)) continue;
+    // A judge's baseline backend takes its weight from the stable's, as Siirto set it: no drift.
+    const split = wanted && ruleSplit(rule, services, wanted, namespace);
     for (const ref of rule.backendRefs ?? []) {
-      const role = refersToService(ref, stableService, namespace)
-        ? 'stable'
-        : refersToService(ref, canaryService, namespace)
-          ? 'canary'
-          : undefined;
+      const role = roleOf(ref, services, namespace);
       if (role === undefined) continue;
       // Gateway API weighs a backendRef without a weight as 1.
       const weight = ref.weight ?? 1;
       if (!found.has(ref.name)) found.set(ref.name, weight);
-      differs ||= wanted !== undefined && weight !== wanted[role];
+      differs ||= split !== undefined && weight !== split[role];
     }
   }
   return { found, differs };
 }
 
 /** The weights the route carries, as the first rule that splits traffic carries them. */
-export function routeWeights(route: HttpRoute, services: SplitServices): TrafficWeights | undefined {
+export function routeWeights(
+  route: HttpRoute,
+  services: SplitServices & { baselineService?: string },
+): TrafficWeights | undefined {
   if (routeSplitProblem(route, services)) return undefined;
   const { found } = splitWeights(route, services);
   const stable = found.get(services.stableService);
   const canary = found.get(services.canaryService);
-  return stable === undefined || canary === undefined ? undefined : { stable, canary };
+  // The baseline runs the stable revision, on weight taken from the stable's.
+  const baseline = services.baselineService ? (found.get(services.baselineService) ?? 0) : 0;
+  return stable === undefined || canary === undefined ? undefined : { stable: stable + baseline, canary };
 }
 
 /**
@@ -187,6 +233,7 @@ function watchRouteForDrift(
   finished: AbortSignal,
 ): Promise<WeightDrift> {
   const { namespace } = change.rollout;
+  const backends = withBaseline(change);
   return readThenWatch<HttpRoute, WeightDrift>(kube.config, {
     path: `/apis/${HTTP_ROUTE.group}/${HTTP_ROUTE.version}/namespaces/${encodeURIComponent(namespace)}/${HTTP_ROUTE.plural}`,
     selector: { fieldSelector: `metadata.name=${name}` },
@@ -195,11 +242,58 @@ function watchRouteForDrift(
       // A missing route is the next weight write's to report.
       const route = await readRoute(kube, change, name);
       return route
-        ? { outcome: weightDrift(route, change), resourceVersion: route.metadata.resourceVersion }
+        ? { outcome: weightDrift(route, backends), resourceVersion: route.metadata.resourceVersion }
         : {};
     },
-    onEvent: ({ type, object }) => (type === 'DELETED' ? undefined : weightDrift(object, change)),
+    onEvent: ({ type, object }) => (type === 'DELETED' ? undefined : weightDrift(object, backends)),
   });
+}
+
+/** The change, its weights shared with the Rollout's baseline Service wherever a rule sends to it. */
+function withBaseline<T extends RoutingTarget>(target: T): T & { baselineService: string } {
+  return { ...target, baselineService: baselineServiceName(target.rollout) };
+}
+
+/**
+ * Adds the baseline Service `<rollout>-baseline` as a backend of every rule of every route the target
+ * names that splits between its stable and canary Services, weighted as the canary, the stable's
+ * weight less as much (http-route-baseline.ts); idempotent. A missing route fails with type
+ * `TrafficRouteMissing`, a route that cannot be split with `TrafficRouteMisconfigured`.
+ */
+export function addBaselineBackend(kube: KubeClients, target: RoutingTarget): Promise<void> {
+  const baselineService = baselineServiceName(target.rollout);
+  return forEachRoute(
+    target,
+    (name) =>
+      editRoute(kube, target, name, {
+        edit: (route) => {
+          const problem = routeSplitProblem(route, target);
+          if (problem) throw ApplicationFailure.nonRetryable(problem, FailureType.TrafficRouteMisconfigured);
+          return withBaselineBackend(route, target, baselineService);
+        },
+        action: `adding the baseline backend ${baselineService}`,
+      }),
+    false,
+  );
+}
+
+/**
+ * Takes the baseline Service's backendRefs off every route the target names, their weight given back
+ * to the stable's; idempotent, and a missing route has none to take.
+ */
+export function removeBaselineBackend(kube: KubeClients, target: RoutingTarget): Promise<void> {
+  const baselineService = baselineServiceName(target.rollout);
+  return forEachRoute(
+    target,
+    (name) =>
+      editRoute(kube, target, name, {
+        edit: (route) => withoutBaselineBackend(route, target, baselineService),
+        action: `removing the baseline backend ${baselineService}`,
+        missingIsDone: true,
+      }),
+    // Taking it away, every route that can lose it does.
+    true,
+  );
 }
 
 /** Runs `edit` on every route the target names; `everyRoute` as `forEachRoutingObject` has it. */
@@ -264,7 +358,10 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       return forEachRoute(
         change,
         (name) =>
-          editRoute(kube, change, name, { edit: (route) => withBackendWeights(route, change), action }),
+          editRoute(kube, change, name, {
+            edit: (route) => withBackendWeights(route, withBaseline(change)),
+            action,
+          }),
         // Back to stable, every route that can be moved is, whatever became of the others.
         change.weights.canary === 0,
       );
@@ -273,7 +370,7 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       return Promise.all(
         namedRoutes(target.trafficRouting).map(async ({ name }) => {
           const route = await readRoute(kube, target, name);
-          const weights = route && routeWeights(route, target);
+          const weights = route && routeWeights(route, withBaseline(target));
           return { object: `HTTPRoute ${target.rollout.namespace}/${name}`, ...(weights ? { weights } : {}) };
         }),
       );
@@ -299,6 +396,10 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       );
     },
     removeManagedRoutes: (target, names) => removeManagedRoutes(target, names),
-    cleanUp: (target) => removeManagedRoutes(target),
+    async cleanUp(target) {
+      await removeManagedRoutes(target);
+      // A judge's baseline backend left by a run that never reached its end (terminated) goes too.
+      await removeBaselineBackend(kube, target);
+    },
   };
 }

@@ -1,5 +1,6 @@
-import { roleMatchers, scopeJudgeQuery, seriesLabel } from '../../analysis/judge-query';
+import { baselinePodHash, roleMatchers, scopeJudgeQuery, seriesLabel } from '../../analysis/judge-query';
 import { buildBaselineReplicaSet, baselineName } from '../../activities/baseline-replica-set';
+import { buildBaselineService } from '../../activities/baseline-service';
 import { judgedMetricSettings } from '../../activities/canary-judgement';
 import { CanaryJudgeSchema, CanaryStepAnalysisSchema } from '../../schemas/analysis';
 import { checkRollout, parseRollout } from '../../k8s-bridge/rollout-validation';
@@ -15,6 +16,12 @@ describe('a judged metric’s query, scoped to the baseline’s or the canary’
   it('matches the baseline’s pods by the stable hash and the baseline role', () => {
     expect(roleMatchers('baseline', scope)).toBe(
       'namespace="shop",siirto_dev_pod_template_hash="aaa111",siirto_dev_role="baseline"',
+    );
+  });
+
+  it('matches baseline pods with a hash of their own by it and the baseline role', () => {
+    expect(roleMatchers('baseline', { ...scope, baselineHash: baselinePodHash('aaa111') })).toBe(
+      'namespace="shop",siirto_dev_pod_template_hash="aaa111-baseline",siirto_dev_role="baseline"',
     );
   });
 
@@ -208,6 +215,43 @@ describe('the baseline ReplicaSet', () => {
   it('carries no pod-template-hash label itself, so nothing takes it for a revision’s ReplicaSet', () => {
     const baseline = buildBaselineReplicaSet(stable, rollout, 'aaa111', 2);
     expect(baseline.metadata?.labels).toEqual({ app: 'checkout', 'siirto.dev/role': 'baseline' });
+    expect(buildBaselineReplicaSet(stable, rollout, 'aaa111', 2, true).metadata?.labels).toEqual({
+      app: 'checkout',
+      'siirto.dev/role': 'baseline',
+    });
+  });
+
+  it('gives its pods a hash of their own for a route to weigh them apart, so the stable Service leaves them out', () => {
+    const baseline = buildBaselineReplicaSet(stable, rollout, 'aaa111', 2, true);
+    const labels = {
+      app: 'checkout',
+      'siirto.dev/pod-template-hash': 'aaa111-baseline',
+      'siirto.dev/role': 'baseline',
+    };
+    expect(baseline.spec?.template?.metadata?.labels).toEqual(labels);
+    expect(baseline.spec?.selector.matchLabels).toEqual(labels);
+  });
+
+  it('has a Service of its own for a route: the stable Service’s ports, selecting the baseline’s pods alone', () => {
+    const stableService = {
+      metadata: { name: 'checkout-stable', namespace: 'shop' },
+      spec: {
+        selector: { app: 'checkout', 'siirto.dev/pod-template-hash': 'aaa111' },
+        ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }],
+        clusterIP: '10.0.0.9',
+      },
+    };
+    const baseline = buildBaselineReplicaSet(stable, rollout, 'aaa111', 2, true);
+    const service = buildBaselineService(stableService, baseline, rollout, 'aaa111');
+    expect(service.metadata?.name).toBe('checkout-baseline');
+    expect(service.spec?.selector).toEqual(baseline.spec?.selector.matchLabels);
+    expect(service.spec?.ports).toEqual([
+      { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', appProtocol: undefined },
+    ]);
+    expect(service.spec?.clusterIP).toBeUndefined();
+    expect(service.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Rollout', uid: 'u-1', controller: true }),
+    ]);
   });
 });
 
@@ -234,5 +278,27 @@ describe('a judge in a Rollout the bridge checks', () => {
 
   it('accepts one after a setWeight, with no templates to look up', () => {
     expect(problemsWith([{ setWeight: 50 }, judge])).toEqual([]);
+  });
+
+  it('refuses one routed by ingress-nginx alone, which cannot give the baseline a share of its own', () => {
+    const parsed = parseRollout(
+      argoGettingStartedRollout('demo', 'rollouts-demo', {
+        steps: [{ setWeight: 20 }, judge],
+        stableService: 'rollouts-demo-stable',
+        canaryService: 'rollouts-demo-canary',
+        trafficRouting: { nginx: { stableIngress: 'rollouts-demo' } },
+      }),
+    );
+    if (!parsed.rollout) throw new Error(parsed.problems.join('; '));
+    const services = {
+      ...facts,
+      existingServices: new Set(['rollouts-demo-stable', 'rollouts-demo-canary']),
+    };
+    expect(checkRollout(parsed.rollout, services)).toEqual([
+      'spec.strategy.canary.steps[1].analysis.judge: spec.strategy.canary.trafficRouting.nginx cannot give ' +
+        "the baseline the canary's share of traffic (an ingress-nginx canary Ingress splits between two " +
+        'Services only); route through spec.strategy.canary.trafficRouting.gatewayAPI, or judge by a ' +
+        'threshold (analysis.templates) instead',
+    ]);
   });
 });

@@ -104,3 +104,10 @@ export const EXTERNAL_WEIGHT_STEPS = 'external-weight-steps';
  * revision started beside it (canary-judge-step.ts); taken only by a run whose Rollout has one.
  */
 export const JUDGE_AGAINST_BASELINE = 'judge-against-baseline';
+
+/**
+ * Patch ID: through a Gateway API route, a judge's baseline gets the canary's share of traffic from a
+ * backend of its own (the Service `<rollout>-baseline`, its pods with a pod-template-hash of their
+ * own), taken off the route before its pods go; taken only by a judged step with a Gateway API router.
+ */
+export const BASELINE_TRAFFIC_SHARE = 'baseline-traffic-share';

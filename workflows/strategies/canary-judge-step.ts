@@ -1,5 +1,14 @@
-import { ApplicationFailure, CancellationScope, condition, isCancellation, log } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  patched,
+  sleep,
+} from '@temporalio/workflow';
 import type { Judgement } from '../../activities/canary-judge-activities';
+import { baselinePodHash } from '../../analysis/judge-query';
 import { FailureType } from '../../reasons/rollout-reasons';
 import type { AnalysisRunStatus, CanaryJudge, JudgeStatus } from '../../schemas/analysis';
 import { parseDuration } from '../../schemas/duration';
@@ -7,10 +16,20 @@ import { baselines, cluster, judging } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import type { RolloutLog } from '../rollout-core/rollout-log';
+import { BASELINE_TRAFFIC_SHARE } from '../rollout-core/patches';
 import type { RolloutRun } from '../rollout-core/rollout-run';
+import type { CanaryRolloutInput } from '../rollout-api';
+import { routedBy } from './canary-replica-weights';
+
+/**
+ * How long the baseline's pods keep serving after its backend is taken off the route, when the step
+ * ends with a verdict: a gateway applies a route's change a little after it is written. An abort or a
+ * failed judgement moves the traffic at once instead.
+ */
+const BASELINE_DRAIN_MILLISECONDS = 3_000;
 
 export interface JudgedStep {
-  run: RolloutRun;
+  run: RolloutRun<CanaryRolloutInput>;
   gates: Gates;
   rolloutLog: RolloutLog;
   judge: CanaryJudge;
@@ -27,6 +46,12 @@ export interface JudgedStep {
  * canary-judge.ts). A Failed judgement rolls back as a failed analysis does; the last judgement
  * decides: Successful goes on, Inconclusive holds the rollout for a person to promote or abort. The
  * baseline goes when the step ends, however it ends.
+ *
+ * The method needs the baseline's pods to get the canary's share of traffic. Through a Gateway API
+ * route (with the patch) they get it from a backend of their own, the Service `<rollout>-baseline`,
+ * weighted as the canary (http-route-baseline.ts); their own pod-template-hash keeps the stable Service
+ * from sending them the stable's share too. Without a router one Service sends every pod an equal
+ * share, the baseline's as much as the canary's.
  */
 export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
   const { run, gates, rolloutLog, judge, field, canaryPods } = step;
@@ -44,6 +69,11 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
   const names = judge.metrics.map((metric) => metric.name).join(', ');
   let baselineName = '';
   let last: AnalysisRunStatus | undefined;
+  const routing = routedBy(run.input.canary);
+  /** The baseline's share comes from a backend of its own on the Gateway API routes. */
+  const ownShare = routing.trafficRouting.gatewayAPI !== undefined && patched(BASELINE_TRAFFIC_SHARE);
+  let backendAdded = false;
+  let ended = false;
 
   const statusOf = (
     phase: AnalysisRunStatus['phase'],
@@ -78,9 +108,34 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
     say(`starting ${canaryPods} baseline pods of the stable revision (${stableHash}) beside the canary`);
     const baseline = await baselines.ensureBaseline.executeWithOptions(
       { summary: `start ${canaryPods} baseline pods of stable ${stableHash}` },
-      [{ rollout, stableHash, replicas: canaryPods, deadlineSeconds: run.input.progressDeadlineSeconds }],
+      [
+        {
+          rollout,
+          stableHash,
+          replicas: canaryPods,
+          deadlineSeconds: run.input.progressDeadlineSeconds,
+          ...(ownShare ? { ownHash: true } : {}),
+        },
+      ],
     );
     baselineName = baseline.name;
+    if (ownShare) {
+      // Set before the call: a cancelled or failed attempt may have added it all the same.
+      backendAdded = true;
+      say(`giving baseline ${baselineName} the canary's share of traffic, taken from the stable's`);
+      await baselines.ensureBaselineBackend.executeWithOptions(
+        { summary: `route the canary's share to baseline ${baselineName}` },
+        [
+          {
+            rollout,
+            stableHash,
+            replicas: canaryPods,
+            deadlineSeconds: run.input.progressDeadlineSeconds,
+            routing,
+          },
+        ],
+      );
+    }
     await writeStatus(
       statusOf('Running', `judging ${names} against ${baselineName}`),
       `${stepName}: baseline ${baselineName} Ready`,
@@ -100,7 +155,12 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
             rollout,
             judge,
             field,
-            scope: { namespace: rollout.namespace, stableHash, canaryHash: templateHash },
+            scope: {
+              namespace: rollout.namespace,
+              stableHash,
+              canaryHash: templateHash,
+              ...(ownShare ? { baselineHash: baselinePodHash(stableHash) } : {}),
+            },
           },
         ],
       );
@@ -120,6 +180,7 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
       );
       if (!final) continue;
       if (result.verdict === 'Successful') {
+        ended = true;
         say(message);
         return;
       }
@@ -134,6 +195,7 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
       if (!gates.promotion?.full) gates.promotion = undefined;
       rolloutLog.enterPhase('Progressing', `${run.currentStep()}: promoted past the judge`);
     }
+    ended = true;
   } catch (error) {
     if (isCancellation(error) && last && last.phase === 'Running') {
       const stopped = statusOf('Stopped', `stopped by its rollout before a verdict; ${last.message ?? ''}`);
@@ -143,14 +205,34 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
     }
     throw error;
   } finally {
-    // However the step ends (passed, failed, aborted, superseded), the baseline goes with it.
-    await CancellationScope.nonCancellable(() =>
-      judging.removeBaseline
+    // However the step ends (passed, failed, aborted, superseded), the baseline goes with it: its
+    // backend first, its weight back to the stable, then its Service and pods.
+    await CancellationScope.nonCancellable(async () => {
+      if (backendAdded) {
+        const removed = await judging.removeBaselineBackend
+          .executeWithOptions({ summary: `route baseline ${baselineName}'s share back to stable` }, [
+            { rollout, routing },
+          ])
+          .then(
+            () => true,
+            (error: unknown) => {
+              log.warn('could not remove the baseline backend', {
+                rollout: rollout.name,
+                error: failureMessage(error),
+              });
+              return false;
+            },
+          );
+        // Still on a route, its pods stay: the rollout's end takes the backend off (cleanUp).
+        if (!removed) return;
+        if (ended) await sleep(BASELINE_DRAIN_MILLISECONDS, { summary: `drain baseline ${baselineName}` });
+      }
+      await judging.removeBaseline
         .executeWithOptions({ summary: `remove baseline of stable ${stableHash}` }, [{ rollout, stableHash }])
         .catch((error: unknown) =>
           log.warn('could not remove the baseline', { rollout: rollout.name, error: failureMessage(error) }),
-        ),
-    );
+        );
+    });
   }
 }
 
