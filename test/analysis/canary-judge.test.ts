@@ -16,7 +16,7 @@ import {
   type HistoryEvent,
 } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
-import { startTraffic, type Traffic } from '../traffic/traffic';
+import { sampledShareTolerance, splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 
 const app = 'judged';
 const SIIRTO = path.join(stack.projectDir, 'cli', 'siirto');
@@ -80,7 +80,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     traffic = undefined;
   });
 
-  async function rollOutJudged(latencyMilliseconds: number, interval = '20s') {
+  async function rollOutJudged(latencyMilliseconds: number, interval = '20s', weight = 50) {
     const before = await scenario.see.rolloutStatus(app);
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     await patchRolloutSpec(namespace, app, {
@@ -88,7 +88,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
       strategy: {
         canary: {
           steps: [
-            { setWeight: 50 },
+            { setWeight: weight },
             { analysis: { judge: { ...judgeStep.analysis.judge, interval } } },
             { setWeight: 100 },
           ],
@@ -146,15 +146,27 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     );
   }
 
+  /** The route back to its two backends, the stable's weight whole again, and the baseline's Service gone. */
+  async function baselineBackendGone(): Promise<void> {
+    await waitFor(`the route back to two backends and Service ${app}-baseline gone`, async () => {
+      const weights = await scenario.see.routeWeights(app);
+      const service = await core.readNamespacedService({ name: `${app}-baseline`, namespace }).then(
+        () => true,
+        () => false,
+      );
+      return !service && Object.keys(weights).sort().join() === `${app}-canary,${app}-stable` && weights;
+    });
+  }
+
   /** What the Rollout status showed of the judge while the judged step ran: the baseline's pods, Ready. */
-  async function baselineServedWhileJudged(stableHash: string): Promise<void> {
+  async function baselineServedWhileJudged(stableHash: string, pods = 2): Promise<void> {
     const replicaSet = await waitFor(
-      'the baseline ReplicaSet with 2 Ready pods',
+      `the baseline ReplicaSet with ${pods} Ready pods`,
       async () => {
         const found = await apps
           .readNamespacedReplicaSet({ name: `${app}-baseline-${stableHash}`, namespace })
           .catch(() => undefined);
-        return (found?.status?.readyReplicas ?? 0) === 2 && found;
+        return (found?.status?.readyReplicas ?? 0) === pods && found;
       },
       { timeoutMs: 60_000 },
     );
@@ -176,6 +188,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
       /^analysis failed: judgement 1\/1: score 0 \(Failed\); latency High \(failed\): /,
     );
     expect(degraded.weights).toEqual({ stable: 100, canary: 0 });
+    await baselineBackendGone();
     const judge = degraded.analysis?.step?.judge as JudgeStatus;
     expect(judge).toMatchObject({
       judgement: 1,
@@ -199,6 +212,8 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
       expect.arrayContaining([
         `start 2 baseline pods of stable ${stableHash}`,
         'judge 1/1: latency of canary vs baseline',
+        `route the canary's share to baseline ${app}-baseline-${stableHash}`,
+        `route baseline ${app}-baseline-${stableHash}'s share back to stable`,
         `remove baseline of stable ${stableHash}`,
         'abort: traffic back to stable',
       ]),
@@ -232,9 +247,90 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     expect(healthy.stableTemplateHash).not.toBe(stableHash);
     stableImage = `registry.example/${app}:${imageCounter}`;
     await baselineGone(stableHash);
+    await baselineBackendGone();
     const [judgement] = await judgementsIn(workflowId);
     expect(judgement).toMatchObject({ score: 100, verdict: 'Successful' });
     await recordHistoryFixture('canary-judge-successful', scenario.client.workflow.getHandle(workflowId));
+  });
+
+  /** Requests each pod has answered, by pod name, as Prometheus last scraped them from the pods themselves. */
+  async function answeredByPod(selector: string): Promise<Map<string, number>> {
+    const query = `sum by (pod) (http_requests_total{namespace="${namespace}",${selector}})`;
+    const response = await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
+    const body = (await response.json()) as {
+      data: { result: { metric: { pod: string }; value: [number, string] }[] };
+    };
+    return new Map(body.data.result.map((result) => [result.metric.pod, Number(result.value[1])]));
+  }
+
+  it("gives the baseline the canary's share through the gateway: a backend of its own at the canary's weight, taken from the stable's", async () => {
+    // 25 % of 4 pods: 1 canary pod, so 1 baseline pod. Sharing the stable Service, the baseline pod
+    // would get 75/5 = 15 % of the requests against the canary pod's 25 %.
+    const { revision, stableHash } = await rollOutJudged(STABLE_LATENCY_MILLISECONDS, '10m', 25);
+    const stableVersion = stableImage.split(':')[1] ?? '';
+    const canaryVersion = String(imageCounter);
+    await baselineServedWhileJudged(stableHash, 1);
+    const judging = await scenario.waitForStatus(
+      `r${revision} judging`,
+      (status) => status.analysis?.step?.revision === revision && status.analysis.step.phase === 'Running',
+    );
+    const canaryHash = judging.currentTemplateHash ?? '';
+
+    expect(await scenario.see.routeWeights(app)).toEqual({
+      [`${app}-stable`]: 50,
+      [`${app}-canary`]: 25,
+      [`${app}-baseline`]: 25,
+    });
+    const service = await core.readNamespacedService({ name: `${app}-baseline`, namespace });
+    expect(service.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Rollout', name: app, controller: true }),
+    ]);
+    expect(service.spec?.selector).toMatchObject({
+      'siirto.dev/pod-template-hash': `${stableHash}-baseline`,
+      'siirto.dev/role': 'baseline',
+    });
+    // The stable Service leaves the baseline's pod out: its share is the baseline backend's alone.
+    const stableSelector = await scenario.see.serviceSelector(`${app}-stable`);
+    const stablePods = await core.listNamespacedPod({
+      namespace,
+      labelSelector: Object.entries(stableSelector)
+        .map(([label, value]) => `${label}=${value}`)
+        .join(','),
+    });
+    expect(stablePods.items.map((pod) => pod.metadata?.name)).toEqual(
+      Array.from({ length: REPLICAS }, () => expect.stringMatching(new RegExp(`^${app}-${stableHash}-`))),
+    );
+
+    // Through the gateway, the stable version answers for the stable's pods and the baseline's alike.
+    const window = 400;
+    const expected = { [stableVersion]: 0.75, [canaryVersion]: 0.25 };
+    await splitSettledAt(traffic!, expected, { tolerance: sampledShareTolerance(expected, window), window });
+
+    // Per pod, from the pods' own counters: the baseline pod answers as many requests as the canary pod.
+    const selector = `siirto_dev_pod_template_hash=~"${canaryHash}|${stableHash}-baseline"`;
+    const before = await answeredByPod(selector);
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    const after = await answeredByPod(selector);
+    const answered = (prefix: string) =>
+      [...after]
+        .filter(([pod]) => pod.startsWith(prefix))
+        .map(([pod, count]) => count - (before.get(pod) ?? 0));
+    const [baselineAnswered = 0] = answered(`${app}-baseline-${stableHash}-`);
+    const [canaryAnswered = 0] = answered(`${app}-${canaryHash}-`);
+    // 60 requests a second, a quarter each: about 300 in 20 s; the old 15 % would be 0.6 of the canary's.
+    expect(canaryAnswered).toBeGreaterThan(150);
+    expect(baselineAnswered / canaryAnswered).toBeGreaterThan(0.8);
+    expect(baselineAnswered / canaryAnswered).toBeLessThan(1.25);
+
+    // Ended (here by an abort), the baseline's backend goes first, then its Service and pods.
+    expect((await siirto('abort', app)).code).toBe(0);
+    await scenario.waitForStatus(
+      `r${revision} aborted`,
+      (status) => status.phase === 'Degraded' && status.revision === revision,
+    );
+    await baselineBackendGone();
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    await baselineGone(stableHash);
   });
 
   it('removes the baseline when the judged step is aborted, the judge written Stopped', async () => {
