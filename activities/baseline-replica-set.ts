@@ -37,7 +37,9 @@ export function buildBaselineReplicaSet(
   ownHash = false,
 ): k8s.V1ReplicaSet {
   const template = stable.spec?.template ?? {};
-  const hashLabel: Record<string, string> = ownHash ? { [POD_TEMPLATE_HASH_LABEL]: baselinePodHash(stableHash) } : {};
+  const hashLabel: Record<string, string> = ownHash
+    ? { [POD_TEMPLATE_HASH_LABEL]: baselinePodHash(stableHash) }
+    : {};
   const podLabels = { ...template.metadata?.labels, ...hashLabel, [ROLE_LABEL]: BASELINE_ROLE };
   const ownLabels = Object.fromEntries(
     Object.entries(podLabels).filter(([label]) => label !== POD_TEMPLATE_HASH_LABEL),
