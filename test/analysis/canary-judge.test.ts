@@ -322,6 +322,11 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     expect(baselineAnswered / canaryAnswered).toBeGreaterThan(0.8);
     expect(baselineAnswered / canaryAnswered).toBeLessThan(1.25);
 
+    // The guard watching the route for weights set by someone else took the baseline's for no change.
+    expect((await scenario.see.rolloutEvents(app)).map((event) => event.reason)).not.toContain(
+      'TrafficWeightsRestored',
+    );
+
     // Ended (here by an abort), the baseline's backend goes first, then its Service and pods.
     expect((await siirto('abort', app)).code).toBe(0);
     await scenario.waitForStatus(
