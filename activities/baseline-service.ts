@@ -193,14 +193,10 @@ export async function ensureBaselineBackend(
   await addBaselineBackend(kube, { rollout: input.rollout, ...routing });
 }
 
-/**
- * Takes the baseline's backend off the routes first, its weight back to the stable's, then deletes its
- * Service; idempotent, and nothing to do when neither is there.
- */
-export async function removeBaselineBackendAndService(
+/** Takes the baseline's backend off the routes, its weight back to the stable's; idempotent. */
+export async function removeBaselineRouting(
   kube: KubeClients,
   input: { rollout: RolloutRef; routing: BaselineRouting },
 ): Promise<void> {
   await removeBaselineBackend(kube, { rollout: input.rollout, ...input.routing });
-  await removeBaselineService(kube, input);
 }

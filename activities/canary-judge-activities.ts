@@ -55,12 +55,15 @@ export interface CanaryJudgeActivities {
   }): Promise<void>;
 
   /**
-   * Takes the baseline's backendRefs off the routes, their weight back to the stable's, then deletes the
-   * Service `<rollout>-baseline`; idempotent.
+   * Takes the baseline's backendRefs off the routes, their weight back to the stable's; idempotent. Its
+   * Service goes with the baseline (`removeBaseline`), once the gateway has stopped sending to it.
    */
   removeBaselineBackend(input: { rollout: RolloutRef; routing: BaselineRouting }): Promise<void>;
 
-  /** Deletes the baseline ReplicaSet and its pods; nothing to do when it is gone already. */
+  /**
+   * Deletes the baseline's Service `<rollout>-baseline` if it has one, then the baseline ReplicaSet and
+   * its pods; nothing to do when they are gone already.
+   */
   removeBaseline(input: { rollout: RolloutRef; stableHash: string }): Promise<void>;
 
   /**

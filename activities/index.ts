@@ -2,7 +2,7 @@ import type { KubeClients } from '../kubernetes/client';
 import type { AnalysisActivities } from './analysis-activities';
 import { resolveAnalysis } from './analysis-templates';
 import { ensureBaseline, removeBaseline } from './baseline-replica-set';
-import { ensureBaselineBackend, removeBaselineBackendAndService } from './baseline-service';
+import { ensureBaselineBackend, removeBaselineRouting, removeBaselineService } from './baseline-service';
 import type { CanaryJudgeActivities } from './canary-judge-activities';
 import { judgeInterval } from './canary-judgement';
 import { guardCanaryTraffic } from './canary-traffic-guard';
@@ -61,9 +61,13 @@ export function createCanaryJudgeActivities(
 ): CanaryJudgeActivities {
   return {
     ensureBaseline: (input) => ensureBaseline(kube, input),
-    removeBaseline: (input) => removeBaseline(kube, input),
+    // Its Service first, if a route gave it one (its backend is off the routes by then), then its pods.
+    removeBaseline: async (input) => {
+      await removeBaselineService(kube, input);
+      await removeBaseline(kube, input);
+    },
     ensureBaselineBackend: (input) => ensureBaselineBackend(kube, input),
-    removeBaselineBackend: (input) => removeBaselineBackendAndService(kube, input),
+    removeBaselineBackend: (input) => removeBaselineRouting(kube, input),
     judgeInterval: (input) => judgeInterval(prometheus, input),
   };
 }

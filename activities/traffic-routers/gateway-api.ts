@@ -57,7 +57,8 @@ type RefRole = 'stable' | 'canary' | 'baseline';
 
 /**
  * Returns a copy of the route with the stable and canary backendRefs weighted, in every rule that
- * sends to both (a managed header route, which sends to the canary alone, keeps its weight); every
+ * sends to both (a managed header route, which sends to the canary alone, keeps its weight); a rule
+ * that also sends to `baselineService` gives it the canary's weight out of the stable's; every
  * other rule, match, filter and backend is kept as it is. A route that `routeSplitProblem` finds
  * fault with fails with type `TrafficRouteMisconfigured`.
  */
@@ -77,6 +78,7 @@ export function withBackendWeights(route: HttpRoute, backends: BackendWeights): 
   return updated;
 }
 
+/** Which of the Services Siirto weighs the backendRef sends to, if any. */
 function roleOf(
   ref: HttpRouteBackendRef,
   backends: SplitServices & { baselineService?: string },

@@ -206,7 +206,7 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
     throw error;
   } finally {
     // However the step ends (passed, failed, aborted, superseded), the baseline goes with it: its
-    // backend first, its weight back to the stable, then its Service and pods.
+    // backend first, its weight back to the stable, then (removeBaseline) its Service and pods.
     await CancellationScope.nonCancellable(async () => {
       if (backendAdded) {
         const removed = await judging.removeBaselineBackend
