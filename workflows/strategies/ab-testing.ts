@@ -6,6 +6,7 @@ import {
   type DifferenceInterval,
   type ProportionSample,
 } from '../../analysis/statistics/sequential-test';
+import { describeInterval, guardrailBreach, type GuardrailName } from './ab-testing-guardrails';
 import { EventReason } from '../../reasons/rollout-reasons';
 import { formatDuration, parseDuration } from '../../schemas/duration';
 import type { TrafficWeights } from '../../schemas/rollout';
@@ -34,16 +35,8 @@ const FIELD = 'spec.strategy.abTesting';
 
 /** How an experiment ended when nothing interrupted it: B promoted, or A kept. */
 type Decision =
-  { winner: 'B'; why: string } | { winner: 'A'; why: string; eventReason: string; warning: boolean };
-
-/** `+0.210 [+0.132, +0.288] at 95%`: the estimate of B's rate minus A's, and its interval. */
-export function describeInterval(interval: DifferenceInterval): string {
-  const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
-  return (
-    `B − A ${signed(interval.estimate)} [${signed(interval.lower)}, ${signed(interval.upper)}] ` +
-    `at ${Math.round(interval.confidenceLevel * 1000) / 10}%`
-  );
-}
+  | { winner: 'B'; why: string }
+  | { winner: 'A'; why: string; eventReason: string; warning: boolean; guardrail?: GuardrailName };
 
 /**
  * One revision of a Rollout, rolled out as an A/B experiment: variant B (the new revision) runs beside
@@ -211,6 +204,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     interval: DifferenceInterval | undefined,
     verdict: string,
     looks: number,
+    guardrail?: GuardrailName,
   ) {
     state.experiment = {
       variantA: { successes: counts.A.successes, trials: counts.A.trials },
@@ -225,28 +219,8 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
         : {}),
       looks,
       verdict,
+      ...(guardrail ? { guardrail } : {}),
     };
-  }
-
-  /** Why B broke the error-rate guardrail, or undefined while it keeps it. */
-  function guardrailBreach(counts: ExperimentCounts): string | undefined {
-    const errorRate = analysis.guardrails?.errorRate;
-    const { A, B } = counts;
-    if (!errorRate || A.errors === undefined || A.requests === undefined) return undefined;
-    if (B.errors === undefined || B.requests === undefined || A.requests === 0 || B.requests === 0) {
-      return undefined;
-    }
-    const interval = differenceInterval(
-      { successes: A.errors, trials: A.requests },
-      { successes: B.errors, trials: B.requests },
-      analysis.confidenceLevel,
-      { tunedForTrials: analysis.minSampleSize },
-    );
-    if (interval.lower <= errorRate.maxIncrease) return undefined;
-    return (
-      `guardrail errorRate: B's error rate is worse than A's by more than ${errorRate.maxIncrease} ` +
-      `(A ${A.errors}/${A.requests}, B ${B.errors}/${B.requests}; error rate ${describeInterval(interval)})`
-    );
   }
 
   /** Runs the experiment to its verdict; an abort or a newer revision cuts it short (gates.ts). */
@@ -333,7 +307,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           }
           continue;
         }
-        const breach = guardrailBreach(counts);
+        const breach = guardrailBreach(analysis, counts);
         const counted = counts.A.trials > 0 && counts.B.trials > 0;
         const interval = counted
           ? differenceInterval(counts.A, counts.B, analysis.confidenceLevel, {
@@ -353,11 +327,17 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
             : over
               ? 'no difference'
               : 'undecided';
-        record(counts, interval, outcome, looks);
+        record(counts, interval, outcome, looks, breach?.guardrail);
         const where = interval ? describeInterval(interval) : 'no trials of both yet';
         log.info('experiment look', { rollout: label, looks, counts, interval, outcome });
         if (breach) {
-          return { winner: 'A', why: breach, eventReason: EventReason.GuardrailBreached, warning: true };
+          return {
+            winner: 'A',
+            why: breach.why,
+            eventReason: EventReason.GuardrailBreached,
+            warning: true,
+            guardrail: breach.guardrail,
+          };
         }
         const figures = `A ${counts.A.successes}/${counts.A.trials}, B ${counts.B.successes}/${counts.B.trials}; ${where}`;
         if (outcome === 'B wins') return { winner: 'B', why: `B wins: ${figures}` };
@@ -514,7 +494,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           const problems = await backToA(`superseded by r${interrupted.revision}: all traffic to A`);
           return standDown(interrupted.revision, `superseded by r${interrupted.revision}${problems}`);
         }
-        const ending: { why: string; eventReason: string; warning: boolean } =
+        const ending: { why: string; eventReason: string; warning: boolean; guardrail?: GuardrailName } =
           interrupted?.kind === 'abort'
             ? {
                 why: interrupted.reason,
@@ -528,7 +508,10 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
                   eventReason: EventReason.RolloutAborted,
                   warning: true,
                 };
-        const problems = await backToA('all traffic to A');
+        // The history says which guardrail sent the traffic back, in the activity's summary.
+        const problems = await backToA(
+          ending.guardrail ? `guardrail ${ending.guardrail}: all traffic to A` : 'all traffic to A',
+        );
         state.currentStepIndex = steps.indexOf('verdict');
         const message = `${ending.why}; B (r${revision}) removed, A (${variantA}) stays stable${problems}`;
         rolloutLog.enterPhase('Degraded', message);
