@@ -183,7 +183,7 @@ describe('counting slow requests for the latency guardrail', () => {
     ];
   }
   const input = (thresholdSeconds: number) => ({
-    rollout: { namespace: 'shop', name: 'checkout' },
+    rollout: { namespace: 'shop', name: 'checkout', uid: 'u1' },
     analysis: analysisOf({ guardrails: { latency: { thresholdSeconds, maxIncrease: 0.05 } } }),
     field: FIELD,
     hashes: { A: 'aaa', B: 'bbb' },
