@@ -1,4 +1,4 @@
-import { CancellationScope, condition, isCancellation, log, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, log, patched, setHandler } from '@temporalio/workflow';
 import type { ExperimentCounts } from '../../activities/experiment-counts';
 import {
   differenceInterval,
@@ -17,9 +17,11 @@ import {
   type ConcludeRequest,
   type RolloutState,
 } from '../rollout-api';
+import { historyTooLong } from '../continue-as-new';
 import { cluster, experiments, guards } from '../rollout-core/activity-options';
 import { failureMessage, permanentFailure } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
+import { AB_EXPERIMENT_CONTINUE_AS_NEW } from '../rollout-core/patches';
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
@@ -29,6 +31,7 @@ import {
   describeMatch,
   variantBRoute,
   type AbTestingStep,
+  type ExperimentCarryOver,
 } from './ab-testing-plan';
 
 const FIELD = 'spec.strategy.abTesting';
@@ -70,7 +73,9 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     canary: abTesting.variantBWeight,
   };
 
-  const { rolloutLog, gates, resizes, scaleDowns, leftToSuccessor } = rolloutParts(run, {
+  /** The experiment as the next run takes it up, while this one gets ready to continue as new. */
+  let carrying: ExperimentCarryOver | undefined;
+  const { rolloutLog, gates, resizes, scaleDowns, quietPoints, leftToSuccessor } = rolloutParts(run, {
     progress: () => [
       `weights: A ${state.weights.stable}% / B ${state.weights.canary}% (and ${describeMatch(abTesting.variantBMatch)} to B while the experiment runs)`,
       ...experimentLines(),
@@ -80,9 +85,12 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
       }),
     ],
     analyses: { canaryService: abTesting.variantBService, stableService: abTesting.variantAService },
-    // An experiment never continues as new: the bridge bounds maxDuration / interval, so its history
-    // stays far below the limit (continue-as-new.ts).
-    quiet: { busy: () => true, carried: () => ({}) },
+    // Quiet only between two looks, where it gets ready to continue as new (continue-as-new.ts), and
+    // only while no verdict of a person's waits to be acted on.
+    quiet: {
+      busy: () => carrying === undefined || concluded !== undefined || gates.promotion?.full === true,
+      carried: () => (carrying ? { experiment: carrying } : {}),
+    },
   });
 
   // --- a person's verdict -----------------------------------------------------------------------------
@@ -223,9 +231,15 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     };
   }
 
-  /** Runs the experiment to its verdict; an abort or a newer revision cuts it short (gates.ts). */
-  async function experiment(): Promise<Decision> {
-    const previous = variantA ?? templateHash;
+  /**
+   * Runs the experiment to its verdict; an abort or a newer revision cuts it short (gates.ts). `resumed`:
+   * the run before continued as new between two looks, with B's pods and rule in place.
+   */
+  async function experiment(resumed?: ExperimentCarryOver): Promise<Decision> {
+    const previous = resumed?.variantA ?? variantA ?? templateHash;
+    if (resumed) {
+      return await lookUntilVerdict(previous, resumed.startedAt, resumed.looks + 1);
+    }
     state.currentStepIndex = steps.indexOf('variantB');
     state.experiment = undefined;
     rolloutLog.enterPhase(
@@ -258,9 +272,14 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     );
     const startedAt = Date.now();
     say(`${step('experiment')}: experiment running, first look in ${formatDuration(intervalMs)}`);
+    return await lookUntilVerdict(previous, startedAt, 1);
+  }
+
+  /** Looks at the counts every interval from look `first` on, until a verdict, a guardrail or a person. */
+  async function lookUntilVerdict(previous: string, startedAt: number, first: number): Promise<Decision> {
     experimenting = true;
     try {
-      for (let looks = 1; ; looks++) {
+      for (let looks = first; ; looks++) {
         const elapsed = () => Date.now() - startedAt;
         const wait = Math.min(intervalMs, Math.max(0, maxDurationMs - elapsed()));
         await condition(() => concluded !== undefined || gates.promotion?.full === true, wait, {
@@ -361,6 +380,15 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           ? 'undecided'
           : `undecided until ${abTesting.analysis.minDuration} and ${analysis.minSampleSize} trials each`;
         say(`${step('experiment')}: look ${looks}: ${figures}; ${waiting}`);
+        if (historyTooLong(input.historyLimit) && patched(AB_EXPERIMENT_CONTINUE_AS_NEW)) {
+          // Between two looks: returns only if a verdict of a person, an abort or a newer revision came.
+          carrying = { startedAt, looks, variantA: previous };
+          try {
+            await quietPoints.continueAsNewAt('experiment');
+          } finally {
+            carrying = undefined;
+          }
+        }
       }
     } finally {
       experimenting = false;
@@ -455,20 +483,32 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
 
   async function rollOut(): Promise<RolloutState> {
     try {
-      if (input.supersedes) {
+      let resuming = input.continued?.experiment;
+      if (input.continued) {
+        // Takes up the rest of where the run before left off (its state and commands are taken up first).
+        quietPoints.takeUp(input.continued);
+        // Between two looks: B's rule is on the route, whatever ends the experiment takes it off.
+        if (resuming) routeSet = true;
+      } else if (input.supersedes) {
         takeOverFrom(await predecessorClosed(input.supersedes), run, scaleDowns);
         variantA = state.stableTemplateHash;
       }
       const early = gates.interruption;
-      if (early?.kind === 'supersede') {
+      if (early?.kind === 'supersede' && !resuming) {
         return standDown(early.revision, `superseded by r${early.revision} before it started`);
       }
       if (!variantA || variantA === templateHash) return await rollOutStraight();
       for (;;) {
         let decision: Decision | undefined;
-        const interrupted: Interruption | undefined = await gates.abortably(async () => {
-          decision = await experiment();
-        });
+        const resumed = resuming;
+        resuming = undefined;
+        // An abort or a newer revision that came while the run before continued as new: B's rule is on.
+        const interrupted: Interruption | undefined =
+          resumed && gates.interruption
+            ? gates.interruption
+            : await gates.abortably(async () => {
+                decision = await experiment(resumed);
+              });
         if (!interrupted && decision?.winner === 'B') {
           try {
             return await promoteB(decision.why);
