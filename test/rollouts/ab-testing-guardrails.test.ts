@@ -10,7 +10,7 @@ import {
   sampleContainer,
 } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
-import { activitySummaries } from '../harness/temporal';
+import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 import { splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
@@ -183,6 +183,10 @@ describe('an A/B experiment’s latency guardrail stops a slower B at once, and 
     // The history says which guardrail sent the traffic back.
     expect(await activitySummaries(degraded.workflowId ?? '')).toContain(
       'guardrail latency: all traffic to A',
+    );
+    await recordHistoryFixture(
+      'ab-testing-latency-guardrail',
+      scenario.client.workflow.getHandle(degraded.workflowId ?? ''),
     );
   });
 
