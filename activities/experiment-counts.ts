@@ -51,10 +51,11 @@ export interface ExperimentCounts {
 export interface ExperimentActivities {
   /**
    * Counts each variant's successes and trials (and, with an error-rate guardrail, its errors and
-   * requests) since the experiment began, from Prometheus. A query that matches no series counts 0
-   * (no traffic yet, or no errors). Fails retryably while Prometheus cannot answer, and non-retryably
-   * with type `InvalidConfiguration` when a query cannot be run as written or returns more than one
-   * number.
+   * requests; with a latency guardrail, its requests slower than the threshold and all it timed) since
+   * the experiment began, from Prometheus. A query that matches no series counts 0 (no traffic yet, or
+   * no errors). Fails retryably while Prometheus cannot answer, and non-retryably with type
+   * `InvalidConfiguration` when a query cannot be run as written or returns more than one number, or
+   * when the latency threshold is not a bucket bound of the histogram (the message lists its bounds).
    */
   countExperiment(input: ExperimentCountsInput): Promise<ExperimentCounts>;
 }
