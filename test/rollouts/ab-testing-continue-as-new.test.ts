@@ -1,4 +1,5 @@
 import type { RolloutStatus } from '../../schemas/rollout';
+import { abortUpdate } from '../../workflows/rollout-api';
 import { writeFigures } from '../harness/figures';
 import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
@@ -6,7 +7,7 @@ import { kubectlApply, podMetadata, routeHost, sampleContainer } from '../harnes
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
-import { startTraffic, type Traffic } from '../traffic/traffic';
+import { splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 
 const app = 'ab-long';
@@ -60,6 +61,15 @@ describe('an A/B experiment longer than its history limit continues as new and c
   const ended = (revision: number, phase: RolloutStatus['phase']) => (status: RolloutStatus) =>
     status.revision === revision && status.phase === phase;
 
+  /** The runs of a revision's workflow, the latest first. */
+  async function runsOf(workflowId: string): Promise<string[]> {
+    const runs: string[] = [];
+    for await (const run of scenario.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs.push(run.runId);
+    }
+    return runs;
+  }
+
   beforeAll(async () => {
     await kubectlApply(manifest(`registry.example/${app}:1`, 0.3));
     await scenario.waitForStatus('r1 to become Healthy', ended(1, 'Healthy'));
@@ -89,10 +99,7 @@ describe('an A/B experiment longer than its history limit continues as new and c
     figures.verdictMs = Date.now() - started;
     figures.experiment = healthy.experiment;
     const workflowId = healthy.workflowId ?? '';
-    const runs: string[] = [];
-    for await (const run of scenario.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-      runs.push(run.runId);
-    }
+    const runs = await runsOf(workflowId);
     figures.runs = runs.length;
     // Every 2 s from the start to past minDuration, over more than one run.
     expect(runs.length).toBeGreaterThanOrEqual(2);
@@ -110,5 +117,27 @@ describe('an A/B experiment longer than its history limit continues as new and c
     // The first run, which continued as new between two looks, and the last, which took it up.
     await recordHistoryFixture('ab-testing-continued-as-new', handle, runs[runs.length - 1]);
     await recordHistoryFixture('ab-testing-continued-verdict', handle);
+  });
+
+  it('takes B’s rule off the route when a run that took the experiment up is aborted', async () => {
+    // B as A: no verdict before the abort.
+    await kubectlApply(manifest(`registry.example/${app}:3`, 0));
+    const running = await scenario.waitForStatus(
+      'r3 experimenting',
+      (status) => status.revision === 3 && (status.experiment?.looks ?? 0) >= 1,
+      60_000,
+    );
+    const workflowId = running.workflowId ?? '';
+    await waitFor('r3 to continue as new', async () => (await runsOf(workflowId)).length >= 2, {
+      timeoutMs: 60_000,
+    });
+    const handle = scenario.client.workflow.getHandle(workflowId);
+    await handle.executeUpdate(abortUpdate, { args: [{ reason: 'checking the way back', by: 'on-call' }] });
+    const degraded = await scenario.waitForStatus('r3 to become Degraded', ended(3, 'Degraded'), 30_000);
+    expect(degraded.message).toContain('aborted by on-call: checking the way back');
+    expect(degraded.stableTemplateHash).toBe(running.stableTemplateHash);
+    expect(withoutWeights(await scenario.see.routeRules(app))).toBe(withoutWeights(userRules));
+    expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+    await splitSettledAt(traffic[1]!, { '2': 1 }, { tolerance: 0, window: 40 });
   });
 });
