@@ -104,3 +104,9 @@ export const EXTERNAL_WEIGHT_STEPS = 'external-weight-steps';
  * revision started beside it (canary-judge-step.ts); taken only by a run whose Rollout has one.
  */
 export const JUDGE_AGAINST_BASELINE = 'judge-against-baseline';
+
+/**
+ * An A/B experiment continues as new between two looks once its history is long, carrying when it
+ * began and its looks so far; it ran in one run before, its looks bounded by the bridge.
+ */
+export const AB_EXPERIMENT_CONTINUE_AS_NEW = 'ab-experiment-continue-as-new';
