@@ -3,10 +3,11 @@ import { AnalysisConfigurationError } from './analysis-configuration-error';
 import { substituteArguments } from './query-arguments';
 
 /**
- * The PromQL an A/B experiment counts each variant with: its successes and trials, and the errors and
- * requests its error-rate guardrail compares. A query the Rollout leaves out counts the sample app's
- * http_requests_total of the variant's pods (Prometheus maps the pod label siirto.dev/pod-template-hash
- * to siirto_dev_pod_template_hash). Each placeholder is filled by query-arguments.ts, escaped, so a
+ * The PromQL an A/B experiment counts each variant with: its successes and trials, the errors and
+ * requests its error-rate guardrail compares, and the requests within a latency threshold and all the
+ * timed ones its latency guardrail compares. A query the Rollout leaves out counts the sample app's
+ * http_requests_total (or its http_request_duration_seconds histogram) of the variant's pods
+ * (Prometheus maps the pod label siirto.dev/pod-template-hash to siirto_dev_pod_template_hash). Each placeholder is filled by query-arguments.ts, escaped, so a
  * value can only ever be a value.
  */
 
@@ -18,7 +19,12 @@ export const DEFAULT_EXPERIMENT_QUERIES = {
   trialsQuery: REQUESTS,
   errorsQuery: `sum(increase(http_requests_total{${SELECTOR},code=~"5.."}[{{args.elapsed}}]))`,
   requestsQuery: REQUESTS,
+  withinThresholdQuery: `sum(increase(http_request_duration_seconds_bucket{${SELECTOR},le="{{args.threshold}}"}[{{args.elapsed}}]))`,
+  timedRequestsQuery: `sum(increase(http_request_duration_seconds_count{${SELECTOR}}[{{args.elapsed}}]))`,
 } as const;
+
+/** The histogram the latency guardrail reads unless its queries are set, and its selector's labels. */
+export const DEFAULT_LATENCY_HISTOGRAM = 'http_request_duration_seconds';
 
 /** What the placeholders of one variant's queries stand for. */
 export interface VariantContext {
@@ -37,6 +43,14 @@ export interface VariantQueries {
   trials: string;
   errors?: string;
   requests?: string;
+  /** The latency guardrail's: requests answered within its threshold, and all it timed. */
+  withinThreshold?: string;
+  timedRequests?: string;
+}
+
+/** `0.5`: a threshold as `{{args.threshold}}` writes it, the way Prometheus clients write `le`. */
+export function thresholdArgument(seconds: number): string {
+  return String(seconds);
 }
 
 /** `95s`: the time since the experiment began as a PromQL range, at least a second. */
@@ -61,12 +75,18 @@ export function variantQueries(
     ['variant-hash', context.hash],
     ['elapsed', elapsedRange(context.elapsedSeconds)],
   ]);
+  const latency = analysis.guardrails?.latency;
+  // The threshold only means something to the latency guardrail's own queries.
+  const latencyValues = new Map(values);
+  if (latency) latencyValues.set('threshold', thresholdArgument(latency.thresholdSeconds));
   const problems: string[] = [];
-  const fill = (query: string, usedIn: string): string => {
+  const fill = (query: string, usedIn: string, withThreshold = false): string => {
     try {
-      return substituteArguments(query, values, {
+      return substituteArguments(query, withThreshold ? latencyValues : values, {
         usedIn,
-        supply: 'use only namespace, rollout, variant, variant-hash and elapsed',
+        supply: withThreshold
+          ? 'use only namespace, rollout, variant, variant-hash, elapsed and threshold'
+          : 'use only namespace, rollout, variant, variant-hash and elapsed',
       });
     } catch (error) {
       if (!(error instanceof AnalysisConfigurationError)) throw error;
@@ -90,6 +110,20 @@ export function variantQueries(
           requests: fill(
             errorRate.requestsQuery ?? DEFAULT_EXPERIMENT_QUERIES.requestsQuery,
             `${field}.guardrails.errorRate.requestsQuery`,
+          ),
+        }
+      : {}),
+    ...(latency
+      ? {
+          withinThreshold: fill(
+            latency.withinThresholdQuery ?? DEFAULT_EXPERIMENT_QUERIES.withinThresholdQuery,
+            `${field}.guardrails.latency.withinThresholdQuery`,
+            true,
+          ),
+          timedRequests: fill(
+            latency.requestsQuery ?? DEFAULT_EXPERIMENT_QUERIES.timedRequestsQuery,
+            `${field}.guardrails.latency.requestsQuery`,
+            true,
           ),
         }
       : {}),

@@ -11,13 +11,6 @@ import type { Rollout } from '../schemas/rollout';
 
 const FIELD = 'spec.strategy.abTesting';
 
-/**
- * Looks an experiment may take at most. Each look is about twenty history events (its timer, the
- * count, the status write and their workflow tasks: 239 events for an experiment of 8 looks), and an
- * experiment never continues as new, so 450 looks keep its history below Temporal's warning at 10,240.
- */
-export const MAX_LOOKS = 450;
-
 export function checkAbTesting(rollout: Rollout, existingServices: ReadonlySet<string>): string[] {
   const abTesting = rollout.spec.strategy.abTesting;
   if (!abTesting) return [];
@@ -78,17 +71,6 @@ export function checkAbTesting(rollout: Rollout, existingServices: ReadonlySet<s
     problems.push(
       `${fields.minDuration}: ${written.minDuration} is longer than maxDuration ${written.maxDuration}, so no ` +
         'verdict could ever come; shorten minDuration or lengthen maxDuration',
-    );
-  }
-  if (
-    interval !== undefined &&
-    interval >= 1_000 &&
-    maxDuration !== undefined &&
-    maxDuration / interval > MAX_LOOKS
-  ) {
-    problems.push(
-      `${fields.maxDuration}: ${written.maxDuration} at an interval of ${written.interval} is ` +
-        `${Math.ceil(maxDuration / interval)} looks, more than ${MAX_LOOKS}; lengthen analysis.interval or shorten maxDuration`,
     );
   }
   try {

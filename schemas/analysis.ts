@@ -342,9 +342,39 @@ export const CanaryJudgeSchema = z
       'Mann-Whitney test, and scores the canary from 0 to 100.',
   });
 
+/**
+ * A judge compares the canary with a baseline on the same share of live traffic, and holds the steps
+ * while it judges: only a canary step can give it both. Where else a Rollout carries an analysis the
+ * schema still takes a `judge`, so that the apiserver keeps it rather than pruning it away unseen, and
+ * refuses it with where to put it instead.
+ */
+function refuseJudge(why: string) {
+  return (analysis: { judge?: unknown }, context: z.RefinementCtx): boolean => {
+    if (analysis.judge === undefined) return false;
+    context.addIssue({ code: 'custom', path: ['judge'], message: why });
+    return true;
+  };
+}
+
+const refusedJudge = (why: string) =>
+  CanaryJudgeSchema.optional().meta({ description: `Not available here: ${why}` });
+
+const BLUE_GREEN_JUDGE =
+  'a judge compares the new revision with a baseline of the old one on the same share of live traffic, ' +
+  'and a blue-green Rollout never splits live traffic between them (the preview gets none before the ' +
+  'switch, the active all of it after); judge the new revision by thresholds here (templates or builtIn), ' +
+  'or use a canary strategy with the judge in an analysis step (spec.strategy.canary.steps[N].analysis.judge)';
+
+const BACKGROUND_JUDGE =
+  'the background analysis does not judge against a baseline; put the judge in an analysis step after ' +
+  'a setWeight step (spec.strategy.canary.steps[N].analysis.judge), where it holds the steps while it ' +
+  'judges, or measure by thresholds here (templates or builtIn)';
+
 export const RolloutAnalysisSchema = z
-  .object(AnalysisReferenceShape)
-  .superRefine(requireSomeMetric)
+  .object({ ...AnalysisReferenceShape, judge: refusedJudge(BLUE_GREEN_JUDGE) })
+  .superRefine((analysis, context) => {
+    if (!refuseJudge(BLUE_GREEN_JUDGE)(analysis, context)) requireSomeMetric(analysis, context);
+  })
   .meta({ description: 'Metrics to judge the canary by: templates and built-in thresholds.' });
 
 export const BackgroundAnalysisSchema = z
@@ -354,8 +384,11 @@ export const BackgroundAnalysisSchema = z
       description:
         'Index of the step from which the analysis runs until the rollout completes; at most the last step’s index.',
     }),
+    judge: refusedJudge(BACKGROUND_JUDGE),
   })
-  .superRefine(requireSomeMetric)
+  .superRefine((analysis, context) => {
+    if (!refuseJudge(BACKGROUND_JUDGE)(analysis, context)) requireSomeMetric(analysis, context);
+  })
   .meta({ description: 'Analysis that runs beside the steps, from startingStep to the end.' });
 
 /** A canary step's analysis: templates and built-in thresholds, or a judge against a baseline. */

@@ -556,6 +556,40 @@ export const ErrorRateGuardrailSchema = z
     description: 'Stop variant B at once when its error rate is worse than A’s by more than maxIncrease.',
   });
 
+export const LatencyGuardrailSchema = z
+  .object({
+    thresholdSeconds: z
+      .number()
+      .positive()
+      .meta({
+        description:
+          'A request slower than this is slow; one of the bounds (`le`) of the request-duration ' +
+          'histogram’s buckets, such as 0.5.',
+      }),
+    maxIncrease: z
+      .number()
+      .min(0)
+      .max(1)
+      .meta({
+        description:
+          'How much higher B’s share of slow requests may be than A’s, as a fraction (0.05 is five points): ' +
+          'B is stopped as soon as the confidence sequence says it is worse than A by more than this.',
+      }),
+    withinThresholdQuery: countQuery(
+      'Requests of the variant answered within thresholdSeconds; the bucket ' +
+        '`le="{{args.threshold}}"` of http_request_duration_seconds unless set. `{{args.threshold}}` is ' +
+        'thresholdSeconds as a number (0.5).',
+    ),
+    requestsQuery: countQuery(
+      'All requests of the variant the histogram observed; http_request_duration_seconds_count unless set.',
+    ),
+  })
+  .meta({
+    description:
+      'Stop variant B at once when its share of requests slower than thresholdSeconds is higher than A’s ' +
+      'by more than maxIncrease.',
+  });
+
 export const AbTestingAnalysisSchema = z
   .object({
     interval: z
@@ -582,7 +616,7 @@ export const AbTestingAnalysisSchema = z
     ),
     trialsQuery: countQuery('Trials of the variant; its answers of http_requests_total unless set.'),
     guardrails: z
-      .object({ errorRate: ErrorRateGuardrailSchema.optional() })
+      .object({ errorRate: ErrorRateGuardrailSchema.optional(), latency: LatencyGuardrailSchema.optional() })
       .optional()
       .meta({ description: 'Limits B must keep while the experiment runs; a breach stops it at once.' }),
   })
@@ -712,6 +746,10 @@ export const ExperimentStatusSchema = z
       .string()
       .optional()
       .meta({ description: 'undecided, B wins, A wins, no difference, or guardrail (B stopped).' }),
+    guardrail: z
+      .enum(['errorRate', 'latency'])
+      .optional()
+      .meta({ description: 'The guardrail that stopped B, when one did: errorRate or latency.' }),
   })
   .meta({ description: 'An A/B experiment: the counts, the estimate and its interval, and the verdict.' });
 

@@ -19,7 +19,7 @@ AS_POSTGRES=()
 [ "$(id -u)" != 0 ] || AS_POSTGRES=(setpriv --reuid=postgres --regid=postgres --init-groups)
 
 postgres_sql() {
-  "$POSTGRES_BIN_DIR/psql" -h 127.0.0.1 -p "$TEMPORAL_POSTGRES_PORT" -U temporal -d postgres -tAq -c "$1"
+  "$POSTGRES_BIN_DIR/psql" -h 127.0.0.1 -p "$TEMPORAL_POSTGRES_PORT" -U temporal -d "${2:-postgres}" -tAq -c "$1"
 }
 
 temporal_sql_tool() {
@@ -154,12 +154,22 @@ temporal_service_ports() {
   esac
 }
 
+launch_temporal_service() {
+  launch "temporal-$1" "$(temporal_service_ports "$1")" temporal-server \
+    --root "$TEMPORAL_POSTGRES_CONFIG_DIR" --config config --env development --allow-no-auth \
+    start --service "$1" || true
+}
+
+cluster_metadata_written() { [ -n "$(postgres_sql 'SELECT 1 FROM cluster_metadata_info' temporal)" ]; }
+
+# Every service writes the cluster's metadata record when the database has none, and on a new database
+# all but the first to write it fail to start. So the frontend first, and the others once it is there.
 launch_temporal_services() {
   local service
+  launch_temporal_service frontend
+  wait_until temporal-frontend 60 cluster_metadata_written
   for service in "${TEMPORAL_SERVICES[@]}"; do
-    launch "temporal-$service" "$(temporal_service_ports "$service")" temporal-server \
-      --root "$TEMPORAL_POSTGRES_CONFIG_DIR" --config config --env development --allow-no-auth \
-      start --service "$service" || true
+    [ "$service" = frontend ] || launch_temporal_service "$service"
   done
 }
 
@@ -200,6 +210,8 @@ register_temporal_namespace() {
       die "could not create Temporal's default namespace"
     registered=0
   fi
+  # A new namespace reaches the frontend's namespace cache within its refresh interval, seconds later.
+  wait_until temporal-frontend 30 temporal_cli operator search-attribute list --namespace default
   existing=$(temporal_cli operator search-attribute list --namespace default -o json) ||
     die "could not list the search attributes of Temporal's default namespace"
   for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do

@@ -4,6 +4,7 @@ import type { AnalysisRunStatus } from '../schemas/analysis';
 import type { Strategy } from '../schemas/rollout';
 import type { AnalysisCarryOver } from './analysis-run';
 import type { WebhookCarryOver } from './rollout-core/webhooks';
+import type { ExperimentCarryOver } from './strategies/ab-testing-plan';
 import type {
   AnalysisKind,
   PendingScaleDown,
@@ -23,7 +24,8 @@ import type {
  * Only at a quiet point, where the run waits on nothing but time and commands, and its state says all
  * there is to resume from:
  * - a pause step (`pause: {}` or a timed one: the new run waits until the original deadline);
- * - a hold between steps, while an analysis has too little data to go on.
+ * - a hold between steps, while an analysis has too little data to go on;
+ * - an A/B experiment between two looks (behind the patch AB_EXPERIMENT_CONTINUE_AS_NEW).
  * Not in the middle of a step: a weight change, a scale-up or a wait for pods has activities in
  * flight whose outcome only that run would hear. Nor while the traffic guard has moved the canary's
  * traffic away from unready pods, nor while a scale-down is being written. A step analysis never
@@ -49,7 +51,7 @@ export function historyTooLong(limit: number | undefined): boolean {
 }
 
 /** The wait a run continued as new in, which the next run waits in again. */
-export type QuietPoint = 'pause' | 'hold';
+export type QuietPoint = 'pause' | 'hold' | 'experiment';
 
 /**
  * A background analysis across runs. A child workflow closes with the run that started it (Temporal's
@@ -88,6 +90,8 @@ export interface RolloutContinuation {
   announcementCount: number;
   /** Failed calls of the webhooks so far, which still count against their failureLimit. */
   webhooks?: WebhookCarryOver;
+  /** An A/B experiment under way: it counts on from where it began, its looks going on. */
+  experiment?: ExperimentCarryOver;
 }
 
 /**

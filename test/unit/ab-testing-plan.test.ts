@@ -71,11 +71,10 @@ describe('an A/B experiment', () => {
       expect.stringMatching(/^spec\.strategy\.abTesting\.trafficRouting\.nginx: .*route it with gatewayAPI/),
       'spec.strategy.abTesting.analysis.minDuration: 1h is longer than maxDuration 10m, so no verdict could ever come; shorten minDuration or lengthen maxDuration',
     ]);
-    expect(checkAbTesting(rollout({ maxDuration: '168h', analysis: { interval: '1s' } }), services)).toEqual([
-      expect.stringMatching(
-        /^spec\.strategy\.abTesting\.maxDuration: 168h at an interval of 1s is 604800 looks, more than 450/,
-      ),
-    ]);
+    // A week of looks every second: the experiment continues as new as its history grows.
+    expect(checkAbTesting(rollout({ maxDuration: '168h', analysis: { interval: '1s' } }), services)).toEqual(
+      [],
+    );
   });
 
   it('fills each variant’s queries with its hash, escaped, and refuses a placeholder it has no value for', () => {

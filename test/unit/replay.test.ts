@@ -13,6 +13,9 @@ const BEFORE_PATCHES = path.join(FIXTURES, 'recorded-before-patches');
 /** The scenarios the end-to-end tests record; each must be kept, so none is lost unnoticed. */
 const SCENARIOS = [
   'ab-testing-b-wins',
+  'ab-testing-continued-as-new',
+  'ab-testing-continued-verdict',
+  'ab-testing-latency-guardrail',
   'ab-testing-no-difference',
   'analysis-run-continued-as-new',
   'analysis-run-stopped',

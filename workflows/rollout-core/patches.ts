@@ -111,3 +111,9 @@ export const JUDGE_AGAINST_BASELINE = 'judge-against-baseline';
  * own), taken off the route before its pods go; taken only by a judged step with a Gateway API router.
  */
 export const BASELINE_TRAFFIC_SHARE = 'baseline-traffic-share';
+
+/**
+ * An A/B experiment continues as new between two looks once its history is long, carrying when it
+ * began and its looks so far; it ran in one run before, its looks bounded by the bridge.
+ */
+export const AB_EXPERIMENT_CONTINUE_AS_NEW = 'ab-experiment-continue-as-new';

@@ -20,7 +20,7 @@ export interface QuietStrategy {
   /** Something of the strategy's own under way whose outcome only this run would hear. */
   busy(): boolean;
   /** The strategy's own part of what the next run takes up. */
-  carried(): Pick<RolloutContinuation, 'canaryScale' | 'canaryShare'>;
+  carried(): Pick<RolloutContinuation, 'canaryScale' | 'canaryShare' | 'experiment'>;
 }
 
 /**
@@ -98,8 +98,9 @@ export class QuietPoints {
   /**
    * Continues as new, carrying all the next run needs to wait on exactly as this one would have;
    * returns, the run going on as it was, only if something came up meanwhile that this run must act on.
+   * A strategy whose own wait is a quiet point (an A/B experiment between looks) calls it there.
    */
-  private async continueAsNewAt(at: QuietPoint): Promise<void> {
+  async continueAsNewAt(at: QuietPoint): Promise<void> {
     const { run } = this;
     const { gates, analyses, rolloutLog, scaleDowns, webhooks, strategy } = this.parts;
     log.info('continuing as new', { rollout: run.label, at, historyLength: workflowInfo().historyLength });

@@ -10,6 +10,20 @@ export type AbTestingStep = 'variantB' | 'experiment' | 'verdict';
 
 export const AB_TESTING_STEPS: readonly AbTestingStep[] = ['variantB', 'experiment', 'verdict'];
 
+/**
+ * An experiment under way, as a run that continues as new between two looks leaves it: the next run
+ * counts over the time since the same start, so every count goes on from the same baseline and the
+ * confidence sequence, valid over every look, holds across runs.
+ */
+export interface ExperimentCarryOver {
+  /** When Siirto's rule for B went on the route (workflow time, ms since the epoch). */
+  startedAt: number;
+  /** Looks taken so far. */
+  looks: number;
+  /** Variant A's pod-template hash. */
+  variantA: string;
+}
+
 /** The name of the rule Siirto adds to the route for variant B (rules named siirto.* are Siirto's). */
 export const VARIANT_B_ROUTE = 'ab-variant-b';
 

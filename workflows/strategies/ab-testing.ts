@@ -1,4 +1,4 @@
-import { CancellationScope, condition, isCancellation, log, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, log, patched, setHandler } from '@temporalio/workflow';
 import type { ExperimentCounts } from '../../activities/experiment-counts';
 import {
   differenceInterval,
@@ -6,6 +6,7 @@ import {
   type DifferenceInterval,
   type ProportionSample,
 } from '../../analysis/statistics/sequential-test';
+import { describeInterval, guardrailBreach, type GuardrailName } from './ab-testing-guardrails';
 import { EventReason } from '../../reasons/rollout-reasons';
 import { formatDuration, parseDuration } from '../../schemas/duration';
 import type { TrafficWeights } from '../../schemas/rollout';
@@ -16,9 +17,11 @@ import {
   type ConcludeRequest,
   type RolloutState,
 } from '../rollout-api';
+import { historyTooLong } from '../continue-as-new';
 import { cluster, experiments, guards } from '../rollout-core/activity-options';
 import { failureMessage, permanentFailure } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
+import { AB_EXPERIMENT_CONTINUE_AS_NEW } from '../rollout-core/patches';
 import { predecessorClosed, takeOverFrom } from '../rollout-core/predecessor';
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
@@ -28,22 +31,15 @@ import {
   describeMatch,
   variantBRoute,
   type AbTestingStep,
+  type ExperimentCarryOver,
 } from './ab-testing-plan';
 
 const FIELD = 'spec.strategy.abTesting';
 
 /** How an experiment ended when nothing interrupted it: B promoted, or A kept. */
 type Decision =
-  { winner: 'B'; why: string } | { winner: 'A'; why: string; eventReason: string; warning: boolean };
-
-/** `+0.210 [+0.132, +0.288] at 95%`: the estimate of B's rate minus A's, and its interval. */
-export function describeInterval(interval: DifferenceInterval): string {
-  const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
-  return (
-    `B − A ${signed(interval.estimate)} [${signed(interval.lower)}, ${signed(interval.upper)}] ` +
-    `at ${Math.round(interval.confidenceLevel * 1000) / 10}%`
-  );
-}
+  | { winner: 'B'; why: string }
+  | { winner: 'A'; why: string; eventReason: string; warning: boolean; guardrail?: GuardrailName };
 
 /**
  * One revision of a Rollout, rolled out as an A/B experiment: variant B (the new revision) runs beside
@@ -77,7 +73,9 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     canary: abTesting.variantBWeight,
   };
 
-  const { rolloutLog, gates, resizes, scaleDowns, leftToSuccessor } = rolloutParts(run, {
+  /** The experiment as the next run takes it up, while this one gets ready to continue as new. */
+  let carrying: ExperimentCarryOver | undefined;
+  const { rolloutLog, gates, resizes, scaleDowns, quietPoints, leftToSuccessor } = rolloutParts(run, {
     progress: () => [
       `weights: A ${state.weights.stable}% / B ${state.weights.canary}% (and ${describeMatch(abTesting.variantBMatch)} to B while the experiment runs)`,
       ...experimentLines(),
@@ -87,9 +85,12 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
       }),
     ],
     analyses: { canaryService: abTesting.variantBService, stableService: abTesting.variantAService },
-    // An experiment never continues as new: the bridge bounds maxDuration / interval, so its history
-    // stays far below the limit (continue-as-new.ts).
-    quiet: { busy: () => true, carried: () => ({}) },
+    // Quiet only between two looks, where it gets ready to continue as new (continue-as-new.ts), and
+    // only while no verdict of a person's waits to be acted on.
+    quiet: {
+      busy: () => carrying === undefined || concluded !== undefined || gates.promotion?.full === true,
+      carried: () => (carrying ? { experiment: carrying } : {}),
+    },
   });
 
   // --- a person's verdict -----------------------------------------------------------------------------
@@ -211,6 +212,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     interval: DifferenceInterval | undefined,
     verdict: string,
     looks: number,
+    guardrail?: GuardrailName,
   ) {
     state.experiment = {
       variantA: { successes: counts.A.successes, trials: counts.A.trials },
@@ -225,33 +227,19 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
         : {}),
       looks,
       verdict,
+      ...(guardrail ? { guardrail } : {}),
     };
   }
 
-  /** Why B broke the error-rate guardrail, or undefined while it keeps it. */
-  function guardrailBreach(counts: ExperimentCounts): string | undefined {
-    const errorRate = analysis.guardrails?.errorRate;
-    const { A, B } = counts;
-    if (!errorRate || A.errors === undefined || A.requests === undefined) return undefined;
-    if (B.errors === undefined || B.requests === undefined || A.requests === 0 || B.requests === 0) {
-      return undefined;
+  /**
+   * Runs the experiment to its verdict; an abort or a newer revision cuts it short (gates.ts). `resumed`:
+   * the run before continued as new between two looks, with B's pods and rule in place.
+   */
+  async function experiment(resumed?: ExperimentCarryOver): Promise<Decision> {
+    const previous = resumed?.variantA ?? variantA ?? templateHash;
+    if (resumed) {
+      return await lookUntilVerdict(previous, resumed.startedAt, resumed.looks + 1);
     }
-    const interval = differenceInterval(
-      { successes: A.errors, trials: A.requests },
-      { successes: B.errors, trials: B.requests },
-      analysis.confidenceLevel,
-      { tunedForTrials: analysis.minSampleSize },
-    );
-    if (interval.lower <= errorRate.maxIncrease) return undefined;
-    return (
-      `guardrail errorRate: B's error rate is worse than A's by more than ${errorRate.maxIncrease} ` +
-      `(A ${A.errors}/${A.requests}, B ${B.errors}/${B.requests}; error rate ${describeInterval(interval)})`
-    );
-  }
-
-  /** Runs the experiment to its verdict; an abort or a newer revision cuts it short (gates.ts). */
-  async function experiment(): Promise<Decision> {
-    const previous = variantA ?? templateHash;
     state.currentStepIndex = steps.indexOf('variantB');
     state.experiment = undefined;
     rolloutLog.enterPhase(
@@ -284,9 +272,14 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
     );
     const startedAt = Date.now();
     say(`${step('experiment')}: experiment running, first look in ${formatDuration(intervalMs)}`);
+    return await lookUntilVerdict(previous, startedAt, 1);
+  }
+
+  /** Looks at the counts every interval from look `first` on, until a verdict, a guardrail or a person. */
+  async function lookUntilVerdict(previous: string, startedAt: number, first: number): Promise<Decision> {
     experimenting = true;
     try {
-      for (let looks = 1; ; looks++) {
+      for (let looks = first; ; looks++) {
         const elapsed = () => Date.now() - startedAt;
         const wait = Math.min(intervalMs, Math.max(0, maxDurationMs - elapsed()));
         await condition(() => concluded !== undefined || gates.promotion?.full === true, wait, {
@@ -333,7 +326,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           }
           continue;
         }
-        const breach = guardrailBreach(counts);
+        const breach = guardrailBreach(analysis, counts);
         const counted = counts.A.trials > 0 && counts.B.trials > 0;
         const interval = counted
           ? differenceInterval(counts.A, counts.B, analysis.confidenceLevel, {
@@ -353,11 +346,17 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
             : over
               ? 'no difference'
               : 'undecided';
-        record(counts, interval, outcome, looks);
+        record(counts, interval, outcome, looks, breach?.guardrail);
         const where = interval ? describeInterval(interval) : 'no trials of both yet';
         log.info('experiment look', { rollout: label, looks, counts, interval, outcome });
         if (breach) {
-          return { winner: 'A', why: breach, eventReason: EventReason.GuardrailBreached, warning: true };
+          return {
+            winner: 'A',
+            why: breach.why,
+            eventReason: EventReason.GuardrailBreached,
+            warning: true,
+            guardrail: breach.guardrail,
+          };
         }
         const figures = `A ${counts.A.successes}/${counts.A.trials}, B ${counts.B.successes}/${counts.B.trials}; ${where}`;
         if (outcome === 'B wins') return { winner: 'B', why: `B wins: ${figures}` };
@@ -381,6 +380,15 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           ? 'undecided'
           : `undecided until ${abTesting.analysis.minDuration} and ${analysis.minSampleSize} trials each`;
         say(`${step('experiment')}: look ${looks}: ${figures}; ${waiting}`);
+        if (historyTooLong(input.historyLimit) && patched(AB_EXPERIMENT_CONTINUE_AS_NEW)) {
+          // Between two looks: returns only if a verdict of a person, an abort or a newer revision came.
+          carrying = { startedAt, looks, variantA: previous };
+          try {
+            await quietPoints.continueAsNewAt('experiment');
+          } finally {
+            carrying = undefined;
+          }
+        }
       }
     } finally {
       experimenting = false;
@@ -475,20 +483,32 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
 
   async function rollOut(): Promise<RolloutState> {
     try {
-      if (input.supersedes) {
+      let resuming = input.continued?.experiment;
+      if (input.continued) {
+        // Takes up the rest of where the run before left off (its state and commands are taken up first).
+        quietPoints.takeUp(input.continued);
+        // Between two looks: B's rule is on the route, whatever ends the experiment takes it off.
+        if (resuming) routeSet = true;
+      } else if (input.supersedes) {
         takeOverFrom(await predecessorClosed(input.supersedes), run, scaleDowns);
         variantA = state.stableTemplateHash;
       }
       const early = gates.interruption;
-      if (early?.kind === 'supersede') {
+      if (early?.kind === 'supersede' && !resuming) {
         return standDown(early.revision, `superseded by r${early.revision} before it started`);
       }
       if (!variantA || variantA === templateHash) return await rollOutStraight();
       for (;;) {
         let decision: Decision | undefined;
-        const interrupted: Interruption | undefined = await gates.abortably(async () => {
-          decision = await experiment();
-        });
+        const resumed = resuming;
+        resuming = undefined;
+        // An abort or a newer revision that came while the run before continued as new: B's rule is on.
+        const interrupted: Interruption | undefined =
+          resumed && gates.interruption
+            ? gates.interruption
+            : await gates.abortably(async () => {
+                decision = await experiment(resumed);
+              });
         if (!interrupted && decision?.winner === 'B') {
           try {
             return await promoteB(decision.why);
@@ -514,7 +534,7 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
           const problems = await backToA(`superseded by r${interrupted.revision}: all traffic to A`);
           return standDown(interrupted.revision, `superseded by r${interrupted.revision}${problems}`);
         }
-        const ending: { why: string; eventReason: string; warning: boolean } =
+        const ending: { why: string; eventReason: string; warning: boolean; guardrail?: GuardrailName } =
           interrupted?.kind === 'abort'
             ? {
                 why: interrupted.reason,
@@ -528,7 +548,10 @@ export async function abTestingRollout(input: AbTestingRolloutInput): Promise<Ro
                   eventReason: EventReason.RolloutAborted,
                   warning: true,
                 };
-        const problems = await backToA('all traffic to A');
+        // The history says which guardrail sent the traffic back, in the activity's summary.
+        const problems = await backToA(
+          ending.guardrail ? `guardrail ${ending.guardrail}: all traffic to A` : 'all traffic to A',
+        );
         state.currentStepIndex = steps.indexOf('verdict');
         const message = `${ending.why}; B (r${revision}) removed, A (${variantA}) stays stable${problems}`;
         rolloutLog.enterPhase('Degraded', message);
