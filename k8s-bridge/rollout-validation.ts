@@ -145,6 +145,18 @@ function checkSteps(rollout: Rollout): string[] {
           'through spec.strategy.canary.trafficRouting.gatewayAPI, or judge by a threshold (analysis.templates) instead',
       );
     }
+    // Through Gateway API the baseline takes its share from the stable's: above 50 % the stable has
+    // less left than the canary has, and the two would be judged on unequal traffic.
+    const weightAtStep = steps
+      .slice(0, index)
+      .reduce<number | undefined>((weight, earlier) => earlier.setWeight ?? weight, undefined);
+    if (step.analysis?.judge && routing?.gatewayAPI && weightAtStep !== undefined && weightAtStep > 50) {
+      problems.push(
+        `${field}.analysis.judge: the canary has ${weightAtStep} % of the traffic here, and the baseline can ` +
+          "get the canary's share only from the stable's rest, which is smaller; judge after a setWeight of 50 " +
+          'or less',
+      );
+    }
     if (step.analysis?.judge && !canaryPodsBefore) {
       problems.push(
         `${field}.analysis.judge: no step before it gives the canary pods, so there is nothing to judge ` +

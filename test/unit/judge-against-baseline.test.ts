@@ -280,6 +280,27 @@ describe('a judge in a Rollout the bridge checks', () => {
     expect(problemsWith([{ setWeight: 50 }, judge])).toEqual([]);
   });
 
+  it('refuses one routed by Gateway API above 50 %, where the stable has less left for the baseline than the canary has', () => {
+    const parsed = parseRollout(
+      argoGettingStartedRollout('demo', 'rollouts-demo', {
+        steps: [{ setWeight: 20 }, judge, { setWeight: 60 }, judge, { setWeight: 50 }, judge],
+        stableService: 'rollouts-demo-stable',
+        canaryService: 'rollouts-demo-canary',
+        trafficRouting: { gatewayAPI: { httpRoute: 'rollouts-demo' } },
+      }),
+    );
+    if (!parsed.rollout) throw new Error(parsed.problems.join('; '));
+    const services = {
+      ...facts,
+      existingServices: new Set(['rollouts-demo-stable', 'rollouts-demo-canary']),
+    };
+    expect(checkRollout(parsed.rollout, services)).toEqual([
+      'spec.strategy.canary.steps[3].analysis.judge: the canary has 60 % of the traffic here, and the ' +
+        "baseline can get the canary's share only from the stable's rest, which is smaller; judge after a " +
+        'setWeight of 50 or less',
+    ]);
+  });
+
   it('refuses one routed by ingress-nginx alone, which cannot give the baseline a share of its own', () => {
     const parsed = parseRollout(
       argoGettingStartedRollout('demo', 'rollouts-demo', {
