@@ -1,9 +1,10 @@
 import type { RolloutStatus } from '../../schemas/rollout';
 import { abortUpdate } from '../../workflows/rollout-api';
+import { abTestingRollout, VARIANT_B_RULE, VARIANT_HEADER } from '../harness/ab-testing-fixtures';
 import { writeFigures } from '../harness/figures';
 import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
-import { kubectlApply, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { kubectlApply, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -11,8 +12,6 @@ import { splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 
 const app = 'ab-long';
-const HEADER = 'x-variant';
-const RULE = 'siirto.ab-variant-b';
 /** The least the bridge takes: an experiment looking every 2 s passes it in about five looks. */
 const HISTORY_LIMIT = 100;
 const RATE_PER_SECOND = 30;
@@ -29,34 +28,14 @@ describe('an A/B experiment longer than its history limit continues as new and c
   let traffic: Traffic[] = [];
   let userRules: HttpRouteRule[];
 
-  function manifest(image: string, errorRate: number): string {
-    return JSON.stringify({
-      apiVersion: 'siirto.dev/v1alpha1',
-      kind: 'Rollout',
-      metadata: { name: app, namespace },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: { app } },
-        progressDeadlineSeconds: 60,
-        template: {
-          metadata: podMetadata(app),
-          spec: { containers: [sampleContainer(image, { SAMPLE_APP_ERROR_RATE: errorRate })] },
-        },
-        strategy: {
-          abTesting: {
-            variantAService: `${app}-stable`,
-            variantBService: `${app}-canary`,
-            variantBMatch: { header: { name: HEADER, value: { exact: 'b' } } },
-            trafficRouting: { gatewayAPI: { httpRoute: app } },
-            maxDuration: '3m',
-            scaleDownDelaySeconds: 1,
-            abortScaleDownDelaySeconds: 1,
-            analysis: { interval: '2s', minDuration: `${MIN_DURATION_SECONDS}s`, minSampleSize: 100 },
-          },
-        },
-      },
+  const manifest = (image: string, errorRate: number) =>
+    abTestingRollout(namespace, app, {
+      image,
+      env: { SAMPLE_APP_ERROR_RATE: errorRate },
+      replicas: 2,
+      maxDuration: '3m',
+      analysis: { interval: '2s', minDuration: `${MIN_DURATION_SECONDS}s`, minSampleSize: 100 },
     });
-  }
 
   const ended = (revision: number, phase: RolloutStatus['phase']) => (status: RolloutStatus) =>
     status.revision === revision && status.phase === phase;
@@ -76,7 +55,7 @@ describe('an A/B experiment longer than its history limit continues as new and c
     userRules = await scenario.see.routeRules(app);
     traffic = [
       startTraffic({ host, ratePerSecond: RATE_PER_SECOND }),
-      startTraffic({ host, headers: { [HEADER]: 'b' }, ratePerSecond: RATE_PER_SECOND }),
+      startTraffic({ host, headers: { [VARIANT_HEADER]: 'b' }, ratePerSecond: RATE_PER_SECOND }),
     ];
   });
 
@@ -88,7 +67,7 @@ describe('an A/B experiment longer than its history limit continues as new and c
   it('reaches its verdict in a later run, with the looks and counts of every run before', async () => {
     await kubectlApply(manifest(`registry.example/${app}:2`, 0));
     await waitFor("r2's rule for B on the route", async () =>
-      (await scenario.see.routeRules(app)).some((rule) => rule.name === RULE),
+      (await scenario.see.routeRules(app)).some((rule) => rule.name === VARIANT_B_RULE),
     );
     const started = Date.now();
     const healthy = await scenario.waitForStatus(

@@ -1,14 +1,14 @@
 import type { RolloutStatus } from '../../schemas/rollout';
+import {
+  abTestingRollout,
+  experimentRunning as experimentRunningOf,
+  VARIANT_B_RULE,
+  VARIANT_HEADER,
+} from '../harness/ab-testing-fixtures';
 import { writeFigures } from '../harness/figures';
 import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
-import {
-  annotateRollout,
-  kubectlApply,
-  podMetadata,
-  routeHost,
-  sampleContainer,
-} from '../harness/rollout-fixtures';
+import { annotateRollout, kubectlApply, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -16,9 +16,6 @@ import { splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 
 const app = 'ab-latency';
-const HEADER = 'x-variant';
-/** Siirto's rule for B on the route: the managed route `ab-variant-b`. */
-const RULE = 'siirto.ab-variant-b';
 const REPLICAS = 2;
 /** A's pods answer after this long: slower than the first threshold, faster than the second. */
 const A_LATENCY_MS = 300;
@@ -42,63 +39,26 @@ describe('an A/B experiment’s latency guardrail stops a slower B at once, and 
   const rulesOf = () => scenario.see.routeRules(app);
 
   /** The Rollout with `image` answering after `latencyMilliseconds`, its guardrail at `thresholdSeconds`. */
-  function manifest(variant: Variant): string {
-    return JSON.stringify({
-      apiVersion: 'siirto.dev/v1alpha1',
-      kind: 'Rollout',
-      metadata: { name: app, namespace },
-      spec: {
-        replicas: REPLICAS,
-        selector: { matchLabels: { app } },
-        progressDeadlineSeconds: 60,
-        template: {
-          metadata: podMetadata(app),
-          spec: {
-            containers: [
-              sampleContainer(variant.image, {
-                SAMPLE_APP_LATENCY_MILLISECONDS: variant.latencyMilliseconds,
-              }),
-            ],
-          },
-        },
-        strategy: {
-          abTesting: {
-            variantAService: `${app}-stable`,
-            variantBService: `${app}-canary`,
-            variantBMatch: { header: { name: HEADER, value: { exact: 'b' } } },
-            trafficRouting: { gatewayAPI: { httpRoute: app } },
-            maxDuration: '10m',
-            scaleDownDelaySeconds: 1,
-            abortScaleDownDelaySeconds: 1,
-            analysis: {
-              interval: '2s',
-              // Only a guardrail can end these experiments within the test.
-              minDuration: '5m',
-              minSampleSize: 100,
-              guardrails: {
-                errorRate: { maxIncrease: 0.05 },
-                latency: { thresholdSeconds: variant.thresholdSeconds, maxIncrease: 0.05 },
-              },
-            },
-          },
+  const manifest = (variant: Variant) =>
+    abTestingRollout(namespace, app, {
+      image: variant.image,
+      env: { SAMPLE_APP_LATENCY_MILLISECONDS: variant.latencyMilliseconds },
+      replicas: REPLICAS,
+      maxDuration: '10m',
+      analysis: {
+        interval: '2s',
+        // Only a guardrail can end these experiments within the test.
+        minDuration: '5m',
+        minSampleSize: 100,
+        guardrails: {
+          errorRate: { maxIncrease: 0.05 },
+          latency: { thresholdSeconds: variant.thresholdSeconds, maxIncrease: 0.05 },
         },
       },
     });
-  }
 
-  /** Applies a new revision and waits until its rule for B is on the route: when that was, and its hash. */
-  async function experimentRunning(
-    revision: number,
-    variant: Variant,
-  ): Promise<{ started: number; hash: string }> {
-    await kubectlApply(manifest(variant));
-    await waitFor(`r${revision}'s rule for B on the route`, async () =>
-      (await rulesOf()).some((rule) => rule.name === RULE),
-    );
-    const started = Date.now();
-    const status = await scenario.waitForStatus(`r${revision} in the status`, (s) => s.revision === revision);
-    return { started, hash: status.currentTemplateHash ?? '' };
-  }
+  const experimentRunning = (revision: number, variant: Variant) =>
+    experimentRunningOf(scenario, app, revision, manifest(variant));
 
   const ended = (revision: number, phase: RolloutStatus['phase']) => (status: RolloutStatus) =>
     status.revision === revision && status.phase === phase;
@@ -114,7 +74,7 @@ describe('an A/B experiment’s latency guardrail stops a slower B at once, and 
     await scenario.waitForStatus('r1 to become Healthy', ended(1, 'Healthy'));
     userRules = await rulesOf();
     plain = startTraffic({ host, ratePerSecond: 30 });
-    withHeader = startTraffic({ host, headers: { [HEADER]: 'b' }, ratePerSecond: 30 });
+    withHeader = startTraffic({ host, headers: { [VARIANT_HEADER]: 'b' }, ratePerSecond: 30 });
   });
 
   afterAll(async () => {
@@ -144,7 +104,7 @@ describe('an A/B experiment’s latency guardrail stops a slower B at once, and 
     expect(looked.phase).toBe('Progressing');
     expect(looked.experiment?.verdict).toBe('undecided');
     expect(looked.experiment?.guardrail).toBeUndefined();
-    expect((await rulesOf()).some((rule) => rule.name === RULE)).toBe(true);
+    expect((await rulesOf()).some((rule) => rule.name === VARIANT_B_RULE)).toBe(true);
     await annotateRollout(namespace, app, 'siirto.dev/conclude=A');
     await scenario.waitForStatus('r2 to end with A kept', ended(2, 'Degraded'));
     await splitSettledAt(withHeader, { '1': 1 }, { tolerance: 0, window: 40 });

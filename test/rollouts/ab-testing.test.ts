@@ -1,17 +1,16 @@
 import path from 'node:path';
 import type { HttpRouteRule } from '../../activities/traffic-routers/http-route';
 import type { RolloutStatus } from '../../schemas/rollout';
+import {
+  abTestingRollout,
+  experimentRunning as experimentRunningOf,
+  VARIANT_HEADER,
+} from '../harness/ab-testing-fixtures';
 import { run } from '../harness/commands';
 import { writeFigures } from '../harness/figures';
 import { isolate } from '../harness/isolation';
 import { withoutWeights } from '../harness/observe';
-import {
-  annotateRollout,
-  kubectlApply,
-  podMetadata,
-  routeHost,
-  sampleContainer,
-} from '../harness/rollout-fixtures';
+import { annotateRollout, kubectlApply, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { recordHistoryFixture } from '../harness/temporal';
@@ -19,9 +18,6 @@ import { waitFor } from '../harness/wait';
 import { setBehaviour, splitSettledAt, startTraffic, type Traffic } from '../traffic/traffic';
 
 const app = 'ab-shop';
-const HEADER = 'x-variant';
-/** Siirto's rule for B on the route: the managed route `ab-variant-b`. */
-const RULE = 'siirto.ab-variant-b';
 const REPLICAS = 2;
 const CLI_DIR = path.join(stack.projectDir, 'cli');
 const CONCLUDE = 'siirto conclude ab-shop --winner B';
@@ -48,58 +44,22 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
   const rulesOf = () => scenario.see.routeRules(app);
 
   /** The Rollout with `image` answering 5xx at `errorRate`, run as an A/B experiment. */
-  function manifest(experiment: Experiment): string {
-    return JSON.stringify({
-      apiVersion: 'siirto.dev/v1alpha1',
-      kind: 'Rollout',
-      metadata: { name: app, namespace },
-      spec: {
-        replicas: REPLICAS,
-        selector: { matchLabels: { app } },
-        progressDeadlineSeconds: 60,
-        template: {
-          metadata: podMetadata(app),
-          spec: {
-            containers: [sampleContainer(experiment.image, { SAMPLE_APP_ERROR_RATE: experiment.errorRate })],
-          },
-        },
-        strategy: {
-          abTesting: {
-            variantAService: `${app}-stable`,
-            variantBService: `${app}-canary`,
-            variantBMatch: { header: { name: HEADER, value: { exact: 'b' } } },
-            trafficRouting: { gatewayAPI: { httpRoute: app } },
-            maxDuration: experiment.maxDuration,
-            scaleDownDelaySeconds: 1,
-            abortScaleDownDelaySeconds: 1,
-            analysis: {
-              interval: '2s',
-              minDuration: experiment.minDuration,
-              minSampleSize: experiment.minSampleSize ?? 100,
-              ...(experiment.guardrails ? { guardrails: experiment.guardrails } : {}),
-            },
-          },
-        },
+  const manifest = (experiment: Experiment) =>
+    abTestingRollout(namespace, app, {
+      image: experiment.image,
+      env: { SAMPLE_APP_ERROR_RATE: experiment.errorRate },
+      replicas: REPLICAS,
+      maxDuration: experiment.maxDuration,
+      analysis: {
+        interval: '2s',
+        minDuration: experiment.minDuration,
+        minSampleSize: experiment.minSampleSize ?? 100,
+        ...(experiment.guardrails ? { guardrails: experiment.guardrails } : {}),
       },
     });
-  }
 
-  /**
-   * Applies a new revision and waits until its experiment runs (Siirto's rule for B on the route):
-   * when it began, and the revision's pod-template hash.
-   */
-  async function experimentRunning(
-    revision: number,
-    experiment: Experiment,
-  ): Promise<{ started: number; hash: string }> {
-    await kubectlApply(manifest(experiment));
-    await waitFor(`r${revision}'s rule for B on the route`, async () =>
-      (await rulesOf()).some((rule) => rule.name === RULE),
-    );
-    const started = Date.now();
-    const status = await scenario.waitForStatus(`r${revision} in the status`, (s) => s.revision === revision);
-    return { started, hash: status.currentTemplateHash ?? '' };
-  }
+  const experimentRunning = (revision: number, experiment: Experiment) =>
+    experimentRunningOf(scenario, app, revision, manifest(experiment));
 
   const ended = (revision: number, phase: RolloutStatus['phase']) => (status: RolloutStatus) =>
     status.revision === revision && status.phase === phase;
@@ -111,7 +71,7 @@ describe('an A/B experiment promotes B only when the confidence sequence says it
     await scenario.waitForStatus('r1 to become Healthy', ended(1, 'Healthy'));
     userRules = await rulesOf();
     plain = startTraffic({ host, ratePerSecond: 30 });
-    withHeader = startTraffic({ host, headers: { [HEADER]: 'b' }, ratePerSecond: 30 });
+    withHeader = startTraffic({ host, headers: { [VARIANT_HEADER]: 'b' }, ratePerSecond: 30 });
   });
 
   afterAll(async () => {
