@@ -1,5 +1,5 @@
 // `npm run bench:scale`: many rollouts at once. For each N (SCALE_N, default 100,300,1000) it starts
-// two workers and one bridge as separate processes (compiled, from dist/: run `npm run build` first),
+// two workers and one bridge as separate processes (compiled: the npm script builds dist/ first),
 // creates N Rollouts in a namespace of its own, rolls a new template out to all of them (one pod each;
 // `setWeight: 50`, then `pause: {}`), and measures: the time until all N are paused and each one's
 // template change → canary ReplicaSet under that load; the worker's and the bridge's resident memory at
@@ -558,7 +558,7 @@ function table(all: Figures[]): void {
 
 async function main(): Promise<void> {
   if (!existsSync(path.join(stack.projectDir, 'dist/worker/main.js'))) {
-    throw new Error('no compiled worker in dist/: run `npm run build` first');
+    throw new Error('no compiled worker in dist/: run it as `npm run bench:scale`, which builds it first');
   }
   loadStackEnvironment();
   await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
