@@ -34,6 +34,8 @@ const SCENARIOS = [
   'canary-analysis-successful',
   'canary-answered-its-successor',
   'canary-background-analysis-concluded',
+  'canary-background-judge-failed',
+  'canary-background-judge-successful',
   'canary-cancelled-by-delete',
   'canary-continued-as-new',
   'canary-header-route-aborted',

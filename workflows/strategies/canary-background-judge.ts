@@ -25,6 +25,8 @@ export interface BackgroundJudgeInput {
   canaryPods: () => number;
   /** Judgements the run before made, when it handed the judge over. */
   resumed?: JudgeCarryOver;
+  /** The clean-up of a judge stopped before (a promote past its hold): its baseline has the same name. */
+  after?: Promise<void>;
 }
 
 /** A background judge: an analysis, and the clean-up of its baseline, which the rollout waits for. */
@@ -98,6 +100,7 @@ export function startBackgroundJudge(input: BackgroundJudgeInput): BackgroundJud
   };
 
   const judgeUntilVerdict = async (): Promise<AnalysisRunStatus> => {
+    await input.after;
     await condition(() => canaryPods() > 0);
     let replicas = canaryPods();
     const baseline = await baselines.ensureBaseline.executeWithOptions(

@@ -88,6 +88,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let backgroundJudge: BackgroundJudge | undefined;
   function startJudge(judge: CanaryJudge) {
     return (resumed?: JudgeCarryOver) => {
+      // One stopped by a promote past its hold may still be removing the baseline this one starts.
+      const after = backgroundJudge?.cleanedUp;
       backgroundJudge = startBackgroundJudge({
         run,
         gates,
@@ -96,6 +98,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         field: 'spec.strategy.canary.analysis.judge',
         canaryPods: () => canaryScale ?? 0,
         ...(resumed ? { resumed } : {}),
+        ...(after ? { after } : {}),
       });
       return backgroundJudge;
     };
