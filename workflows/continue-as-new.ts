@@ -62,9 +62,7 @@ export type QuietPoint = 'pause' | 'hold' | 'experiment';
  * An analysis already done carries its verdict instead.
  */
 export type BackgroundCarryOver =
-  | { carriedOver: AnalysisCarryOver }
-  | { verdict: AnalysisRunStatus }
-  | { judged: JudgeCarryOver };
+  { carriedOver: AnalysisCarryOver } | { verdict: AnalysisRunStatus } | { judged: JudgeCarryOver };
 
 /**
  * A background judge across runs: its baseline stays (named after the stable revision, so the next
