@@ -9,7 +9,6 @@ import type { RunningAnalysis } from '../rollout-core/analyses';
 import { failureMessage } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import { BASELINE_TRAFFIC_SHARE } from '../rollout-core/patches';
-import type { RolloutLog } from '../rollout-core/rollout-log';
 import type { RolloutRun } from '../rollout-core/rollout-run';
 import { judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
 import { routedBy } from './canary-replica-weights';
@@ -17,7 +16,6 @@ import { routedBy } from './canary-replica-weights';
 export interface BackgroundJudgeInput {
   run: RolloutRun<CanaryRolloutInput>;
   gates: Gates;
-  rolloutLog: RolloutLog;
   judge: CanaryJudge;
   /** Where the judge is in the Rollout: `spec.strategy.canary.analysis.judge`. */
   field: string;
@@ -47,7 +45,7 @@ export interface BackgroundJudge extends RunningAnalysis {
  * stops, except at a hand-over to the next run, which finds it again by its name.
  */
 export function startBackgroundJudge(input: BackgroundJudgeInput): BackgroundJudge {
-  const { run, gates, rolloutLog, judge, field, canaryPods } = input;
+  const { run, gates, judge, field, canaryPods } = input;
   const { rollout, revision, templateHash, state } = run;
   const stableHash = state.stableTemplateHash ?? templateHash;
   const intervalMilliseconds = parseDuration(judge.interval) ?? 30_000;
@@ -83,21 +81,7 @@ export function startBackgroundJudge(input: BackgroundJudgeInput): BackgroundJud
       });
   };
   /** Holds the rollout on an Inconclusive judgement, and lets go on a Successful one. */
-  const hold = (held: boolean, message: string) => {
-    if (gates.interruption || !['Progressing', 'Paused'].includes(state.phase)) return;
-    if (held) {
-      gates.holds.set(
-        'background',
-        `background analysis inconclusive: ${message}; promote to go on, or abort`,
-      );
-      state.paused = true;
-      rolloutLog.enterPhase('Paused', gates.holds.get('background') ?? '');
-    } else if (gates.holds.delete('background') && gates.holds.size === 0) {
-      state.paused = gates.pausing;
-      if (gates.pausing) rolloutLog.enterPhase('Paused', gates.pauseMessage);
-      else rolloutLog.enterPhase('Progressing', `${run.currentStep()}: background judge conclusive again`);
-    }
-  };
+  const hold = (held: boolean, message: string) => gates.holdForAnalysis('background', held, message);
 
   const judgeUntilVerdict = async (): Promise<AnalysisRunStatus> => {
     await input.after;

@@ -93,7 +93,6 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       backgroundJudge = startBackgroundJudge({
         run,
         gates,
-        rolloutLog,
         judge,
         field: 'spec.strategy.canary.analysis.judge',
         canaryPods: () => canaryScale ?? 0,
