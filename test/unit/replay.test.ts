@@ -34,6 +34,7 @@ const SCENARIOS = [
   'canary-analysis-successful',
   'canary-answered-its-successor',
   'canary-background-analysis-concluded',
+  'canary-background-judge-continued-as-new',
   'canary-background-judge-failed',
   'canary-background-judge-successful',
   'canary-cancelled-by-delete',
