@@ -119,9 +119,9 @@ describe('a background judge across continue-as-new', () => {
     const attributes = started?.workflowExecutionStartedEventAttributes as {
       input: { payloads: { data: string }[] };
     };
-    const [input] = JSON.parse(
-      Buffer.from(attributes.input.payloads[0]!.data, 'base64').toString('utf8'),
-    ) as [{ continued: { background: { judged: { judgements: number } } } }];
+    const input = JSON.parse(Buffer.from(attributes.input.payloads[0]!.data, 'base64').toString('utf8')) as {
+      continued: { background: { judged: { judgements: number } } };
+    };
     const handedOver = input.continued.background.judged.judgements;
     expect(handedOver).toBeGreaterThan(0);
     const before = Math.max(handedOver, ...seenJudgements);
