@@ -183,6 +183,57 @@ function checkSteps(rollout: Rollout): string[] {
       );
     }
   });
+  problems.push(...checkBackgroundJudge(rollout));
+  return problems;
+}
+
+/**
+ * A background judge runs beside the steps from `startingStep` to promotion, its baseline named after
+ * the stable revision as a step judge's is: the two cannot both judge in one Rollout. Its baseline
+ * takes the canary's share from the stable's as a step judge's does, so the same limits hold on every
+ * weight it sees.
+ */
+function checkBackgroundJudge(rollout: Rollout): string[] {
+  const canary = rollout.spec.strategy.canary;
+  const analysis = canary?.analysis;
+  if (!canary || !analysis?.judge) return [];
+  const field = 'spec.strategy.canary.analysis.judge';
+  const problems: string[] = [];
+  const judgedStep = canary.steps.findIndex((step) => step.analysis?.judge !== undefined);
+  if (judgedStep >= 0) {
+    problems.push(
+      `${field}: spec.strategy.canary.steps[${judgedStep}].analysis.judge judges against a baseline too, ` +
+        'and the two would share one baseline; keep the judge in the background analysis or in the ' +
+        'steps, not both',
+    );
+  }
+  const routing = canary.trafficRouting;
+  if (routing?.nginx && !routing.gatewayAPI) {
+    problems.push(
+      `${field}: spec.strategy.canary.trafficRouting.nginx cannot give the baseline the canary's share of ` +
+        'traffic (an ingress-nginx canary Ingress splits between two Services only); route through ' +
+        'spec.strategy.canary.trafficRouting.gatewayAPI, or measure by a threshold (analysis.templates) instead',
+    );
+  }
+  if (routing?.gatewayAPI) {
+    // Every weight the judge sees: the one in effect at its starting step, and each set after it.
+    const inEffect = canary.steps
+      .slice(0, analysis.startingStep)
+      .reduce<number | undefined>((weight, step) => step.setWeight ?? weight, undefined);
+    const seen = [
+      ...(inEffect === undefined ? [] : [inEffect]),
+      ...canary.steps.slice(analysis.startingStep).flatMap((step) => step.setWeight ?? []),
+    ];
+    const highest = Math.max(...seen, 0);
+    if (highest > 50) {
+      problems.push(
+        `${field}: the canary has ${highest} % of the traffic while the background judge runs, and the ` +
+          "baseline can get the canary's share only from the stable's rest, which is smaller; keep every " +
+          'setWeight from spec.strategy.canary.analysis.startingStep on at 50 or less, or judge in an ' +
+          'analysis step after a setWeight of 50 or less instead',
+      );
+    }
+  }
   return problems;
 }
 

@@ -343,8 +343,8 @@ export const CanaryJudgeSchema = z
   });
 
 /**
- * A judge compares the canary with a baseline on the same share of live traffic, and holds the steps
- * while it judges: only a canary step can give it both. Where else a Rollout carries an analysis the
+ * A judge compares the canary with a baseline on the same share of live traffic: only a canary's
+ * steps give it that, in an analysis step or in the background analysis beside them. Where else a Rollout carries an analysis the
  * schema still takes a `judge`, so that the apiserver keeps it rather than pruning it away unseen, and
  * refuses it with where to put it instead.
  */
@@ -365,11 +365,6 @@ const BLUE_GREEN_JUDGE =
   'switch, the active all of it after); judge the new revision by thresholds here (templates or builtIn), ' +
   'or use a canary strategy with the judge in an analysis step (spec.strategy.canary.steps[N].analysis.judge)';
 
-const BACKGROUND_JUDGE =
-  'the background analysis does not judge against a baseline; put the judge in an analysis step after ' +
-  'a setWeight step (spec.strategy.canary.steps[N].analysis.judge), where it holds the steps while it ' +
-  'judges, or measure by thresholds here (templates or builtIn)';
-
 export const RolloutAnalysisSchema = z
   .object({ ...AnalysisReferenceShape, judge: refusedJudge(BLUE_GREEN_JUDGE) })
   .superRefine((analysis, context) => {
@@ -384,10 +379,23 @@ export const BackgroundAnalysisSchema = z
       description:
         'Index of the step from which the analysis runs until the rollout completes; at most the last step’s index.',
     }),
-    judge: refusedJudge(BACKGROUND_JUDGE),
+    judge: CanaryJudgeSchema.optional().meta({
+      description:
+        'Judge the canary against a baseline from startingStep until promotion: every interval, the ' +
+        'baseline sized to the canary’s pods again; count is not used here.',
+    }),
   })
   .superRefine((analysis, context) => {
-    if (!refuseJudge(BACKGROUND_JUDGE)(analysis, context)) requireSomeMetric(analysis, context);
+    if (!analysis.judge) return requireSomeMetric(analysis, context);
+    if (analysis.templates.length > 0 || analysis.builtIn) {
+      context.addIssue({
+        code: 'custom',
+        path: ['judge'],
+        message:
+          'is set beside templates or builtIn: a judged analysis runs on its own; move the templates and ' +
+          'builtIn to an analysis step of their own',
+      });
+    }
   })
   .meta({ description: 'Analysis that runs beside the steps, from startingStep to the end.' });
 

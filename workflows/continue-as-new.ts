@@ -61,7 +61,16 @@ export type QuietPoint = 'pause' | 'hold' | 'experiment';
  * reset by a new run and a promotion never rests on measurements the new analysis did not see.
  * An analysis already done carries its verdict instead.
  */
-export type BackgroundCarryOver = { carriedOver: AnalysisCarryOver } | { verdict: AnalysisRunStatus };
+export type BackgroundCarryOver =
+  { carriedOver: AnalysisCarryOver } | { verdict: AnalysisRunStatus } | { judged: JudgeCarryOver };
+
+/**
+ * A background judge across runs: its baseline stays (named after the stable revision, so the next
+ * run finds it again), and the judgements so far go on being counted.
+ */
+export interface JudgeCarryOver {
+  judgements: number;
+}
 
 /** What a run carries over to the next: everything the steps, commands and pauses depend on. */
 export interface RolloutContinuation {

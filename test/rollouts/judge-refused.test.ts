@@ -27,8 +27,9 @@ const judge = {
 };
 
 /**
- * A judge needs a canary step: live traffic split between the canary and a baseline of the same size,
- * and steps it can hold. Where a Rollout cannot give it that, the bridge refuses the Rollout before it
+ * A judge needs live traffic split between the canary and a baseline of the same size: a canary's
+ * steps, or its background analysis beside them, with the canary at 50 % or less through Gateway API
+ * (the baseline's share comes out of the stable's). Where a Rollout cannot give it that, the bridge refuses the Rollout before it
  * moves anything, naming the field and where a judge can run; before, the apiserver pruned the field
  * away and the revision rolled out unjudged.
  */
@@ -93,24 +94,25 @@ describe('a judge where a Rollout cannot judge against a baseline', () => {
     await onlyTheFirstRevisionRuns(blueGreenApp, healthy.stableTemplateHash);
   });
 
-  it('refuses a judge in the canary’s background analysis: Invalid, no canary pod, all traffic stable', async () => {
+  it('refuses a background judge that would see the canary above 50 %: Invalid, no canary pod, all traffic stable', async () => {
     const healthy = await scenario.firstRevisionHealthy([]);
     await patchRolloutSpec(namespace, app, {
       template: { spec: { containers: [sampleContainer(`registry.example/${app}:2`)] } },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }], analysis: { judge } } },
+      strategy: { canary: { steps: [{ setWeight: 80 }, { pause: {} }], analysis: { judge } } },
     });
     const refused = await scenario.waitForStatus(`${app} Invalid`, (s) => s.phase === 'Invalid');
     await expectRefused(
       app,
       refused,
-      'spec.strategy.canary.analysis.judge: the background analysis does not judge against a baseline; put ' +
-        'the judge in an analysis step after a setWeight step (spec.strategy.canary.steps[N].analysis.judge), ' +
-        'where it holds the steps while it judges, or measure by thresholds here (templates or builtIn)',
+      'spec.strategy.canary.analysis.judge: the canary has 80 % of the traffic while the background judge ' +
+        "runs, and the baseline can get the canary's share only from the stable's rest, which is smaller; keep " +
+        'every setWeight from spec.strategy.canary.analysis.startingStep on at 50 or less, or judge in an ' +
+        'analysis step after a setWeight of 50 or less instead',
     );
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
     await onlyTheFirstRevisionRuns(app, healthy.stableTemplateHash);
 
-    // The judge moved into a step: the same revision rolls out, judged there.
+    // The judge moved into a step after a setWeight of 50: the same revision rolls out, judged there.
     await patchRolloutSpec(namespace, app, {
       strategy: {
         canary: { steps: [{ setWeight: 50 }, { analysis: { judge } }, { pause: {} }], analysis: null },

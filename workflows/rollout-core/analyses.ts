@@ -11,12 +11,12 @@ import {
 import { EventReason, FailureType } from '../../reasons/rollout-reasons';
 import type { AnalysisRunStatus, BackgroundAnalysis, RolloutAnalysis } from '../../schemas/analysis';
 import { analysisRun, type AnalysisCarryOver, type AnalysisGate } from '../analysis-run';
-import type { BackgroundCarryOver } from '../continue-as-new';
+import type { BackgroundCarryOver, JudgeCarryOver } from '../continue-as-new';
 import { concludeAnalysisSignal, handOverAnalysisSignal, type AnalysisKind } from '../rollout-api';
 import { analyses } from './activity-options';
 import { failureMessage } from './failures';
 import type { Gates, WaitQuietly } from './gates';
-import { CONCLUDE_BACKGROUND_ANALYSIS, FRESH_BACKGROUND_ANALYSIS_ID } from './patches';
+import { BACKGROUND_JUDGE, CONCLUDE_BACKGROUND_ANALYSIS, FRESH_BACKGROUND_ANALYSIS_ID } from './patches';
 import type { RolloutLog } from './rollout-log';
 import type { RolloutRun } from './rollout-run';
 
@@ -37,7 +37,15 @@ export interface RunningAnalysis {
 
 /** What a strategy's analyses measure: the background analysis, if any, and the Services compared. */
 export interface AnalysisPlan {
-  background?: { analysis: BackgroundAnalysis; field: string };
+  background?: {
+    analysis: BackgroundAnalysis;
+    field: string;
+    /**
+     * Starts its judge, when it has one (the canary's: canary-background-judge.ts), fresh or as the
+     * run before handed it over.
+     */
+    judged?: (resumed?: JudgeCarryOver) => RunningAnalysis;
+  };
   canaryService: string;
   stableService: string;
 }
@@ -216,6 +224,7 @@ export class Analyses {
   startBackgroundFrom(stepIndex: number): void {
     const background = this.plan.background;
     if (!background || this.background || stepIndex < background.analysis.startingStep) return;
+    if (background.judged && patched(BACKGROUND_JUDGE)) return this.watchBackground(background.judged());
     this.watchBackground(this.start(background.analysis, 'background', background.field));
   }
 
@@ -225,6 +234,10 @@ export class Analyses {
     if (!background) return;
     if ('verdict' in carried) {
       this.background = this.concluded(carried.verdict);
+      return;
+    }
+    if ('judged' in carried) {
+      if (background.judged) this.watchBackground(background.judged(carried.judged));
       return;
     }
     this.handovers++;

@@ -214,8 +214,11 @@ export class Gates {
     setHandler(statusQuery, () => state);
   }
 
-  /** An analysis holds the rollout (too many inconclusive measurements) or lets it go on. */
-  private holdForAnalysis(kind: AnalysisKind, held: boolean, message: string): void {
+  /**
+   * An analysis holds the rollout (too many inconclusive measurements, or an inconclusive judgement of
+   * the background judge) or lets it go on.
+   */
+  holdForAnalysis(kind: AnalysisKind, held: boolean, message: string): void {
     const { state } = this.run;
     if (this.interruption || !['Progressing', 'Paused'].includes(state.phase)) return;
     if (held) {

@@ -117,3 +117,10 @@ export const BASELINE_TRAFFIC_SHARE = 'baseline-traffic-share';
  * began and its looks so far; it ran in one run before, its looks bounded by the bridge.
  */
 export const AB_EXPERIMENT_CONTINUE_AS_NEW = 'ab-experiment-continue-as-new';
+
+/**
+ * Patch ID: the canary's background analysis may judge the canary against a baseline of the stable
+ * revision (canary-background-judge.ts) from its starting step to the end; taken only by a run whose
+ * Rollout's background analysis has a judge.
+ */
+export const BACKGROUND_JUDGE = 'background-judge';

@@ -5,12 +5,11 @@ import {
   isCancellation,
   log,
   patched,
-  sleep,
 } from '@temporalio/workflow';
 import type { Judgement } from '../../activities/canary-judge-activities';
 import { baselinePodHash } from '../../analysis/judge-query';
 import { FailureType } from '../../reasons/rollout-reasons';
-import type { AnalysisRunStatus, CanaryJudge, JudgeStatus } from '../../schemas/analysis';
+import type { AnalysisRunStatus, CanaryJudge } from '../../schemas/analysis';
 import { parseDuration } from '../../schemas/duration';
 import { baselines, cluster, judging } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
@@ -19,14 +18,8 @@ import type { RolloutLog } from '../rollout-core/rollout-log';
 import { BASELINE_TRAFFIC_SHARE } from '../rollout-core/patches';
 import type { RolloutRun } from '../rollout-core/rollout-run';
 import type { CanaryRolloutInput } from '../rollout-api';
+import { judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
 import { routedBy } from './canary-replica-weights';
-
-/**
- * How long the baseline's pods keep serving after its backend is taken off the route, when the step
- * ends with a verdict: a gateway applies a route's change a little after it is written. An abort or a
- * failed judgement moves the traffic at once instead.
- */
-const BASELINE_DRAIN_MILLISECONDS = 3_000;
 
 export interface JudgedStep {
   run: RolloutRun<CanaryRolloutInput>;
@@ -205,63 +198,16 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
     }
     throw error;
   } finally {
-    // However the step ends (passed, failed, aborted, superseded), the baseline goes with it: its
-    // backend first, its weight back to the stable, then (removeBaseline) its Service and pods.
-    await CancellationScope.nonCancellable(async () => {
-      if (backendAdded) {
-        const removed = await judging.removeBaselineBackend
-          .executeWithOptions({ summary: `route baseline ${baselineName}'s share back to stable` }, [
-            { rollout, routing },
-          ])
-          .then(
-            () => true,
-            (error: unknown) => {
-              log.warn('could not remove the baseline backend', {
-                rollout: rollout.name,
-                error: failureMessage(error),
-              });
-              return false;
-            },
-          );
-        // Still on a route, its pods stay: the rollout's end takes the backend off (cleanUp).
-        if (!removed) return;
-        if (ended) await sleep(BASELINE_DRAIN_MILLISECONDS, { summary: `drain baseline ${baselineName}` });
-      }
-      await judging.removeBaseline
-        .executeWithOptions({ summary: `remove baseline of stable ${stableHash}` }, [{ rollout, stableHash }])
-        .catch((error: unknown) =>
-          log.warn('could not remove the baseline', { rollout: rollout.name, error: failureMessage(error) }),
-        );
-    });
+    // However the step ends (passed, failed, aborted, superseded), the baseline goes with it.
+    await CancellationScope.nonCancellable(() =>
+      removeBaselineParts({
+        rollout,
+        stableHash,
+        routing,
+        name: baselineName,
+        backendAdded,
+        drain: ended,
+      }),
+    );
   }
-}
-
-function judgeStatus(number: number, count: number, baseline: string, result: Judgement): JudgeStatus {
-  return {
-    judgement: number,
-    count,
-    score: result.score,
-    verdict: result.verdict,
-    baseline,
-    ...(result.criticalFailure ? { criticalFailure: result.criticalFailure } : {}),
-    metrics: result.metrics.map((metric) => ({
-      name: metric.name,
-      classification: metric.classification,
-      failed: metric.failed,
-      critical: metric.critical,
-      reason: metric.reason,
-    })),
-  };
-}
-
-/** `judgement 1/1: score 0 (Failed): latency High — canary median …`, as the status and history say it. */
-export function judgementMessage(number: number, count: number, result: Judgement): string {
-  const metrics = result.metrics
-    .map(
-      (metric) =>
-        `${metric.name} ${metric.classification}${metric.failed ? ' (failed)' : ''}: ${metric.reason}`,
-    )
-    .join('; ');
-  const critical = result.criticalFailure ? `, critical metric ${result.criticalFailure} failed` : '';
-  return `judgement ${number}/${count}: score ${result.score} (${result.verdict}${critical}); ${metrics}`;
 }

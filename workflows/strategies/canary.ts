@@ -5,7 +5,8 @@ import { EventReason, FAILURES_NAMING_THEIR_EVENT } from '../../reasons/rollout-
 import { formatDuration } from '../../schemas/duration';
 import type { CanaryStep, SetCanaryScale, TrafficWeights } from '../../schemas/rollout';
 import { canaryPods, describeStep } from './canary-plan';
-import type { QuietPoint, RolloutContinuation } from '../continue-as-new';
+import type { CanaryJudge } from '../../schemas/analysis';
+import type { JudgeCarryOver, QuietPoint, RolloutContinuation } from '../continue-as-new';
 import type { CanaryRolloutInput, RolloutState } from '../rollout-api';
 import { cluster, guards, readiness } from '../rollout-core/activity-options';
 import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
@@ -29,6 +30,7 @@ import { predecessorClosed, successorAnswered, takeOverFrom } from '../rollout-c
 import { rolloutParts } from '../rollout-core/rollout-parts';
 import { RolloutRun } from '../rollout-core/rollout-run';
 import { ExternalWeights } from './canary-external-weights';
+import { startBackgroundJudge, type BackgroundJudge } from './canary-background-judge';
 import { judgeAgainstBaseline } from './canary-judge-step';
 import { CanaryTrafficGuard, type TrafficGuardHandle } from './canary-traffic-guard';
 import {
@@ -67,7 +69,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         }),
       ],
       analyses: {
-        background: canary.analysis && { analysis: canary.analysis, field: 'spec.strategy.canary.analysis' },
+        background: canary.analysis && {
+          analysis: canary.analysis,
+          field: 'spec.strategy.canary.analysis',
+          ...(canary.analysis.judge ? { judged: startJudge(canary.analysis.judge) } : {}),
+        },
         canaryService: canary.canaryService ?? '',
         stableService: canary.stableService ?? '',
       },
@@ -77,6 +83,25 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       },
       webhooks: canary.webhooks,
     });
+
+  /** The background analysis's judge while it runs; the steps wait for its baseline to go when they end. */
+  let backgroundJudge: BackgroundJudge | undefined;
+  function startJudge(judge: CanaryJudge) {
+    return (resumed?: JudgeCarryOver) => {
+      // One stopped by a promote past its hold may still be removing the baseline this one starts.
+      const after = backgroundJudge?.cleanedUp;
+      backgroundJudge = startBackgroundJudge({
+        run,
+        gates,
+        judge,
+        field: 'spec.strategy.canary.analysis.judge',
+        canaryPods: () => canaryScale ?? 0,
+        ...(resumed ? { resumed } : {}),
+        ...(after ? { after } : {}),
+      });
+      return backgroundJudge;
+    };
+  }
 
   /** Steps `pause: { external: true }`: the setWeight Update sets the canary's weight during them. */
   const externalWeights = new ExternalWeights(run, gates, rolloutLog);
@@ -481,6 +506,13 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       gates.abortable = undefined;
       analyses.background = undefined;
       gates.holds.clear();
+      // The background judge's baseline is gone (or handed over) before the traffic moves again.
+      const judge = backgroundJudge;
+      backgroundJudge = undefined;
+      if (judge) {
+        judge.cancel();
+        await CancellationScope.nonCancellable(() => judge.cleanedUp);
+      }
     }
   }
 
