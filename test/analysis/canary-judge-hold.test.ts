@@ -129,6 +129,12 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
     ]);
   }
 
+  /**
+   * The route while the judge holds at 50 %: the baseline's backend takes the canary's share from the
+   * stable's, so the stable revision's half is served by the baseline's pods.
+   */
+  const heldWeights = () => ({ [`${app}-stable`]: 0, [`${app}-canary`]: 50, [`${app}-baseline`]: 50 });
+
   /** The weights on the HTTPRoute itself, not only as the status reports them. */
   async function routeWeights(): Promise<Record<string, number>> {
     return scenario.see.routeWeights(app);
@@ -157,7 +163,7 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
   it('holds at 50 % with the score 80 in the status, and a promote goes on to 100 %', async () => {
     const { revision, stableHash, canaryLatencyMilliseconds, held } = await heldByTheJudge();
     expectHeldInconclusive(held, revision, stableHash);
-    expect(await routeWeights()).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    expect(await routeWeights()).toEqual(heldWeights());
     // The judged step has not ended: the baseline stays beside the canary while the rollout is held.
     expect(await baselineReadyPods(stableHash)).toBe(2);
     const shown = await siirto('status', app);
@@ -170,7 +176,7 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
     const still = await scenario.see.rolloutStatus(app);
     expect(still).toMatchObject({ revision, phase: 'Paused', currentStepIndex: 1 });
     expect(still.analysis?.step?.judge).toMatchObject({ judgement: 1, score: 80 });
-    expect(await routeWeights()).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    expect(await routeWeights()).toEqual(heldWeights());
 
     const promoted = await siirto('promote', app);
     expect(promoted.code).toBe(0);
@@ -187,7 +193,7 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
   it('holds the same way, and an abort rolls back to stable and removes the baseline', async () => {
     const { revision, stableHash, held } = await heldByTheJudge();
     expectHeldInconclusive(held, revision, stableHash);
-    expect(await routeWeights()).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
+    expect(await routeWeights()).toEqual(heldWeights());
 
     const aborted = await siirto('abort', app);
     expect(aborted.code).toBe(0);
