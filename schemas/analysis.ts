@@ -372,6 +372,23 @@ export const RolloutAnalysisSchema = z
   })
   .meta({ description: 'Metrics to judge the canary by: templates and built-in thresholds.' });
 
+/** An analysis that may judge: some metric without a judge, or the judge on its own. */
+function judgeOrMetrics(
+  analysis: { templates: unknown[]; builtIn?: BuiltInMetrics; judge?: unknown },
+  context: z.RefinementCtx,
+): void {
+  if (!analysis.judge) return requireSomeMetric(analysis, context);
+  if (analysis.templates.length > 0 || analysis.builtIn) {
+    context.addIssue({
+      code: 'custom',
+      path: ['judge'],
+      message:
+        'is set beside templates or builtIn: a judged analysis runs on its own; move the templates and ' +
+        'builtIn to an analysis step of their own',
+    });
+  }
+}
+
 export const BackgroundAnalysisSchema = z
   .object({
     ...AnalysisReferenceShape,
@@ -385,35 +402,13 @@ export const BackgroundAnalysisSchema = z
         'baseline sized to the canary’s pods again; count is not used here.',
     }),
   })
-  .superRefine((analysis, context) => {
-    if (!analysis.judge) return requireSomeMetric(analysis, context);
-    if (analysis.templates.length > 0 || analysis.builtIn) {
-      context.addIssue({
-        code: 'custom',
-        path: ['judge'],
-        message:
-          'is set beside templates or builtIn: a judged analysis runs on its own; move the templates and ' +
-          'builtIn to an analysis step of their own',
-      });
-    }
-  })
+  .superRefine(judgeOrMetrics)
   .meta({ description: 'Analysis that runs beside the steps, from startingStep to the end.' });
 
 /** A canary step's analysis: templates and built-in thresholds, or a judge against a baseline. */
 export const CanaryStepAnalysisSchema = z
   .object({ ...AnalysisReferenceShape, judge: CanaryJudgeSchema.optional() })
-  .superRefine((analysis, context) => {
-    if (!analysis.judge) return requireSomeMetric(analysis, context);
-    if (analysis.templates.length > 0 || analysis.builtIn) {
-      context.addIssue({
-        code: 'custom',
-        path: ['judge'],
-        message:
-          'is set beside templates or builtIn: a judged analysis runs on its own; move the templates and ' +
-          'builtIn to an analysis step of their own',
-      });
-    }
-  })
+  .superRefine(judgeOrMetrics)
   .meta({
     description:
       'Metrics to judge the canary by: templates and built-in thresholds, or a judge against a baseline.',

@@ -1,16 +1,15 @@
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
-import { baselinePodHash } from '../../analysis/judge-query';
 import type { AnalysisRunStatus, CanaryJudge } from '../../schemas/analysis';
 import { parseDuration } from '../../schemas/duration';
 import type { JudgeCarryOver } from '../continue-as-new';
 import type { CanaryRolloutInput } from '../rollout-api';
-import { baselines, cluster, judging } from '../rollout-core/activity-options';
+import { baselines, cluster } from '../rollout-core/activity-options';
 import type { RunningAnalysis } from '../rollout-core/analyses';
 import { failureMessage } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import { BASELINE_TRAFFIC_SHARE } from '../rollout-core/patches';
 import type { RolloutRun } from '../rollout-core/rollout-run';
-import { judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
+import { judgeOnce, judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
 import { routedBy } from './canary-replica-weights';
 
 export interface BackgroundJudgeInput {
@@ -133,21 +132,9 @@ export function startBackgroundJudge(input: BackgroundJudgeInput): BackgroundJud
         );
       }
       judgements++;
-      const result = await judging.judgeInterval.executeWithOptions(
-        { summary: `background judgement ${judgements}: ${names} of canary vs baseline` },
-        [
-          {
-            rollout,
-            judge,
-            field,
-            scope: {
-              namespace: rollout.namespace,
-              stableHash,
-              canaryHash: templateHash,
-              ...(ownShare ? { baselineHash: baselinePodHash(stableHash) } : {}),
-            },
-          },
-        ],
+      const result = await judgeOnce(
+        { rollout, judge, field, stableHash, canaryHash: templateHash, ownShare },
+        `background judgement ${judgements}: ${names} of canary vs baseline`,
       );
       const message = judgementMessage(judgements, undefined, result);
       last = {

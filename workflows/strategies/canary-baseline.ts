@@ -1,10 +1,40 @@
 import { log, sleep } from '@temporalio/workflow';
 import type { BaselineRouting } from '../../activities/baseline-service';
 import type { Judgement } from '../../activities/canary-judge-activities';
-import type { JudgeStatus } from '../../schemas/analysis';
+import { baselinePodHash } from '../../analysis/judge-query';
+import type { CanaryJudge, JudgeStatus } from '../../schemas/analysis';
 import { judging } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { RolloutRef } from '../rollout-api';
+
+/** What a judgement compares: the canary's pods with the baseline's of a stable revision. */
+export interface JudgedPair {
+  rollout: RolloutRef;
+  judge: CanaryJudge;
+  field: string;
+  stableHash: string;
+  canaryHash: string;
+  /** The baseline's pods carry a hash of their own (they have their own backend on the route). */
+  ownShare: boolean;
+}
+
+/** One judgement of the canary against its baseline over the last interval, as the activity gives it. */
+export function judgeOnce(pair: JudgedPair, summary: string): Promise<Judgement> {
+  const { rollout, judge, field, stableHash, canaryHash, ownShare } = pair;
+  return judging.judgeInterval.executeWithOptions({ summary }, [
+    {
+      rollout,
+      judge,
+      field,
+      scope: {
+        namespace: rollout.namespace,
+        stableHash,
+        canaryHash,
+        ...(ownShare ? { baselineHash: baselinePodHash(stableHash) } : {}),
+      },
+    },
+  ]);
+}
 
 /**
  * How long the baseline's pods keep serving after its backend is taken off the route, when a judge

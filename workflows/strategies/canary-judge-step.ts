@@ -7,18 +7,17 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { Judgement } from '../../activities/canary-judge-activities';
-import { baselinePodHash } from '../../analysis/judge-query';
 import { FailureType } from '../../reasons/rollout-reasons';
 import type { AnalysisRunStatus, CanaryJudge } from '../../schemas/analysis';
 import { parseDuration } from '../../schemas/duration';
-import { baselines, cluster, judging } from '../rollout-core/activity-options';
+import { baselines, cluster } from '../rollout-core/activity-options';
 import { failureMessage } from '../rollout-core/failures';
 import type { Gates } from '../rollout-core/gates';
 import type { RolloutLog } from '../rollout-core/rollout-log';
 import { BASELINE_TRAFFIC_SHARE } from '../rollout-core/patches';
 import type { RolloutRun } from '../rollout-core/rollout-run';
 import type { CanaryRolloutInput } from '../rollout-api';
-import { judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
+import { judgeOnce, judgementMessage, judgeStatus, removeBaselineParts } from './canary-baseline';
 import { routedBy } from './canary-replica-weights';
 
 export interface JudgedStep {
@@ -141,21 +140,9 @@ export async function judgeAgainstBaseline(step: JudgedStep): Promise<void> {
         summary: `judgement ${number}/${judge.count} in ${judge.interval}`,
       });
       if (gates.promotion?.full) return;
-      const result = await judging.judgeInterval.executeWithOptions(
-        { summary: `judge ${number}/${judge.count}: ${names} of canary vs baseline` },
-        [
-          {
-            rollout,
-            judge,
-            field,
-            scope: {
-              namespace: rollout.namespace,
-              stableHash,
-              canaryHash: templateHash,
-              ...(ownShare ? { baselineHash: baselinePodHash(stableHash) } : {}),
-            },
-          },
-        ],
+      const result = await judgeOnce(
+        { rollout, judge, field, stableHash, canaryHash: templateHash, ownShare },
+        `judge ${number}/${judge.count}: ${names} of canary vs baseline`,
       );
       const message = judgementMessage(number, judge.count, result);
       const final = number === judge.count || result.verdict === 'Failed';
