@@ -3,7 +3,7 @@ import type { JudgeStatus } from '../../schemas/analysis';
 import { promoteSignal } from '../../workflows/rollout-api';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { patchRolloutSpec, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { latencyTemplate, patchRolloutSpec, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { historyOf, recordHistoryFixture } from '../harness/temporal';
@@ -22,13 +22,6 @@ const HISTORY_LIMIT = 120;
 const LATENCY_QUERY =
   'sum by (pod) (rate(http_request_duration_seconds_sum{ {{selector}} }[4s])) / ' +
   'sum by (pod) (rate(http_request_duration_seconds_count{ {{selector}} }[4s]))';
-
-function template(image: string) {
-  return {
-    metadata: podMetadata(app),
-    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: 100 })] },
-  };
-}
 
 describe('a background judge across continue-as-new', () => {
   const scope = isolate('bghandover');
@@ -53,7 +46,9 @@ describe('a background judge across continue-as-new', () => {
 
   it('keeps its baseline for the next run, which judges on against it, and removes it at promotion', async () => {
     await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
-    await patchRolloutSpec(namespace, app, { template: template(`registry.example/${app}:2`) });
+    await patchRolloutSpec(namespace, app, {
+      template: latencyTemplate(app, `registry.example/${app}:2`, 100),
+    });
     const stable = await scenario.waitForStatus(
       'r2 Healthy',
       (s) => s.phase === 'Healthy' && s.revision === 2,
@@ -63,7 +58,7 @@ describe('a background judge across continue-as-new', () => {
 
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 40 });
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:3`),
+      template: latencyTemplate(app, `registry.example/${app}:3`, 100),
       strategy: {
         canary: {
           steps: [{ setWeight: 25 }, { pause: {} }],

@@ -1,7 +1,7 @@
 import type { JudgeStatus } from '../../schemas/analysis';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { patchRolloutSpec, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { latencyTemplate, patchRolloutSpec, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { activitySummaries, recordHistoryFixture } from '../harness/temporal';
@@ -24,13 +24,6 @@ const judge = {
   metrics: [{ name: 'latency', query: LATENCY_QUERY, direction: 'increase', allowedIncrease: 1.1 }],
 };
 
-function template(image: string, latencyMilliseconds: number) {
-  return {
-    metadata: podMetadata(app),
-    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: latencyMilliseconds })] },
-  };
-}
-
 describe('the background judge: the canary judged against a baseline beside the steps, from startingStep', () => {
   const scope = isolate('bgjudge');
   const { namespace } = scope;
@@ -47,7 +40,7 @@ describe('the background judge: the canary judged against a baseline beside the 
   beforeAll(async () => {
     await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:2`, STABLE_LATENCY_MILLISECONDS),
+      template: latencyTemplate(app, `registry.example/${app}:2`, STABLE_LATENCY_MILLISECONDS),
     });
     await scenario.waitForStatus(
       'r2 Healthy',
@@ -83,7 +76,7 @@ describe('the background judge: the canary judged against a baseline beside the 
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     watchRoute();
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
+      template: latencyTemplate(app, `registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
       strategy: { canary: { steps, analysis: { startingStep: 1, judge } } },
     });
     const revision = (before.revision ?? 0) + 1;

@@ -4,7 +4,7 @@ import type { RolloutStatus } from '../../schemas/rollout';
 import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { patchRolloutSpec, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { latencyTemplate, patchRolloutSpec, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import { waitFor } from '../harness/wait';
@@ -41,13 +41,6 @@ const judge = {
   ],
 };
 
-function template(image: string, latencyMilliseconds: number) {
-  return {
-    metadata: podMetadata(app),
-    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: latencyMilliseconds })] },
-  };
-}
-
 /**
  * The judge's last judgement between marginal and pass holds the rollout as an inconclusive analysis
  * does: Paused with the judgement and score in the status, the route's weights where the steps put
@@ -70,7 +63,7 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
   beforeAll(async () => {
     await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:2`, stableLatencyMilliseconds),
+      template: latencyTemplate(app, `registry.example/${app}:2`, stableLatencyMilliseconds),
     });
     await scenario.waitForStatus(
       'r2 Healthy',
@@ -96,7 +89,7 @@ describe('an Inconclusive judgement: the rollout held for a person to decide', (
     const stableHash = before.stableTemplateHash ?? '';
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:${++imageCounter}`, canaryLatencyMilliseconds),
+      template: latencyTemplate(app, `registry.example/${app}:${++imageCounter}`, canaryLatencyMilliseconds),
       strategy: { canary: { steps: [{ setWeight: 50 }, { analysis: { judge } }, { setWeight: 100 }] } },
     });
     const held = await scenario.waitForStatus(

@@ -5,7 +5,7 @@ import type { RolloutStatus } from '../../schemas/rollout';
 import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
-import { patchRolloutSpec, podMetadata, routeHost, sampleContainer } from '../harness/rollout-fixtures';
+import { latencyTemplate, patchRolloutSpec, routeHost } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
 import {
@@ -43,13 +43,6 @@ const judgeStep = {
   },
 };
 
-function template(image: string, latencyMilliseconds: number) {
-  return {
-    metadata: podMetadata(app),
-    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: latencyMilliseconds })] },
-  };
-}
-
 describe('the canary judge: a canary compared with a baseline of the stable revision started beside it', () => {
   const scope = isolate('judge');
   const { namespace } = scope;
@@ -67,7 +60,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     await scenario.firstRevisionHealthy([], { replicas: REPLICAS });
     // The stable answers in 100 ms: r2, straight to stable without steps.
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:2`, STABLE_LATENCY_MILLISECONDS),
+      template: latencyTemplate(app, `registry.example/${app}:2`, STABLE_LATENCY_MILLISECONDS),
     });
     await scenario.waitForStatus(
       'r2 Healthy',
@@ -84,7 +77,7 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     const before = await scenario.see.rolloutStatus(app);
     traffic = startTraffic({ host: routeHost(namespace, app), ratePerSecond: 60 });
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
+      template: latencyTemplate(app, `registry.example/${app}:${++imageCounter}`, latencyMilliseconds),
       strategy: {
         canary: {
           steps: [
@@ -371,7 +364,11 @@ describe('the canary judge: a canary compared with a baseline of the stable revi
     );
     // The newer revision has no steps: straight to stable, with no baseline of its own.
     await patchRolloutSpec(namespace, app, {
-      template: template(`registry.example/${app}:${++imageCounter}`, STABLE_LATENCY_MILLISECONDS),
+      template: latencyTemplate(
+        app,
+        `registry.example/${app}:${++imageCounter}`,
+        STABLE_LATENCY_MILLISECONDS,
+      ),
       strategy: { canary: { steps: [] } },
     });
     await scenario.waitForStatus(

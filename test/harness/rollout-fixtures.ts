@@ -30,6 +30,14 @@ export function podMetadata(app: string) {
   };
 }
 
+/** A pod template of the sample app, scraped by Prometheus, answering each request after `latencyMilliseconds`. */
+export function latencyTemplate(app: string, image: string, latencyMilliseconds: number) {
+  return {
+    metadata: podMetadata(app),
+    spec: { containers: [sampleContainer(image, { SAMPLE_APP_LATENCY_MILLISECONDS: latencyMilliseconds })] },
+  };
+}
+
 /** A container of the sample app the stack's pod server runs, as a pod template lists it. */
 export function sampleContainer(image: string, env: Record<string, string | number> = {}) {
   return {
