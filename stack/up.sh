@@ -225,7 +225,7 @@ start_prometheus() {
     printf '%s\n' "$config" >"$dir/prometheus.yml"
     http_ok -X POST "http://127.0.0.1:$PROMETHEUS_PORT/-/reload" >/dev/null ||
       die "Prometheus did not take its new configuration $dir/prometheus.yml; its log is $LOG_DIR/prometheus.log"
-    log "Prometheus now scrapes the pods of clusters c1 to c$CLUSTER_COUNT"
+    log "Prometheus now scrapes the pods of $([ "$CLUSTER_COUNT" = 1 ] && echo "c1 only" || echo "clusters c1 to c$CLUSTER_COUNT")"
   fi
   printf '%s\n' "$config" >"$dir/prometheus.yml"
   launch prometheus "$PROMETHEUS_PORT" prometheus --config.file "$dir/prometheus.yml" \
@@ -258,7 +258,13 @@ start_extra_cluster() (
 
 ensure_pki
 link_first_cluster
-for ((k = $(running_cluster_count); k > CLUSTER_COUNT; k--)); do stop_cluster "$k"; done
+# Clusters above the number asked for stop, side by side: each waits on its own processes' exits.
+stops=()
+for ((k = $(running_cluster_count); k > CLUSTER_COUNT; k--)); do
+  stop_cluster "$k" &
+  stops+=("$!")
+done
+for stop in "${stops[@]}"; do wait "$stop"; done
 # The extra clusters start beside c1, each in the background; the start waits for them before Prometheus.
 extra_starts=()
 for ((k = 2; k <= CLUSTER_COUNT; k++)); do
