@@ -63,7 +63,7 @@ int_to_ip() { echo "$((($1 >> 24) & 255)).$((($1 >> 16) & 255)).$((($1 >> 8) & 2
 # Cluster k's pods take the k-th sixteenth of SIIRTO_POD_CIDR counted from its top (c2 the last, c3 the
 # one below), far from where kwok hands c1's pods their addresses (from the bottom, reusing freed
 # ones), so each stack instance's clusters stay inside that instance's own range. In that block the
-# pods have the lower half, the fake nodes the first address of the upper half, and the last /30 is
+# pods have the lower half, the fake nodes the first host address of the upper half, and the last /30 is
 # the link between host and namespace.
 use_cluster() {
   local k=$1
@@ -91,7 +91,7 @@ use_cluster() {
   local block=$((base + (17 - k) * block_size))
   POD_CIDR="$(int_to_ip "$block")/$((prefix + 5))"
   POD_CIDR_FIRST_IP=$(int_to_ip $((block + 1)))
-  NODE_IP=$(int_to_ip $((block + block_size / 2)))
+  NODE_IP=$(int_to_ip $((block + block_size / 2 + 1)))
   POD_LINK_HOST_IP=$(int_to_ip $((block + block_size - 3)))
   POD_LINK_NETNS_IP=$(int_to_ip $((block + block_size - 2)))
   POD_NETNS="$POD_NETNS-c$k"

@@ -265,13 +265,14 @@ for ((k = $(running_cluster_count); k > CLUSTER_COUNT; k--)); do
   stops+=("$!")
 done
 for stop in "${stops[@]}"; do wait "$stop"; done
-# The extra clusters start beside c1, each in the background; the start waits for them before Prometheus.
+start_etcd
+# The extra clusters start beside c1, each in the background, once c1's first component shows that the
+# stack's ports are its own; the start waits for them before Prometheus.
 extra_starts=()
 for ((k = 2; k <= CLUSTER_COUNT; k++)); do
   start_extra_cluster "$k" &
   extra_starts+=("$!")
 done
-start_etcd
 if [ "$TEMPORAL_PROFILE" = postgres ]; then launch_temporal_postgres; else launch_temporal; fi
 start_kube_apiserver
 start_kube_controller_manager
