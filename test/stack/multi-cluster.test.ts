@@ -44,7 +44,13 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
   const manifest = (version: number) =>
     rolloutManifestWith(
       { namespace, app, replicas: REPLICAS, image: image(version) },
-      { canary: { steps: [{ setWeight: 50 }, { pause: { duration: '1s' } }] } },
+      {
+        canary: {
+          steps: [{ setWeight: 50 }, { pause: { duration: '1s' } }],
+          // The old pods go a second after the promotion, rather than the default 30.
+          scaleDownDelaySeconds: 1,
+        },
+      },
     );
   const workflowId = (cluster: StackCluster, revision: number) =>
     `${cluster.name}/${namespace}/${app}/r${revision}`;
