@@ -58,8 +58,9 @@ TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword Rollout
 export GOTOOLCHAIN=local
 export PATH="$BIN_DIR:$PATH"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-die() { printf 'siirto stack: %s\n' "$*" >&2; exit 1; }
+# Messages about an extra cluster start with its name (LOG_PREFIX, set by use_cluster in clusters.sh).
+log() { printf '[%s] %s%s\n' "$(date +%H:%M:%S)" "${LOG_PREFIX:-}" "$*"; }
+die() { printf 'siirto stack: %s%s\n' "${LOG_PREFIX:-}" "$*" >&2; exit 1; }
 
 # Temporal runs in one of two profiles. `dev` (the default): the Temporal CLI's dev server, one process
 # with SQLite and one history shard, quick to start. `postgres`: the shape of a production cluster, the
@@ -220,3 +221,6 @@ stop_component() {
   done
   rm -f "$PID_DIR/$name.pid"
 }
+
+# shellcheck source=stack/clusters.sh
+source "$STACK_SOURCE_DIR/clusters.sh"

@@ -18,11 +18,13 @@ issue_certificate() {
 
 write_kubeconfig() {
   local file=$1 user=$2
+  # c1 keeps the name it always had; an extra cluster's names tell it apart in a merged kubeconfig.
+  local name=siirto-local${CLUSTER_PREFIX:+-$CLUSTER}
   cat >"$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-  - name: siirto-local
+  - name: $name
     cluster:
       server: https://127.0.0.1:$APISERVER_PORT
       certificate-authority: $PKI_DIR/ca.crt
@@ -32,11 +34,11 @@ users:
       client-certificate: $PKI_DIR/$user.crt
       client-key: $PKI_DIR/$user.key
 contexts:
-  - name: siirto-local
+  - name: $name
     context:
-      cluster: siirto-local
+      cluster: $name
       user: $user
-current-context: siirto-local
+current-context: $name
 EOF
 }
 
@@ -58,8 +60,15 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
   issue_certificate kube-controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
   issue_certificate kube-scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
   issue_certificate kwok "/O=system:masters/CN=kwok" "extendedKeyUsage=clientAuth"
+  write_cluster_kubeconfigs
+}
+
+# The kubeconfigs of the cluster use_cluster (clusters.sh) chose: every cluster of the stack trusts the
+# one CA, and the apiserver's certificate names 127.0.0.1, so only the port differs.
+write_cluster_kubeconfigs() {
+  mkdir -p "$CLUSTER_DIR"
   write_kubeconfig "$KUBECONFIG_FILE" admin
-  write_kubeconfig "$STATE_DIR/kube-controller-manager.kubeconfig" kube-controller-manager
-  write_kubeconfig "$STATE_DIR/kube-scheduler.kubeconfig" kube-scheduler
-  write_kubeconfig "$STATE_DIR/kwok.kubeconfig" kwok
+  write_kubeconfig "$CLUSTER_DIR/kube-controller-manager.kubeconfig" kube-controller-manager
+  write_kubeconfig "$CLUSTER_DIR/kube-scheduler.kubeconfig" kube-scheduler
+  write_kubeconfig "$CLUSTER_DIR/kwok.kubeconfig" kwok
 }

@@ -5,7 +5,8 @@
 # Sourced by up.sh and down.sh.
 # shellcheck shell=bash
 
-pod_netns_exists() { ip netns list 2>/dev/null | grep -qw "^$POD_NETNS"; }
+# The whole name: another cluster's namespace (siirto-pods-c2) begins with this one's.
+pod_netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$POD_NETNS"; }
 
 # Idempotent: each piece is made only if it is missing, so a second stack:up leaves a working
 # network alone and mends a half-made one.

@@ -146,6 +146,18 @@ describe('the stack scripts, when something is in the way', () => {
     }
   });
 
+  it('refuse more clusters than the stack has ports and pod ranges for, before starting anything', async () => {
+    const stateDir = path.join(scratch, 'five-clusters');
+    const result = await run('bash', [script('up.sh'), '--clusters=5'], undefined, {
+      SIIRTO_STACK_DIR: stateDir,
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "--clusters (or SIIRTO_STACK_CLUSTERS) is '5': give a number of clusters from 1 to 4",
+    );
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
   it('say what to install when Go is missing', async () => {
     const result = await run('bash', [script('install.sh')], undefined, {
       SIIRTO_CACHE_DIR: path.join(scratch, 'empty-cache'),

@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import type { TestScope } from './isolation';
+import { run, runOrThrow } from './commands';
+import { siirtoBridge, siirtoWorker, type SiirtoProcess } from './siirto-processes';
+import { stack } from './stack';
+import { waitFor } from './wait';
+
+/**
+ * One of the local stack's Kubernetes clusters: c1 is the stack's own; `stack:up -- --clusters=N`
+ * adds c2 … cN, each with its own control plane, kwok nodes, pods' network and pod server, sharing the
+ * stack's Temporal and Prometheus (stack/clusters.sh). Prometheus labels every pod series with the
+ * cluster's name.
+ */
+export interface StackCluster {
+  /** c1, c2, …: the cluster's name, its SIIRTO_CLUSTER_ID and its pods' `cluster` label. */
+  name: string;
+  kubeconfig: string;
+  /** The control socket of the pod server answering for this cluster's pods (stack/pod-server). */
+  podServerSocket: string;
+  /** The task queue of this cluster's Siirto, as docs/operating.md names one per cluster. */
+  taskQueue: string;
+  /** kubectl against this cluster; fails with kubectl's own message. */
+  kubectl(args: string[], input?: string): Promise<string>;
+}
+
+/** The stack the tests run on: the one whose kubeconfig the global setup handed out. */
+function stackEnvironment(): NodeJS.ProcessEnv {
+  return { ...process.env, SIIRTO_STACK_DIR: path.dirname(stack.kubeconfig) };
+}
+
+/** The clusters running now, as stack/env.sh finds them (clusters may have started since the setup). */
+export function stackClusters(): StackCluster[] {
+  const output = execFileSync('bash', [path.join(stack.projectDir, 'stack', 'env.sh')], {
+    env: stackEnvironment(),
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const value = (key: string) => new RegExp(`^export ${key}=(.*)$`, 'm').exec(output)?.[1] ?? '';
+  const clustersDir = value('SIIRTO_STACK_CLUSTERS_DIR');
+  return value('SIIRTO_STACK_CLUSTER_NAMES')
+    .split(',')
+    .filter(Boolean)
+    .map((name) => {
+      const kubeconfig = path.join(clustersDir, name, 'kubeconfig');
+      return {
+        name,
+        kubeconfig,
+        podServerSocket: path.join(clustersDir, name, 'pod-server', 'control.sock'),
+        taskQueue: `siirto-rollouts-${name}`,
+        kubectl: (args: string[], input?: string) =>
+          runOrThrow('kubectl', ['--kubeconfig', kubeconfig, ...args], input),
+      };
+    });
+}
+
+/**
+ * The stack's first `count` clusters, starting those that do not run yet (`stack:up -- --clusters=N`
+ * leaves every running component alone, so the tests beside this one keep their cluster), with
+ * Siirto's CRDs installed in each as the global setup installs them in c1. Call it in beforeAll with a
+ * timeout of a few minutes: two more control planes take about half a minute to start.
+ */
+export async function stackWithClusters(count: number): Promise<StackCluster[]> {
+  if (stackClusters().length < count) {
+    const started = await run(
+      'bash',
+      [path.join(stack.projectDir, 'stack', 'up.sh'), `--clusters=${count}`],
+      undefined,
+      stackEnvironment(),
+    );
+    if (started.code !== 0) {
+      throw new Error(
+        `stack:up -- --clusters=${count} exited ${started.code}: ${started.stderr || started.stdout}`,
+      );
+    }
+  }
+  const clusters = stackClusters().slice(0, count);
+  if (clusters.length < count) {
+    throw new Error(`the stack runs ${clusters.length} clusters after stack:up -- --clusters=${count}`);
+  }
+  await Promise.all(clusters.slice(1).map(installSiirtoCrds));
+  return clusters;
+}
+
+async function installSiirtoCrds(cluster: StackCluster): Promise<void> {
+  // A directory with a trailing slash, which kubectl reads as such even through a symbolic link.
+  const crds = `${path.join(stack.projectDir, 'deploy', 'crds')}/`;
+  await cluster.kubectl(['apply', '--request-timeout=30s', '--server-side', '--force-conflicts', '-f', crds]);
+  // Retried: a CRD just created has no conditions yet, which `kubectl wait` takes for an error.
+  await waitFor(
+    `Siirto's CRDs established in ${cluster.name}`,
+    () =>
+      cluster.kubectl([
+        'wait',
+        '--for=condition=Established',
+        'crd/rollouts.siirto.dev',
+        'crd/httproutes.gateway.networking.k8s.io',
+        '--timeout=10s',
+      ]),
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  // As the stack's own cluster has them when the run is told to (see global-setup.ts).
+  if (process.env.SIIRTO_STACK_ARGO_ROLLOUTS_CRDS === '1') {
+    await runOrThrow('bash', [
+      path.join(stack.projectDir, 'stack', 'argo-rollouts-crds.sh'),
+      'install',
+      cluster.kubeconfig,
+    ]);
+  }
+}
+
+/**
+ * The cluster's own Siirto, as each cluster of a fleet runs it against the one Temporal: a worker and
+ * a bridge with the cluster's kubeconfig, SIIRTO_CLUSTER_ID and task queue, watching the test's
+ * namespace. Start and stop them as any SiirtoProcess.
+ */
+export function clusterSiirto(
+  scope: TestScope,
+  cluster: StackCluster,
+  extra: NodeJS.ProcessEnv = {},
+): { worker: SiirtoProcess; bridge: SiirtoProcess } {
+  const environment = {
+    KUBECONFIG: cluster.kubeconfig,
+    SIIRTO_CLUSTER_ID: cluster.name,
+    SIIRTO_TASK_QUEUE: cluster.taskQueue,
+    ...extra,
+  };
+  return {
+    worker: siirtoWorker(scope, `worker-${cluster.name}`, environment),
+    bridge: siirtoBridge(scope, `bridge-${cluster.name}`, environment),
+  };
+}
