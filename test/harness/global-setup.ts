@@ -37,16 +37,14 @@ export default function globalSetup(): void {
     ['apply', '--request-timeout=30s', '--server-side', '--force-conflicts', '-f', 'deploy/crds/'],
     MINUTE_MS,
   );
+  // Asked again for 30 s: a CRD just created has no conditions yet, which `kubectl wait` takes for an
+  // error rather than for "not yet"; the last try prints kubectl's own message.
+  const established =
+    'kubectl wait --request-timeout=10s --for=condition=Established crd/rollouts.siirto.dev --timeout=1s';
   step(
     "waiting for Siirto's CRDs",
-    'kubectl',
-    [
-      'wait',
-      '--request-timeout=30s',
-      '--for=condition=Established',
-      'crd/rollouts.siirto.dev',
-      '--timeout=30s',
-    ],
+    'bash',
+    ['-c', `for _ in $(seq 30); do ${established} >/dev/null 2>&1 && exit 0; sleep 1; done; ${established}`],
     MINUTE_MS,
   );
   // kubectl caches the resource names it discovered for hours: refreshed, `kubectl get sro` finds a
