@@ -41,13 +41,22 @@ function listRolloutObjects(custom: k8s.CustomObjectsApi, namespace?: string) {
   ) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
 }
 
-/** Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache. */
-export async function listRollouts(custom: k8s.CustomObjectsApi, namespace?: string): Promise<RolloutKey[]> {
+/**
+ * Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache:
+ * each with its key, and the object as listed, to tell whether it needs a reconcile at all.
+ */
+export async function listRollouts(
+  custom: k8s.CustomObjectsApi,
+  namespace?: string,
+): Promise<{ key: RolloutKey; object: k8s.KubernetesObject }[]> {
   const list = await listRolloutObjects(custom, namespace);
-  return list.items.flatMap((item) => keyOf(item) ?? []);
+  return list.items.flatMap((object) => {
+    const key = keyOf(object);
+    return key ? [{ key, object }] : [];
+  });
 }
 
-function keyOf(object: WatchedObject): RolloutKey | undefined {
+export function keyOf(object: WatchedObject): RolloutKey | undefined {
   const { namespace, name } = object.metadata ?? {};
   return namespace && name ? { namespace, name } : undefined;
 }
