@@ -22,7 +22,10 @@ export interface RolloutWatchOptions {
 }
 
 export interface RolloutWatch {
-  /** The Rollouts as the watch last saw them, from its cache: no call to the apiserver. */
+  /**
+   * The Rollouts as the watch last saw them, from its cache: no call to the apiserver. Only their
+   * metadata's name, namespace, uid and resourceVersion, and their status.phase, are kept.
+   */
   watched(): readonly k8s.KubernetesObject[];
   stop(): Promise<void>;
 }
@@ -61,6 +64,23 @@ export function keyOf(object: WatchedObject): RolloutKey | undefined {
   return namespace && name ? { namespace, name } : undefined;
 }
 
+/**
+ * Cuts a watched Rollout down to what the bridge uses of the watch's cache: its key, its
+ * resourceVersion (which the informer compares to skip repeated events) and its phase (for the
+ * metrics). The informer keeps the very object it hands to its handlers, so this is done in place;
+ * whole, each Rollout would keep its spec, its managedFields and its status in the bridge's memory for
+ * as long as it exists (tens of KiB each), though every reconcile reads the Rollout afresh anyway.
+ */
+function slim(object: k8s.KubernetesObject): void {
+  const { name, namespace, uid, resourceVersion } = object.metadata ?? {};
+  const phase = (object as { status?: { phase?: unknown } }).status?.phase;
+  const whole = object as { spec?: unknown; status?: unknown };
+  delete whole.spec;
+  delete whole.status;
+  object.metadata = { name, namespace, uid, resourceVersion };
+  if (phase !== undefined) whole.status = { phase };
+}
+
 export async function watchRollouts(
   config: k8s.KubeConfig,
   options: RolloutWatchOptions,
@@ -85,6 +105,7 @@ export async function watchRollouts(
   const changed = (object: k8s.KubernetesObject) => {
     failures = 0;
     const key = keyOf(object);
+    slim(object);
     if (key) onChange(key);
   };
   informer.on(k8s.ADD, changed);
