@@ -81,7 +81,7 @@ describe('the resync at rest', () => {
     await Promise.all([worker?.stop(), bridge?.stop()]);
   });
 
-  it('reconciles only the Rollouts that need it, as many with 12 settled Rollouts as with 3', async () => {
+  it('reconciles only the Rollouts that need it: one a pass, with 12 settled Rollouts as with 3', async () => {
     // One Rollout names a Service that does not exist: Invalid, and re-checked every pass.
     await apply('invalid', { stableService: 'missing-stable', canaryService: 'missing-canary' });
     await waitFor('the Rollout naming a missing Service to be Invalid', async () => {
@@ -102,11 +102,11 @@ describe('the resync at rest', () => {
       // Settled Rollouts cost no reconcile, though each resync went over them (the log says so).
       expect(rest.ofSettled).toBe(0);
       expect(rest.lookedAtSettled).toBeGreaterThanOrEqual(PASSES);
-      // The Invalid one is reconciled by every pass, and it is all the bridge reconciles at rest.
+      // The Invalid one is reconciled by every pass, and it is all the bridge reconciles at rest: one a
+      // pass (the window may take in the end of a pass before the first).
       expect(rest.ofInvalid).toBeGreaterThanOrEqual(PASSES - 1);
-      expect(rest.reconciles).toBe(rest.ofInvalid);
+      expect(rest.reconciles).toBeGreaterThanOrEqual(PASSES - 1);
+      expect(rest.reconciles).toBeLessThanOrEqual(PASSES + 1);
     }
-    // The reads at rest do not grow with the settled Rollouts (four times as many).
-    expect(withMany.reconciles).toBeLessThanOrEqual(withFew.reconciles + 2);
   });
 });
