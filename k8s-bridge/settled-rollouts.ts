@@ -21,7 +21,7 @@ import { WORKFLOW_STARTED_CONDITION } from './runs-without-verdict';
  * Settled means all of: not being deleted; no command annotation waiting; the status has observed the
  * current generation, found the spec Valid, recorded the revision's workflow and that it started, and
  * sized the pods to spec.replicas; the phase is Healthy or Degraded (the run has its verdict), or
- * Paused or Progressing with that very run open; and no other run of the Rollout (an older revision,
+ * Paused with that very run open; and no other run of the Rollout (an older revision,
  * a deleted namesake) is open. Anything else is reconciled as before: an Invalid Rollout is looked at
  * every pass, so it heals when what it lacked appears, and a run that ended behind the watch's back
  * is found because it is missing from the list of open runs.
@@ -53,5 +53,9 @@ export function isSettled(object: unknown, openRuns: readonly RolloutWorkflowRun
 
 /** The run has written its verdict: whether it is still open (waiting to scale down) changes nothing. */
 const VERDICT_PHASES: readonly RolloutPhase[] = ['Healthy', 'Degraded'];
-/** The run is under way and writes every change itself; settled while Temporal lists it open. */
-const RUNNING_PHASES: readonly RolloutPhase[] = ['Paused', 'Progressing'];
+/**
+ * The run waits at a pause for a person, and Temporal lists it open. Progressing is not settled: a
+ * revision in flight is re-checked every pass, so a Service or route that goes meanwhile is reported
+ * in its Valid condition while the run goes on.
+ */
+const RUNNING_PHASES: readonly RolloutPhase[] = ['Paused'];

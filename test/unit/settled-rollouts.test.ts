@@ -83,6 +83,11 @@ describe('a resync reconciles a Rollout', () => {
     ],
     ['whose new generation the status has not observed', (r) => (r.metadata.generation = 4), open],
     ['that is Pending', (r) => (r.status.phase = 'Pending'), open],
+    [
+      'that is Progressing, so a route that goes meanwhile is reported',
+      (r) => (r.status.phase = 'Progressing'),
+      open,
+    ],
     ['whose run is not yet recorded as started', (r) => (r.status.conditions[1]!.status = 'Unknown'), open],
     ['whose pods are not sized to spec.replicas', (r) => (r.status.replicas = 1), open],
     ['whose selector in the status is not the spec\u2019s', (r) => (r.status.selector = 'app=other'), open],
