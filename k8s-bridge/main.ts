@@ -27,6 +27,7 @@ import { RolloutReconciler } from './reconcile-rollout';
 import { listRollouts, watchRollouts, type RolloutWatch } from './rollout-watch';
 import type { RolloutKey } from './rollout-status';
 import { RolloutWorkflows } from './rollout-workflows';
+import { isSettled } from './settled-rollouts';
 
 /**
  * The Siirto bridge: watches Rollouts and keeps one Temporal workflow per revision. It holds no state
@@ -119,14 +120,26 @@ async function main(): Promise<void> {
     // A pass still under way is as fresh as a new one; and its lists would only be read again.
     if (paced.busy) return;
     try {
-      const [rollouts, withOpenRuns] = await Promise.all([
+      const [rollouts, openRuns] = await Promise.all([
         listRollouts(kube.custom, settings.watchNamespace),
-        workflows.rolloutsWithOpenRuns(settings.watchNamespace),
+        workflows.openRunsByRollout(settings.watchNamespace),
       ]);
-      const keys = new Map(
-        [...rollouts, ...withOpenRuns].map((key) => [`${key.namespace}/${key.name}`, key]),
-      );
-      log.debug('resync', { rollouts: rollouts.length, rolloutsWithOpenRuns: withOpenRuns.length });
+      // Settled Rollouts are left alone (settled-rollouts.ts): a reconcile would find nothing to do.
+      const keys = new Map<string, RolloutKey>();
+      let settled = 0;
+      for (const { key, object } of rollouts) {
+        const text = `${key.namespace}/${key.name}`;
+        if (isSettled(object, openRuns.get(text)?.runs ?? [])) {
+          settled += 1;
+          log.debug('settled; the resync leaves it', { ...key });
+        } else keys.set(text, key);
+      }
+      // Open runs of a Rollout that is no longer listed: it was deleted, maybe while no bridge ran.
+      const listed = new Set(rollouts.map(({ key }) => `${key.namespace}/${key.name}`));
+      for (const [text, { key }] of openRuns) if (!listed.has(text)) keys.set(text, key);
+      metrics.resyncRollouts.inc({ outcome: 'settled' }, settled);
+      metrics.resyncRollouts.inc({ outcome: 'reconciled' }, keys.size);
+      log.debug('resync', { rollouts: rollouts.length, settled, reconciled: keys.size });
       await paced.pass([...keys.values()]);
     } catch (error) {
       log.warn('resync failed; trying again at the next one', { error });

@@ -22,7 +22,10 @@ export interface RolloutWatchOptions {
 }
 
 export interface RolloutWatch {
-  /** The Rollouts as the watch last saw them, from its cache: no call to the apiserver. */
+  /**
+   * The Rollouts as the watch last saw them, from its cache: no call to the apiserver. Only their
+   * metadata's name, namespace, uid and resourceVersion, and their status.phase, are kept.
+   */
   watched(): readonly k8s.KubernetesObject[];
   stop(): Promise<void>;
 }
@@ -41,15 +44,41 @@ function listRolloutObjects(custom: k8s.CustomObjectsApi, namespace?: string) {
   ) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
 }
 
-/** Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache. */
-export async function listRollouts(custom: k8s.CustomObjectsApi, namespace?: string): Promise<RolloutKey[]> {
+/**
+ * Lists Rollouts straight from the apiserver, for the periodic resync that does not trust any cache:
+ * each with its key, and the object as listed, to tell whether it needs a reconcile at all.
+ */
+export async function listRollouts(
+  custom: k8s.CustomObjectsApi,
+  namespace?: string,
+): Promise<{ key: RolloutKey; object: k8s.KubernetesObject }[]> {
   const list = await listRolloutObjects(custom, namespace);
-  return list.items.flatMap((item) => keyOf(item) ?? []);
+  return list.items.flatMap((object) => {
+    const key = keyOf(object);
+    return key ? [{ key, object }] : [];
+  });
 }
 
-function keyOf(object: WatchedObject): RolloutKey | undefined {
+export function keyOf(object: WatchedObject): RolloutKey | undefined {
   const { namespace, name } = object.metadata ?? {};
   return namespace && name ? { namespace, name } : undefined;
+}
+
+/**
+ * Cuts a watched Rollout down to what the bridge uses of the watch's cache: its key, its
+ * resourceVersion (which the informer compares to skip repeated events) and its phase (for the
+ * metrics). The informer keeps the very object it hands to its handlers, so this is done in place;
+ * whole, each Rollout would keep its spec, its managedFields and its status in the bridge's memory for
+ * as long as it exists (tens of KiB each), though every reconcile reads the Rollout afresh anyway.
+ */
+function slim(object: k8s.KubernetesObject): void {
+  const { name, namespace, uid, resourceVersion } = object.metadata ?? {};
+  const phase = (object as { status?: { phase?: unknown } }).status?.phase;
+  const whole = object as { spec?: unknown; status?: unknown };
+  delete whole.spec;
+  delete whole.status;
+  object.metadata = { name, namespace, uid, resourceVersion };
+  if (phase !== undefined) whole.status = { phase };
 }
 
 export async function watchRollouts(
@@ -76,6 +105,7 @@ export async function watchRollouts(
   const changed = (object: k8s.KubernetesObject) => {
     failures = 0;
     const key = keyOf(object);
+    slim(object);
     if (key) onChange(key);
   };
   informer.on(k8s.ADD, changed);

@@ -61,6 +61,11 @@ export interface RolloutWorkflowRun extends ClusterRun {
   revision: number;
 }
 
+export interface OpenRunsOfRollout {
+  key: RolloutKey;
+  runs: RolloutWorkflowRun[];
+}
+
 export class RolloutWorkflows {
   /** Runs told to supersede or cancel by this process, so resyncs do not repeat it. */
   private readonly alreadyTold = new Set<string>();
@@ -166,22 +171,31 @@ export class RolloutWorkflows {
     return Math.max(0, ...runs.filter((run) => isClusterRun(run, this.clusterId)).map((run) => run.revision));
   }
 
-  /** Rollouts with open runs on this bridge's task queue, so a Rollout deleted while no bridge watched is found. */
-  async rolloutsWithOpenRuns(namespace?: string): Promise<RolloutKey[]> {
+  /**
+   * This cluster's open runs on this bridge's task queue, by Rollout (`namespace/name`): one list for
+   * a whole resync, which finds a Rollout deleted while no bridge watched and tells which Rollouts are
+   * settled (settled-rollouts.ts) without asking Temporal about each.
+   */
+  async openRunsByRollout(namespace?: string): Promise<Map<string, OpenRunsOfRollout>> {
     const scope = namespace ? ` AND ${RolloutNamespaceKey.name} = ${quote(namespace)}` : '';
     const condition = clusterRunsCondition(this.clusterId, { withoutCluster: false });
     const query = `TaskQueue = ${quote(this.taskQueue)} AND ExecutionStatus = 'Running'${scope}${condition}`;
-    const keys = new Map<string, RolloutKey>();
+    const byRollout = new Map<string, OpenRunsOfRollout>();
     for await (const info of this.client.workflow.list({ query })) {
       // Runs from before this cluster had an ID are found through their Rollouts' status instead.
       if (!isClusterRun(clusterRunOf(info), this.clusterId)) continue;
       const namespaceValue = info.typedSearchAttributes.get(RolloutNamespaceKey);
       const nameValue = info.typedSearchAttributes.get(RolloutNameKey);
-      if (namespaceValue && nameValue) {
-        keys.set(`${namespaceValue}/${nameValue}`, { namespace: namespaceValue, name: nameValue });
+      if (!namespaceValue || !nameValue) continue;
+      const text = `${namespaceValue}/${nameValue}`;
+      let entry = byRollout.get(text);
+      if (!entry) {
+        entry = { key: { namespace: namespaceValue, name: nameValue }, runs: [] };
+        byRollout.set(text, entry);
       }
+      entry.runs.push(runOf(info));
     }
-    return [...keys.values()];
+    return byRollout;
   }
 
   /** A run as it stands, or undefined when Temporal has no run with this ID. */

@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { withSharedAgents } from './shared-agents';
 
 /**
  * Loads the Kubernetes connection the way kubectl does: $KUBECONFIG or ~/.kube/config, and the
@@ -12,7 +13,8 @@ export function loadKubeConfig(): k8s.KubeConfig {
       'no Kubernetes cluster configured: set KUBECONFIG, or run inside a cluster with a service account',
     );
   }
-  return config;
+  // One keep-alive agent per set of TLS options rather than a new TLS connection per request (shared-agents.ts).
+  return withSharedAgents(config);
 }
 
 export interface KubeClients {

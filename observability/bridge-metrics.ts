@@ -7,6 +7,8 @@ export interface BridgeMetrics {
   reconciles: Counter<'outcome'>;
   reconcileErrors: Counter;
   watchRestarts: Counter;
+  /** Rollouts each resync visited, by outcome: reconciled, or settled (left alone). */
+  resyncRollouts: Counter<'outcome'>;
   /** Counts a run once per workflow ID, also when a lagging visibility makes the bridge start it again. */
   workflowStarted(workflowId: string): void;
 }
@@ -56,6 +58,12 @@ export function createBridgeMetrics(
     watchRestarts: new Counter({
       name: 'siirto_watch_restarts_total',
       help: 'Times the watch of Rollouts failed and was restarted.',
+      registers: [registry],
+    }),
+    resyncRollouts: new Counter({
+      name: 'siirto_resync_rollouts_total',
+      help: 'Rollouts a resync went over, by outcome: reconciled, or settled (its status records the outcome of its generation; left alone).',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     workflowStarted(workflowId) {

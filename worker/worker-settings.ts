@@ -18,7 +18,7 @@ export interface WorkerSettings {
 }
 
 export const WORKER_SETTING_DEFAULTS: WorkerSettings = {
-  workflowCacheSize: 200,
+  workflowCacheSize: 40,
   maxConcurrentWorkflowTasks: 40,
   maxConcurrentActivities: 100,
 };

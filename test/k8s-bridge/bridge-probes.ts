@@ -73,9 +73,13 @@ export function bridgeProbes(client: Client, namespace: string) {
 }
 
 /**
- * How many reconciles of a Rollout a bridge has logged since `from` (an offset into its log). Waiting
- * for a few proves resyncs happened, so an assertion that something did NOT happen is not premature.
+ * How many times a bridge has looked at a Rollout since `from` (an offset into its log): its
+ * reconciles, and the resyncs that found it settled and left it alone. Waiting for a few proves
+ * resyncs happened, so an assertion that something did NOT happen is not premature.
  */
+/** The bridge's log lines for a reconcile, and for a resync that left a settled Rollout alone. */
+const LOOKED_AT = new Set(['reconciled', 'settled; the resync leaves it']);
+
 export function reconcilesLogged(bridge: SiirtoProcess, namespace: string, name: string, from = 0): number {
   return bridge
     .logText()
@@ -83,6 +87,6 @@ export function reconcilesLogged(bridge: SiirtoProcess, namespace: string, name:
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { msg?: string; namespace?: string; name?: string })
-    .filter((entry) => entry.msg === 'reconciled' && entry.namespace === namespace && entry.name === name)
+    .filter((entry) => LOOKED_AT.has(entry.msg ?? '') && entry.namespace === namespace && entry.name === name)
     .length;
 }

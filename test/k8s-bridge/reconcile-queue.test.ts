@@ -77,4 +77,35 @@ describe('the reconcile queue', () => {
     await stopping;
     expect(work.runs).toEqual(['shop/checkout']);
   });
+
+  it('runs at most maxConcurrent keys at once, the others in the order they came', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile, { maxConcurrent: 2 });
+    const keys = ['shop/a', 'shop/b', 'shop/c', 'shop/d', 'shop/e'];
+    for (const key of keys) queue.enqueue(key);
+    expect(work.runs).toEqual(['shop/a', 'shop/b']);
+    expect(queue.busyKeys).toHaveLength(5);
+
+    work.releaseAll();
+    await waitFor('the next two', () => work.runs.length === 4);
+    expect(work.runs).toEqual(keys.slice(0, 4));
+    work.releaseAll();
+    await waitFor('the last one', () => work.runs.length === 5);
+    work.releaseAll();
+    await waitFor('all done', () => queue.busyKeys.length === 0);
+    expect(work.runs).toEqual(keys);
+    expect(work.overlapped()).toBe(false);
+    await queue.stop();
+  });
+
+  it('stops with keys still waiting for a slot without running them', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile, { maxConcurrent: 1 });
+    queue.enqueue('shop/a');
+    queue.enqueue('shop/b');
+    const stopping = queue.stop();
+    work.releaseAll();
+    await stopping;
+    expect(work.runs).toEqual(['shop/a']);
+  });
 });
