@@ -18,7 +18,7 @@ export interface WorkerSettings {
 }
 
 export const WORKER_SETTING_DEFAULTS: WorkerSettings = {
-  workflowCacheSize: 40,
+  workflowCacheSize: 200,
   maxConcurrentWorkflowTasks: 40,
   maxConcurrentActivities: 100,
 };

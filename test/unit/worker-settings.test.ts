@@ -1,9 +1,9 @@
 import { workerOptions, workerSettingsFromEnv, WORKER_SETTING_DEFAULTS } from '../../worker/worker-settings';
 
 describe('worker settings from the environment', () => {
-  it('holds at most 40 workflows in its cache and runs 40 workflow tasks and 100 activities at once unless set', () => {
+  it('holds at most 200 workflows in its cache and runs 40 workflow tasks and 100 activities at once unless set', () => {
     expect(workerSettingsFromEnv({})).toEqual({
-      workflowCacheSize: 40,
+      workflowCacheSize: 200,
       maxConcurrentWorkflowTasks: 40,
       maxConcurrentActivities: 100,
     });
@@ -34,7 +34,7 @@ describe('worker settings from the environment', () => {
   it.each([
     [
       { SIIRTO_WORKFLOW_CACHE_SIZE: 'lots' },
-      'SIIRTO_WORKFLOW_CACHE_SIZE must be a whole number of workflows, such as 40',
+      'SIIRTO_WORKFLOW_CACHE_SIZE must be a whole number of workflows, such as 200',
     ],
     [{ SIIRTO_WORKFLOW_CACHE_SIZE: '1' }, 'SIIRTO_WORKFLOW_CACHE_SIZE must be 0 (no cache) or at least 2'],
     [{ SIIRTO_WORKFLOW_CACHE_SIZE: '-5' }, 'SIIRTO_WORKFLOW_CACHE_SIZE must be at least 0'],
