@@ -48,6 +48,21 @@ describe('the resync at rest', () => {
 
   /** What the bridge does over PASSES resyncs that find `settled` Rollouts settled. */
   async function atRest(settled: string[]) {
+    // Healthy is written before the run's last status writes, which the watch and a resync still
+    // reconcile: the window opens once a resync has found each of them settled.
+    const opened = bridge.logText().length;
+    const foundSettled = (name: string) =>
+      bridge
+        .logText()
+        .slice(opened)
+        .split('\n')
+        .some(
+          (line) =>
+            line.includes('"msg":"settled; the resync leaves it"') && line.includes(`"name":"${name}"`),
+        );
+    await waitFor(`a resync finding ${settled.length} Rollouts settled`, () => settled.every(foundSettled), {
+      timeoutMs: 30_000,
+    });
     const from = bridge.logText().length;
     const settledBefore = await metric('siirto_resync_rollouts_total', { outcome: 'settled' });
     const reconcilesBefore = await reconciles();
