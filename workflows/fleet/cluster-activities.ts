@@ -36,7 +36,7 @@ export function clusterActivities(cluster: string, followIntervalMilliseconds: n
       taskQueue,
       // A Rollout's revision may wait days at a pause; its follower heartbeats all along.
       startToCloseTimeout: '30 days',
-      heartbeatTimeout: Math.max(20_000, followIntervalMilliseconds * 4),
+      heartbeatTimeout: Math.max(1_000, followIntervalMilliseconds * 4),
       retry,
     }),
   };

@@ -87,7 +87,10 @@ async function rollBack(
       return;
     }
     const ended = await follow.followFleetRollout.executeWithOptions(
-      { summary: `follow ${addressText(target)} back to ${target.previousTemplateHash}` },
+      {
+        summary: `follow ${addressText(target)} back to ${target.previousTemplateHash}`,
+        activityId: `rollback/${addressText(target)}`,
+      },
       [
         {
           target: address(target),

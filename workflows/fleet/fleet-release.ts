@@ -154,9 +154,10 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
     publish();
     // Not cancellable: once the write may have happened, the release must know the template it wrote.
     const applied = await CancellationScope.nonCancellable(() =>
-      calls.applyFleetChange.executeWithOptions({ summary: `apply ${spec.app} ${release} to ${where}` }, [
-        { target: address(target), release: `${spec.app}/${release}`, change: spec.change },
-      ]),
+      calls.applyFleetChange.executeWithOptions(
+        { summary: `apply ${spec.app} ${release} to ${where}`, activityId: `apply/${where}` },
+        [{ target: address(target), release: `${spec.app}/${release}`, change: spec.change }],
+      ),
     ).catch((error: unknown) => {
       target.phase = 'Degraded';
       target.message = `the change was not applied: ${failureText(error)}`;
@@ -176,7 +177,7 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
     publish();
     try {
       const ended = await follow.followFleetRollout.executeWithOptions(
-        { summary: `follow ${where} to Healthy or Degraded` },
+        { summary: `follow ${where} to Healthy or Degraded`, activityId: `follow/${where}` },
         [
           {
             target: address(target),
