@@ -104,7 +104,7 @@ export function cliContext(flags: ConnectionFlags): CliContext {
  * wrong combination is a usage error before anything is read or sent. Messages name a setting as the
  * user gave it: the flag, or the variable when only that is set.
  */
-function temporalSettingsFromFlags(flags: Partial<Record<TemporalFlag, string>>): TemporalSettings {
+export function temporalSettingsFromFlags(flags: Partial<Record<TemporalFlag, string>>): TemporalSettings {
   const env: NodeJS.ProcessEnv = { ...process.env };
   const names: TemporalSettingNames = {};
   for (const [flag, variable] of TEMPORAL_FLAGS) {

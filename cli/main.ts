@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cliContext, CliError, type CliContext } from './cli-context';
 import { convertCommand } from './convert-command';
+import { fleetCommand, FLEET_USAGE } from './fleet-command';
 import { listCommand } from './list-rollouts';
 import { rolloutCommand } from './rollout-commands';
 import { historyCommand } from './rollout-history';
@@ -26,6 +27,7 @@ Commands:
   history NAME                  past revisions from Temporal: outcome, start, duration, Web UI link
   convert -f FILE               Argo Rollouts manifests (- for stdin) as Siirto's on stdout; on stderr,
                                 every field not carried over and why (needs no cluster)
+${FLEET_USAGE}
 
 Flags:
   -n, --namespace NS            the Rollout's namespace (default: the kubeconfig context's)
@@ -72,6 +74,7 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
       winner: { type: 'string' },
       'to-revision': { type: 'string' },
       file: { type: 'string', short: 'f' },
+      wave: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -85,6 +88,24 @@ async function run(argv: string[], write: (text: string) => void): Promise<numbe
     process.stdout.write(manifests);
     for (const line of notes) process.stderr.write(`siirto convert: ${line}\n`);
     return 0;
+  }
+  if (command === 'fleet') {
+    return fleetCommand(
+      {
+        sub: name,
+        app: weightText,
+        file: values.file,
+        wave: numberFlag('wave', values.wave, 'a wave number counted from 1, such as 2', true),
+        reason: values.reason,
+        cluster: values.cluster,
+        full: values.full,
+        watch: values.watch,
+        timeoutSeconds: numberFlag('timeout', values.timeout, 'a number of seconds, such as 120'),
+        output: values.output,
+      },
+      values,
+      write,
+    );
   }
   const context: CliContext = cliContext({
     kubeconfig: values.kubeconfig,

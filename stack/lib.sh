@@ -53,7 +53,7 @@ POD_LINK_NETNS_IP="${SIIRTO_POD_LINK_NETNS_IP:-198.19.255.2}"
 
 # Search attributes the rollout workflows set; the dev server must know them before a workflow starts.
 # SiirtoCluster tells apart the runs of clusters sharing one Temporal namespace.
-TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword RolloutRevision=Keyword RolloutPhase=Keyword RolloutStrategy=Keyword SiirtoCluster=Keyword)
+TEMPORAL_SEARCH_ATTRIBUTES=(RolloutNamespace=Keyword RolloutName=Keyword RolloutRevision=Keyword RolloutPhase=Keyword RolloutStrategy=Keyword SiirtoCluster=Keyword SiirtoRelease=Keyword)
 
 export GOTOOLCHAIN=local
 export PATH="$BIN_DIR:$PATH"

@@ -33,6 +33,7 @@ import {
   temporalSettingsFromEnv,
   TemporalSettingsError,
 } from '../temporal/connection';
+import { createFleetWorkers } from './fleet-workers';
 import { workflowCode } from './workflow-code';
 import { workerOptions, workerSettingsFromEnv, WorkerSettingsError } from './worker-settings';
 
@@ -88,13 +89,29 @@ async function main(): Promise<void> {
     // In-flight activities get this long to finish on SIGTERM before Temporal retries them elsewhere.
     shutdownGraceTime: '10 seconds',
   });
+  // With a cluster ID, the worker also serves fleet releases: this cluster's part and the releases themselves.
+  const fleetWorkers = settings.clusterId
+    ? await createFleetWorkers({
+        connection,
+        namespace: settings.namespace,
+        clusterId: settings.clusterId,
+        kube,
+        client,
+        prometheus,
+        workflowOptions: { ...workflowOptions, ...workerOptions(capacity) },
+      })
+    : [];
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => worker.shutdown());
+    process.once(signal, () => {
+      worker.shutdown();
+      for (const fleetWorker of fleetWorkers) fleetWorker.shutdown();
+    });
   }
   log.info('worker started', {
     address: settings.address,
     temporalNamespace: settings.namespace,
     taskQueue: settings.taskQueue,
+    fleetTaskQueues: fleetWorkers.map((fleetWorker) => fleetWorker.options.taskQueue),
     metricsPort: server.port,
     sdkMetricsPort,
     ...capacity,
@@ -103,7 +120,7 @@ async function main(): Promise<void> {
     prometheusAllowedAddresses: prometheus.allowedAddresses,
     ...describeCDEventsSettings(cdEvents),
   });
-  await worker.run();
+  await Promise.all([worker.run(), ...fleetWorkers.map((fleetWorker) => fleetWorker.run())]);
   await connection.close();
   await client.connection.close();
   await server.close();

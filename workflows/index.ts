@@ -3,3 +3,4 @@ export { canaryRollout } from './strategies/canary';
 export { analysisRun } from './analysis-run';
 export { blueGreenRollout } from './strategies/blue-green';
 export { abTestingRollout } from './strategies/ab-testing';
+export { fleetRelease } from './fleet/fleet-release';

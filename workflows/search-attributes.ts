@@ -25,3 +25,8 @@ export const ROLLOUT_IMAGES_MEMO = 'images';
  * name, so after a Rollout is deleted and created again this tells the old object's runs apart.
  */
 export const ROLLOUT_UID_MEMO = 'rolloutUid';
+/**
+ * A fleet release, `<app>/<release>`, on its fleet workflow (`fleet/<app>`): every run of a release
+ * (and of all releases of an app, `SiirtoRelease STARTS_WITH 'checkout/'`) is found by it.
+ */
+export const SiirtoReleaseKey = defineSearchAttributeKey('SiirtoRelease', SearchAttributeType.KEYWORD);

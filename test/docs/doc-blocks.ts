@@ -142,6 +142,20 @@ export interface ShownObject {
  * are, and each `strategy:` shown alone as the README's Rollout with that strategy, named after where
  * it is shown. Other YAML (kustomizations, Prometheus' configuration) is not Siirto's to check.
  */
+/** The fleet release files the docs show, for Siirto's schema to read (no cluster takes them). */
+export function docFleetReleases(projectDir = PROJECT_DIR): ShownObject[] {
+  return docFiles(projectDir).flatMap((doc) =>
+    fencedBlocks(readFileSync(path.join(projectDir, doc), 'utf8'))
+      .filter((block) => block.language === 'yaml' || block.language === 'yml')
+      .flatMap((block) =>
+        (loadAllYaml(block.text) as unknown[])
+          .filter((document): document is ShownObject['object'] => typeof document === 'object' && !!document)
+          .filter((object) => object.kind === 'FleetRelease')
+          .map((object) => ({ where: `${doc}:${block.line}`, what: 'FleetRelease', object })),
+      ),
+  );
+}
+
 export function docSiirtoObjects(projectDir = PROJECT_DIR): ShownObject[] {
   const shown = docFiles(projectDir).flatMap((doc) =>
     fencedBlocks(readFileSync(path.join(projectDir, doc), 'utf8'))
@@ -152,8 +166,11 @@ export function docSiirtoObjects(projectDir = PROJECT_DIR): ShownObject[] {
           .map((object) => ({ where: `${doc}:${block.line}`, object })),
       ),
   );
+  // A FleetRelease is a file `siirto fleet apply` reads, not an object of the cluster: see docFleetReleases.
   const isSiirto = ({ object }: { object: ShownObject['object'] }) =>
-    typeof object.apiVersion === 'string' && object.apiVersion.startsWith('siirto.dev/');
+    typeof object.apiVersion === 'string' &&
+    object.apiVersion.startsWith('siirto.dev/') &&
+    object.kind !== 'FleetRelease';
   const rollout = shown.find((document) => isSiirto(document) && document.object.kind === 'Rollout')?.object;
   return shown.flatMap(({ where, object }, index): ShownObject[] => {
     if (isSiirto({ object })) return [{ where, what: String(object.kind), object }];

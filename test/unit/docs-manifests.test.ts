@@ -1,6 +1,7 @@
 import { AnalysisTemplateSchema } from '../../schemas/analysis';
 import { RolloutSpecSchema } from '../../schemas/rollout';
-import { docSiirtoObjects } from '../docs/doc-blocks';
+import { FleetReleaseSchema } from '../../schemas/fleet-release';
+import { docFleetReleases, docSiirtoObjects } from '../docs/doc-blocks';
 
 /**
  * The Siirto objects the docs show, against Siirto's own schemas. The stack test
@@ -28,6 +29,18 @@ describe('the Siirto objects the docs show', () => {
       return result.success
         ? []
         : result.error.issues.map((issue) => `${where} ${what}: ${issue.path.join('.')}: ${issue.message}`);
+    });
+    expect(invalid).toEqual([]);
+  });
+
+  it('include fleet release files Siirto reads as they are written', () => {
+    const releases = docFleetReleases();
+    expect(releases.map(({ where }) => where.split(':')[0])).toContain('docs/fleet.md');
+    const invalid = releases.flatMap(({ where, object }) => {
+      const result = FleetReleaseSchema.safeParse(object);
+      return result.success
+        ? []
+        : result.error.issues.map((issue) => `${where}: ${issue.path.join('.')}: ${issue.message}`);
     });
     expect(invalid).toEqual([]);
   });
