@@ -107,3 +107,61 @@ export function completedActivity(history: History, activityType: string): numbe
     (event) => Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === scheduledId,
   );
 }
+
+/** When the server recorded an activity's scheduling, its start on a worker and its completion. */
+export interface ActivityTimes {
+  scheduled: number;
+  started: number;
+  completed: number;
+}
+
+/** The first activity of `activityType` scheduled after event `afterEventId`, by the server's clock. */
+export function activityTimes(
+  history: History,
+  activityType: string,
+  afterEventId = 0,
+): ActivityTimes | undefined {
+  const events = history.events ?? [];
+  const scheduled = events.find(
+    (event) =>
+      Number(event.eventId) > afterEventId &&
+      event.activityTaskScheduledEventAttributes?.activityType?.name === activityType,
+  );
+  if (!scheduled) return undefined;
+  const id = Number(scheduled.eventId);
+  const started = events.find(
+    (event) => Number(event.activityTaskStartedEventAttributes?.scheduledEventId ?? -1) === id,
+  );
+  const completed = events.find(
+    (event) => Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === id,
+  );
+  if (!started || !completed) return undefined;
+  return {
+    scheduled: tsToMs(scheduled.eventTime),
+    started: tsToMs(started.eventTime),
+    completed: tsToMs(completed.eventTime),
+  };
+}
+
+/** The first workflow task scheduled after event `afterEventId`: when it was scheduled, picked up and done. */
+export function workflowTaskTimes(history: History, afterEventId = 0): ActivityTimes | undefined {
+  const events = history.events ?? [];
+  const index = events.findIndex(
+    (event) => Number(event.eventId) > afterEventId && !!event.workflowTaskScheduledEventAttributes,
+  );
+  const scheduled = events[index];
+  const started = events.slice(index + 1).find((event) => !!event.workflowTaskStartedEventAttributes);
+  const completed = events.slice(index + 1).find((event) => !!event.workflowTaskCompletedEventAttributes);
+  if (index < 0 || !scheduled || !started || !completed) return undefined;
+  return {
+    scheduled: tsToMs(scheduled.eventTime),
+    started: tsToMs(started.eventTime),
+    completed: tsToMs(completed.eventTime),
+  };
+}
+
+/** The id of the first event that matches, or undefined. */
+export function eventIdOf(history: History, accept: (event: HistoryEvent) => boolean): number | undefined {
+  const event = history.events?.find(accept);
+  return event ? Number(event.eventId) : undefined;
+}
