@@ -58,6 +58,8 @@ export const BILLED_EVENTS = new Set([
 export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
   loadStackEnvironment();
+  // Another Temporal server than the stack's (one started with other dynamic config, to compare).
+  if (process.env.BENCH_TEMPORAL_ADDRESS) process.env.TEMPORAL_ADDRESS = process.env.BENCH_TEMPORAL_ADDRESS;
   await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
   const suffix = randomBytes(3).toString('hex');
   const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
