@@ -67,7 +67,13 @@ export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30', ...environment });
   const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
   const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
-  await Promise.all([worker.start(), bridge.start()]);
+  try {
+    await Promise.all([worker.start(), bridge.start()]);
+  } catch (error) {
+    // One that started (or starts late) must not outlive the benchmark that failed to start both.
+    await Promise.all([worker.stop(), bridge.stop()]);
+    throw error;
+  }
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(stack.kubeconfig);
   return {
