@@ -84,7 +84,14 @@ export async function ensureReplicaSet(
   kube: KubeClients,
   input: { rollout: RolloutRef; revision: number; templateHash: string; replicas: number },
 ): Promise<ReplicaSetSummary> {
-  const rollout = await readRollout(kube, input.rollout);
+  // Both read at once: the call that creates a revision's ReplicaSet, which a new revision waits for,
+  // makes one round trip to the apiserver before its write instead of two.
+  const [rolloutRead, replicaSetRead] = await Promise.allSettled([
+    readRollout(kube, input.rollout),
+    readOwnedReplicaSet(kube, input.rollout, input.templateHash),
+  ]);
+  if (rolloutRead.status === 'rejected') throw rolloutRead.reason;
+  const rollout = rolloutRead.value;
   const currentHash = podTemplateHash(rollout.spec.template);
   if (currentHash !== input.templateHash) {
     throw ApplicationFailure.nonRetryable(
@@ -93,14 +100,19 @@ export async function ensureReplicaSet(
       FailureType.RevisionSuperseded,
     );
   }
+  if (replicaSetRead.status === 'rejected') throw replicaSetRead.reason;
   // Most calls scale a ReplicaSet an earlier step made; only the first creates it.
-  const existing = await scaleOwnedReplicaSet(
-    kube,
-    input.rollout,
-    input.templateHash,
-    input.replicas,
-    input.revision,
-  );
+  const found = replicaSetRead.value;
+  const existing =
+    found &&
+    (await scaleOwnedReplicaSet(
+      kube,
+      input.rollout,
+      input.templateHash,
+      input.replicas,
+      input.revision,
+      found,
+    ));
   if (existing) return summarizeReplicaSet(existing);
 
   const { namespace } = input.rollout;
@@ -185,9 +197,13 @@ async function scaleOwnedReplicaSet(
   templateHash: string,
   replicas: number,
   revision?: number,
+  /** The ReplicaSet as just read, for the first attempt; a conflict reads it again. */
+  alreadyRead?: k8s.V1ReplicaSet,
 ): Promise<k8s.V1ReplicaSet | undefined> {
+  let read = alreadyRead;
   return retryOnConflict(async () => {
-    const replicaSet = await readOwnedReplicaSet(kube, rollout, templateHash);
+    const replicaSet = read ?? (await readOwnedReplicaSet(kube, rollout, templateHash));
+    read = undefined;
     return replicaSet && (await scaleExisting(kube, replicaSet, replicas, revision));
   });
 }

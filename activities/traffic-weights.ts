@@ -29,8 +29,18 @@ export async function setTrafficWeights(
     );
   }
   const serving = servingRouters(routers, change);
-  if (availableCanary) await requireAvailableCanary(kube, change, availableCanary);
-  for (const router of serving) await router.setWeights(change);
+  // The routes are read while the canary is checked, one round trip less before the write; no route
+  // is written before the check has passed.
+  const checked = availableCanary && requireAvailableCanary(kube, change, availableCanary);
+  checked?.catch(() => undefined);
+  try {
+    for (const router of serving) await router.setWeights(change, checked);
+  } catch (error) {
+    // The check's own failure (CanaryNotAvailable) is the one to report, not a router's word on it.
+    await checked;
+    throw error;
+  }
+  await checked;
 }
 
 async function requireAvailableCanary(

@@ -58,6 +58,8 @@ export const BILLED_EVENTS = new Set([
 export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
   loadStackEnvironment();
+  // Another Temporal server than the stack's (one started with other dynamic config, to compare).
+  if (process.env.BENCH_TEMPORAL_ADDRESS) process.env.TEMPORAL_ADDRESS = process.env.BENCH_TEMPORAL_ADDRESS;
   await runOrThrow('kubectl', ['apply', '--server-side', '--force-conflicts', '-f', 'deploy/crds/']);
   const suffix = randomBytes(3).toString('hex');
   const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
@@ -65,7 +67,13 @@ export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30', ...environment });
   const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
   const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
-  await Promise.all([worker.start(), bridge.start()]);
+  try {
+    await Promise.all([worker.start(), bridge.start()]);
+  } catch (error) {
+    // One that started (or starts late) must not outlive the benchmark that failed to start both.
+    await Promise.all([worker.stop(), bridge.stop()]);
+    throw error;
+  }
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(stack.kubeconfig);
   return {
@@ -106,4 +114,62 @@ export function completedActivity(history: History, activityType: string): numbe
     history,
     (event) => Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === scheduledId,
   );
+}
+
+/** When the server recorded an activity's scheduling, its start on a worker and its completion. */
+export interface ActivityTimes {
+  scheduled: number;
+  started: number;
+  completed: number;
+}
+
+/** The first activity of `activityType` scheduled after event `afterEventId`, by the server's clock. */
+export function activityTimes(
+  history: History,
+  activityType: string,
+  afterEventId = 0,
+): ActivityTimes | undefined {
+  const events = history.events ?? [];
+  const scheduled = events.find(
+    (event) =>
+      Number(event.eventId) > afterEventId &&
+      event.activityTaskScheduledEventAttributes?.activityType?.name === activityType,
+  );
+  if (!scheduled) return undefined;
+  const id = Number(scheduled.eventId);
+  const started = events.find(
+    (event) => Number(event.activityTaskStartedEventAttributes?.scheduledEventId ?? -1) === id,
+  );
+  const completed = events.find(
+    (event) => Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === id,
+  );
+  if (!started || !completed) return undefined;
+  return {
+    scheduled: tsToMs(scheduled.eventTime),
+    started: tsToMs(started.eventTime),
+    completed: tsToMs(completed.eventTime),
+  };
+}
+
+/** The first workflow task scheduled after event `afterEventId`: when it was scheduled, picked up and done. */
+export function workflowTaskTimes(history: History, afterEventId = 0): ActivityTimes | undefined {
+  const events = history.events ?? [];
+  const index = events.findIndex(
+    (event) => Number(event.eventId) > afterEventId && !!event.workflowTaskScheduledEventAttributes,
+  );
+  const scheduled = events[index];
+  const started = events.slice(index + 1).find((event) => !!event.workflowTaskStartedEventAttributes);
+  const completed = events.slice(index + 1).find((event) => !!event.workflowTaskCompletedEventAttributes);
+  if (index < 0 || !scheduled || !started || !completed) return undefined;
+  return {
+    scheduled: tsToMs(scheduled.eventTime),
+    started: tsToMs(started.eventTime),
+    completed: tsToMs(completed.eventTime),
+  };
+}
+
+/** The id of the first event that matches, or undefined. */
+export function eventIdOf(history: History, accept: (event: HistoryEvent) => boolean): number | undefined {
+  const event = history.events?.find(accept);
+  return event ? Number(event.eventId) : undefined;
 }

@@ -16,13 +16,16 @@ import { stack } from '../test/harness/stack';
 import { historyOf } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
 import {
+  activityTimes,
   BILLED_EVENTS,
   completedActivity,
+  eventIdOf,
   firstEvent,
   now,
   recordedEvent,
   report,
   siirtoOnTheStack,
+  workflowTaskTimes,
 } from './bench-support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
     const promoteRecordedToWeight: number[] = [];
     const firstBridge: number[] = [];
     const firstWorkflow: number[] = [];
+    const hops = new Map<string, number[]>();
     for (let run = 0; run < RUNS; run++) {
       const revision = (await see.rolloutStatus(app)).revision ?? 0;
       const created = await firstEvent<k8s.V1ReplicaSet>(
@@ -104,6 +108,24 @@ async function main(): Promise<void> {
         firstBridge.push(started - storedAt);
         firstWorkflow.push(written - started);
       }
+      splitFirstWrite(hops, 'run before closed', history, 0);
+      const signalId = eventIdOf(
+        history,
+        (event) => event.workflowExecutionSignaledEventAttributes?.signalName === promoteSignal.name,
+      );
+      const promoteTask = signalId === undefined ? undefined : workflowTaskTimes(history, signalId);
+      const routeWrite =
+        signalId === undefined ? undefined : activityTimes(history, 'setTrafficWeights', signalId);
+      if (signalled !== undefined && promoteTask && routeWrite) {
+        hop(hops, 'promote: signal recorded → workflow task started', promoteTask.started - signalled);
+        hop(hops, 'promote: workflow task started → completed', promoteTask.completed - promoteTask.started);
+        hop(
+          hops,
+          'promote: route write scheduled → started (dispatch)',
+          routeWrite.started - routeWrite.scheduled,
+        );
+        hop(hops, 'promote: route write started → weight seen by a watch', weightSeen - routeWrite.started);
+      }
       await handle.signal(promoteSignal, { full: true });
       await handle.result();
     }
@@ -112,6 +134,7 @@ async function main(): Promise<void> {
     report('  run started → canary ReplicaSet written (workflow)', firstWorkflow, 50);
     report('promote signal sent → HTTPRoute weight changed', promoteToWeight, 50);
     report('promote signal recorded → HTTPRoute weight changed', promoteRecordedToWeight, 50);
+    for (const [label, values] of hops) report(`  ${label}`, values, 50);
 
     await backToBack(namespace, app, kubeConfig, client, see);
     if (ONLY_REACTION) return;
@@ -250,6 +273,7 @@ async function backToBack(
   const handoff: number[] = [];
   const firstWrite: number[] = [];
   const afterStandDown: number[] = [];
+  const hops = new Map<string, number[]>();
   for (const run of runs) {
     const history = await client.workflow.getHandle(run.workflowId).fetchHistory();
     const started = recordedEvent(history, (event) => !!event.workflowExecutionStartedEventAttributes);
@@ -262,11 +286,47 @@ async function backToBack(
     handoff.push(handedOver - started);
     firstWrite.push(written - handedOver);
     if (closed !== undefined) afterStandDown.push(handedOver - closed);
+    const handoffScheduled = eventIdOf(
+      history,
+      (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'waitForWorkflowToClose',
+    );
+    const handoffDone = eventIdOf(
+      history,
+      (event) =>
+        Number(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === handoffScheduled,
+    );
+    splitFirstWrite(hops, 'back to back, after the handoff', history, handoffDone ?? 0);
   }
   report('  back to back: template stored → run started (bridge)', bridge, 50);
   report('  back to back: run started → predecessor handed over', handoff, 50);
   report('  back to back: handed over → canary ReplicaSet written', firstWrite, 50);
   report('  back to back: predecessor closed → handed over (negative: before it closed)', afterStandDown, 50);
+  for (const [label, values] of hops) report(`  ${label}`, values, 50);
+}
+
+function hop(hops: Map<string, number[]>, label: string, milliseconds: number): void {
+  hops.set(label, [...(hops.get(label) ?? []), milliseconds]);
+}
+
+/**
+ * Where the time to the first ReplicaSet write goes after event `afterEventId` (the run's start, or
+ * the handoff's completion): the workflow task's dispatch to the worker and its run, then the write's
+ * dispatch (what eager activity execution would save) and its run.
+ */
+function splitFirstWrite(
+  hops: Map<string, number[]>,
+  label: string,
+  history: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>,
+  afterEventId: number,
+): void {
+  const task = workflowTaskTimes(history, afterEventId);
+  const write = activityTimes(history, 'ensureReplicaSet', afterEventId);
+  if (!task || !write) return;
+  hop(hops, `${label}: workflow task scheduled → started (dispatch)`, task.started - task.scheduled);
+  hop(hops, `${label}: workflow task started → completed`, task.completed - task.started);
+  hop(hops, `${label}: task completed → ReplicaSet write scheduled`, write.scheduled - task.completed);
+  hop(hops, `${label}: ReplicaSet write scheduled → started (dispatch)`, write.started - write.scheduled);
+  hop(hops, `${label}: ReplicaSet write started → completed`, write.completed - write.started);
 }
 
 main().catch((error: unknown) => {

@@ -138,10 +138,13 @@ dynamicConfigClient:
   pollInterval: 10s
 EOF
   # The dev server's raised visibility limit, which the tests' listing of workflows by search attribute
-  # needs; every other setting keeps the server's production default.
+  # needs, and eager activity execution, as stack/up.sh gives the dev server; every other setting keeps
+  # the server's production default.
   cat >"$TEMPORAL_POSTGRES_CONFIG_DIR/dynamicconfig.yaml" <<EOF
 frontend.namespaceRPS.visibility:
   - value: 100
+system.enableActivityEagerExecution:
+  - value: true
 EOF
 }
 

@@ -182,8 +182,11 @@ launch_temporal() {
   mkdir -p "$STATE_DIR/data/temporal"
   local attributes=() attribute
   for attribute in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do attributes+=(--search-attribute "$attribute"); done
+  # Eager activity execution (off in the server by default): an activity scheduled by a workflow task
+  # comes back to the worker with the task's completion instead of through matching.
   launch temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" temporal server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
     --ui-port "$TEMPORAL_UI_PORT" --db-filename "$STATE_DIR/data/temporal/temporal.db" \
+    --dynamic-config-value system.enableActivityEagerExecution=true \
     "${attributes[@]}" --log-level warn || true
 }
 

@@ -198,7 +198,14 @@ async function editRoute(
     edit,
     action,
     missingIsDone = false,
-  }: { edit: (route: HttpRoute) => HttpRoute; action: string; missingIsDone?: boolean },
+    beforeWrite,
+  }: {
+    edit: (route: HttpRoute) => HttpRoute;
+    action: string;
+    missingIsDone?: boolean;
+    /** Read the route meanwhile; write it only once this has resolved. */
+    beforeWrite?: Promise<void>;
+  },
 ): Promise<void> {
   const described = `HTTPRoute ${target.rollout.namespace}/${name}`;
   await retryOnConflict(async () => {
@@ -212,6 +219,7 @@ async function editRoute(
         FailureType.TrafficRouteMissing,
       );
     }
+    await beforeWrite;
     const updated = edit(route);
     // Writing an unchanged route would only churn its resourceVersion and wake its controllers.
     if (isDeepStrictEqual(updated, route)) return;
@@ -353,7 +361,7 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
       );
       return [...httpRouteProblems(target, routes), ...mirrorProblems.sort()];
     },
-    setWeights(change) {
+    setWeights(change, checked) {
       const action =
         `setting weights ${change.stableService}=${change.weights.stable} ` +
         `${change.canaryService}=${change.weights.canary}`;
@@ -363,6 +371,7 @@ export function gatewayApiRouter(kube: KubeClients): TrafficRouter {
           editRoute(kube, change, name, {
             edit: (route) => withBackendWeights(route, withBaseline(change)),
             action,
+            ...(checked ? { beforeWrite: checked } : {}),
           }),
         // Back to stable, every route that can be moved is, whatever became of the others.
         change.weights.canary === 0,

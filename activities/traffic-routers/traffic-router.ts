@@ -85,8 +85,11 @@ export interface TrafficRouter {
     mirrorSteps?: readonly string[],
     headerSteps?: readonly HeaderRouteStep[],
   ): Promise<string[]>;
-  /** Sets the weights; idempotent, and leaves everything else on the routing objects as it is. */
-  setWeights(change: TrafficWeightChange): Promise<void>;
+  /**
+   * Sets the weights; idempotent, and leaves everything else on the routing objects as it is. No
+   * object is written before `checked` has settled (its reads may go ahead), and none once it rejects.
+   */
+  setWeights(change: TrafficWeightChange, checked?: Promise<void>): Promise<void>;
   /** The weights each routing object carries now. */
   readWeights(target: RoutingTarget): Promise<RoutedWeights[]>;
   /**

@@ -1,14 +1,27 @@
 import type { Client } from '@temporalio/client';
 import { POD_TEMPLATE_HASH_LABEL, PROMOTE_ANNOTATION } from '../../kubernetes/labels';
-import { statusQuery } from '../../workflows/rollout-api';
+import { promoteSignal, statusQuery } from '../../workflows/rollout-api';
 import { runOrThrow } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { observer } from '../harness/observe';
-import { annotateRollout, kubectlApply, rolloutManifest, setImage } from '../harness/rollout-fixtures';
+import {
+  annotateRollout,
+  kubectlApply,
+  patchRolloutSpec,
+  rolloutManifest,
+  setImage,
+} from '../harness/rollout-fixtures';
 import { SiirtoProcess, siirtoBridge, siirtoWorker } from '../harness/siirto-processes';
 import { itWithTctl, stack } from '../harness/stack';
-import { activitySummaries, recordHistoryFixture, temporalClient, timerSummaries } from '../harness/temporal';
+import {
+  activitySummaries,
+  eventSummary,
+  historyOf,
+  recordHistoryFixture,
+  temporalClient,
+  timerSummaries,
+} from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 
 const app = 'checkout';
@@ -234,5 +247,54 @@ spec:
       return !(PROMOTE_ANNOTATION in found) && found;
     });
     expect(annotations).not.toHaveProperty(PROMOTE_ANNOTATION);
+  });
+
+  it("writes a new revision's canary ReplicaSet first, and a promote's route before its status", async () => {
+    // 20% and 30% of 3 replicas are one canary pod each: the promote to 30% needs no new pods.
+    await patchRolloutSpec(namespace, app, {
+      strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 30 }, { pause: {} }] } },
+    });
+    await setImage(namespace, app, `registry.example/${app}:5`);
+    const paused = await waitFor('r5 to pause at 20%', async () => {
+      const current = await see.rolloutStatus(app);
+      return (
+        current.revision === 5 && current.phase === 'Paused' && current.currentStepIndex === 1 && current
+      );
+    });
+    const handle = client.workflow.getHandle(paused.workflowId!);
+    await handle.signal(promoteSignal, {});
+    const at30 = await waitFor('r5 to pause at 30%', async () => {
+      const current = await see.rolloutStatus(app);
+      return (
+        current.revision === 5 && current.phase === 'Paused' && current.currentStepIndex === 3 && current
+      );
+    });
+    expect(at30.weights).toEqual({ stable: 70, canary: 30 });
+    expect(await see.routeWeights(app)).toMatchObject({ [`${app}-stable`]: 70, [`${app}-canary`]: 30 });
+    expect(await see.readyPods(paused.currentTemplateHash!)).toBe(1);
+
+    const events = await historyOf(handle.workflowId);
+    const scheduled = (from: number) =>
+      events
+        .slice(from)
+        .filter((event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
+        .map(eventSummary);
+    // The run's first command to the cluster is the canary's ReplicaSet; its status follows it.
+    expect(scheduled(0)[0]).toBe('scale canary to 1 pods');
+    // The promote's first activity moves the weights; the status that says so comes after it.
+    const promoted = events.findIndex(
+      (event) => event.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED',
+    );
+    const afterPromote = scheduled(promoted);
+    expect(afterPromote[0]).toBe('set weight 30%');
+    expect(afterPromote).toContain('status Progressing: step 3/4: 30%');
+
+    await handle.signal(promoteSignal, { full: true });
+    await waitFor('r5 to become Healthy', async () => {
+      const current = await see.rolloutStatus(app);
+      return current.revision === 5 && current.phase === 'Healthy';
+    });
+    await handle.result();
+    await recordHistoryFixture('canary-promoted-route-first', handle);
   });
 });

@@ -49,6 +49,7 @@ const SCENARIOS = [
   'canary-promoted-by-temporal-cli',
   'canary-promoted-during-a-hold',
   'canary-promoted-past-a-background-hold',
+  'canary-promoted-route-first',
   'canary-promotion-onto-edited-route',
   'canary-promotion-starved-then-aborted',
   'canary-resized-while-paused',

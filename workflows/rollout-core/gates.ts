@@ -242,7 +242,15 @@ export class Gates {
 
   // --- pauses ---------------------------------------------------------------------------------------
   /** `resumed`: the run before this one continued as new in this pause; its state says the rest. */
-  async pause(step: { duration?: string | number }, resumed = false): Promise<void> {
+  /**
+   * `writtenByNextStep` says, as the pause ends, whether the step after it writes the status itself
+   * right after its own cluster write: the end of the pause then leaves the status to it.
+   */
+  async pause(
+    step: { duration?: string | number },
+    resumed = false,
+    writtenByNextStep?: () => boolean,
+  ): Promise<void> {
     const { state } = this.run;
     const milliseconds = step.duration === undefined ? undefined : parsePauseDuration(step.duration);
     if (step.duration !== undefined && milliseconds === undefined) {
@@ -282,7 +290,10 @@ export class Gates {
     // An analysis that began holding during the pause goes on holding after it.
     const [hold] = this.holds.values();
     if (hold !== undefined) this.rolloutLog.enterPhase('Paused', hold);
-    else this.rolloutLog.enterPhase('Progressing', `${this.run.currentStep()}: pause over`);
+    else {
+      const publish = !(writtenByNextStep?.() ?? false);
+      this.rolloutLog.enterPhase('Progressing', `${this.run.currentStep()}: pause over`, undefined, publish);
+    }
   }
 
   // --- interruptions --------------------------------------------------------------------------------

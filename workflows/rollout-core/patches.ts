@@ -124,3 +124,15 @@ export const AB_EXPERIMENT_CONTINUE_AS_NEW = 'ab-experiment-continue-as-new';
  * Rollout's background analysis has a judge.
  */
 export const BACKGROUND_JUDGE = 'background-judge';
+
+/**
+ * Patch ID: a canary's first step that sets a weight has its ReplicaSet written first, alone, as the
+ * run starts; the status, its Event, the CDEvent and the Services follow it rather than compete with it.
+ */
+export const CANARY_REPLICASET_FIRST = 'canary-replicaset-first';
+
+/**
+ * Patch ID: a promote from a pause to a weight the canary's pods already serve writes the route first,
+ * alone; the status that says so follows the write rather than compete with it.
+ */
+export const ROUTE_BEFORE_STATUS = 'route-before-status';

@@ -127,13 +127,14 @@ export class RolloutLog {
     this.onAnnounce?.(kind);
   }
 
-  enterPhase(phase: RolloutPhase, message: string, eventReason?: string): void {
+  /** `publish` is off where a status write follows at once from what the run does next. */
+  enterPhase(phase: RolloutPhase, message: string, eventReason?: string, publish = true): void {
     const { state } = this.run;
     state.phase = phase;
     state.message = message;
     upsertSearchAttributes([{ key: RolloutPhaseKey, value: phase }]);
     this.showDetails();
-    this.publishStatus(eventReason);
+    if (publish) this.publishStatus(eventReason);
     this.onPhase?.(phase, message);
   }
 

@@ -12,6 +12,7 @@ import { cluster, guards, readiness } from '../rollout-core/activity-options';
 import { failureMessage, failureType, falseIfCanaryNotAvailable } from '../rollout-core/failures';
 import type { Interruption } from '../rollout-core/gates';
 import {
+  CANARY_REPLICASET_FIRST,
   CANARY_SCALE_STEPS,
   DELAYED_SCALE_DOWN,
   EXTERNAL_WEIGHT_STEPS,
@@ -21,6 +22,7 @@ import {
   MANAGED_ROUTE_STEPS,
   PROMPT_ABORT,
   RESIZE_WITHOUT_REVISION,
+  ROUTE_BEFORE_STATUS,
   ROUTE_WRITE_CHECKS_CANARY,
   SAFE_RETURN_TO_STABLE,
   SUPERSEDED_BEFORE_START,
@@ -112,6 +114,11 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   let canaryScale: number | undefined;
   /** The traffic share the canary's pods are sized for: 100 once it is filled to become stable. */
   let canaryShare = 0;
+  /**
+   * Canary pods asked for as the run started, ahead of its first step (which then only waits for
+   * them); undefined once that step has taken them up.
+   */
+  let askedAhead: number | undefined;
   /** True while the steps scale the canary and wait for it: they size it to a resize themselves. */
   let canaryScaling = false;
   /** True while a resize scales the canary between steps: the next step waits for it. */
@@ -149,7 +156,10 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
       for (;;) {
         const seen = resizes.asked;
         const canaryReplicas = canaryPodsFor(share);
-        if (canaryReplicas !== canaryScale) {
+        if (canaryReplicas !== canaryScale && canaryReplicas === askedAhead) {
+          // Asked for as the run started: what is left is the wait for them.
+          canaryScale = canaryReplicas;
+        } else if (canaryReplicas !== canaryScale) {
           // The guard stands down while the canary is scaled, and guards its traffic during the wait.
           const release = guard ? await guard.standDown() : undefined;
           try {
@@ -162,6 +172,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
             release?.();
           }
         }
+        askedAhead = undefined;
         const wait = () => waitForCanaryPods(canaryReplicas, `wait for ${canaryReplicas} canary pods Ready`);
         if (!resizable) return void (await wait());
         if (await waitUnlessResized(seen, wait)) return;
@@ -268,7 +279,7 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
   }
 
   /** Pods before traffic on the way up, traffic before pods on the way down: nothing unready is served. */
-  async function setWeight(weight: number): Promise<void> {
+  async function setWeight(weight: number, statusAfterRoute = false): Promise<void> {
     if (byReplicas) return setWeightByReplicas(weight);
     const canaryReplicas = canaryPodsFor(weight);
     const weights = { stable: 100 - weight, canary: weight };
@@ -284,6 +295,8 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           replicas: canaryReplicas,
         }).then(() => true, falseIfCanaryNotAvailable));
       if (!checkedByTheWrite) {
+        // The pods are not all Ready after all: the status says what the step waits for.
+        if (statusAfterRoute) rolloutLog.publishStatus();
         await scaleCanaryAndWait(weight);
         await routeTraffic(weights, `set weight ${weight}%`);
       }
@@ -422,17 +435,19 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
 
   // --- the steps ------------------------------------------------------------------------------------
   async function runStep(step: CanaryStep, resumedInPause = false): Promise<void> {
-    // A pause says so itself at once; the others may wait on pods or measurements first.
+    // A pause says so itself at once; the others may wait on pods or measurements first. A weight
+    // the canary's pods are there for is written at once, and the status after it says so.
+    const routeFirst = writesRouteFirst(step);
     if (!step.pause) {
       state.message = `${run.currentStep()}: ${describeStep(step)}`;
       rolloutLog.showDetails();
-      rolloutLog.publishStatus();
+      if (!routeFirst) rolloutLog.publishStatus();
     }
-    if (step.setWeight !== undefined) await setWeight(step.setWeight);
+    if (step.setWeight !== undefined) await setWeight(step.setWeight, routeFirst);
     else if (step.setHeaderRoute || step.setMirrorRoute) await setManagedRoute(step);
     else if (step.setCanaryScale) await setCanaryScale(step.setCanaryScale);
     else if (step.pause?.external && patched(EXTERNAL_WEIGHT_STEPS)) await externalWeights.runStep(setWeight);
-    else if (step.pause) await gates.pause(step.pause, resumedInPause);
+    else if (step.pause) await gates.pause(step.pause, resumedInPause, () => nextStepWritesRouteFirst());
     else if (step.analysis?.judge && patched(JUDGE_AGAINST_BASELINE)) {
       await judgeAgainstBaseline({
         run,
@@ -450,6 +465,28 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
     }
   }
 
+  /**
+   * True when `step` moves the weight up to what the canary's pods are already there for, with nothing
+   * to ask first (a webhook): its route write goes out alone, and the status follows it.
+   */
+  function writesRouteFirst(step: CanaryStep | undefined): boolean {
+    const weight = step?.setWeight;
+    return (
+      weight !== undefined &&
+      !byReplicas &&
+      !webhooks.any &&
+      weight >= state.weights.canary &&
+      canaryScale !== undefined &&
+      canaryPodsFor(weight) === canaryScale &&
+      patched(ROUTE_BEFORE_STATUS)
+    );
+  }
+
+  /** As a pause ends: whether the step after it writes the status itself, right after the route. */
+  function nextStepWritesRouteFirst(): boolean {
+    return !gates.promotion?.full && writesRouteFirst(steps[state.currentStepIndex + 1]);
+  }
+
   /** Runs the remaining steps; returns what interrupted them, or undefined when they all ran. */
   async function runSteps(): Promise<Interruption | undefined> {
     const guarded = patched(GUARD_CANARY_TRAFFIC);
@@ -465,6 +502,17 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
           rolloutLog.showDetails();
           if (resumed.background) analyses.resumeBackground(resumed.background);
         } else {
+          // The canary's pods are what a new revision waits for longest: asked for before anything
+          // else, so the worker and the apiserver do nothing else meanwhile.
+          const firstPods = podsOfFirstWeight();
+          askedAhead = undefined;
+          if (firstPods !== undefined && patched(CANARY_REPLICASET_FIRST)) {
+            await cluster.ensureReplicaSet.executeWithOptions(
+              { summary: `scale canary to ${firstPods} pods` },
+              [{ rollout, revision, templateHash, replicas: firstPods }],
+            );
+            askedAhead = firstPods;
+          }
           rolloutLog.enterPhase('Progressing', run.currentStep(), EventReason.RolloutStarted);
           rolloutLog.announce('deployed');
           // The Services are pointed while the first canary pods start; traffic waits for both.
@@ -514,6 +562,17 @@ export async function canaryRollout(input: CanaryRolloutInput): Promise<RolloutS
         await CancellationScope.nonCancellable(() => judge.cleanedUp);
       }
     }
+  }
+
+  /**
+   * The canary's pods the steps ask for first, when they start with a setWeight through a router and
+   * nothing (a confirm-rollout webhook) must be asked before; undefined otherwise.
+   */
+  function podsOfFirstWeight(): number | undefined {
+    const weight = steps[state.currentStepIndex]?.setWeight;
+    if (weight === undefined || byReplicas || webhooks.any || (canaryScale ?? 0) > 0) return undefined;
+    const pods = canaryPodsFor(weight);
+    return pods > 0 ? pods : undefined;
   }
 
   async function fillCanary(): Promise<void> {

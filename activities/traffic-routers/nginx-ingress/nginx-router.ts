@@ -231,7 +231,8 @@ export function nginxIngressRouter(kube: KubeClients): TrafficRouter {
       return problems.sort();
     },
 
-    setWeights(change) {
+    async setWeights(change, checked) {
+      await checked;
       const action = `setting canary-weight ${change.weights.canary}`;
       // Back to stable, every canary that can be moved is, whatever became of the others.
       return forEachCanary(change, { weight: change.weights.canary }, action, change.weights.canary === 0);
