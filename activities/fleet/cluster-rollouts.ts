@@ -59,6 +59,32 @@ async function readRollout(kube: KubeClients, target: RolloutAddress): Promise<F
   }
 }
 
+/**
+ * Writes a Rollout's pod template (and whatever else `also` changes) as one JSON patch, refused if
+ * someone wrote the Rollout since it was read: the activity's retry reads it again.
+ */
+async function writeTemplate(
+  kube: KubeClients,
+  target: RolloutAddress,
+  rollout: FleetRollout,
+  template: unknown,
+  ...also: object[]
+): Promise<void> {
+  await kube.custom.patchNamespacedCustomObject(
+    {
+      ...rolloutType,
+      namespace: target.namespace,
+      name: target.name,
+      body: [
+        { op: 'test', path: '/metadata/resourceVersion', value: rollout.metadata.resourceVersion },
+        { op: 'replace', path: '/spec/template', value: template },
+        ...also,
+      ],
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+  );
+}
+
 /** What the fleet reports of a Rollout's revision of `templateHash`. */
 export function followedRollout(rollout: FleetRollout, templateHash: string): FollowedRollout {
   const status = rollout.status ?? {};
@@ -137,28 +163,15 @@ export function createClusterRolloutActivities(
           unchanged,
         };
       }
-      await kube.custom.patchNamespacedCustomObject(
-        {
-          ...rolloutType,
-          namespace: target.namespace,
-          name: target.name,
-          body: [
-            // Refused if someone wrote the Rollout since it was read: the retry reads it again.
-            { op: 'test', path: '/metadata/resourceVersion', value: rollout.metadata.resourceVersion },
-            { op: 'replace', path: '/spec/template', value: changed },
-            {
-              op: 'add',
-              path: '/metadata/annotations',
-              value: {
-                ...annotations,
-                [FLEET_RELEASE_ANNOTATION]: release,
-                [FLEET_PREVIOUS_TEMPLATE_ANNOTATION]: current,
-              },
-            },
-          ],
+      await writeTemplate(kube, target, rollout, changed, {
+        op: 'add',
+        path: '/metadata/annotations',
+        value: {
+          ...annotations,
+          [FLEET_RELEASE_ANNOTATION]: release,
+          [FLEET_PREVIOUS_TEMPLATE_ANNOTATION]: current,
         },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      );
+      });
       return { templateHash, previousTemplateHash: current, unchanged: false };
     },
 
@@ -256,18 +269,7 @@ export function createClusterRolloutActivities(
           FailureType.ReplicaSetMissing,
         );
       }
-      await kube.custom.patchNamespacedCustomObject(
-        {
-          ...rolloutType,
-          namespace: target.namespace,
-          name: target.name,
-          body: [
-            { op: 'test', path: '/metadata/resourceVersion', value: rollout.metadata.resourceVersion },
-            { op: 'replace', path: '/spec/template', value: JSON.parse(written) as unknown },
-          ],
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      );
+      await writeTemplate(kube, target, rollout, JSON.parse(written) as unknown);
       return { restored: true, message: `${addressText(target)}: template ${toTemplateHash} put back` };
     },
   };
