@@ -137,11 +137,6 @@ export interface ShownObject {
   object: Record<string, unknown> & { spec?: Record<string, unknown> };
 }
 
-/**
- * Every Siirto object in the docs' YAML blocks: whole objects (`apiVersion: siirto.dev/…`) as they
- * are, and each `strategy:` shown alone as the README's Rollout with that strategy, named after where
- * it is shown. Other YAML (kustomizations, Prometheus' configuration) is not Siirto's to check.
- */
 /** The fleet release files the docs show, for Siirto's schema to read (no cluster takes them). */
 export function docFleetReleases(projectDir = PROJECT_DIR): ShownObject[] {
   return docFiles(projectDir).flatMap((doc) =>
@@ -156,6 +151,11 @@ export function docFleetReleases(projectDir = PROJECT_DIR): ShownObject[] {
   );
 }
 
+/**
+ * Every Siirto object in the docs' YAML blocks: whole objects (`apiVersion: siirto.dev/…`) as they
+ * are, and each `strategy:` shown alone as the README's Rollout with that strategy, named after where
+ * it is shown. Other YAML (kustomizations, Prometheus' configuration) is not Siirto's to check.
+ */
 export function docSiirtoObjects(projectDir = PROJECT_DIR): ShownObject[] {
   const shown = docFiles(projectDir).flatMap((doc) =>
     fencedBlocks(readFileSync(path.join(projectDir, doc), 'utf8'))
