@@ -96,10 +96,13 @@ describe('a fleet release in two waves across three clusters', () => {
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(String(spec.app))}`),
     });
     const handle = client.workflow.getHandle(fleetWorkflowId(String(spec.app)));
+    let timer: NodeJS.Timeout | undefined;
     const ended = (await Promise.race([
       handle.result(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('release not over in 180s')), 180_000)),
-    ])) as FleetReleaseState;
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('release not over in 180s')), 180_000);
+      }),
+    ]).finally(() => clearTimeout(timer))) as FleetReleaseState;
     return { handle, ended };
   };
 
