@@ -203,18 +203,22 @@ describe('a fleet release in two waves across three clusters', () => {
     }
   });
 
-  it('takes all three clusters to the next revision with no gates, and says how long that took', async () => {
+  it('takes all three clusters to the next revision with no gates, c2 and c3 at once, and says how long that took', async () => {
     const releaseId = releaseApp('ungated');
     const { handle, ended } = await applyRelease('v3', {
       app: releaseId,
       change: { images: { app: image(3) } },
-      waves: [{ targets: [target('c1')] }, { targets: [target('c2'), target('c3')] }],
+      // maxParallel 2: c2 and c3 at once (a wave's default is one Rollout at a time).
+      waves: [{ targets: [target('c1')] }, { maxParallel: 2, targets: [target('c2'), target('c3')] }],
     });
     await expectEveryClusterAt(3, 3, ended);
     const [c1, c2, c3] = await Promise.all(
       clusters.map((cluster) => serverTimes(revisionRun(cluster.name, 3))),
     );
     for (const later of [c2, c3]) expect(later!.start).toBeGreaterThan(c1!.close);
+    // The second wave's two revisions ran at the same time.
+    expect(c3!.start).toBeLessThan(c2!.close);
+    expect(c2!.start).toBeLessThan(c3!.close);
 
     const release = await serverTimes(handle.workflowId);
     const seconds = (release.close - release.start) / 1_000;
