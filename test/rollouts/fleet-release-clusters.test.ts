@@ -1,0 +1,230 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { RolloutStatus } from '../../schemas/rollout';
+import { fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
+import { SiirtoReleaseKey } from '../../workflows/search-attributes';
+import { clusterSiirto, stackWithClusters, type StackCluster } from '../harness/clusters';
+import { run } from '../harness/commands';
+import { isolate } from '../harness/isolation';
+import { rolloutManifestWith } from '../harness/rollout-fixtures';
+import type { SiirtoProcess } from '../harness/siirto-processes';
+import { stack } from '../harness/stack';
+import { activityCompletions, historyOf, temporalClient } from '../harness/temporal';
+import { waitFor } from '../harness/wait';
+
+const SIIRTO = path.join(stack.projectDir, 'cli', 'siirto');
+const app = 'checkout';
+const image = (version: number) => `registry.example/${app}:${version}`;
+const SOAK_SECONDS = 5;
+
+interface PodJson {
+  metadata: { deletionTimestamp?: string };
+  spec: { containers: { image: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * A fleet release across three clusters of the stack (`stack:up -- --clusters=3`), each running its
+ * own Siirto (worker and bridge with SIIRTO_CLUSTER_ID=cN) against the one Temporal, each with a
+ * Rollout `<namespace>/checkout`: a canary without a traffic router (the extra clusters run no
+ * gateway) and without pauses, so the only gates are the release's. The release, started with
+ * `siirto fleet apply`, goes to c1 first, then to c2 and c3 together.
+ */
+describe('a fleet release in two waves across three clusters', () => {
+  const scope = isolate('fleet3');
+  const { namespace } = scope;
+  // The releases' workflow IDs are the apps': this file's own, so that no other run meets them.
+  const releaseApp = (label: string) => `${scope.workflowIdPrefix}-${label}`;
+  let clusters: StackCluster[] = [];
+  let client: Client;
+  const processes: SiirtoProcess[] = [];
+
+  const manifest = (version: number) =>
+    rolloutManifestWith(
+      { namespace, app, replicas: 1, image: image(version) },
+      // The old pod goes a second after the promotion, rather than the default 30.
+      { canary: { steps: [{ setWeight: 50 }, { setWeight: 100 }], scaleDownDelaySeconds: 1 } },
+    );
+  const target = (cluster: string) => `${cluster}/${namespace}/${app}`;
+  const revisionRun = (cluster: string, revision: number) => `${cluster}/${namespace}/${app}/r${revision}`;
+
+  const rolloutStatus = async (cluster: StackCluster): Promise<RolloutStatus> => {
+    const rollout = JSON.parse(
+      await cluster.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
+    ) as { status?: RolloutStatus };
+    return rollout.status ?? {};
+  };
+  /** The app's pods once they are exactly the revision's, all Ready, none going. */
+  const readyPods = (cluster: StackCluster, version: number) =>
+    waitFor(`${cluster.name}: a Ready pod of ${image(version)} and no other`, async () => {
+      const { items } = JSON.parse(
+        await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json']),
+      ) as { items: PodJson[] };
+      const ready = (pod: PodJson) =>
+        !pod.metadata.deletionTimestamp &&
+        pod.spec.containers[0]?.image === image(version) &&
+        pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return items.length === 1 && items.every(ready) && items;
+    });
+  /** When Temporal's server started and closed a workflow, in ms. */
+  const serverTimes = async (workflowId: string) => {
+    const description = await client.workflow.getHandle(workflowId).describe();
+    return {
+      status: description.status.name,
+      start: description.startTime.getTime(),
+      close: description.closeTime?.getTime() ?? Number.NaN,
+    };
+  };
+
+  /** Writes the release file and starts it as a user does, with `siirto fleet apply -f`. */
+  const applyRelease = async (releaseName: string, spec: Record<string, unknown>) => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'siirto-fleet-')), 'release.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'siirto.dev/v1alpha1',
+        kind: 'FleetRelease',
+        metadata: { name: releaseName },
+        spec,
+      }),
+    );
+    const applied = await run(SIIRTO, ['fleet', 'apply', '-f', file]);
+    expect(applied).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`started as ${fleetWorkflowId(String(spec.app))}`),
+    });
+    const handle = client.workflow.getHandle(fleetWorkflowId(String(spec.app)));
+    let timer: NodeJS.Timeout | undefined;
+    const ended = (await Promise.race([
+      handle.result(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('release not over in 180s')), 180_000);
+      }),
+    ]).finally(() => clearTimeout(timer))) as FleetReleaseState;
+    return { handle, ended };
+  };
+
+  /** Every cluster's Rollout Healthy at the revision, with its pods of the new image Ready. */
+  const expectEveryClusterAt = async (revision: number, version: number, ended: FleetReleaseState) => {
+    expect(ended.phase).toBe('Healthy');
+    for (const cluster of clusters) {
+      const status = await rolloutStatus(cluster);
+      expect(status).toMatchObject({
+        phase: 'Healthy',
+        revision,
+        workflowId: revisionRun(cluster.name, revision),
+      });
+      expect(ended.targets).toContainEqual(
+        expect.objectContaining({ cluster: cluster.name, phase: 'Healthy', revision }),
+      );
+      await readyPods(cluster, version);
+    }
+  };
+
+  beforeAll(async () => {
+    clusters = await stackWithClusters(3);
+    // The stack registers SiirtoRelease when it starts; one started before it existed gets it here.
+    const created = await run('temporal', [
+      'operator',
+      'search-attribute',
+      'create',
+      '--name',
+      SiirtoReleaseKey.name,
+      '--type',
+      'Keyword',
+    ]);
+    if (created.code !== 0 && !/already|exists/i.test(created.stderr + created.stdout))
+      throw new Error(created.stderr);
+    // isolate() made the namespace in c1; the other clusters get theirs here.
+    await Promise.all(
+      clusters.slice(1).map((cluster) => cluster.kubectl(['create', 'namespace', namespace])),
+    );
+    client = await temporalClient();
+    for (const cluster of clusters) {
+      const { worker, bridge } = clusterSiirto(scope, cluster);
+      processes.push(worker, bridge);
+    }
+    // One after another: six processes compiling Siirto's sources at once on a busy machine would
+    // each miss the time it is given to start.
+    for (const process of processes) await process.start();
+    await Promise.all(clusters.map((cluster) => cluster.kubectl(['apply', '-f', '-'], manifest(1))));
+    for (const cluster of clusters) {
+      await waitFor(
+        `${cluster.name}: r1 Healthy`,
+        async () => {
+          const status = await rolloutStatus(cluster);
+          return status.phase === 'Healthy' && status.revision === 1;
+        },
+        { timeoutMs: 90_000 },
+      );
+    }
+  }, 420_000);
+
+  afterAll(async () => {
+    await Promise.all(processes.map((process) => process.stop()));
+    await Promise.all(
+      clusters
+        .slice(1)
+        .map((cluster) =>
+          cluster.kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => ''),
+        ),
+    );
+    await client?.connection.close();
+  });
+
+  it('brings c1 to Healthy, soaks, then takes c2 and c3 to Healthy at the new revision', async () => {
+    const releaseId = releaseApp('soaked');
+    const { handle, ended } = await applyRelease('v2', {
+      app: releaseId,
+      change: { images: { app: image(2) } },
+      waves: [
+        { name: 'first', targets: [target('c1')], gates: { soak: `${SOAK_SECONDS}s` } },
+        { name: 'rest', targets: [target('c2'), target('c3')] },
+      ],
+    });
+    await expectEveryClusterAt(2, 2, ended);
+
+    // Server-side times: when the release saw c1's new revision Healthy (its follow completing, no
+    // earlier than the Rollout's Healthy), and when each cluster's revision run started and closed.
+    const history = await historyOf(handle.workflowId);
+    const [c1Followed] = activityCompletions(history, `follow ${target('c1')} to Healthy or Degraded`);
+    expect(c1Followed).toBeDefined();
+    const [c1, c2, c3] = await Promise.all(
+      clusters.map((cluster) => serverTimes(revisionRun(cluster.name, 2))),
+    );
+    for (const times of [c1, c2, c3]) expect(times?.status).toBe('COMPLETED');
+    for (const later of [c2, c3]) {
+      // c1's revision had ended Healthy before either of the second wave's began …
+      expect(later!.start).toBeGreaterThan(c1!.close);
+      // … and the soak held them for its whole length after the release saw it Healthy.
+      expect(later!.start - c1Followed!.at).toBeGreaterThanOrEqual(SOAK_SECONDS * 1_000);
+    }
+  });
+
+  it('takes all three clusters to the next revision with no gates, c2 and c3 at once, and says how long that took', async () => {
+    const releaseId = releaseApp('ungated');
+    const { handle, ended } = await applyRelease('v3', {
+      app: releaseId,
+      change: { images: { app: image(3) } },
+      // maxParallel 2: c2 and c3 at once (a wave's default is one Rollout at a time).
+      waves: [{ targets: [target('c1')] }, { maxParallel: 2, targets: [target('c2'), target('c3')] }],
+    });
+    await expectEveryClusterAt(3, 3, ended);
+    const [c1, c2, c3] = await Promise.all(
+      clusters.map((cluster) => serverTimes(revisionRun(cluster.name, 3))),
+    );
+    for (const later of [c2, c3]) expect(later!.start).toBeGreaterThan(c1!.close);
+    // The second wave's two revisions ran at the same time.
+    expect(c3!.start).toBeLessThan(c2!.close);
+    expect(c2!.start).toBeLessThan(c3!.close);
+
+    const release = await serverTimes(handle.workflowId);
+    const seconds = (release.close - release.start) / 1_000;
+    console.log(
+      `a 3-cluster, 2-wave fleet release with no gates took ${seconds.toFixed(1)} s from the release's start to its close (Temporal server times)`,
+    );
+    expect(release.status).toBe('COMPLETED');
+  });
+});
