@@ -20,9 +20,10 @@ import { WORKFLOW_STARTED_CONDITION } from './runs-without-verdict';
  *
  * Settled means all of: not being deleted; no command annotation waiting; the status has observed the
  * current generation, found the spec Valid, recorded the revision's workflow and that it started, and
- * sized the pods to spec.replicas; the phase is Healthy or Degraded (the run has its verdict), or
- * Paused with that very run open; and no other run of the Rollout (an older revision,
- * a deleted namesake) is open. Anything else is reconciled as before: an Invalid Rollout is looked at
+ * sized the pods to spec.replicas; the phase is Healthy or Degraded (the run has its verdict); and no
+ * other run of the Rollout (an older revision, a deleted namesake) is open. A revision in flight,
+ * Paused included, is never settled: what its next steps need (an AnalysisTemplate, a Service, a
+ * route) can go without the Rollout changing, and a resync is what reports it. Anything else is reconciled as before: an Invalid Rollout is looked at
  * every pass, so it heals when what it lacked appears, and a run that ended behind the watch's back
  * is found because it is missing from the list of open runs.
  */
@@ -47,15 +48,8 @@ export function isSettled(object: unknown, openRuns: readonly RolloutWorkflowRun
   if (status.replicas !== replicas || !selector || status.selector !== selectorText(selector)) return false;
 
   if (openRuns.some((run) => run.workflowId !== workflowId)) return false;
-  const open = openRuns.length > 0;
-  return VERDICT_PHASES.includes(phase) || (RUNNING_PHASES.includes(phase) && open);
+  return VERDICT_PHASES.includes(phase);
 }
 
 /** The run has written its verdict: whether it is still open (waiting to scale down) changes nothing. */
 const VERDICT_PHASES: readonly RolloutPhase[] = ['Healthy', 'Degraded'];
-/**
- * The run waits at a pause for a person, and Temporal lists it open. Progressing is not settled: a
- * revision in flight is re-checked every pass, so a Service or route that goes meanwhile is reported
- * in its Valid condition while the run goes on.
- */
-const RUNNING_PHASES: readonly RolloutPhase[] = ['Paused'];
