@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
-import { SiirtoReleaseKey } from '../../workflows/search-attributes';
 import { clusterSiirto, stackWithClusters, type StackCluster } from '../harness/clusters';
 import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
@@ -125,18 +124,6 @@ describe('a fleet release in two waves across three clusters', () => {
 
   beforeAll(async () => {
     clusters = await stackWithClusters(3);
-    // The stack registers SiirtoRelease when it starts; one started before it existed gets it here.
-    const created = await run('temporal', [
-      'operator',
-      'search-attribute',
-      'create',
-      '--name',
-      SiirtoReleaseKey.name,
-      '--type',
-      'Keyword',
-    ]);
-    if (created.code !== 0 && !/already|exists/i.test(created.stderr + created.stdout))
-      throw new Error(created.stderr);
     // isolate() made the namespace in c1; the other clusters get theirs here.
     await Promise.all(
       clusters.slice(1).map((cluster) => cluster.kubectl(['create', 'namespace', namespace])),

@@ -5,7 +5,6 @@ import type { Client } from '@temporalio/client';
 import { FLEET_RELEASE_ANNOTATION } from '../../activities/fleet/cluster-rollouts';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetStatusQuery, fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
-import { SiirtoReleaseKey } from '../../workflows/search-attributes';
 import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
@@ -48,18 +47,6 @@ describe('a fleet release of one wave with one Rollout', () => {
   };
 
   beforeAll(async () => {
-    // The stack registers SiirtoRelease when it starts; one started before it existed gets it here.
-    const created = await run('temporal', [
-      'operator',
-      'search-attribute',
-      'create',
-      '--name',
-      SiirtoReleaseKey.name,
-      '--type',
-      'Keyword',
-    ]);
-    if (created.code !== 0 && !/already|exists/i.test(created.stderr + created.stdout))
-      throw new Error(created.stderr);
     client = await temporalClient();
     const settings = { SIIRTO_CLUSTER_ID: cluster };
     bridge = siirtoBridge(scope, 'bridge', settings);
