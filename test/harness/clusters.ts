@@ -130,3 +130,38 @@ export function clusterSiirto(
     bridge: siirtoBridge(scope, `bridge-${cluster.name}`, environment),
   };
 }
+
+/** Clusters with the test's namespace and their own Siirto running, and how to take them down. */
+export interface ClustersWithSiirto {
+  clusters: StackCluster[];
+  /** Stops every cluster's worker and bridge, and deletes the namespaces made here. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What a test across clusters starts from: `count` clusters, the scope's namespace in each (isolate()
+ * made and cleans up c1's), and each cluster's own worker and bridge started.
+ */
+export async function clustersWithSiirto(scope: TestScope, count: number): Promise<ClustersWithSiirto> {
+  const clusters = await stackWithClusters(count);
+  const extra = clusters.slice(1);
+  await Promise.all(extra.map((cluster) => cluster.kubectl(['create', 'namespace', scope.namespace])));
+  const processes = clusters.flatMap((cluster) => Object.values(clusterSiirto(scope, cluster)));
+  const stop = async () => {
+    await Promise.all(processes.map((process) => process.stop()));
+    await Promise.all(
+      extra.map((cluster) =>
+        cluster.kubectl(['delete', 'namespace', scope.namespace, '--wait=false']).catch(() => ''),
+      ),
+    );
+  };
+  try {
+    // One after another: several processes compiling Siirto's sources at once on a busy machine would
+    // each miss the time it is given to start.
+    for (const process of processes) await process.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { clusters, stop };
+}

@@ -46,23 +46,24 @@ describe('the resync at rest', () => {
     (await metric('siirto_reconcile_total', { outcome: 'done' })) +
     (await metric('siirto_reconcile_total', { outcome: 'requeue' }));
 
+  /** How many of the bridge's log lines since `from` say `msg` of the Rollout `name`. */
+  const logged = (msg: string, name: string, from: number) =>
+    bridge
+      .logText()
+      .slice(from)
+      .split('\n')
+      .filter((line) => line.includes(`"msg":"${msg}"`) && line.includes(`"name":"${name}"`)).length;
+
   /** What the bridge does over PASSES resyncs that find `settled` Rollouts settled. */
   async function atRest(settled: string[]) {
     // Healthy is written before the run's last status writes, which the watch and a resync still
     // reconcile: the window opens once a resync has found each of them settled.
     const opened = bridge.logText().length;
-    const foundSettled = (name: string) =>
-      bridge
-        .logText()
-        .slice(opened)
-        .split('\n')
-        .some(
-          (line) =>
-            line.includes('"msg":"settled; the resync leaves it"') && line.includes(`"name":"${name}"`),
-        );
-    await waitFor(`a resync finding ${settled.length} Rollouts settled`, () => settled.every(foundSettled), {
-      timeoutMs: 30_000,
-    });
+    await waitFor(
+      `a resync finding ${settled.length} Rollouts settled`,
+      () => settled.every((name) => logged('settled; the resync leaves it', name, opened) > 0),
+      { timeoutMs: 30_000 },
+    );
     const from = bridge.logText().length;
     const settledBefore = await metric('siirto_resync_rollouts_total', { outcome: 'settled' });
     const reconcilesBefore = await reconciles();
@@ -73,12 +74,7 @@ describe('the resync at rest', () => {
         PASSES * settled.length,
       { timeoutMs: 30_000 },
     );
-    const reconciledByName = (name: string) =>
-      bridge
-        .logText()
-        .slice(from)
-        .split('\n')
-        .filter((line) => line.includes('"msg":"reconciled"') && line.includes(`"name":"${name}"`)).length;
+    const reconciledByName = (name: string) => logged('reconciled', name, from);
     return {
       reconciles: (await reconciles()) - reconcilesBefore,
       ofSettled: settled.map(reconciledByName).reduce((a, b) => a + b, 0),

@@ -1,19 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
-import { clusterSiirto, stackWithClusters, type StackCluster } from '../harness/clusters';
-import { run } from '../harness/commands';
+import { clustersWithSiirto, type ClustersWithSiirto, type StackCluster } from '../harness/clusters';
+import { applyFleetRelease } from '../harness/fleet-release-file';
 import { isolate } from '../harness/isolation';
 import { rolloutManifestWith } from '../harness/rollout-fixtures';
-import type { SiirtoProcess } from '../harness/siirto-processes';
-import { stack } from '../harness/stack';
 import { activityCompletions, historyOf, temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 
-const SIIRTO = path.join(stack.projectDir, 'cli', 'siirto');
 const app = 'checkout';
 const image = (version: number) => `registry.example/${app}:${version}`;
 const SOAK_SECONDS = 5;
@@ -38,7 +32,7 @@ describe('a fleet release in two waves across three clusters', () => {
   const releaseApp = (label: string) => `${scope.workflowIdPrefix}-${label}`;
   let clusters: StackCluster[] = [];
   let client: Client;
-  const processes: SiirtoProcess[] = [];
+  let fleet: ClustersWithSiirto | undefined;
 
   const manifest = (version: number) =>
     rolloutManifestWith(
@@ -77,19 +71,9 @@ describe('a fleet release in two waves across three clusters', () => {
     };
   };
 
-  /** Writes the release file and starts it as a user does, with `siirto fleet apply -f`. */
+  /** Starts the release as a user does, and waits for its end. */
   const applyRelease = async (releaseName: string, spec: Record<string, unknown>) => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'siirto-fleet-')), 'release.yaml');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'siirto.dev/v1alpha1',
-        kind: 'FleetRelease',
-        metadata: { name: releaseName },
-        spec,
-      }),
-    );
-    const applied = await run(SIIRTO, ['fleet', 'apply', '-f', file]);
+    const applied = await applyFleetRelease(releaseName, spec);
     expect(applied).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(String(spec.app))}`),
@@ -123,19 +107,9 @@ describe('a fleet release in two waves across three clusters', () => {
   };
 
   beforeAll(async () => {
-    clusters = await stackWithClusters(3);
-    // isolate() made the namespace in c1; the other clusters get theirs here.
-    await Promise.all(
-      clusters.slice(1).map((cluster) => cluster.kubectl(['create', 'namespace', namespace])),
-    );
+    fleet = await clustersWithSiirto(scope, 3);
+    clusters = fleet.clusters;
     client = await temporalClient();
-    for (const cluster of clusters) {
-      const { worker, bridge } = clusterSiirto(scope, cluster);
-      processes.push(worker, bridge);
-    }
-    // One after another: six processes compiling Siirto's sources at once on a busy machine would
-    // each miss the time it is given to start.
-    for (const process of processes) await process.start();
     await Promise.all(clusters.map((cluster) => cluster.kubectl(['apply', '-f', '-'], manifest(1))));
     for (const cluster of clusters) {
       await waitFor(
@@ -150,14 +124,7 @@ describe('a fleet release in two waves across three clusters', () => {
   }, 420_000);
 
   afterAll(async () => {
-    await Promise.all(processes.map((process) => process.stop()));
-    await Promise.all(
-      clusters
-        .slice(1)
-        .map((cluster) =>
-          cluster.kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => ''),
-        ),
-    );
+    await fleet?.stop();
     await client?.connection.close();
   });
 

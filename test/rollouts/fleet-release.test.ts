@@ -1,20 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { FLEET_RELEASE_ANNOTATION } from '../../activities/fleet/cluster-rollouts';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetStatusQuery, fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
 import { run } from '../harness/commands';
+import { applyFleetRelease, SIIRTO_CLI } from '../harness/fleet-release-file';
 import { isolate } from '../harness/isolation';
 import { kubeClients } from '../harness/kube';
 import { kubectlApply, rolloutManifest, servicesAndRoute } from '../harness/rollout-fixtures';
 import { siirtoBridge, siirtoWorker, type SiirtoProcess } from '../harness/siirto-processes';
-import { stack } from '../harness/stack';
 import { activitySummaries, temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 
-const SIIRTO = path.join(stack.projectDir, 'cli', 'siirto');
 const app = 'checkout';
 const image = (version: number) => `registry.example/${app}:${version}`;
 
@@ -78,21 +74,11 @@ describe('a fleet release of one wave with one Rollout', () => {
   });
 
   it('writes the change through the cluster’s worker and follows the new revision to Healthy', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'siirto-fleet-')), 'release.yaml');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'siirto.dev/v1alpha1',
-        kind: 'FleetRelease',
-        metadata: { name: 'v2' },
-        spec: {
-          app: releaseApp,
-          change: { images: { app: image(2) } },
-          waves: [{ targets: [`${cluster}/${namespace}/${app}`] }],
-        },
-      }),
-    );
-    const applied = await run(SIIRTO, ['fleet', 'apply', '-f', file]);
+    const applied = await applyFleetRelease('v2', {
+      app: releaseApp,
+      change: { images: { app: image(2) } },
+      waves: [{ targets: [`${cluster}/${namespace}/${app}`] }],
+    });
     expect(applied).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(releaseApp)}`),
@@ -121,7 +107,7 @@ describe('a fleet release of one wave with one Rollout', () => {
       `follow ${cluster}/${namespace}/${app} to Healthy or Degraded`,
     ]);
     expect((await handle.query(fleetStatusQuery)).phase).toBe('Healthy');
-    const shown = await run(SIIRTO, ['fleet', 'status', releaseApp]);
+    const shown = await run(SIIRTO_CLI, ['fleet', 'status', releaseApp]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(
       new RegExp(`wave 1\\s+${cluster}\\s+${namespace}/${app}\\s+Healthy\\s+Healthy`),

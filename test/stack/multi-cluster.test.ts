@@ -2,10 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { SiirtoClusterKey } from '../../workflows/search-attributes';
 import { runOrThrow } from '../harness/commands';
-import { clusterSiirto, stackWithClusters, type StackCluster } from '../harness/clusters';
+import { clustersWithSiirto, type ClustersWithSiirto, type StackCluster } from '../harness/clusters';
 import { isolate } from '../harness/isolation';
 import { rolloutManifestWith, setImage } from '../harness/rollout-fixtures';
-import type { SiirtoProcess } from '../harness/siirto-processes';
 import { stack } from '../harness/stack';
 import { temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
@@ -39,7 +38,7 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
   const { namespace } = scope;
   let clusters: StackCluster[] = [];
   let client: Client;
-  const processes: SiirtoProcess[] = [];
+  let fleet: ClustersWithSiirto | undefined;
 
   const manifest = (version: number) =>
     rolloutManifestWith(
@@ -106,32 +105,25 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
     await waitFor(`${id} completed`, async () => (await describeRun(id)).status === 'COMPLETED');
     return describeRun(id);
   };
+  /** The revision Healthy in the cluster through its own run, which completed on the cluster's queue. */
+  const healthyThroughItsOwnRun = async (cluster: StackCluster, revision: number) => {
+    const status = await healthyAt(cluster, revision);
+    expect(status.workflowId).toBe(workflowId(cluster, revision));
+    expect(await ranToCompletion(cluster, revision)).toEqual({
+      status: 'COMPLETED',
+      cluster: cluster.name,
+      taskQueue: `siirto-rollouts-${cluster.name}`,
+    });
+  };
 
   beforeAll(async () => {
-    clusters = await stackWithClusters(3);
-    // isolate() made the namespace in c1; the other clusters get theirs here.
-    await Promise.all(
-      clusters.slice(1).map((cluster) => cluster.kubectl(['create', 'namespace', namespace])),
-    );
+    fleet = await clustersWithSiirto(scope, 3);
+    clusters = fleet.clusters;
     client = await temporalClient();
-    for (const cluster of clusters) {
-      const { worker, bridge } = clusterSiirto(scope, cluster);
-      processes.push(worker, bridge);
-    }
-    // One after another: six processes compiling Siirto's sources at once on a busy machine would
-    // each miss the time it is given to start.
-    for (const process of processes) await process.start();
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all(processes.map((process) => process.stop()));
-    await Promise.all(
-      clusters
-        .slice(1)
-        .map((cluster) =>
-          cluster.kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => ''),
-        ),
-    );
+    await fleet?.stop();
     await client?.connection.close();
   });
 
@@ -139,13 +131,7 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
     await Promise.all(clusters.map((cluster) => cluster.kubectl(['apply', '-f', '-'], manifest(1))));
 
     for (const cluster of clusters) {
-      const status = await healthyAt(cluster, 1);
-      expect(status.workflowId).toBe(workflowId(cluster, 1));
-      expect(await ranToCompletion(cluster, 1)).toEqual({
-        status: 'COMPLETED',
-        cluster: cluster.name,
-        taskQueue: `siirto-rollouts-${cluster.name}`,
-      });
+      await healthyThroughItsOwnRun(cluster, 1);
       const pods = await readyPods(cluster, 1);
       const answered = await waitFor(`${cluster.name}'s pod server to answer for its pods`, async () => {
         const now = await served(cluster);
@@ -164,13 +150,7 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
     await Promise.all(clusters.map((cluster) => setImage(namespace, app, image(2), cluster.kubeconfig)));
 
     for (const cluster of clusters) {
-      const status = await healthyAt(cluster, 2);
-      expect(status.workflowId).toBe(workflowId(cluster, 2));
-      expect(await ranToCompletion(cluster, 2)).toEqual({
-        status: 'COMPLETED',
-        cluster: cluster.name,
-        taskQueue: `siirto-rollouts-${cluster.name}`,
-      });
+      await healthyThroughItsOwnRun(cluster, 2);
       await readyPods(cluster, 2);
     }
   });
