@@ -417,6 +417,14 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       bridgeAtRestMiB -
       (workerBaselineMiB.reduce((a, b) => a + b, 0) + bridgeBaselineMiB);
 
+    // Printed now, so that the figures at rest survive a failure in what follows.
+    console.log(
+      `N=${n}: all paused ${templateChangeToAllPausedSeconds.toFixed(1)} s after the template change; at rest ` +
+        `worker ${workerAtRestMiB.map((m) => m.toFixed(0)).join(' + ')} MiB, bridge ${bridgeAtRestMiB.toFixed(0)} MiB, ` +
+        `heap used ${heapUsedAtRestMiB.toFixed(0)} MiB (baseline ${heapUsedBaselineMiB.toFixed(0)}), ` +
+        `${(siirtoGrowth / n).toFixed(3)} MiB per held rollout`,
+    );
+
     // Promote all, as a user would: `siirto promote --all -l …`, one Update per paused Rollout.
     const promoteStarted = Date.now();
     const promoted = await runOrThrow(process.execPath, [

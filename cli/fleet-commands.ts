@@ -27,6 +27,7 @@ import {
 } from '../workflows/fleet-api';
 import { initialState, releaseSummary } from '../workflows/fleet/release-plan';
 import { SiirtoReleaseKey } from '../workflows/search-attributes';
+import { executeUpdateWhenReady } from '../temporal/update-when-ready';
 import { CliError } from './cli-context';
 import { fleetStatusTable, type PendingWork } from './fleet-status-table';
 
@@ -194,9 +195,10 @@ export async function fleetStatusCommand(
   }
 }
 
-async function update<T>(action: string, app: string, send: () => Promise<T>): Promise<T> {
+async function update<T>(action: string, app: string, send: (updateId: string) => Promise<T>): Promise<T> {
   try {
-    return await send();
+    // The release's workflow takes no Update while a retry of its last task is pending.
+    return await executeUpdateWhenReady(send);
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError)
       throw new CliError(`${action} refused: ${error.cause?.message ?? error.message}`);
@@ -208,15 +210,17 @@ async function update<T>(action: string, app: string, send: () => Promise<T>): P
 
 export async function fleetApproveCommand(client: Client, app: string, wave?: number): Promise<string> {
   const handle = client.workflow.getHandle<FleetWorkflow>(fleetWorkflowId(app));
-  const state = await update('approve', app, () =>
-    handle.executeUpdate(approveUpdate, { args: [{ wave, by: by() }] }),
+  const state = await update('approve', app, (updateId) =>
+    handle.executeUpdate(approveUpdate, { args: [{ wave, by: by() }], updateId }),
   );
   return `approved: ${state.message}`;
 }
 
 export async function fleetAbortCommand(client: Client, app: string, reason?: string): Promise<string> {
   const handle = client.workflow.getHandle<FleetWorkflow>(fleetWorkflowId(app));
-  await update('abort', app, () => handle.executeUpdate(fleetAbortUpdate, { args: [{ reason, by: by() }] }));
+  await update('abort', app, (updateId) =>
+    handle.executeUpdate(fleetAbortUpdate, { args: [{ reason, by: by() }], updateId }),
+  );
   return `abort accepted by ${handle.workflowId}: revisions in flight are aborted; see \`siirto fleet status ${app}\``;
 }
 
@@ -226,9 +230,10 @@ export async function fleetPromoteCommand(
   options: { cluster?: string; full?: boolean },
 ): Promise<string> {
   const handle = client.workflow.getHandle<FleetWorkflow>(fleetWorkflowId(app));
-  const result = await update('promote', app, () =>
+  const result = await update('promote', app, (updateId) =>
     handle.executeUpdate(fleetPromoteUpdate, {
       args: [{ cluster: options.cluster, full: options.full, by: by() }],
+      updateId,
     }),
   );
   return [...result.promoted, ...result.refused].join('\n');

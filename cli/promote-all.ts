@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { promoteUpdate } from '../workflows/rollout-api';
+import { executeUpdateWhenReady } from '../temporal/update-when-ready';
 import { CliError, type CliContext } from './cli-context';
 import { listRollouts, type ShownRollout } from './rollouts';
 
@@ -32,9 +33,12 @@ export async function promoteAllCommand(
       const rollout = paused[next++] as ShownRollout;
       const workflowId = rollout.status?.workflowId ?? '';
       try {
-        await client.workflow
-          .getHandle(workflowId)
-          .executeUpdate(promoteUpdate, { args: [{ full: options.full, by }] });
+        const handle = client.workflow.getHandle(workflowId);
+        // Under load a rollout's workflow task can time out; Temporal then refuses Updates until the
+        // task's retry completes, which is a wait, not a refusal by the rollout.
+        await executeUpdateWhenReady((updateId) =>
+          handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }], updateId }),
+        );
       } catch (error) {
         if (!(error instanceof WorkflowUpdateFailedError) && !(error instanceof WorkflowNotFoundError))
           throw error;

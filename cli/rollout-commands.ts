@@ -8,6 +8,7 @@ import {
   setWeightUpdate,
   type RolloutState,
 } from '../workflows/rollout-api';
+import { executeUpdateWhenReady } from '../temporal/update-when-ready';
 import { CliError, type CliContext } from './cli-context';
 import { retryThroughBridge } from './retry-through-bridge';
 import { currentWorkflowId, readRollout } from './rollouts';
@@ -33,17 +34,24 @@ export async function rolloutCommand(
   const handle = (await context.temporal()).workflow.getHandle(workflowId);
   let state: RolloutState;
   try {
-    if (command === 'promote') {
-      state = await handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }] });
-    } else if (command === 'abort') {
-      state = await handle.executeUpdate(abortUpdate, { args: [{ reason: options.reason, by }] });
-    } else if (command === 'conclude') {
-      state = await handle.executeUpdate(concludeUpdate, { args: [{ winner: options.winner ?? 'A', by }] });
-    } else if (command === 'setWeight') {
-      state = await handle.executeUpdate(setWeightUpdate, { args: [{ weight: options.weight ?? 0, by }] });
-    } else {
-      state = await handle.executeUpdate(retryUpdate, { args: [{ by }] });
-    }
+    // A workflow whose last task failed or timed out takes no Update until its retry completes.
+    state = await executeUpdateWhenReady((updateId) => {
+      if (command === 'promote')
+        return handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }], updateId });
+      if (command === 'abort')
+        return handle.executeUpdate(abortUpdate, { args: [{ reason: options.reason, by }], updateId });
+      if (command === 'conclude')
+        return handle.executeUpdate(concludeUpdate, {
+          args: [{ winner: options.winner ?? 'A', by }],
+          updateId,
+        });
+      if (command === 'setWeight')
+        return handle.executeUpdate(setWeightUpdate, {
+          args: [{ weight: options.weight ?? 0, by }],
+          updateId,
+        });
+      return handle.executeUpdate(retryUpdate, { args: [{ by }], updateId });
+    });
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) {
       throw new CliError(`${command} refused: ${error.cause?.message ?? error.message}`);

@@ -11,7 +11,12 @@ export interface WorkerSettings {
    * the cache bounds the worker's memory rather than the rollouts it can hold. 0 turns it off.
    */
   workflowCacheSize: number;
-  /** Workflow tasks run at once; at most the cache size while there is a cache. */
+  /**
+   * Workflow tasks run at once; at most the cache size while there is a cache. They all run on one
+   * thread, so a task taken but waiting behind too many others can outlast Temporal's ten-second
+   * workflow task timeout and be run again: with 40, a thousand rollouts started together timed out
+   * thousands of tasks on a busy two-core machine. A task left on the server costs nothing.
+   */
   maxConcurrentWorkflowTasks: number;
   /** Activities run at once (Kubernetes reads and writes, Prometheus queries, webhooks). */
   maxConcurrentActivities: number;
@@ -19,7 +24,7 @@ export interface WorkerSettings {
 
 export const WORKER_SETTING_DEFAULTS: WorkerSettings = {
   workflowCacheSize: 200,
-  maxConcurrentWorkflowTasks: 40,
+  maxConcurrentWorkflowTasks: 10,
   maxConcurrentActivities: 100,
 };
 
@@ -69,9 +74,15 @@ export function workerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Wor
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
     throw new WorkerSettingsError(`invalid worker settings in the environment: ${problems.join('; ')}`);
   }
+  const cacheSize = parsed.data.SIIRTO_WORKFLOW_CACHE_SIZE;
+  const tasksUnset = (env.SIIRTO_MAX_CONCURRENT_WORKFLOW_TASKS ?? '').trim() === '';
   const settings = {
-    workflowCacheSize: parsed.data.SIIRTO_WORKFLOW_CACHE_SIZE,
-    maxConcurrentWorkflowTasks: parsed.data.SIIRTO_MAX_CONCURRENT_WORKFLOW_TASKS,
+    workflowCacheSize: cacheSize,
+    // Unset, it follows a cache smaller than its default rather than refusing to start.
+    maxConcurrentWorkflowTasks:
+      tasksUnset && cacheSize > 0
+        ? Math.min(parsed.data.SIIRTO_MAX_CONCURRENT_WORKFLOW_TASKS, cacheSize)
+        : parsed.data.SIIRTO_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentActivities: parsed.data.SIIRTO_MAX_CONCURRENT_ACTIVITIES,
   };
   // Temporal would quietly lower it to the cache size; say so at start instead.

@@ -1,10 +1,10 @@
 import { workerOptions, workerSettingsFromEnv, WORKER_SETTING_DEFAULTS } from '../../worker/worker-settings';
 
 describe('worker settings from the environment', () => {
-  it('holds at most 200 workflows in its cache and runs 40 workflow tasks and 100 activities at once unless set', () => {
+  it('holds at most 200 workflows in its cache and runs 10 workflow tasks and 100 activities at once unless set', () => {
     expect(workerSettingsFromEnv({})).toEqual({
       workflowCacheSize: 200,
-      maxConcurrentWorkflowTasks: 40,
+      maxConcurrentWorkflowTasks: 10,
       maxConcurrentActivities: 100,
     });
     expect(workerSettingsFromEnv({ SIIRTO_WORKFLOW_CACHE_SIZE: ' ' })).toEqual(WORKER_SETTING_DEFAULTS);
@@ -20,6 +20,13 @@ describe('worker settings from the environment', () => {
       maxCachedWorkflows: 1000,
       maxConcurrentWorkflowTaskExecutions: 80,
       maxConcurrentActivityTaskExecutions: 250,
+    });
+  });
+
+  it('runs no more workflow tasks at once than a smaller cache holds when the task limit is not set', () => {
+    expect(workerSettingsFromEnv({ SIIRTO_WORKFLOW_CACHE_SIZE: '4' })).toMatchObject({
+      workflowCacheSize: 4,
+      maxConcurrentWorkflowTasks: 4,
     });
   });
 
