@@ -155,11 +155,15 @@ describe('a fleet release', () => {
     const handle = await start('gated', {
       waves: [{ targets: ['c1/shop/gated'], gates: { approval: true } }, { targets: ['c2/shop/gated'] }],
     });
-    await waitFor(
+    const held = await waitFor(
       'the release to wait for approval',
-      async () => (await state(handle)).waiting?.startsWith('approval after wave 1'),
+      async () => {
+        const seen = await state(handle);
+        return seen.waiting?.startsWith('approval after wave 1') && seen;
+      },
       { timeoutMs: 15_000 },
     );
+    expect(held.phase).toBe('Waiting');
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(fleet.get('c2/shop/gated').startedAt).toBeUndefined();
     const approvedAt = Date.now();

@@ -80,9 +80,12 @@ export async function passGates(
   }
   if (gates.approval && !context.stopped() && !waveState.approved) {
     waveState.gate = 'approval';
+    // Waiting, as for a window: nothing moves until a person acts (state only, no workflow command).
+    context.state.phase = 'Waiting';
     context.state.waiting = `approval after ${waveState.name}: siirto fleet approve ${context.state.app}`;
     context.publish();
     await condition(() => context.stopped() || waveState.approved === true);
+    if (context.state.phase === 'Waiting') context.state.phase = 'Running';
     context.state.waiting = undefined;
   }
   waveState.gate = undefined;
