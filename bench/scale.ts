@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../observability/free-port';
-import { runOrThrow } from '../test/harness/commands';
+import { run as runTool, runOrThrow } from '../test/harness/commands';
 import { writeFigures } from '../test/harness/figures';
 import { podMetadata, sampleContainer } from '../test/harness/rollout-fixtures';
 import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
@@ -227,6 +227,8 @@ interface Figures {
   apiserverRequestsPerSecondAtRest: Record<string, number>;
   bridgeReconcilesPerSecondAtRest: number;
   promoteAllSeconds: number;
+  /** Runs of `siirto promote --all` until every paused Rollout had taken the promote. */
+  promoteRuns: number;
   promoteToAllHealthySeconds: number;
   eventsPerRollout: { create: number; canary: number };
   actionsPerRollout: { create: number; canary: number };
@@ -427,16 +429,23 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
 
     // Promote all, as a user would: `siirto promote --all -l …`, one Update per paused Rollout.
     const promoteStarted = Date.now();
-    const promoted = await runOrThrow(process.execPath, [
-      path.join(stack.projectDir, 'dist/cli/main.js'),
-      'promote',
-      '--all',
-      '-l',
-      `${BENCH_LABEL}=scale`,
-      '-n',
-      namespace,
-    ]);
-    console.log(`  ${promoted.trim()}`);
+    // A rollout whose workflow task is being retried under load is named as not promoted yet; a user
+    // runs the command again, and so does the benchmark (at most five times).
+    let promoteRuns = 0;
+    for (;;) {
+      promoteRuns++;
+      const run = await runTool(process.execPath, [
+        path.join(stack.projectDir, 'dist/cli/main.js'),
+        'promote',
+        '--all',
+        '-l',
+        `${BENCH_LABEL}=scale`,
+        '-n',
+        namespace,
+      ]);
+      console.log(`  promote --all, run ${promoteRuns}: ${(run.stdout + run.stderr).trim().slice(0, 300)}`);
+      if (run.code === 0 || promoteRuns === 5) break;
+    }
     const promoteAllSeconds = (Date.now() - promoteStarted) / 1000;
     await progress('r2 Healthy', (r) => r.status?.phase === 'Healthy' && r.status.revision === 2, deadline);
     const promoteToAllHealthySeconds = (Date.now() - promoteStarted) / 1000;
@@ -479,6 +488,7 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       apiserverRequestsPerSecondAtRest,
       bridgeReconcilesPerSecondAtRest,
       promoteAllSeconds,
+      promoteRuns,
       promoteToAllHealthySeconds,
       eventsPerRollout: {
         create: mean(counted.map((c) => c.create.events)),
@@ -546,7 +556,7 @@ function table(all: Figures[]): void {
       `${f.temporalResidentGrowthMiB.toFixed(0)} MiB (${f.temporalResidentKiBPerRollout.toFixed(0)} KiB)`,
   );
   row('Temporal disk per rollout', (f) => `${f.temporalDiskKiBPerRollout.toFixed(1)} KiB`);
-  row('promote all (Updates)', (f) => `${f.promoteAllSeconds.toFixed(1)} s`);
+  row('promote all (Updates)', (f) => `${f.promoteAllSeconds.toFixed(1)} s in ${f.promoteRuns} run(s)`);
   row('promote → all Healthy', (f) => `${f.promoteToAllHealthySeconds.toFixed(1)} s`);
   row('events per rollout r1 / r2', (f) => `${f.eventsPerRollout.create} / ${f.eventsPerRollout.canary}`);
   row('Actions per rollout r1 / r2', (f) => `${f.actionsPerRollout.create} / ${f.actionsPerRollout.canary}`);

@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { promoteUpdate } from '../workflows/rollout-api';
-import { executeUpdateWhenReady } from '../temporal/update-when-ready';
+import { executeUpdateWhenReady, isNotReadyYet } from '../temporal/update-when-ready';
 import { CliError, type CliContext } from './cli-context';
 import { listRollouts, type ShownRollout } from './rollouts';
 
@@ -40,12 +40,20 @@ export async function promoteAllCommand(
           handle.executeUpdate(promoteUpdate, { args: [{ full: options.full, by }], updateId }),
         );
       } catch (error) {
-        if (!(error instanceof WorkflowUpdateFailedError) && !(error instanceof WorkflowNotFoundError))
+        const notReady = isNotReadyYet(error);
+        if (
+          !(error instanceof WorkflowUpdateFailedError) &&
+          !(error instanceof WorkflowNotFoundError) &&
+          !notReady
+        )
           throw error;
+        // One rollout whose workflow could not take the Update in time must not stop the others.
         const reason =
           error instanceof WorkflowUpdateFailedError
             ? (error.cause?.message ?? error.message)
-            : `${workflowId} is not running`;
+            : notReady
+              ? `${workflowId} could not take the Update yet (its workflow task is being retried); run the command again`
+              : `${workflowId} is not running`;
         refused.push(`${rollout.metadata.namespace}/${rollout.metadata.name}: ${reason}`);
       }
     }
