@@ -334,8 +334,15 @@ describe('a fleet release across three clusters when something fails', () => {
         workflowId: `${where.name}/${namespace}/${app}/r2`,
       });
       await onlyReadyPodOf(where, app, 2);
-      // No revision's run ended Failed: each completed.
-      expect(await workflowStatus(`${where.name}/${namespace}/${app}/r2`)).toBe('COMPLETED');
+      // No revision's run ended Failed: each completed (it scales the old pod down after Healthy, so
+      // it may close a moment after the release).
+      const run = `${where.name}/${namespace}/${app}/r2`;
+      expect(
+        await waitFor(`${run} closed`, async () => {
+          const status = await workflowStatus(run);
+          return status !== 'RUNNING' && status;
+        }),
+      ).toBe('COMPLETED');
     }
 
     const history = await historyOf(handle.workflowId);
