@@ -28,8 +28,8 @@ export interface FleetReleaseInput {
   /** Who applied it, for the log. */
   by?: string;
   /**
-   * How often a followed Rollout's status is read and reported (heartbeat), in milliseconds; the
-   * default suits clusters, tests lower it.
+   * The longest time between a follower's heartbeats, in milliseconds (it watches its Rollout, so it
+   * sees the end at once); a follower silent four times this long is taken over by another worker.
    */
   followIntervalMilliseconds?: number;
 }

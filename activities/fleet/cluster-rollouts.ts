@@ -1,5 +1,4 @@
 import * as k8s from '@kubernetes/client-node';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { isNotFound } from '../../kubernetes/errors';
@@ -7,35 +6,17 @@ import type { KubeClients } from '../../kubernetes/client';
 import { selectorText } from '../../kubernetes/label-selector';
 import { POD_TEMPLATE_ANNOTATION, POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import { FailureType } from '../../reasons/rollout-reasons';
-import {
-  ROLLOUT_GROUP,
-  ROLLOUT_PLURAL,
-  ROLLOUT_VERSION,
-  type PodTemplate,
-  type RolloutStatus,
-} from '../../schemas/rollout';
-import { addressText, type FollowedRollout, type RolloutAddress } from '../../workflows/fleet-api';
+import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION, type PodTemplate } from '../../schemas/rollout';
+import { addressText, type RolloutAddress } from '../../workflows/fleet-api';
 import { abortUpdate, promoteUpdate } from '../../workflows/rollout-api';
 import type { FleetActivities } from './fleet-activities';
+import { followRolloutByWatch, rolloutGone, type FleetRollout } from './rollout-follow';
 import { changeTemplate, TemplateChangeError, templateHashOf, type TemplateChange } from './template-change';
 
 /** The release a Rollout's template came from, `<app>/<release>`: `kubectl get rollouts -L` shows it. */
 export const FLEET_RELEASE_ANNOTATION = 'siirto.dev/fleet-release';
 /** The template hash the release replaced, so a retried write still knows what to roll back to. */
 export const FLEET_PREVIOUS_TEMPLATE_ANNOTATION = 'siirto.dev/fleet-previous-template-hash';
-
-/** A Rollout as the fleet reads it: loosely, since another version of Siirto may have written it. */
-interface FleetRollout {
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    annotations?: Record<string, string>;
-  };
-  spec: { template: PodTemplate };
-  status?: RolloutStatus;
-}
 
 const rolloutType = { group: ROLLOUT_GROUP, version: ROLLOUT_VERSION, plural: ROLLOUT_PLURAL };
 
@@ -47,13 +28,7 @@ async function readRollout(kube: KubeClients, target: RolloutAddress): Promise<F
       name: target.name,
     })) as FleetRollout;
   } catch (error) {
-    if (isNotFound(error)) {
-      throw ApplicationFailure.nonRetryable(
-        `Rollout ${target.namespace}/${target.name} does not exist in cluster ${target.cluster}: ` +
-          'create it there, or take it out of the release',
-        FailureType.RolloutGone,
-      );
-    }
+    if (isNotFound(error)) throw rolloutGone(target);
     // Anything else (the apiserver unreachable, say) is retried: the wave waits for the cluster.
     throw error;
   }
@@ -83,26 +58,6 @@ async function writeTemplate(
     },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
   );
-}
-
-/** What the fleet reports of a Rollout's revision of `templateHash`. */
-export function followedRollout(rollout: FleetRollout, templateHash: string): FollowedRollout {
-  const status = rollout.status ?? {};
-  if (status.currentTemplateHash !== templateHash) {
-    return {
-      awaitingRevision: true,
-      phase: status.phase,
-      message: `waiting for Siirto in the cluster to start the release's revision (${templateHash}); it runs ${status.currentTemplateHash ?? 'none'}`,
-    };
-  }
-  return {
-    phase: status.phase,
-    revision: status.revision,
-    step: status.step,
-    weights: status.weights,
-    workflowId: status.workflowId,
-    message: status.message,
-  };
 }
 
 /** The fleet's work on this cluster's Rollouts: write the change, follow, abort, promote, roll back. */
@@ -175,29 +130,7 @@ export function createClusterRolloutActivities(
       return { templateHash, previousTemplateHash: current, unchanged: false };
     },
 
-    async followFleetRollout({ target, templateHash, intervalMilliseconds }) {
-      const context = Context.current();
-      for (;;) {
-        const rollout = await readRollout(kube, target);
-        const specHash = templateHashOf(rollout.spec.template);
-        if (specHash !== templateHash) {
-          throw ApplicationFailure.nonRetryable(
-            `${addressText(target)}: its template changed outside the release (now ${specHash}, the release's is ${templateHash})`,
-            FailureType.RevisionSuperseded,
-          );
-        }
-        const followed = followedRollout(rollout, templateHash);
-        if (
-          !followed.awaitingRevision &&
-          (followed.phase === 'Healthy' || followed.phase === 'Degraded' || followed.phase === 'Invalid')
-        ) {
-          return { ...followed, phase: followed.phase === 'Healthy' ? 'Healthy' : 'Degraded' };
-        }
-        context.heartbeat(followed);
-        // Rejects once the fleet cancels the follow (an abort), ending the activity.
-        await context.sleep(intervalMilliseconds);
-      }
-    },
+    followFleetRollout: (input) => followRolloutByWatch(kube, input),
 
     async abortFleetRollout({ target, templateHash, reason, by }) {
       const { status, inFlight } = await commandTarget(target, templateHash);

@@ -37,6 +37,7 @@ export interface FleetActivities {
   followFleetRollout(input: {
     target: RolloutAddress;
     templateHash: string;
+    /** The longest time between two heartbeats (the Rollout itself is watched, not read at intervals). */
     intervalMilliseconds: number;
   }): Promise<FollowedRollout & { phase: 'Healthy' | 'Degraded' }>;
 

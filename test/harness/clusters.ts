@@ -134,6 +134,8 @@ export function clusterSiirto(
 /** Clusters with the test's namespace and their own Siirto running, and how to take them down. */
 export interface ClustersWithSiirto {
   clusters: StackCluster[];
+  /** Each cluster's own worker and bridge, by the cluster's name: to kill one and start it again. */
+  siirto: Map<string, { worker: SiirtoProcess; bridge: SiirtoProcess }>;
   /** Stops every cluster's worker and bridge, and deletes the namespaces made here. */
   stop(): Promise<void>;
 }
@@ -146,7 +148,8 @@ export async function clustersWithSiirto(scope: TestScope, count: number): Promi
   const clusters = await stackWithClusters(count);
   const extra = clusters.slice(1);
   await Promise.all(extra.map((cluster) => cluster.kubectl(['create', 'namespace', scope.namespace])));
-  const processes = clusters.flatMap((cluster) => Object.values(clusterSiirto(scope, cluster)));
+  const siirto = new Map(clusters.map((cluster) => [cluster.name, clusterSiirto(scope, cluster)]));
+  const processes = [...siirto.values()].flatMap((pair) => [pair.worker, pair.bridge]);
   const stop = async () => {
     await Promise.all(processes.map((process) => process.stop()));
     await Promise.all(
@@ -163,5 +166,5 @@ export async function clustersWithSiirto(scope: TestScope, count: number): Promi
     await stop();
     throw error;
   }
-  return { clusters, stop };
+  return { clusters, siirto, stop };
 }

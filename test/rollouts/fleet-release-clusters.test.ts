@@ -70,6 +70,22 @@ describe('a fleet release in two waves across three clusters', () => {
       close: description.closeTime?.getTime() ?? Number.NaN,
     };
   };
+  /**
+   * A cluster's revision run, once it has completed (it still scales the old pods down after writing
+   * Healthy, so it may close after the release has moved on): when it started, when its activity
+   * writing the Rollout's status Healthy completed (the moment the Rollout was Healthy), and when it
+   * closed, in the server's times.
+   */
+  const revisionTimes = async (cluster: string, revision: number) => {
+    const workflowId = revisionRun(cluster, revision);
+    const times = await waitFor(`${workflowId} completed`, async () => {
+      const found = await serverTimes(workflowId);
+      return found.status === 'COMPLETED' && found;
+    });
+    const [healthyWritten] = activityCompletions(await historyOf(workflowId), /^status Healthy/);
+    expect(healthyWritten).toBeDefined();
+    return { ...times, healthy: healthyWritten!.at };
+  };
 
   /** Starts the release as a user does, and waits for its end. */
   const applyRelease = async (releaseName: string, spec: Record<string, unknown>) => {
@@ -141,17 +157,14 @@ describe('a fleet release in two waves across three clusters', () => {
     await expectEveryClusterAt(2, 2, ended);
 
     // Server-side times: when the release saw c1's new revision Healthy (its follow completing, no
-    // earlier than the Rollout's Healthy), and when each cluster's revision run started and closed.
+    // earlier than the Rollout's Healthy), and when each cluster's revision run started and was Healthy.
     const history = await historyOf(handle.workflowId);
     const [c1Followed] = activityCompletions(history, `follow ${target('c1')} to Healthy or Degraded`);
     expect(c1Followed).toBeDefined();
-    const [c1, c2, c3] = await Promise.all(
-      clusters.map((cluster) => serverTimes(revisionRun(cluster.name, 2))),
-    );
-    for (const times of [c1, c2, c3]) expect(times?.status).toBe('COMPLETED');
+    const [c1, c2, c3] = await Promise.all(clusters.map((cluster) => revisionTimes(cluster.name, 2)));
     for (const later of [c2, c3]) {
-      // c1's revision had ended Healthy before either of the second wave's began …
-      expect(later!.start).toBeGreaterThan(c1!.close);
+      // c1's revision was Healthy before either of the second wave's began …
+      expect(later!.start).toBeGreaterThan(c1!.healthy);
       // … and the soak held them for its whole length after the release saw it Healthy.
       expect(later!.start - c1Followed!.at).toBeGreaterThanOrEqual(SOAK_SECONDS * 1_000);
     }
@@ -166,13 +179,26 @@ describe('a fleet release in two waves across three clusters', () => {
       waves: [{ targets: [target('c1')] }, { maxParallel: 2, targets: [target('c2'), target('c3')] }],
     });
     await expectEveryClusterAt(3, 3, ended);
-    const [c1, c2, c3] = await Promise.all(
-      clusters.map((cluster) => serverTimes(revisionRun(cluster.name, 3))),
-    );
-    for (const later of [c2, c3]) expect(later!.start).toBeGreaterThan(c1!.close);
+    const [c1, c2, c3] = await Promise.all(clusters.map((cluster) => revisionTimes(cluster.name, 3)));
+    for (const later of [c2, c3]) expect(later!.start).toBeGreaterThan(c1!.healthy);
     // The second wave's two revisions ran at the same time.
     expect(c3!.start).toBeLessThan(c2!.close);
     expect(c2!.start).toBeLessThan(c3!.close);
+
+    // Each follow ended within a second of its Rollout's Healthy being written (the activity of the
+    // revision's own workflow that wrote it completing), so each wave ended as soon as its last
+    // Rollout was Healthy: the follow watches the Rollout rather than reading it at intervals.
+    const releaseHistory = await historyOf(handle.workflowId);
+    for (const [index, cluster] of clusters.entries()) {
+      const [followed] = activityCompletions(
+        releaseHistory,
+        `follow ${target(cluster.name)} to Healthy or Degraded`,
+      );
+      expect(followed).toBeDefined();
+      const lagMs = followed!.at - [c1, c2, c3][index]!.healthy;
+      console.log(`${cluster.name}: the release saw its Rollout Healthy ${lagMs} ms after it was written`);
+      expect(lagMs).toBeLessThan(1_000);
+    }
 
     const release = await serverTimes(handle.workflowId);
     const seconds = (release.close - release.start) / 1_000;

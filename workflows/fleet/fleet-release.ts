@@ -23,7 +23,7 @@ import { abortRelease, address, failureText } from './fleet-abort';
 import { addFoundRollouts, initialState, releaseDetails, succeeded, waveTargets } from './release-plan';
 import { awaitWindow, passGates, type GateContext } from './wave-gates';
 
-/** How often a followed Rollout is read, unless the input says otherwise. */
+/** The longest time between a follower's heartbeats, unless the input says otherwise. */
 const DEFAULT_FOLLOW_INTERVAL_MILLISECONDS = 5_000;
 
 const FINISHED_PHASES = ['Healthy', 'Aborted', 'Degraded'];
