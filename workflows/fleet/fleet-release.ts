@@ -67,13 +67,17 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
     approveUpdate,
     (request) => {
       const wave = state.waves[request?.wave ?? state.currentWave];
-      if (wave) wave.approved = true;
+      if (wave) Object.assign(wave, { approved: true, approvedBy: request?.by ?? 'someone' });
       state.message = `${wave?.name ?? 'wave'} approved by ${request?.by ?? 'someone'}`;
       publish();
       return state;
     },
     {
       validator: (request) => {
+        if (request?.release !== undefined && request.release !== release)
+          throw new Error(
+            `the approval names release ${request.release}, but the running release of ${spec.app} is ${release}`,
+          );
         if (finished() || stopped())
           throw new Error(`release ${release} is ${state.phase}: nothing to approve`);
         const index = request?.wave ?? state.currentWave;
