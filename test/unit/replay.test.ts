@@ -72,6 +72,7 @@ const SCENARIOS = [
   'canary-weights-set-over-http',
   'canary-without-router',
   'first-revision-never-ready',
+  'fleet-release-approved-by-annotation',
   'first-revision-straight-to-stable',
 ];
 
