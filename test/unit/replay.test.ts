@@ -72,8 +72,8 @@ const SCENARIOS = [
   'canary-weights-set-over-http',
   'canary-without-router',
   'first-revision-never-ready',
-  'fleet-release-approved-by-annotation',
   'first-revision-straight-to-stable',
+  'fleet-release-approved-by-annotation',
 ];
 
 const fixturesIn = (folder: string) =>
