@@ -101,7 +101,9 @@ export function releaseCDEventSource(app: string): string {
 
 function requireText(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new Error(`release CDEvent input ${field} must be a non-empty string, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `release CDEvent input ${field} must be a non-empty string, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -130,12 +132,18 @@ export function buildReleaseCDEvent(input: ReleaseCDEventInput, origin: CDEventO
   const workflowId = requireText('workflowId', input.workflowId);
   const time = new Date(requireText('occurredAt', input.occurredAt));
   if (Number.isNaN(time.getTime())) {
-    throw new Error(`release CDEvent input occurredAt must be an ISO 8601 time, got ${JSON.stringify(input.occurredAt)}`);
+    throw new Error(
+      `release CDEvent input occurredAt must be an ISO 8601 time, got ${JSON.stringify(input.occurredAt)}`,
+    );
   }
   const source = releaseCDEventSource(app);
   const url = workflowUrl(origin, workflowId);
   const releaseId = `${app}/${release}`;
-  const waves = input.waves.map((wave) => ({ ...wave, clusters: [...wave.clusters], targets: [...wave.targets] }));
+  const waves = input.waves.map((wave) => ({
+    ...wave,
+    clusters: [...wave.clusters],
+    targets: [...wave.targets],
+  }));
   const finished = input.kind === 'finished' || input.kind === 'waveFinished';
   const ending = finished
     ? {
