@@ -8,6 +8,13 @@ import {
   type RolloutCDEventInput,
   type ServiceCDEvent,
 } from '../cdevents/rollout-event';
+import {
+  buildReleaseCDEvent,
+  RELEASE_CDEVENT_TYPES,
+  releaseCDEventId,
+  type ReleaseCDEvent,
+  type ReleaseCDEventInput,
+} from '../cdevents/release-event';
 import { createLogger, errorText, type Logger } from '../observability/log';
 import type { CDEventsSettings } from './cdevents-settings';
 
@@ -53,6 +60,14 @@ export interface CDEventsActivities {
   emitCDEvent(input: RolloutCDEventInput): Promise<CDEventEmission>;
 }
 
+/** A fleet release's events (cdevents/release-event.ts), to the same sink, delivered the same way. */
+export interface ReleaseCDEventsActivities {
+  emitReleaseCDEvent(input: ReleaseCDEventInput): Promise<CDEventEmission>;
+}
+
+/** Any CDEvent Siirto sends: what the CloudEvent envelope needs of it. */
+type SentCDEvent = ServiceCDEvent | ReleaseCDEvent;
+
 const FIRST_RETRY_DELAY_MS = 200;
 const LONGEST_RETRY_DELAY_MS = 5_000;
 /** One request's limit, so a sink that accepts connections but never answers still gets retried. */
@@ -97,8 +112,8 @@ function retryEnvironment(startedAt: number): RetryEnvironment {
 }
 
 /** The CDEvent in a CloudEvent, as the CDEvents CloudEvents binding maps it. */
-function cloudEventOf(event: ServiceCDEvent): CloudEvent<ServiceCDEvent> {
-  return new CloudEvent<ServiceCDEvent>({
+function cloudEventOf(event: SentCDEvent): CloudEvent<SentCDEvent> {
+  return new CloudEvent<SentCDEvent>({
     specversion: '1.0',
     id: event.context.id,
     source: event.context.source,
@@ -110,7 +125,7 @@ function cloudEventOf(event: ServiceCDEvent): CloudEvent<ServiceCDEvent> {
   });
 }
 
-function messageFor(event: ServiceCDEvent, settings: CDEventsSettings): Message {
+function messageFor(event: SentCDEvent, settings: CDEventsSettings): Message {
   const cloudEvent = cloudEventOf(event);
   return settings.mode === 'structured' ? HTTP.structured(cloudEvent) : HTTP.binary(cloudEvent);
 }
@@ -164,20 +179,17 @@ function causeOf(error: unknown): unknown {
 }
 
 /**
- * The activities that emit CDEvents, bound to the worker's settings. The worker registers them with
- * the rollout activities; the metrics go on the worker's registry.
+ * The activities that emit CDEvents, bound to the worker's settings. The worker registers the
+ * rollouts' with the rollout activities and the releases' beside the fleet workflows; the metrics go
+ * on the worker's registry.
  */
 export function createCDEventsActivities(
   settings: CDEventsSettings,
   metrics?: CDEventsMetrics,
   log: Logger = createLogger({ component: 'siirto-cdevents' }),
-): CDEventsActivities {
+): CDEventsActivities & ReleaseCDEventsActivities {
   async function emitCDEvent(input: RolloutCDEventInput): Promise<CDEventEmission> {
-    const startedAt = Date.now();
     const id = cdEventId(input);
-    const { sinkUrl } = settings;
-    if (!sinkUrl) return { delivered: false, attempts: 0, id };
-
     const type = CDEVENT_TYPES[input.kind] ?? String(input.kind);
     const eventLog = log.with({
       namespace: input.rollout?.namespace,
@@ -187,6 +199,32 @@ export function createCDEventsActivities(
       eventId: id,
       eventType: type,
     });
+    return deliver(id, type, eventLog, () => buildCDEvent(input, settings.origin));
+  }
+
+  async function emitReleaseCDEvent(input: ReleaseCDEventInput): Promise<CDEventEmission> {
+    const id = releaseCDEventId(input);
+    const type = RELEASE_CDEVENT_TYPES[input.kind] ?? String(input.kind);
+    const eventLog = log.with({
+      app: input.app,
+      release: input.release,
+      workflowId: input.workflowId,
+      eventId: id,
+      eventType: type,
+    });
+    return deliver(id, type, eventLog, () => buildReleaseCDEvent(input, settings.origin));
+  }
+
+  async function deliver(
+    id: string,
+    type: string,
+    eventLog: Logger,
+    build: () => SentCDEvent,
+  ): Promise<CDEventEmission> {
+    const startedAt = Date.now();
+    const { sinkUrl } = settings;
+    if (!sinkUrl) return { delivered: false, attempts: 0, id };
+
     const giveUp = (attempts: number, problem: string): CDEventEmission => {
       metrics?.failed.inc({ type });
       eventLog.warn('CDEvent not delivered; the rollout goes on without it', { attempts, problem });
@@ -195,9 +233,9 @@ export function createCDEventsActivities(
 
     let message: Message;
     try {
-      message = messageFor(buildCDEvent(input, settings.origin), settings);
+      message = messageFor(build(), settings);
     } catch (error) {
-      // A retry would build the same wrong event: give it up now, the rollout matters more.
+      // A retry would build the same wrong event: give it up now, the rollout (or release) matters more.
       return giveUp(0, errorText(error));
     }
 
@@ -234,5 +272,5 @@ export function createCDEventsActivities(
       delay = Math.min(delay * 2, LONGEST_RETRY_DELAY_MS);
     }
   }
-  return { emitCDEvent };
+  return { emitCDEvent, emitReleaseCDEvent };
 }

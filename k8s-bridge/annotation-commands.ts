@@ -31,6 +31,7 @@ import {
   type RolloutRef,
 } from '../workflows/rollout-api';
 import type { Logger } from '../observability/log';
+import type { FleetApprovalDelivery } from './fleet-approval';
 
 /**
  * Commands for users with only kubectl: `kubectl annotate sro checkout siirto.dev/promote=true`.
@@ -184,10 +185,13 @@ export class AnnotationCommandDelivery {
     private readonly client: Client,
     private readonly log: Logger,
     private readonly updateTimeoutMs = 10_000,
+    /** Approvals of the fleet release a Rollout belongs to (fleet-approval.ts), sent to the release. */
+    private readonly fleetApprovals?: FleetApprovalDelivery,
   ) {}
 
   /** Delivers every command annotation on the Rollout; throws CommandNotDeliveredError when one must wait. */
   async deliver(target: CommandTarget): Promise<void> {
+    await this.fleetApprovals?.deliver(target);
     const commands = annotationCommands(target.annotations);
     this.forgetRemoved(target.rollout, commands);
     for (const command of commands) await this.deliverOne(target, command);

@@ -17,6 +17,7 @@ import {
 } from '../temporal/connection';
 import { ClusterAttributeMissingError, requireClusterAttribute } from '../temporal/cluster-identity';
 import { AnnotationCommandDelivery } from './annotation-commands';
+import { FleetApprovalDelivery } from './fleet-approval';
 import { bridgeSettingsFromEnv, BridgeSettingsError } from './bridge-settings';
 import { CommandTokens } from './command-tokens';
 import { HttpCommandDelivery } from './http-command-delivery';
@@ -86,7 +87,13 @@ async function main(): Promise<void> {
   const reconciler = new RolloutReconciler(
     kube,
     workflows,
-    new AnnotationCommandDelivery(kube, client, log, settings.updateTimeoutSeconds * 1_000),
+    new AnnotationCommandDelivery(
+      kube,
+      client,
+      log,
+      settings.updateTimeoutSeconds * 1_000,
+      new FleetApprovalDelivery(kube, client, log, temporal.clusterId, settings.updateTimeoutSeconds * 1_000),
+    ),
     log,
   );
   // Log lines about a Rollout carry the revision and workflow it was last read at, to be found by either.

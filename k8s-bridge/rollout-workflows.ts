@@ -24,7 +24,10 @@ import {
   RolloutRevisionKey,
   RolloutStrategyKey,
   SiirtoClusterKey,
+  SiirtoReleaseKey,
 } from '../workflows/search-attributes';
+import { isReleaseAttributeMissing } from '../temporal/release-attribute';
+import { fleetReleaseOfRevision } from './fleet-release-of-revision';
 import {
   clusterRunOf,
   clusterRunsCondition,
@@ -123,10 +126,11 @@ export class RolloutWorkflows {
       stableTemplateHash: input.stableTemplateHash,
       ...strategy.input,
     };
-    try {
-      const { workflowId } = decision;
-      await this.client.workflow.start<RolloutWorkflow>(strategy.workflowType, {
-        workflowId,
+    // A revision a fleet release made carries the release too: one query finds it in every cluster.
+    const release = fleetReleaseOfRevision(rollout, decision.templateHash);
+    const startRun = (withRelease: boolean) =>
+      this.client.workflow.start<RolloutWorkflow>(strategy.workflowType, {
+        workflowId: decision.workflowId,
         taskQueue: this.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
@@ -138,12 +142,21 @@ export class RolloutWorkflows {
           { key: RolloutPhaseKey, value: 'Progressing' },
           { key: RolloutStrategyKey, value: strategy.name },
           ...(this.clusterId ? [{ key: SiirtoClusterKey, value: this.clusterId }] : []),
+          ...(withRelease && release ? [{ key: SiirtoReleaseKey, value: release }] : []),
         ],
         memo: { [ROLLOUT_UID_MEMO]: uid, [ROLLOUT_IMAGES_MEMO]: input.images },
         staticSummary: workflowSummary(plan),
         staticDetails: workflowDetails(plan),
       });
-      this.onStarted(workflowId);
+    try {
+      try {
+        await startRun(true);
+      } catch (error) {
+        // A namespace without SiirtoRelease still runs the revision; only the search finds less.
+        if (release === undefined || !isReleaseAttributeMissing(error)) throw error;
+        await startRun(false);
+      }
+      this.onStarted(decision.workflowId);
       return 'open';
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) return 'closed';

@@ -1,3 +1,4 @@
+import { FLEET_APPROVE_ANNOTATION } from './fleet-approval';
 import { selectorText } from '../kubernetes/label-selector';
 import {
   LabelSelectorSchema,
@@ -37,6 +38,7 @@ export function isSettled(object: unknown, openRuns: readonly RolloutWorkflowRun
   const status = RolloutStatusSchema.safeParse(raw.status ?? {}).data;
   if (!metadata || !status || metadata.deletionTimestamp) return false;
   if (annotationCommands(metadata.annotations).length > 0) return false;
+  if (metadata.annotations?.[FLEET_APPROVE_ANNOTATION] !== undefined) return false;
   if (metadata.generation === undefined || status.observedGeneration !== metadata.generation) return false;
   if (findCondition(status.conditions, VALID_CONDITION)?.status !== 'True') return false;
   if (findCondition(status.conditions, WORKFLOW_STARTED_CONDITION)?.status !== 'True') return false;

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createFleetActivities } from '../activities/fleet';
+import type { ReleaseCDEventsActivities } from '../activities/cdevents-emission';
 import type { PrometheusSettings } from '../activities/prometheus-settings';
 import type { KubeClients } from '../kubernetes/client';
 import { FLEET_TASK_QUEUE, fleetClusterTaskQueue } from '../workflows/fleet-api';
@@ -19,6 +20,8 @@ export async function createFleetWorkers(input: {
   kube: KubeClients;
   client: Client;
   prometheus: PrometheusSettings;
+  /** The releases' CDEvents, sent by whichever cluster's worker runs the release, to its sink. */
+  releaseAnnouncements: ReleaseCDEventsActivities;
   /** The worker's workflow code (bundle or path) and capacity, as its rollout worker has them. */
   workflowOptions: Pick<
     WorkerOptions,
@@ -37,6 +40,7 @@ export async function createFleetWorkers(input: {
     connection,
     namespace,
     taskQueue: FLEET_TASK_QUEUE,
+    activities: input.releaseAnnouncements,
     ...input.workflowOptions,
   });
   return [activities, workflows];

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
   const client = await connectTemporalClient(settings);
   connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const { source: workflowSource, ...workflowOptions } = await workflowCode();
+  const cdEventsActivities = createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log);
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
       ...createExperimentActivities(prometheus),
       ...createWorkflowHandoffActivities(client),
       ...createWebhookActivities(kube),
-      ...createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log),
+      emitCDEvent: cdEventsActivities.emitCDEvent,
     },
     interceptors: { activityInbound: [activityMetricsInterceptor(metrics, client)] },
     // In-flight activities get this long to finish on SIGTERM before Temporal retries them elsewhere.
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
         kube,
         client,
         prometheus,
+        releaseAnnouncements: { emitReleaseCDEvent: cdEventsActivities.emitReleaseCDEvent },
         workflowOptions: { ...workflowOptions, ...workerOptions(capacity) },
       })
     : [];

@@ -84,6 +84,8 @@ export interface WaveState {
   /** The gate it is at, as people read it: `soak 10m until 12:40Z`, `approval`, `analysis`. */
   gate?: string;
   approved?: boolean;
+  /** Who opened its approval gate: `siirto fleet approve`'s user, or the annotation and its Rollout. */
+  approvedBy?: string;
 }
 
 export type FleetPhase = 'Running' | 'Waiting' | 'Healthy' | 'Aborting' | 'Aborted' | 'Degraded';
@@ -117,6 +119,11 @@ export interface ApproveRequest {
   /** The wave whose gate to open (index); absent: the one waiting. */
   wave?: number;
   by?: string;
+  /**
+   * The release the approval is meant for (its metadata.name): refused when the app's running release
+   * is another, so an approval written for one release never opens a later one's gate.
+   */
+  release?: string;
 }
 
 export interface FleetAbortRequest {

@@ -144,16 +144,21 @@ export interface ClustersWithSiirto {
  * What a test across clusters starts from: `count` clusters, the scope's namespace in each (isolate()
  * made and cleans up c1's), and each cluster's own worker and bridge started.
  */
-export async function clustersWithSiirto(scope: TestScope, count: number): Promise<ClustersWithSiirto> {
+export async function clustersWithSiirto(
+  scope: TestScope,
+  count: number,
+  /** Settings every cluster's worker and bridge get besides their own, such as a CDEvents sink. */
+  extra: NodeJS.ProcessEnv = {},
+): Promise<ClustersWithSiirto> {
   const clusters = await stackWithClusters(count);
-  const extra = clusters.slice(1);
-  await Promise.all(extra.map((cluster) => cluster.kubectl(['create', 'namespace', scope.namespace])));
-  const siirto = new Map(clusters.map((cluster) => [cluster.name, clusterSiirto(scope, cluster)]));
+  const added = clusters.slice(1);
+  await Promise.all(added.map((cluster) => cluster.kubectl(['create', 'namespace', scope.namespace])));
+  const siirto = new Map(clusters.map((cluster) => [cluster.name, clusterSiirto(scope, cluster, extra)]));
   const processes = [...siirto.values()].flatMap((pair) => [pair.worker, pair.bridge]);
   const stop = async () => {
     await Promise.all(processes.map((process) => process.stop()));
     await Promise.all(
-      extra.map((cluster) =>
+      added.map((cluster) =>
         cluster.kubectl(['delete', 'namespace', scope.namespace, '--wait=false']).catch(() => ''),
       ),
     );

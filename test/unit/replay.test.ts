@@ -73,6 +73,7 @@ const SCENARIOS = [
   'canary-without-router',
   'first-revision-never-ready',
   'first-revision-straight-to-stable',
+  'fleet-release-approved-by-annotation',
 ];
 
 const fixturesIn = (folder: string) =>

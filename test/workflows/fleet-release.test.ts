@@ -1,3 +1,4 @@
+import { createCDEventsActivities } from '../../activities/cdevents-emission';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
@@ -82,6 +83,13 @@ beforeAll(async () => {
     connection: environment.nativeConnection,
     taskQueue: FLEET_TASK_QUEUE,
     workflowBundle: bundle,
+    // Emission off (no sink): the release's CDEvents are tested on the stack.
+    activities: createCDEventsActivities({
+      mode: 'binary',
+      headers: {},
+      retryForMs: 1_000,
+      origin: { clusterId: 'c1', temporalNamespace: 'default' },
+    }),
     // Every task replays the history in full, so any nondeterminism fails here.
     maxCachedWorkflows: 0,
   });

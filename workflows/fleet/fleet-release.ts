@@ -21,6 +21,7 @@ import {
 import { clusterActivities, type ClusterActivities } from './cluster-activities';
 import { abortRelease, address, failureText } from './fleet-abort';
 import { addFoundRollouts, initialState, releaseDetails, succeeded, waveTargets } from './release-plan';
+import { releaseAnnouncer } from './release-announcements';
 import { awaitWindow, passGates, type GateContext } from './wave-gates';
 
 /** The longest time between a follower's heartbeats, unless the input says otherwise. */
@@ -61,19 +62,24 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
   };
   const finished = () => FINISHED_PHASES.includes(state.phase);
   const gates: GateContext = { state, spec, stopped, publish, activities };
+  const announce = releaseAnnouncer(spec, state, input.by);
 
   setHandler(fleetStatusQuery, () => state);
   setHandler(
     approveUpdate,
     (request) => {
       const wave = state.waves[request?.wave ?? state.currentWave];
-      if (wave) wave.approved = true;
+      if (wave) Object.assign(wave, { approved: true, approvedBy: request?.by ?? 'someone' });
       state.message = `${wave?.name ?? 'wave'} approved by ${request?.by ?? 'someone'}`;
       publish();
       return state;
     },
     {
       validator: (request) => {
+        if (request?.release !== undefined && request.release !== release)
+          throw new Error(
+            `the approval names release ${request.release}, but the running release of ${spec.app} is ${release}`,
+          );
         if (finished() || stopped())
           throw new Error(`release ${release} is ${state.phase}: nothing to approve`);
         const index = request?.wave ?? state.currentWave;
@@ -225,6 +231,7 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
       );
       addFoundRollouts(state, index, found);
     }
+    announce.waveStarted(index);
     const queue = waveTargets(state, index).filter((target) => target.phase === 'Waiting');
     const lanes = Array.from({ length: Math.min(wave.maxParallel, queue.length) }, async () => {
       for (let target = queue.shift(); target && !stopped(); target = queue.shift()) {
@@ -241,9 +248,11 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
     }
     waveState.stage = 'Done';
     publish();
+    announce.waveFinished(index, 'success');
   }
 
   publish();
+  announce.started();
   const waves = new CancellationScope();
   // An abort from any side (a command, a gate, a Degraded Rollout) stops what the waves are doing.
   void condition(stopped).then(() => waves.cancel());
@@ -266,6 +275,8 @@ export async function fleetRelease(input: FleetReleaseInput): Promise<FleetRelea
         : `every Rollout Healthy (${state.targets.length})`;
     publish();
   }
+  announce.finished();
+  await announce.sent();
   await condition(allHandlersFinished);
   return state;
 }

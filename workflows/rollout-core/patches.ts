@@ -136,3 +136,9 @@ export const CANARY_REPLICASET_FIRST = 'canary-replicaset-first';
  * alone; the status that says so follows the write rather than compete with it.
  */
 export const ROUTE_BEFORE_STATUS = 'route-before-status';
+
+/**
+ * Patch ID: a fleet release announces itself in CDEvents (workflows/fleet/release-announcements.ts):
+ * pipelineRun started and finished, taskRun started and finished for each wave.
+ */
+export const FLEET_RELEASE_CDEVENTS = 'fleet-release-cdevents';
