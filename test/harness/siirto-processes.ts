@@ -49,9 +49,9 @@ export class SiirtoProcess {
       waitFor(
         `${this.entry} to start (log: ${this.logFile})`,
         () => this.startedLine.test(this.logText().slice(offset)),
-        {
-          timeoutMs: 60_000,
-        },
+        // Starting from source loads TypeScript through tsx and bundles the workflows with webpack:
+        // machine speed, not Siirto's, and on a busy two-core machine over a minute.
+        { timeoutMs: 120_000 },
       ),
     ]);
   }

@@ -103,8 +103,12 @@ describe('a fleet release of one wave with one Rollout', () => {
       }),
     ]);
     expect(await activitySummaries(handle.workflowId)).toEqual([
+      'CDEvent pipelineRun.started #1',
       `apply ${releaseApp} v2 to ${cluster}/${namespace}/${app}`,
+      'CDEvent taskRun.started #2 (wave 1)',
       `follow ${cluster}/${namespace}/${app} to Healthy or Degraded`,
+      'CDEvent taskRun.finished #3 (wave 1)',
+      'CDEvent pipelineRun.finished #4',
     ]);
     expect((await handle.query(fleetStatusQuery)).phase).toBe('Healthy');
     const shown = await run(SIIRTO_CLI, ['fleet', 'status', releaseApp]);
