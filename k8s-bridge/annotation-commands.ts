@@ -152,6 +152,41 @@ export function annotationPointer(annotation: string): string {
   return `/metadata/annotations/${annotation.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
+/**
+ * Removes an annotation from a Rollout only if it still holds `value`: a user who annotated again
+ * meanwhile keeps the new value, which the next reconcile handles. False when the Rollout is gone
+ * (404) or the value changed (422: the patch's `test` failed).
+ */
+export async function removeAnnotationIfUnchanged(
+  kube: KubeClients,
+  rollout: RolloutRef,
+  annotation: string,
+  value: string,
+): Promise<boolean> {
+  const path = annotationPointer(annotation);
+  try {
+    await kube.custom.patchNamespacedCustomObject(
+      {
+        group: ROLLOUT_GROUP,
+        version: ROLLOUT_VERSION,
+        plural: ROLLOUT_PLURAL,
+        namespace: rollout.namespace,
+        name: rollout.name,
+        body: [
+          { op: 'test', path, value },
+          { op: 'remove', path },
+        ],
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    return true;
+  } catch (error) {
+    const status = apiStatus(error);
+    if (status === 404 || status === 422) return false;
+    throw error;
+  }
+}
+
 export interface CommandTarget {
   rollout: RolloutRef;
   resourceVersion: string;
@@ -297,42 +332,14 @@ export class AnnotationCommandDelivery {
     }
   }
 
-  /**
-   * Removes the annotation only if it still holds the value delivered: a user who annotated again
-   * meanwhile keeps the new command, which the next reconcile delivers.
-   */
+  /** The watch brings the Rollout as it is now when the annotation changed, and delivers the new value then. */
   private async removeAnnotation(target: CommandTarget, command: AnnotationCommand): Promise<void> {
-    const path = annotationPointer(command.annotation);
-    try {
-      await this.kube.custom.patchNamespacedCustomObject(
-        {
-          group: ROLLOUT_GROUP,
-          version: ROLLOUT_VERSION,
-          plural: ROLLOUT_PLURAL,
-          namespace: target.rollout.namespace,
-          name: target.rollout.name,
-          body: [
-            { op: 'test', path, value: command.value },
-            { op: 'remove', path },
-          ],
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      );
-    } catch (error) {
-      // Gone (404), or the annotation changed since (422: the `test` failed): the watch brings the
-      // Rollout as it is now, and a new value is delivered then.
-      const status = apiStatus(error);
-      if (status === 404 || status === 422) {
-        this.log.info('annotation changed before it could be removed', {
-          namespace: target.rollout.namespace,
-          name: target.rollout.name,
-          annotation: command.annotation,
-          error,
-        });
-        return;
-      }
-      throw error;
-    }
+    if (!(await removeAnnotationIfUnchanged(this.kube, target.rollout, command.annotation, command.value)))
+      this.log.info('annotation changed before it could be removed', {
+        namespace: target.rollout.namespace,
+        name: target.rollout.name,
+        annotation: command.annotation,
+      });
   }
 
   private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {

@@ -1,17 +1,14 @@
-import * as k8s from '@kubernetes/client-node';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { FLEET_RELEASE_ANNOTATION } from '../activities/fleet/cluster-rollouts';
 import { recordRolloutEvent } from '../activities/rollout-events';
 import type { KubeClients } from '../kubernetes/client';
-import { apiStatus } from '../kubernetes/errors';
 import { lastWriterOf } from '../kubernetes/managed-fields';
 import type { Logger } from '../observability/log';
-import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import { parseReleaseValue, releaseValue, type ReleaseName } from '../temporal/release-attribute';
 import { approveUpdate, fleetWorkflowId, type ApproveRequest } from '../workflows/fleet-api';
 import type { RolloutRef } from '../workflows/rollout-api';
 import {
-  annotationPointer,
+  removeAnnotationIfUnchanged,
   annotationSetAt,
   CommandNotDeliveredError,
   commandUpdateId,
@@ -167,29 +164,9 @@ export class FleetApprovalDelivery {
     await this.removeAnnotation(target, approval.value);
   }
 
-  /** Removes the annotation only if it still holds the value handled (as annotation-commands.ts does). */
+  /** Removes the annotation only if it still holds the value handled. */
   private async removeAnnotation(target: FleetApprovalTarget, value: string): Promise<void> {
-    const path = annotationPointer(FLEET_APPROVE_ANNOTATION);
-    try {
-      await this.kube.custom.patchNamespacedCustomObject(
-        {
-          group: ROLLOUT_GROUP,
-          version: ROLLOUT_VERSION,
-          plural: ROLLOUT_PLURAL,
-          namespace: target.rollout.namespace,
-          name: target.rollout.name,
-          body: [
-            { op: 'test', path, value },
-            { op: 'remove', path },
-          ],
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      );
-    } catch (error) {
-      const status = apiStatus(error);
-      if (status === 404 || status === 422) return;
-      throw error;
-    }
+    await removeAnnotationIfUnchanged(this.kube, target.rollout, FLEET_APPROVE_ANNOTATION, value);
   }
 
   private async event(rollout: RolloutRef, type: 'Normal' | 'Warning', reason: string, message: string) {
