@@ -187,6 +187,15 @@ describe('a fleet release held at its gates across three clusters', () => {
       throw error;
     }
   };
+  /**
+   * A revision's run once it has closed: the release goes on when the Rollout is Healthy, a moment
+   * before the run itself ends (it still scales the old pods down).
+   */
+  const closedRun = (workflowId: string) =>
+    waitFor(`${workflowId} closed`, async () => {
+      const times = await serverTimes(workflowId);
+      return times !== undefined && times.status !== 'RUNNING' && times;
+    });
   const siirto = (args: string[]): Promise<CommandResult> => run(SIIRTO_CLI, args);
   /** `siirto fleet status APP`, until its output says what is wanted. */
   const statusSaying = (app: string, wanted: RegExp, timeoutMs = 60_000) =>
@@ -322,7 +331,7 @@ describe('a fleet release held at its gates across three clusters', () => {
     const c1 = await serverTimes(revisionRun('c1', 'approval', 2));
     expect(c1!.close).toBeLessThan(approvedAt!);
     for (const name of ['c2', 'c3']) {
-      const times = await serverTimes(revisionRun(name, 'approval', 2));
+      const times = await closedRun(revisionRun(name, 'approval', 2));
       expect(times?.status).toBe('COMPLETED');
       expect(times!.start).toBeGreaterThan(approvedAt!);
     }
@@ -383,7 +392,7 @@ describe('a fleet release held at its gates across three clusters', () => {
       ]),
     );
     for (const name of ['c2', 'c3']) {
-      const times = await serverTimes(revisionRun(name, 'window', 2));
+      const times = await closedRun(revisionRun(name, 'window', 2));
       expect(times?.status).toBe('COMPLETED');
       expect(times!.start).toBeGreaterThanOrEqual(nextOpens);
     }
