@@ -146,6 +146,8 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
 
     await stopped.start();
     stopped = undefined;
+    const backAt = Date.now();
+    console.log(`c2's kube-apiserver was down ${((backAt - downAt) / 1_000).toFixed(1)} s`);
     let timer: NodeJS.Timeout | undefined;
     const ended = (await Promise.race([
       handle.result(),
@@ -153,6 +155,7 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
         timer = setTimeout(() => reject(new Error('release not over 120s after c2 came back')), 120_000);
       }),
     ]).finally(() => clearTimeout(timer))) as FleetReleaseState;
+    console.log(`the release ended ${((Date.now() - backAt) / 1_000).toFixed(1)} s after c2 answered again`);
     expect(ended.phase).toBe('Healthy');
     expect(targetOf(ended, 'c2')).toMatchObject({ phase: 'Healthy', revision: 2 });
     expect(await rolloutStatus(cluster('c2'))).toMatchObject({ phase: 'Healthy', revision: 2 });
