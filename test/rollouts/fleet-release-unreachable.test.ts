@@ -117,7 +117,9 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
     );
     stopped = await stopClusterApiserver(cluster('c2'));
     const downAt = Date.now();
-    await expect(cluster('c2').kubectl(['get', '--raw', '/readyz', '--request-timeout=2s'])).rejects.toThrow();
+    await expect(
+      cluster('c2').kubectl(['get', '--raw', '/readyz', '--request-timeout=2s']),
+    ).rejects.toThrow();
 
     // The real CLI names the cluster and the reason once the second wave's first call has failed again.
     const status = () => run(SIIRTO_CLI, ['fleet', 'status', releaseApp]);
