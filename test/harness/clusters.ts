@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestScope } from './isolation';
 import { run, runOrThrow } from './commands';
@@ -172,4 +173,56 @@ export async function clustersWithSiirto(
     throw error;
   }
   return { clusters, siirto, stop };
+}
+
+/** A cluster's kube-apiserver stopped by stopClusterApiserver, and how to start it again. */
+export interface StoppedApiserver {
+  /** Starts it again as the stack started it (same binary, arguments and log) and waits until it is ready. */
+  start(): Promise<void>;
+}
+
+/**
+ * Stops an extra cluster's kube-apiserver (c2 …, never c1, which every test shares), so that the
+ * cluster cannot be reached for real: its workers' calls are refused until start() runs it again. The
+ * process is the stack's own (stack/up.sh launched it; its pid file is under the state directory's
+ * pids/), and it is started again with the very command line it ran with.
+ */
+export async function stopClusterApiserver(cluster: StackCluster): Promise<StoppedApiserver> {
+  if (cluster.name === 'c1') throw new Error("c1's kube-apiserver is the stack's own: stop c2 … instead");
+  const stateDir = path.dirname(stack.kubeconfig);
+  const name = `${cluster.name}-kube-apiserver`;
+  const pidFile = path.join(stateDir, 'pids', `${name}.pid`);
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const [, ...args] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const binary = readlinkSync(`/proc/${pid}/exe`);
+  const cwd = readlinkSync(`/proc/${pid}/cwd`);
+  // Gone or a zombie: the stack's processes are not the test's children, so it may never reap them.
+  const exited = () => {
+    try {
+      return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    } catch {
+      return true;
+    }
+  };
+  // Refused connections from the start; a graceful shutdown waits for open watches, so after a few
+  // seconds it is killed, as stack/down.sh does after its own wait.
+  process.kill(pid, 'SIGTERM');
+  await waitFor(`${name} (pid ${pid}) to exit`, exited, { timeoutMs: 5_000 }).catch(async () => {
+    process.kill(pid, 'SIGKILL');
+    await waitFor(`${name} (pid ${pid}) to exit after SIGKILL`, exited, { timeoutMs: 10_000 });
+  });
+  return {
+    async start() {
+      const log = openSync(path.join(stateDir, 'logs', `${name}.log`), 'a');
+      // Its own session, as up.sh starts it, so it outlives the test like the rest of the stack.
+      const child = spawn(binary, args, { cwd, detached: true, stdio: ['ignore', log, log] });
+      closeSync(log);
+      child.unref();
+      writeFileSync(pidFile, `${child.pid}\n`);
+      await waitFor(`${name} ready again`, () => cluster.kubectl(['get', '--raw', '/readyz']), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+    },
+  };
 }
