@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const server = await serveObservability({ port: observability.metricsPort, registry, readiness, log });
   const client = await connectTemporalClient(settings);
   connection = await NativeConnection.connect(temporalConnectionOptions(settings));
-  const { source: workflowSource, ...workflowOptions } = await workflowCode();
+  const { source: workflowSource, ...workflowOptions } = await workflowCode(Runtime.instance().logger);
   const cdEventsActivities = createCDEventsActivities(cdEvents, createCDEventsMetrics(registry), log);
   const worker = await Worker.create({
     connection,

@@ -1,4 +1,4 @@
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
@@ -15,11 +15,12 @@ export type WorkflowCode =
  * dist/worker/), so an installed Siirto starts without running webpack; otherwise the workflows are
  * bundled as the worker starts, as in development, where the worker runs from source and no bundle
  * lies beside it: once, for the rollout worker and a cluster's fleet worker alike (each bundling on
- * its own doubled a worker's start).
+ * its own doubled a worker's start). `logger` takes webpack's report, which would otherwise go to
+ * standard output as plain text among the worker's JSON lines.
  */
-export async function workflowCode(): Promise<WorkflowCode> {
+export async function workflowCode(logger: Logger): Promise<WorkflowCode> {
   const codePath = path.join(__dirname, '..', WORKFLOW_BUNDLE_NAME);
   if (existsSync(codePath)) return { workflowBundle: { codePath }, source: 'prebuilt bundle' };
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger });
   return { workflowBundle: { code }, source: 'bundled at start' };
 }
