@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RolloutStatus } from '../../schemas/rollout';
 import type { TestScope } from './isolation';
 import { run, runOrThrow } from './commands';
 import { siirtoBridge, siirtoWorker, type SiirtoProcess } from './siirto-processes';
@@ -225,4 +226,36 @@ export async function stopClusterApiserver(cluster: StackCluster): Promise<Stopp
       });
     },
   };
+}
+
+export interface PodJson {
+  metadata: { name: string; deletionTimestamp?: string };
+  spec: { containers: { image: string }[] };
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+/** A Rollout's status in one cluster, as kubectl shows it ({} before Siirto has written one). */
+export async function rolloutStatusIn(
+  cluster: StackCluster,
+  namespace: string,
+  name: string,
+): Promise<RolloutStatus> {
+  const rollout = JSON.parse(
+    await cluster.kubectl(['get', 'rollouts.siirto.dev', name, '-n', namespace, '-o', 'json']),
+  ) as { status?: RolloutStatus };
+  return rollout.status ?? {};
+}
+
+/** The app's pods in one cluster once they are exactly `count` Ready pods of `image`, none going. */
+export function readyPodsIn(cluster: StackCluster, namespace: string, app: string, image: string, count = 1) {
+  return waitFor(`${cluster.name}: ${count} Ready pod(s) of ${image} and no other`, async () => {
+    const { items } = JSON.parse(
+      await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json']),
+    ) as { items: PodJson[] };
+    const ready = (pod: PodJson) =>
+      !pod.metadata.deletionTimestamp &&
+      pod.spec.containers[0]?.image === image &&
+      pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    return items.length === count && items.every(ready) && items;
+  });
 }

@@ -1,7 +1,12 @@
 import type { Client } from '@temporalio/client';
-import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
-import { clustersWithSiirto, type ClustersWithSiirto, type StackCluster } from '../harness/clusters';
+import {
+  clustersWithSiirto,
+  type ClustersWithSiirto,
+  type StackCluster,
+  readyPodsIn,
+  rolloutStatusIn,
+} from '../harness/clusters';
 import { applyFleetRelease } from '../harness/fleet-release-file';
 import { isolate } from '../harness/isolation';
 import { rolloutManifestWith } from '../harness/rollout-fixtures';
@@ -11,12 +16,6 @@ import { waitFor } from '../harness/wait';
 const app = 'checkout';
 const image = (version: number) => `registry.example/${app}:${version}`;
 const SOAK_SECONDS = 5;
-
-interface PodJson {
-  metadata: { deletionTimestamp?: string };
-  spec: { containers: { image: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
 
 /**
  * A fleet release across three clusters of the stack (`stack:up -- --clusters=3`), each running its
@@ -43,24 +42,9 @@ describe('a fleet release in two waves across three clusters', () => {
   const target = (cluster: string) => `${cluster}/${namespace}/${app}`;
   const revisionRun = (cluster: string, revision: number) => `${cluster}/${namespace}/${app}/r${revision}`;
 
-  const rolloutStatus = async (cluster: StackCluster): Promise<RolloutStatus> => {
-    const rollout = JSON.parse(
-      await cluster.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
-    ) as { status?: RolloutStatus };
-    return rollout.status ?? {};
-  };
-  /** The app's pods once they are exactly the revision's, all Ready, none going. */
+  const rolloutStatus = (cluster: StackCluster) => rolloutStatusIn(cluster, namespace, app);
   const readyPods = (cluster: StackCluster, version: number) =>
-    waitFor(`${cluster.name}: a Ready pod of ${image(version)} and no other`, async () => {
-      const { items } = JSON.parse(
-        await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json']),
-      ) as { items: PodJson[] };
-      const ready = (pod: PodJson) =>
-        !pod.metadata.deletionTimestamp &&
-        pod.spec.containers[0]?.image === image(version) &&
-        pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return items.length === 1 && items.every(ready) && items;
-    });
+    readyPodsIn(cluster, namespace, app, image(version));
   /** When Temporal's server started and closed a workflow, in ms. */
   const serverTimes = async (workflowId: string) => {
     const description = await client.workflow.getHandle(workflowId).describe();

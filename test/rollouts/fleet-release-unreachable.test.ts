@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import type { RolloutStatus } from '../../schemas/rollout';
 import { fleetStatusQuery, fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
 import {
   clustersWithSiirto,
@@ -7,6 +6,8 @@ import {
   type ClustersWithSiirto,
   type StackCluster,
   type StoppedApiserver,
+  readyPodsIn,
+  rolloutStatusIn,
 } from '../harness/clusters';
 import { run } from '../harness/commands';
 import { applyFleetRelease, SIIRTO_CLI } from '../harness/fleet-release-file';
@@ -19,12 +20,6 @@ const app = 'checkout';
 const image = (version: number) => `registry.example/${app}:${version}`;
 /** How long c2 stays unreachable at least, while the release must keep waiting for it. */
 const DOWN_MILLISECONDS = 15_000;
-
-interface PodJson {
-  metadata: { deletionTimestamp?: string };
-  spec: { containers: { image: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
 
 /**
  * A fleet release across two clusters of the stack (`stack:up -- --clusters=2`), each with its own
@@ -48,23 +43,9 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
   const target = (cluster: string) => `${cluster}/${namespace}/${app}`;
   const cluster = (name: string) => clusters.find((found) => found.name === name)!;
 
-  const rolloutStatus = async (on: StackCluster): Promise<RolloutStatus> => {
-    const rollout = JSON.parse(
-      await on.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
-    ) as { status?: RolloutStatus };
-    return rollout.status ?? {};
-  };
-  const readyPods = (on: StackCluster, version: number) =>
-    waitFor(`${on.name}: a Ready pod of ${image(version)} and no other`, async () => {
-      const { items } = JSON.parse(
-        await on.kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json']),
-      ) as { items: PodJson[] };
-      const ready = (pod: PodJson) =>
-        !pod.metadata.deletionTimestamp &&
-        pod.spec.containers[0]?.image === image(version) &&
-        pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return items.length === 1 && items.every(ready) && items;
-    });
+  const rolloutStatus = (cluster: StackCluster) => rolloutStatusIn(cluster, namespace, app);
+  const readyPods = (cluster: StackCluster, version: number) =>
+    readyPodsIn(cluster, namespace, app, image(version));
 
   beforeAll(async () => {
     fleet = await clustersWithSiirto(scope, 2);

@@ -1,8 +1,13 @@
 import type { Client } from '@temporalio/client';
-import type { RolloutStatus } from '../../schemas/rollout';
 import { SiirtoClusterKey } from '../../workflows/search-attributes';
 import { runOrThrow } from '../harness/commands';
-import { clustersWithSiirto, type ClustersWithSiirto, type StackCluster } from '../harness/clusters';
+import {
+  clustersWithSiirto,
+  type ClustersWithSiirto,
+  type StackCluster,
+  readyPodsIn,
+  rolloutStatusIn,
+} from '../harness/clusters';
 import { isolate } from '../harness/isolation';
 import { rolloutManifestWith, setImage } from '../harness/rollout-fixtures';
 import { stack } from '../harness/stack';
@@ -12,12 +17,6 @@ import { waitFor } from '../harness/wait';
 const app = 'checkout';
 const image = (version: number) => `registry.example/${app}:${version}`;
 const REPLICAS = 2;
-
-interface PodJson {
-  metadata: { name: string; deletionTimestamp?: string };
-  spec: { containers: { image: string }[] };
-  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
-}
 
 interface ServedPod {
   namespace: string;
@@ -54,12 +53,7 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
   const workflowId = (cluster: StackCluster, revision: number) =>
     `${cluster.name}/${namespace}/${app}/r${revision}`;
 
-  const rolloutStatus = async (cluster: StackCluster): Promise<RolloutStatus> => {
-    const rollout = JSON.parse(
-      await cluster.kubectl(['get', 'rollouts.siirto.dev', app, '-n', namespace, '-o', 'json']),
-    ) as { status?: RolloutStatus };
-    return rollout.status ?? {};
-  };
+  const rolloutStatus = (cluster: StackCluster) => rolloutStatusIn(cluster, namespace, app);
   const healthyAt = (cluster: StackCluster, revision: number) =>
     waitFor(
       `${cluster.name}: ${namespace}/${app} Healthy at revision ${revision}`,
@@ -69,18 +63,8 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
       },
       { timeoutMs: 90_000 },
     );
-  /** The app's pods once they are exactly the revision's, all Ready, none going. */
   const readyPods = (cluster: StackCluster, version: number) =>
-    waitFor(`${cluster.name}: ${REPLICAS} Ready pods of ${image(version)} and no others`, async () => {
-      const { items } = JSON.parse(
-        await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json']),
-      ) as { items: PodJson[] };
-      const ready = (pod: PodJson) =>
-        !pod.metadata.deletionTimestamp &&
-        pod.spec.containers[0]?.image === image(version) &&
-        pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return items.length === REPLICAS && items.every(ready) && items;
-    });
+    readyPodsIn(cluster, namespace, app, image(version), REPLICAS);
   /** What the cluster's own pod server answers for in the namespace. */
   const served = async (cluster: StackCluster): Promise<ServedPod[]> => {
     const body = await runOrThrow('curl', [
