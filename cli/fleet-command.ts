@@ -61,7 +61,7 @@ export async function fleetCommand(
   try {
     switch (sub) {
       case 'apply':
-        write(await fleetApplyCommand(client, args.file ?? ''));
+        write(await fleetApplyCommand(client, args.file ?? '', settings.fleetTaskQueue));
         return 0;
       case 'status':
         return await fleetStatusCommand(client, app, {

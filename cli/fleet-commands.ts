@@ -73,7 +73,12 @@ export function readReleaseFile(
 export async function startRelease(
   client: Client,
   release: FleetRelease,
-  options: { followIntervalMilliseconds?: number; by?: string } = {},
+  options: {
+    followIntervalMilliseconds?: number;
+    by?: string;
+    /** The fleet's queue (SIIRTO_FLEET_TASK_QUEUE), which its clusters' workers poll. */
+    taskQueue?: string;
+  } = {},
 ): Promise<WorkflowHandle<FleetWorkflow>> {
   const { app } = release.spec;
   const workflowId = fleetWorkflowId(app);
@@ -81,7 +86,7 @@ export async function startRelease(
   try {
     return await client.workflow.start<FleetWorkflow>('fleetRelease', {
       workflowId,
-      taskQueue: FLEET_TASK_QUEUE,
+      taskQueue: options.taskQueue ?? FLEET_TASK_QUEUE,
       args: [
         {
           release: name,
@@ -120,9 +125,9 @@ export async function startRelease(
   }
 }
 
-export async function fleetApplyCommand(client: Client, file: string): Promise<string> {
+export async function fleetApplyCommand(client: Client, file: string, taskQueue: string): Promise<string> {
   const release = readReleaseFile(file);
-  const handle = await startRelease(client, release);
+  const handle = await startRelease(client, release, { taskQueue });
   return (
     `release ${release.spec.app}/${release.metadata.name} started as ${handle.workflowId}: ` +
     `${release.spec.waves.length} waves; follow it with \`siirto fleet status ${release.spec.app} --watch\``

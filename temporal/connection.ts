@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
+import { FLEET_TASK_QUEUE } from '../workflows/fleet-api';
 import { ROLLOUT_TASK_QUEUE } from '../workflows/rollout-api';
 import { clusterIdSchema } from './cluster-identity';
 
@@ -27,6 +28,7 @@ const TemporalEnvironmentSchema = z.object({
   TEMPORAL_NAMESPACE: optionalText.default('default'),
   SIIRTO_TASK_QUEUE: optionalText.default(ROLLOUT_TASK_QUEUE),
   SIIRTO_CLUSTER_ID: optionalText.pipe(clusterIdSchema.optional()),
+  SIIRTO_FLEET_TASK_QUEUE: optionalText.default(FLEET_TASK_QUEUE),
   TEMPORAL_TLS_CERT: optionalText,
   TEMPORAL_TLS_KEY: optionalText,
   TEMPORAL_TLS_CA: optionalText,
@@ -66,6 +68,8 @@ export interface TemporalSettings {
    * when it is the only one, as before cluster IDs existed.
    */
   clusterId?: string;
+  /** The queue of this fleet's release workflows; each cluster's part runs on `<it>-<cluster ID>`. */
+  fleetTaskQueue: string;
   /** Absent for a plain connection, as to a local dev server. */
   tls?: TemporalTlsSettings;
   apiKey?: string;
@@ -118,6 +122,7 @@ export function temporalSettingsFromEnv(
     namespace: values.TEMPORAL_NAMESPACE,
     taskQueue: values.SIIRTO_TASK_QUEUE,
     clusterId: values.SIIRTO_CLUSTER_ID,
+    fleetTaskQueue: values.SIIRTO_FLEET_TASK_QUEUE,
     tls: wantsTls ? tls : undefined,
     apiKey: values.TEMPORAL_API_KEY,
     ...(names ? { names } : {}),

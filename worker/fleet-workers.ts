@@ -4,19 +4,21 @@ import { createFleetActivities } from '../activities/fleet';
 import type { ReleaseCDEventsActivities } from '../activities/cdevents-emission';
 import type { PrometheusSettings } from '../activities/prometheus-settings';
 import type { KubeClients } from '../kubernetes/client';
-import { FLEET_TASK_QUEUE, fleetClusterTaskQueue } from '../workflows/fleet-api';
+import { fleetClusterTaskQueue } from '../workflows/fleet-api';
 
 /**
  * The fleet's two queues on a worker of a cluster with a SIIRTO_CLUSTER_ID: `siirto-fleet-<cluster>`,
  * where fleet releases reach this cluster's Rollouts through this worker's own kubeconfig, and
  * `siirto-fleet`, where the release workflows themselves run (on whichever cluster's worker is free:
- * they only schedule work, each cluster's on its own queue). A cluster without an ID takes no part in
- * fleet releases.
+ * they only schedule work, each cluster's on its own queue). Both are named after SIIRTO_FLEET_TASK_QUEUE
+ * when it is set. A cluster without an ID takes no part in fleet releases.
  */
 export async function createFleetWorkers(input: {
   connection: NativeConnection;
   namespace: string;
   clusterId: string;
+  /** SIIRTO_FLEET_TASK_QUEUE: the fleet's queue, and the prefix of this cluster's queue in it. */
+  fleetTaskQueue: string;
   kube: KubeClients;
   client: Client;
   prometheus: PrometheusSettings;
@@ -28,18 +30,18 @@ export async function createFleetWorkers(input: {
     'workflowBundle' | 'workflowsPath' | 'maxCachedWorkflows' | 'maxConcurrentWorkflowTaskExecutions'
   >;
 }): Promise<Worker[]> {
-  const { connection, namespace, clusterId } = input;
+  const { connection, namespace, clusterId, fleetTaskQueue } = input;
   const activities = await Worker.create({
     connection,
     namespace,
-    taskQueue: fleetClusterTaskQueue(clusterId),
+    taskQueue: fleetClusterTaskQueue(clusterId, fleetTaskQueue),
     activities: createFleetActivities(input.kube, input.client, input.prometheus),
     shutdownGraceTime: '10 seconds',
   });
   const workflows = await Worker.create({
     connection,
     namespace,
-    taskQueue: FLEET_TASK_QUEUE,
+    taskQueue: fleetTaskQueue,
     activities: input.releaseAnnouncements,
     ...input.workflowOptions,
   });

@@ -96,6 +96,7 @@ async function main(): Promise<void> {
         connection,
         namespace: settings.namespace,
         clusterId: settings.clusterId,
+        fleetTaskQueue: settings.fleetTaskQueue,
         kube,
         client,
         prometheus,

@@ -8,12 +8,19 @@ import type { RolloutPhase, TrafficWeights } from '../schemas/rollout';
  * patch, and the templates themselves stay in each cluster.
  */
 
-/** The queue the fleet workflows run on; every worker with a SIIRTO_CLUSTER_ID polls it. */
+/**
+ * The queue the fleet workflows run on, unless SIIRTO_FLEET_TASK_QUEUE names another; every worker with
+ * a SIIRTO_CLUSTER_ID polls it. Two fleets sharing one Temporal namespace (staging's clusters and
+ * production's) keep apart by giving each its own.
+ */
 export const FLEET_TASK_QUEUE = 'siirto-fleet';
 
-/** The queue of one cluster's fleet activities: only that cluster's workers poll it. */
-export function fleetClusterTaskQueue(clusterId: string): string {
-  return `${FLEET_TASK_QUEUE}-${clusterId}`;
+/**
+ * The queue of one cluster's fleet activities, named after the fleet's queue: only that cluster's
+ * workers of that fleet poll it. A release reads its fleet's queue from its own run.
+ */
+export function fleetClusterTaskQueue(clusterId: string, fleetTaskQueue = FLEET_TASK_QUEUE): string {
+  return `${fleetTaskQueue}-${clusterId}`;
 }
 
 /** One release of an app at a time: Temporal refuses a second start of this ID while one runs. */

@@ -95,11 +95,17 @@ export class SiirtoProcess {
   }
 }
 
-/** Environment for Siirto processes serving one test file: its task queue, its namespace. */
+/** The fleet queue of one test file's workers: releases of files side by side never meet. */
+export function fleetTaskQueueOf(scope: TestScope): string {
+  return `${scope.workflowIdPrefix}-fleet`;
+}
+
+/** Environment for Siirto processes serving one test file: its task queues, its namespace. */
 export function siirtoEnvironment(scope: TestScope, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
     SIIRTO_TASK_QUEUE: scope.workflowIdPrefix,
+    SIIRTO_FLEET_TASK_QUEUE: fleetTaskQueueOf(scope),
     SIIRTO_WATCH_NAMESPACE: scope.namespace,
     SIIRTO_RESYNC_SECONDS: '2',
     // Any free port: test files run their processes side by side.

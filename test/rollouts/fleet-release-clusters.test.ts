@@ -73,7 +73,7 @@ describe('a fleet release in two waves across three clusters', () => {
 
   /** Starts the release as a user does, and waits for its end. */
   const applyRelease = async (releaseName: string, spec: Record<string, unknown>) => {
-    const applied = await applyFleetRelease(releaseName, spec);
+    const applied = await applyFleetRelease(scope, releaseName, spec);
     expect(applied).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(String(spec.app))}`),

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { startLoad, type LoadGenerator } from '../../stack/load-generator';
 import { fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
@@ -116,7 +117,7 @@ describe('a fleet release across three clusters when something fails', () => {
 
   /** Starts the release as a user does, with `siirto fleet apply -f`. */
   const apply = async (name: string, spec: Record<string, unknown>) => {
-    const applied = await applyFleetRelease(name, spec);
+    const applied = await applyFleetRelease(scope, name, spec);
     expect(applied).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(String(spec.app))}`),
@@ -290,13 +291,13 @@ describe('a fleet release across three clusters when something fails', () => {
         ],
       }),
     );
-    // In c2 and c3 the revision pauses 15 s at half weight: time for c2's worker to die in flight.
+    // In c2 and c3 the revision pauses 20 s at half weight: time for c2's worker to die in flight.
     await firstRevisionsHealthy(app, (name) => ({
       canary: {
         steps:
           name === 'c1'
             ? [{ setWeight: 50 }, { setWeight: 100 }]
-            : [{ setWeight: 50 }, { pause: { duration: '15s' } }, { setWeight: 100 }],
+            : [{ setWeight: 50 }, { pause: { duration: '20s' } }, { setWeight: 100 }],
         scaleDownDelaySeconds: 1,
       },
     }));
@@ -319,8 +320,19 @@ describe('a fleet release across three clusters when something fails', () => {
       (s) => s.revision === 2 && s.phase === 'Paused',
       120_000,
     );
+    // The kill must meet c2's follow running on that worker: its attempt started and still pending.
+    await waitFor(`the release's follow of ${target('c2', app)} started`, async () => {
+      const description = await client.workflow.getHandle(handle.workflowId).describe();
+      return (description.raw.pendingActivities ?? []).some(
+        (activity) =>
+          activity.activityId === `follow/${target('c2', app)}` &&
+          activity.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+      );
+    });
     await c2Worker.kill();
     const killedAt = Date.now();
+    // Killed mid-wave: c2's revision was still at its pause.
+    expect(await statusOf(cluster('c2'), app)).toMatchObject({ revision: 2, phase: 'Paused' });
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     await c2Worker.start();
 

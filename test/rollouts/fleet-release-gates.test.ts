@@ -212,7 +212,7 @@ describe('a fleet release held at its gates across three clusters', () => {
     );
   /** Starts a release as a user does, from a file with `siirto fleet apply -f`. */
   const apply = async (app: string, releaseName: string, spec: Record<string, unknown>) => {
-    const applied = await applyFleetRelease(releaseName, { app, ...spec });
+    const applied = await applyFleetRelease(scope, releaseName, { app, ...spec });
     expect(applied).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`started as ${fleetWorkflowId(app)}`),
@@ -407,7 +407,7 @@ describe('a fleet release held at its gates across three clusters', () => {
     await healthyAt('c1', 'overlap', 2);
     await statusSaying(app, /Waiting — approval after first/);
 
-    const second = await applyFleetRelease('v3', {
+    const second = await applyFleetRelease(scope, 'v3', {
       app,
       change: { images: { app: image('overlap', 3) } },
       waves: [{ targets: [target('c1', 'overlap'), target('c2', 'overlap'), target('c3', 'overlap')] }],

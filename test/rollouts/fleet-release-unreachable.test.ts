@@ -73,7 +73,7 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
 
   it('holds the second wave while c2 does not answer, says so in `siirto fleet status`, and finishes once c2 is back', async () => {
     const releaseApp = `${scope.workflowIdPrefix}-down`;
-    const applied = await applyFleetRelease('v2', {
+    const applied = await applyFleetRelease(scope, 'v2', {
       app: releaseApp,
       change: { images: { app: image(2) } },
       waves: [

@@ -103,7 +103,7 @@ describe('a fleet release seen from outside: approved by annotation, announced i
 
   it('takes the approval from an annotation on a Rollout of the release, refusing one that names another release', async () => {
     const [c1, c2] = clusters as [StackCluster, StackCluster];
-    const applied = await applyFleetRelease(releaseName, {
+    const applied = await applyFleetRelease(scope, releaseName, {
       app: releaseApp,
       change: { images: { app: image(2) } },
       waves: [

@@ -74,7 +74,7 @@ describe('a fleet release of one wave with one Rollout', () => {
   });
 
   it('writes the change through the cluster’s worker and follows the new revision to Healthy', async () => {
-    const applied = await applyFleetRelease('v2', {
+    const applied = await applyFleetRelease(scope, 'v2', {
       app: releaseApp,
       change: { images: { app: image(2) } },
       waves: [{ targets: [`${cluster}/${namespace}/${app}`] }],

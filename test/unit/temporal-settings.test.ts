@@ -14,11 +14,12 @@ describe('Temporal settings from the environment', () => {
   });
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-  it('defaults to a local dev server on the rollout task queue, without TLS', () => {
+  it('defaults to a local dev server on the rollout and fleet task queues, without TLS', () => {
     expect(temporalSettingsFromEnv({})).toEqual({
       address: '127.0.0.1:7233',
       namespace: 'default',
       taskQueue: 'siirto-rollouts',
+      fleetTaskQueue: 'siirto-fleet',
       tls: undefined,
       apiKey: undefined,
     });
@@ -26,6 +27,13 @@ describe('Temporal settings from the environment', () => {
       address: '127.0.0.1:7233',
       apiKey: undefined,
     });
+  });
+
+  it('keeps a fleet apart on the queue SIIRTO_FLEET_TASK_QUEUE names', () => {
+    expect(temporalSettingsFromEnv({ SIIRTO_FLEET_TASK_QUEUE: 'fleet-staging' }).fleetTaskQueue).toBe(
+      'fleet-staging',
+    );
+    expect(temporalSettingsFromEnv({ SIIRTO_FLEET_TASK_QUEUE: '' }).fleetTaskQueue).toBe('siirto-fleet');
   });
 
   it('names a malformed address and shows the form it takes', () => {

@@ -1,4 +1,9 @@
-import { proxyActivities, type ActivityInterfaceFor, type RetryPolicy } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  workflowInfo,
+  type ActivityInterfaceFor,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { FleetActivities } from '../../activities/fleet/fleet-activities';
 import { FailureType } from '../../reasons/rollout-reasons';
 import { fleetClusterTaskQueue } from '../fleet-api';
@@ -24,7 +29,8 @@ export interface ClusterActivities {
 }
 
 export function clusterActivities(cluster: string, followIntervalMilliseconds: number): ClusterActivities {
-  const taskQueue = fleetClusterTaskQueue(cluster);
+  // The release runs on its fleet's queue, so the cluster's queue of that fleet is named from it.
+  const taskQueue = fleetClusterTaskQueue(cluster, workflowInfo().taskQueue);
   const retry: RetryPolicy = {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',

@@ -7,7 +7,7 @@ import type {
   ReleaseWaveSummary,
 } from '../../cdevents/release-event';
 import type { FleetReleaseSpec } from '../../schemas/fleet-release';
-import { addressText, FLEET_TASK_QUEUE, type FleetReleaseState } from '../fleet-api';
+import { addressText, type FleetReleaseState } from '../fleet-api';
 import { FLEET_RELEASE_CDEVENTS } from '../rollout-core/patches';
 import { waveTargets } from './release-plan';
 
@@ -20,9 +20,9 @@ import { waveTargets } from './release-plan';
  */
 
 // The activity retries the sink itself for a bounded time and reports a loss instead of failing;
-// Temporal only retries it after a worker crash, with the same event id.
+// Temporal only retries it after a worker crash, with the same event id. It runs on the release's own
+// queue, its fleet's.
 const announcements = proxyActivities<ReleaseCDEventsActivities>({
-  taskQueue: FLEET_TASK_QUEUE,
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 10 },
