@@ -57,12 +57,24 @@ export function stackClusters(): StackCluster[] {
 }
 
 /**
- * The stack's first `count` clusters, starting those that do not run yet (`stack:up -- --clusters=N`
+ * Which of the stack's clusters a test runs on: the first `count`, or these by name. Test files run
+ * side by side on c1 … c3; a test that breaks a cluster takes BREAKABLE_CLUSTER, which no other uses.
+ */
+export type ClusterChoice = number | readonly string[];
+
+/** The cluster a test may stop or cut off (stopClusterApiserver): no other test file runs on it. */
+export const BREAKABLE_CLUSTER = 'c4';
+
+/**
+ * The stack's clusters a test chose, starting those that do not run yet (`stack:up -- --clusters=N`
  * leaves every running component alone, so the tests beside this one keep their cluster), with
  * Siirto's CRDs installed in each as the global setup installs them in c1. Call it in beforeAll with a
  * timeout of a few minutes: two more control planes take about half a minute to start.
  */
-export async function stackWithClusters(count: number): Promise<StackCluster[]> {
+export async function stackWithClusters(choice: ClusterChoice): Promise<StackCluster[]> {
+  const names = typeof choice === 'number' ? Array.from({ length: choice }, (_, k) => `c${k + 1}`) : choice;
+  const count = Math.max(...names.map((name) => Number(/^c(\d+)$/.exec(name)?.[1] ?? NaN)));
+  if (!Number.isInteger(count)) throw new Error(`clusters are named c1, c2, …: not ${names.join(', ')}`);
   if (stackClusters().length < count) {
     const started = await run(
       'bash',
@@ -76,12 +88,15 @@ export async function stackWithClusters(count: number): Promise<StackCluster[]> 
       );
     }
   }
-  const clusters = stackClusters().slice(0, count);
-  if (clusters.length < count) {
-    throw new Error(`the stack runs ${clusters.length} clusters after stack:up -- --clusters=${count}`);
+  const running = stackClusters();
+  const clusters = names.map((name) => running.find((cluster) => cluster.name === name));
+  const missing = names.filter((_, k) => !clusters[k]);
+  if (missing.length > 0) {
+    throw new Error(`the stack runs no cluster ${missing.join(', ')} after stack:up -- --clusters=${count}`);
   }
-  await Promise.all(clusters.slice(1).map(installSiirtoCrds));
-  return clusters;
+  const chosen = clusters as StackCluster[];
+  await Promise.all(chosen.filter((cluster) => cluster.name !== 'c1').map(installSiirtoCrds));
+  return chosen;
 }
 
 async function installSiirtoCrds(cluster: StackCluster): Promise<void> {
@@ -143,17 +158,17 @@ export interface ClustersWithSiirto {
 }
 
 /**
- * What a test across clusters starts from: `count` clusters, the scope's namespace in each (isolate()
- * made and cleans up c1's), and each cluster's own worker and bridge started.
+ * What a test across clusters starts from: the clusters it chose, the scope's namespace in each
+ * (isolate() made and cleans up c1's), and each cluster's own worker and bridge started.
  */
 export async function clustersWithSiirto(
   scope: TestScope,
-  count: number,
+  choice: ClusterChoice,
   /** Settings every cluster's worker and bridge get besides their own, such as a CDEvents sink. */
   extra: NodeJS.ProcessEnv = {},
 ): Promise<ClustersWithSiirto> {
-  const clusters = await stackWithClusters(count);
-  const added = clusters.slice(1);
+  const clusters = await stackWithClusters(choice);
+  const added = clusters.filter((cluster) => cluster.name !== 'c1');
   await Promise.all(added.map((cluster) => cluster.kubectl(['create', 'namespace', scope.namespace])));
   const siirto = new Map(clusters.map((cluster) => [cluster.name, clusterSiirto(scope, cluster, extra)]));
   const processes = [...siirto.values()].flatMap((pair) => [pair.worker, pair.bridge]);
@@ -183,13 +198,17 @@ export interface StoppedApiserver {
 }
 
 /**
- * Stops an extra cluster's kube-apiserver (c2 …, never c1, which every test shares), so that the
- * cluster cannot be reached for real: its workers' calls are refused until start() runs it again. The
+ * Stops BREAKABLE_CLUSTER's kube-apiserver (never one that other test files run on beside this one),
+ * so that the cluster cannot be reached for real: its workers' calls are refused until start() runs it again. The
  * process is the stack's own (stack/up.sh launched it; its pid file is under the state directory's
  * pids/), and it is started again with the very command line it ran with.
  */
 export async function stopClusterApiserver(cluster: StackCluster): Promise<StoppedApiserver> {
-  if (cluster.name === 'c1') throw new Error("c1's kube-apiserver is the stack's own: stop c2 … instead");
+  if (cluster.name !== BREAKABLE_CLUSTER) {
+    throw new Error(
+      `test files beside this one run on ${cluster.name}: stop ${BREAKABLE_CLUSTER}'s kube-apiserver instead, which no other test uses`,
+    );
+  }
   const stateDir = path.dirname(stack.kubeconfig);
   const name = `${cluster.name}-kube-apiserver`;
   const pidFile = path.join(stateDir, 'pids', `${name}.pid`);

@@ -25,6 +25,9 @@ export function run(
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A tool that exits without reading its input (curl, say) closes the pipe first: the write then
+    // fails with EPIPE, which would otherwise be thrown at whatever test runs. Its exit code tells.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }

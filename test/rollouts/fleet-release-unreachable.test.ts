@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { fleetStatusQuery, fleetWorkflowId, type FleetReleaseState } from '../../workflows/fleet-api';
 import {
+  BREAKABLE_CLUSTER,
   clustersWithSiirto,
   stopClusterApiserver,
   type ClustersWithSiirto,
@@ -17,15 +18,17 @@ import { temporalClient } from '../harness/temporal';
 import { waitFor } from '../harness/wait';
 
 const app = 'checkout';
+/** The cluster cut off: the stack's own cluster for this, since no other test file runs on it. */
+const down = BREAKABLE_CLUSTER;
 const image = (version: number) => `registry.example/${app}:${version}`;
-/** How long c2 stays unreachable at least, while the release must keep waiting for it. */
+/** How long the second cluster stays unreachable at least, while the release must keep waiting for it. */
 const DOWN_MILLISECONDS = 15_000;
 
 /**
- * A fleet release across two clusters of the stack (`stack:up -- --clusters=2`), each with its own
- * Siirto, in two waves [c1] → [c2], where c2's kube-apiserver is stopped for real once c1 is Healthy:
- * the second wave waits for c2 rather than counting it done, `siirto fleet status` says that c2 does
- * not answer and why, and once the apiserver runs again the release takes c2 to the new revision.
+ * A fleet release across two clusters of the stack, c1 and c4 (`stack:up -- --clusters=4`), each with
+ * its own Siirto, in two waves [c1] → [c4], where c4's kube-apiserver is stopped for real once c1 is
+ * Healthy: the second wave waits for c4 rather than counting it done, `siirto fleet status` says that c4
+ * does not answer and why, and once the apiserver runs again the release takes c4 to the new revision.
  */
 describe('a fleet release whose second cluster cannot be reached for a while', () => {
   const scope = isolate('fleetdown');
@@ -48,7 +51,7 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
     readyPodsIn(cluster, namespace, app, image(version));
 
   beforeAll(async () => {
-    fleet = await clustersWithSiirto(scope, 2);
+    fleet = await clustersWithSiirto(scope, ['c1', down]);
     clusters = fleet.clusters;
     client = await temporalClient();
     await Promise.all(clusters.map((on) => on.kubectl(['apply', '-f', '-'], manifest(1))));
@@ -65,21 +68,21 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
   }, 300_000);
 
   afterAll(async () => {
-    // Whatever happened, the stack's c2 answers again for the tests after this one.
+    // Whatever happened, the stack's c4 answers again for the tests after this one.
     await stopped?.start().catch(() => undefined);
     await fleet?.stop();
     await client?.connection.close();
   });
 
-  it('holds the second wave while c2 does not answer, says so in `siirto fleet status`, and finishes once c2 is back', async () => {
+  it(`holds the second wave while ${down} does not answer, says so in \`siirto fleet status\`, and finishes once ${down} is back`, async () => {
     const releaseApp = `${scope.workflowIdPrefix}-down`;
     const applied = await applyFleetRelease(scope, 'v2', {
       app: releaseApp,
       change: { images: { app: image(2) } },
       waves: [
-        // The soak leaves the moment between c1 Healthy and the second wave's start to stop c2 in.
+        // The soak leaves the moment between c1 Healthy and the second wave's start to stop c4 in.
         { name: 'first', targets: [target('c1')], gates: { soak: '10s' } },
-        { name: 'rest', targets: [target('c2')] },
+        { name: 'rest', targets: [target(down)] },
       ],
     });
     expect(applied).toMatchObject({ code: 0, stderr: '' });
@@ -89,40 +92,43 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
       seen.targets.find((found) => found.cluster === name);
 
     await waitFor(
-      'c1 Healthy at r2 in the release, c2 still waiting',
+      `c1 Healthy at r2 in the release, ${down} still waiting`,
       async () => {
         const seen = await state();
-        return targetOf(seen, 'c1')?.phase === 'Healthy' && targetOf(seen, 'c2')?.phase === 'Waiting';
+        return targetOf(seen, 'c1')?.phase === 'Healthy' && targetOf(seen, down)?.phase === 'Waiting';
       },
       { timeoutMs: 90_000, intervalMs: 200 },
     );
-    stopped = await stopClusterApiserver(cluster('c2'));
+    stopped = await stopClusterApiserver(cluster(down));
     const downAt = Date.now();
     await expect(
-      cluster('c2').kubectl(['get', '--raw', '/readyz', '--request-timeout=2s']),
+      cluster(down).kubectl(['get', '--raw', '/readyz', '--request-timeout=2s']),
     ).rejects.toThrow();
 
     // The real CLI names the cluster and the reason once the second wave's first call has failed again.
     const status = () => run(SIIRTO_CLI, ['fleet', 'status', releaseApp]);
     const said = await waitFor(
-      '`siirto fleet status` to say c2 does not answer',
+      `\`siirto fleet status\` to say ${down} does not answer`,
       async () => {
         const shown = await status();
-        return /cluster c2 not answering \(attempt \d+\): \S+/.test(shown.stdout) && shown.stdout;
+        return (
+          new RegExp(`cluster ${down} not answering \\(attempt \\d+\\): \\S+`).test(shown.stdout) &&
+          shown.stdout
+        );
       },
       { timeoutMs: 60_000, intervalMs: 1_000 },
     );
-    console.log(`siirto fleet status while c2 was down:\n${said}`);
+    console.log(`siirto fleet status while ${down} was down:\n${said}`);
     expect(said).toMatch(/^release .*: Running/m);
 
-    // As long as c2 is down, and at least DOWN_MILLISECONDS: the release runs on, c2 is no success.
+    // As long as c4 is down, and at least DOWN_MILLISECONDS: the release runs on, c4 is no success.
     do {
       const seen = await state();
       expect(seen.phase).toBe('Running');
-      expect(targetOf(seen, 'c2')?.phase).not.toMatch(/Healthy|Unchanged/);
+      expect(targetOf(seen, down)?.phase).not.toMatch(/Healthy|Unchanged/);
       expect((await handle.describe()).status.name).toBe('RUNNING');
       const shown = await status();
-      expect(shown.stdout).toMatch(/cluster c2 not answering \(attempt \d+\)/);
+      expect(shown.stdout).toMatch(new RegExp(`cluster ${down} not answering \\(attempt \\d+\\)`));
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     } while (Date.now() - downAt < DOWN_MILLISECONDS);
     expect((await rolloutStatus(cluster('c1'))).revision).toBe(2);
@@ -130,19 +136,21 @@ describe('a fleet release whose second cluster cannot be reached for a while', (
     await stopped.start();
     stopped = undefined;
     const backAt = Date.now();
-    console.log(`c2's kube-apiserver was down ${((backAt - downAt) / 1_000).toFixed(1)} s`);
+    console.log(`${down}'s kube-apiserver was down ${((backAt - downAt) / 1_000).toFixed(1)} s`);
     let timer: NodeJS.Timeout | undefined;
     const ended = (await Promise.race([
       handle.result(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('release not over 120s after c2 came back')), 120_000);
+        timer = setTimeout(() => reject(new Error(`release not over 120s after ${down} came back`)), 120_000);
       }),
     ]).finally(() => clearTimeout(timer))) as FleetReleaseState;
-    console.log(`the release ended ${((Date.now() - backAt) / 1_000).toFixed(1)} s after c2 answered again`);
+    console.log(
+      `the release ended ${((Date.now() - backAt) / 1_000).toFixed(1)} s after ${down} answered again`,
+    );
     expect(ended.phase).toBe('Healthy');
-    expect(targetOf(ended, 'c2')).toMatchObject({ phase: 'Healthy', revision: 2 });
-    expect(await rolloutStatus(cluster('c2'))).toMatchObject({ phase: 'Healthy', revision: 2 });
-    await readyPods(cluster('c2'), 2);
+    expect(targetOf(ended, down)).toMatchObject({ phase: 'Healthy', revision: 2 });
+    expect(await rolloutStatus(cluster(down))).toMatchObject({ phase: 'Healthy', revision: 2 });
+    await readyPods(cluster(down), 2);
     const final = await status();
     expect(final.stdout).toMatch(/^release .*: Healthy/m);
     expect(final.stdout).not.toMatch(/not answering/);
