@@ -10,8 +10,8 @@ import { fleetClusterTaskQueue } from '../workflows/fleet-api';
  * The fleet's two queues on a worker of a cluster with a SIIRTO_CLUSTER_ID: `siirto-fleet-<cluster>`,
  * where fleet releases reach this cluster's Rollouts through this worker's own kubeconfig, and
  * `siirto-fleet`, where the release workflows themselves run (on whichever cluster's worker is free:
- * they only schedule work, each cluster's on its own queue). Both are named after SIIRTO_FLEET_TASK_QUEUE
- * when it is set. A cluster without an ID takes no part in fleet releases.
+ * they only schedule work, each cluster's on its own queue). SIIRTO_FLEET_TASK_QUEUE renames both. A
+ * cluster without an ID takes no part in fleet releases.
  */
 export async function createFleetWorkers(input: {
   connection: NativeConnection;

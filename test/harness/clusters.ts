@@ -199,9 +199,9 @@ export interface StoppedApiserver {
 
 /**
  * Stops BREAKABLE_CLUSTER's kube-apiserver (never one that other test files run on beside this one),
- * so that the cluster cannot be reached for real: its workers' calls are refused until start() runs it again. The
- * process is the stack's own (stack/up.sh launched it; its pid file is under the state directory's
- * pids/), and it is started again with the very command line it ran with.
+ * so that the cluster cannot be reached for real: its workers' calls are refused until start() runs
+ * it again. The process is the stack's own (stack/up.sh launched it; its pid file is under the state
+ * directory's pids/), and it is started again with the very command line it ran with.
  */
 export async function stopClusterApiserver(cluster: StackCluster): Promise<StoppedApiserver> {
   if (cluster.name !== BREAKABLE_CLUSTER) {
