@@ -38,16 +38,32 @@ running_cluster_count() {
 }
 
 # The number of clusters asked for (SIIRTO_STACK_CLUSTERS, which up.sh sets from --clusters), else the
-# running stack's, so a plain `stack:up` keeps what runs.
+# running stack's, so a plain `stack:up` keeps what runs. SIIRTO_STACK_MIN_CLUSTERS (--min-clusters)
+# asks for at least that many and stops none: what two callers at once use, such as test files side by
+# side, so that one asking for fewer never stops the clusters the other one started.
 cluster_count() {
-  local count=${SIIRTO_STACK_CLUSTERS:-}
+  local count=${SIIRTO_STACK_CLUSTERS:-} least=${SIIRTO_STACK_MIN_CLUSTERS:-} running
+  if [ -n "$count" ] && [ -n "$least" ]; then
+    die "--clusters=$count and --min-clusters=$least both ask for a number of clusters: give one of them"
+  fi
+  if [ -n "$least" ]; then
+    valid_cluster_count "$least" --min-clusters SIIRTO_STACK_MIN_CLUSTERS
+    running=$(running_cluster_count)
+    echo $((least > running ? least : running))
+    return
+  fi
   if [ -z "$count" ]; then
     running_cluster_count
     return
   fi
-  [[ "$count" =~ ^[1-9][0-9]*$ ]] && [ "$count" -le "$CLUSTER_COUNT_MAX" ] ||
-    die "--clusters (or SIIRTO_STACK_CLUSTERS) is '$count': give a number of clusters from 1 to $CLUSTER_COUNT_MAX"
+  valid_cluster_count "$count" --clusters SIIRTO_STACK_CLUSTERS
   echo "$count"
+}
+
+valid_cluster_count() {
+  local count=$1 option=$2 variable=$3
+  [[ "$count" =~ ^[1-9][0-9]*$ ]] && [ "$count" -le "$CLUSTER_COUNT_MAX" ] ||
+    die "$option (or $variable) is '$count': give a number of clusters from 1 to $CLUSTER_COUNT_MAX"
 }
 
 ip_to_int() {

@@ -9,14 +9,16 @@
 # PostgreSQL of the stack's own (see stack/lib.sh). Without either, a running stack keeps its profile.
 # `--clusters=N` (or SIIRTO_STACK_CLUSTERS=N, N up to 4) adds Kubernetes clusters c2 … cN beside the
 # stack's own, c1, sharing its Temporal and Prometheus (see stack/clusters.sh); a smaller N stops the
-# clusters above it. Without either, a running stack keeps its clusters.
+# clusters above it. Without either, a running stack keeps its clusters. `--min-clusters=N` adds
+# clusters up to N and stops none.
 # Logs go to .stack/logs/; `npm run stack:down` stops everything.
 set -euo pipefail
 for argument in "$@"; do
   case $argument in
     --temporal=*) export SIIRTO_TEMPORAL_PROFILE=${argument#--temporal=} ;;
     --clusters=*) export SIIRTO_STACK_CLUSTERS=${argument#--clusters=} ;;
-    *) printf 'siirto stack: unknown option %s (--temporal=dev|postgres, --clusters=N)\n' "$argument" >&2 && exit 2 ;;
+    --min-clusters=*) export SIIRTO_STACK_MIN_CLUSTERS=${argument#--min-clusters=} ;;
+    *) printf 'siirto stack: unknown option %s (--temporal=dev|postgres, --clusters=N, --min-clusters=N)\n' "$argument" >&2 && exit 2 ;;
   esac
 done
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +28,7 @@ source "$STACK_SOURCE_DIR/pod-network.sh"
 require_tools
 TEMPORAL_PROFILE=$(temporal_profile)
 export SIIRTO_TEMPORAL_PROFILE=$TEMPORAL_PROFILE
+# Checked before the install; counted again once this start holds the lock below.
 CLUSTER_COUNT=$(cluster_count)
 # A failed install stops the start here rather than starting binaries it could not bring up to their
 # pinned versions.
@@ -41,6 +44,8 @@ mkdir -p "$LOG_DIR" "$PID_DIR" "$STATE_DIR/data"
 # One start at a time: two test runs starting the stack together would each launch every component.
 # Waits as long as a slow start of every component could take.
 hold_lock "$STATE_DIR/up.lock" "${SIIRTO_UP_LOCK_WAIT:-400}" "another stack:up starting the stack in $STATE_DIR"
+# What runs now, after any start this one waited for: a plain start or --min-clusters keeps its clusters.
+CLUSTER_COUNT=$(cluster_count)
 started_at=$SECONDS
 # One profile at a time: both serve Temporal on TEMPORAL_PORT.
 for other in "${TEMPORAL_PROFILES[@]}"; do

@@ -66,7 +66,7 @@ export type ClusterChoice = number | readonly string[];
 export const BREAKABLE_CLUSTER = 'c4';
 
 /**
- * The stack's clusters a test chose, starting those that do not run yet (`stack:up -- --clusters=N`
+ * The stack's clusters a test chose, starting those that do not run yet (`stack:up -- --min-clusters=N`
  * leaves every running component alone, so the tests beside this one keep their cluster), with
  * Siirto's CRDs installed in each as the global setup installs them in c1. Call it in beforeAll with a
  * timeout of a few minutes: two more control planes take about half a minute to start.
@@ -75,28 +75,36 @@ export async function stackWithClusters(choice: ClusterChoice): Promise<StackClu
   const names = typeof choice === 'number' ? Array.from({ length: choice }, (_, k) => `c${k + 1}`) : choice;
   const count = Math.max(...names.map((name) => Number(/^c(\d+)$/.exec(name)?.[1] ?? NaN)));
   if (!Number.isInteger(count)) throw new Error(`clusters are named c1, c2, …: not ${names.join(', ')}`);
-  if (stackClusters().length < count) {
-    const started = await run(
-      'bash',
-      [path.join(stack.projectDir, 'stack', 'up.sh'), `--clusters=${count}`],
-      undefined,
-      stackEnvironment(),
-    );
-    if (started.code !== 0) {
-      throw new Error(
-        `stack:up -- --clusters=${count} exited ${started.code}: ${started.stderr || started.stdout}`,
-      );
-    }
-  }
+  if (stackClusters().length < count) await addStackClusters(count);
   const running = stackClusters();
   const clusters = names.map((name) => running.find((cluster) => cluster.name === name));
   const missing = names.filter((_, k) => !clusters[k]);
   if (missing.length > 0) {
-    throw new Error(`the stack runs no cluster ${missing.join(', ')} after stack:up -- --clusters=${count}`);
+    throw new Error(
+      `the stack runs no cluster ${missing.join(', ')} after stack:up -- --min-clusters=${count}`,
+    );
   }
   const chosen = clusters as StackCluster[];
   await Promise.all(chosen.filter((cluster) => cluster.name !== 'c1').map(installSiirtoCrds));
   return chosen;
+}
+
+/**
+ * Starts the stack's clusters up to cN, stopping none: a test file beside this one may have started
+ * more, and `--clusters=N` would stop those above N under its feet (`--min-clusters` keeps them).
+ */
+export async function addStackClusters(count: number): Promise<void> {
+  const started = await run(
+    'bash',
+    [path.join(stack.projectDir, 'stack', 'up.sh'), `--min-clusters=${count}`],
+    undefined,
+    stackEnvironment(),
+  );
+  if (started.code !== 0) {
+    throw new Error(
+      `stack:up -- --min-clusters=${count} exited ${started.code}: ${started.stderr || started.stdout}`,
+    );
+  }
 }
 
 async function installSiirtoCrds(cluster: StackCluster): Promise<void> {
@@ -191,6 +199,16 @@ export async function clustersWithSiirto(
   return { clusters, siirto, stop };
 }
 
+/** Where stack/up.sh keeps the process ID of one of a cluster's components (`c3-kube-apiserver`). */
+function componentPidFile(cluster: StackCluster, component: string): string {
+  return path.join(path.dirname(stack.kubeconfig), 'pids', `${cluster.name}-${component}.pid`);
+}
+
+/** The process ID of one of a cluster's components, as stack/up.sh started it. */
+export function componentPid(cluster: StackCluster, component: string): number {
+  return Number(readFileSync(componentPidFile(cluster, component), 'utf8').trim());
+}
+
 /** A cluster's kube-apiserver stopped by stopClusterApiserver, and how to start it again. */
 export interface StoppedApiserver {
   /** Starts it again as the stack started it (same binary, arguments and log) and waits until it is ready. */
@@ -211,8 +229,8 @@ export async function stopClusterApiserver(cluster: StackCluster): Promise<Stopp
   }
   const stateDir = path.dirname(stack.kubeconfig);
   const name = `${cluster.name}-kube-apiserver`;
-  const pidFile = path.join(stateDir, 'pids', `${name}.pid`);
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const pidFile = componentPidFile(cluster, 'kube-apiserver');
+  const pid = componentPid(cluster, 'kube-apiserver');
   const [, ...args] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   const binary = readlinkSync(`/proc/${pid}/exe`);
   const cwd = readlinkSync(`/proc/${pid}/cwd`);

@@ -2,7 +2,10 @@ import type { Client } from '@temporalio/client';
 import { SiirtoClusterKey } from '../../workflows/search-attributes';
 import { runOrThrow } from '../harness/commands';
 import {
+  addStackClusters,
   clustersWithSiirto,
+  componentPid,
+  stackClusters,
   type ClustersWithSiirto,
   type StackCluster,
   readyPodsIn,
@@ -173,5 +176,18 @@ describe('three clusters sharing one Temporal and one Prometheus, each with its 
         Array.from({ length: REPLICAS }, () => expect.objectContaining({ job, namespace })),
       );
     }
+  });
+
+  it('keeps all three clusters running when a test file beside this one asks the stack for fewer', async () => {
+    const c3 = clusters.find((cluster) => cluster.name === 'c3')!;
+    const apiserver = componentPid(c3, 'kube-apiserver');
+    // What a test file on c1 and c2 does when it finds fewer clusters running than it needs.
+    await addStackClusters(2);
+    expect(stackClusters().map((cluster) => cluster.name)).toEqual(
+      expect.arrayContaining(['c1', 'c2', 'c3']),
+    );
+    expect(componentPid(c3, 'kube-apiserver')).toBe(apiserver);
+    await c3.kubectl(['get', '--raw', '/readyz', '--request-timeout=5s']);
+    expect(await rolloutStatus(c3)).toMatchObject({ phase: 'Healthy', revision: 2 });
   });
 });

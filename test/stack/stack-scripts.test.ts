@@ -158,6 +158,25 @@ describe('the stack scripts, when something is in the way', () => {
     expect(existsSync(stateDir)).toBe(false);
   });
 
+  it('refuse `--min-clusters` beyond what the stack has room for, and both ways of counting at once', async () => {
+    const stateDir = path.join(scratch, 'min-clusters');
+    const tooMany = await run('bash', [script('up.sh'), '--min-clusters=5'], undefined, {
+      SIIRTO_STACK_DIR: stateDir,
+    });
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toContain(
+      "--min-clusters (or SIIRTO_STACK_MIN_CLUSTERS) is '5': give a number of clusters from 1 to 4",
+    );
+    const both = await run('bash', [script('up.sh'), '--clusters=2', '--min-clusters=3'], undefined, {
+      SIIRTO_STACK_DIR: stateDir,
+    });
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain(
+      '--clusters=2 and --min-clusters=3 both ask for a number of clusters: give one of them',
+    );
+    expect(existsSync(stateDir)).toBe(false);
+  });
+
   it('say what to install when Go is missing', async () => {
     const result = await run('bash', [script('install.sh')], undefined, {
       SIIRTO_CACHE_DIR: path.join(scratch, 'empty-cache'),
