@@ -5,6 +5,7 @@ import { POD_TEMPLATE_HASH_LABEL } from '../../kubernetes/labels';
 import type { RolloutStatus } from '../../schemas/rollout';
 import { run } from '../harness/commands';
 import { isolate } from '../harness/isolation';
+import { literal } from '../harness/literal-pattern';
 import { kubectlApply, setImage } from '../harness/rollout-fixtures';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import { stack } from '../harness/stack';
@@ -259,8 +260,3 @@ describe('the siirto CLI', () => {
     expect(unreachable.stderr).toContain('check --address');
   });
 });
-
-/** Text to match literally inside a regular expression. */
-function literal(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

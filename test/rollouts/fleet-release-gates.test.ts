@@ -6,6 +6,7 @@ import { clustersWithSiirto, type ClustersWithSiirto, type StackCluster } from '
 import { run, type CommandResult } from '../harness/commands';
 import { applyFleetRelease, SIIRTO_CLI } from '../harness/fleet-release-file';
 import { isolate } from '../harness/isolation';
+import { literal } from '../harness/literal-pattern';
 import { rolloutManifestWith } from '../harness/rollout-fixtures';
 import {
   historyOf,
@@ -71,26 +72,6 @@ function approvalsAccepted(events: HistoryEvent[]): number[] {
           event.workflowExecutionUpdateAcceptedEventAttributes as
             { acceptedRequest?: { input?: { name?: string } } } | undefined
         )?.acceptedRequest?.input?.name === 'approve',
-    )
-    .map(recordedAt);
-}
-
-/** When a timer whose summary matches fired, in ms (Temporal's server clock). */
-function timersFired(events: HistoryEvent[], summary: RegExp): number[] {
-  const started = new Set(
-    events
-      .filter((event) => event.eventType === 'EVENT_TYPE_TIMER_STARTED')
-      .filter((event) => {
-        const data = (event.userMetadata as { summary?: { data?: string } } | undefined)?.summary?.data;
-        return data !== undefined && summary.test(JSON.parse(Buffer.from(data, 'base64').toString('utf8')));
-      })
-      .map((event) => String(event.eventId)),
-  );
-  return events
-    .filter(
-      (event) =>
-        event.eventType === 'EVENT_TYPE_TIMER_FIRED' &&
-        started.has(String((event.timerFiredEventAttributes as { startedEventId: string }).startedEventId)),
     )
     .map(recordedAt);
 }
@@ -339,34 +320,36 @@ describe('a fleet release held at its gates across three clusters', () => {
 
   it('holds the next wave while its time window is closed and starts it when the next window opens', async () => {
     const app = releaseApp('window');
-    // Windows to the minute, from the clock now: the first open now and closing at least 30 s ahead
+    // Windows to the minute, from the clock now: the first open now and closing at least 45 s ahead
     // (so the first wave starts inside it however slowly the CLI starts), the next opening two minutes
-    // after that. The soak after the first wave outlasts the first window's end by 45 s, so the second
-    // wave comes to its start while no window is open, at least 45 s after the close and (with the
-    // first wave's few seconds) about a minute before the next opening.
+    // after that. An approval gate after the first wave, given only once the first window has closed,
+    // brings the second wave to its start while no window is open, whatever the machine's speed.
     const now = Date.now();
     const { zone, offsetHours } = noonZone(now);
     const firstOpens = Math.floor(now / MINUTE) * MINUTE;
-    const firstCloses = Math.ceil((now + 30_000) / MINUTE) * MINUTE;
+    const firstCloses = Math.ceil((now + 45_000) / MINUTE) * MINUTE;
     const nextOpens = firstCloses + 2 * MINUTE;
-    const soakSeconds = Math.ceil((firstCloses - now) / 1_000) + 45;
     const at = (instant: number) => wallClock(instant, offsetHours);
     const today = at(now).day;
     const handle = await apply(app, 'v2', {
       change: { images: { app: image('window', 2) } },
-      waves: twoWaves('window', { soak: `${soakSeconds}s` }),
+      waves: twoWaves('window', { approval: true }),
       windows: [
         { days: [today], start: at(firstOpens).clock, end: at(firstCloses).clock, timeZone: zone },
         { days: [today], start: at(nextOpens).clock, end: at(nextOpens + 10 * MINUTE).clock, timeZone: zone },
       ],
     });
+    await statusSaying(app, /Waiting — approval after first/, 120_000);
+    const closedFor = firstCloses + 1_000 - Date.now();
+    if (closedFor > 0) await new Promise((resolve) => setTimeout(resolve, closedFor));
+    expect(await siirto(['fleet', 'approve', app])).toMatchObject({ code: 0 });
 
     // Closed: the release waits for the next opening and says when that is, in the window's zone.
     const opening = at(nextOpens);
     const waiting = await statusSaying(
       app,
       new RegExp(
-        `Waiting — window closed: c[23]/${namespace}/window \\(rest\\) waits until ${opening.day} ${opening.date} ${opening.clock} ${zone}`,
+        `Waiting — window closed: c[23]/${literal(`${namespace}/window (rest) waits until ${opening.day} ${opening.date} ${opening.clock} ${zone}`)}`,
       ),
       nextOpens - Date.now(),
     );
@@ -377,14 +360,13 @@ describe('a fleet release held at its gates across three clusters', () => {
     const release = await ended(app, nextOpens + 120_000 - Date.now());
     await expectEveryClusterAtR2('window', release, 'v2');
 
-    // By Temporal's server clock: the first wave began inside the first window, its soak ended after
-    // that window had closed, and the second wave's revisions began only once the next had opened.
-    const history = await historyOf(handle.workflowId);
+    // By Temporal's server clock: the first wave began inside the first window, the approval came
+    // after that window had closed, and the second wave's revisions began only once the next had opened.
     const c1 = await serverTimes(revisionRun('c1', 'window', 2));
     expect(c1!.start).toBeLessThan(firstCloses);
-    const [soakEnded] = timersFired(history, /^first: soak/);
-    expect(soakEnded).toBeGreaterThan(firstCloses);
-    expect(soakEnded).toBeLessThan(nextOpens);
+    const [approvedAt] = approvalsAccepted(await historyOf(handle.workflowId));
+    expect(approvedAt).toBeGreaterThan(firstCloses);
+    expect(approvedAt).toBeLessThan(nextOpens);
     expect(await timerSummaries(handle.workflowId)).toEqual(
       expect.arrayContaining([
         expect.stringMatching(new RegExp(`^window closed: c2/${namespace}/window \\(rest\\) waits until`)),
@@ -396,7 +378,7 @@ describe('a fleet release held at its gates across three clusters', () => {
       expect(times?.status).toBe('COMPLETED');
       expect(times!.start).toBeGreaterThanOrEqual(nextOpens);
     }
-  }, 300_000);
+  }, 360_000);
 
   it('refuses a second release of the same app while one runs, naming it and how to abort it, and applies nothing of it', async () => {
     const app = releaseApp('overlap');
