@@ -84,6 +84,31 @@ ${extraPaths}`;
       return !previous || JSON.stringify(previous) !== JSON.stringify(event);
     });
 
+  /**
+   * Where this test's part of the watch's record begins: once its last event shows the canary Ingress
+   * as a read returns it now (or gone). An event of the test before, delivered late, then never counts
+   * as this test's.
+   */
+  async function watchCaughtUp(): Promise<number> {
+    await waitFor(
+      'the watch to have seen the canary Ingress as the apiserver has it now',
+      async () => {
+        const canary = await readCanary();
+        const last = seen.at(-1);
+        if (!canary) return last === undefined || last.type === 'DELETED';
+        const annotations = canary.metadata?.annotations ?? {};
+        return (
+          last?.type === 'present' &&
+          last.uid === canary.metadata?.uid &&
+          last.weight === annotations[`${PREFIX}/canary-weight`] &&
+          last.header === annotations[`${PREFIX}/canary-by-header`]
+        );
+      },
+      { intervalMs: 50 },
+    );
+    return seen.length;
+  }
+
   async function pausedAt(revision: number, stepIndex: number) {
     await scenario.waitForStatus(
       `r${revision} paused at step ${stepIndex}`,
@@ -138,7 +163,7 @@ ${extraPaths}`;
   });
 
   it('creates the canary Ingress at weight 20 as ingress-nginx reads it: a copy of the stable paths to the canary Service, owned by the Rollout, and the route at 80/20', async () => {
-    const from = seen.length;
+    const from = await watchCaughtUp();
     await setImage(namespace, app, `registry.example/${app}:2`);
     await pausedAt(2, 1);
     const canary = await readCanary();
@@ -263,7 +288,7 @@ ${extraPaths}`;
   });
 
   it('adds the header route as canary-by-header with its value, keeps it through weight 60, then on promotion sets weight 0 and deletes the canary Ingress', async () => {
-    const from = seen.length;
+    const from = await watchCaughtUp();
     await annotateRollout(namespace, app, 'siirto.dev/promote=true');
     await pausedAt(2, 4);
     expect(await annotationsOf()).toEqual({
@@ -287,7 +312,7 @@ ${extraPaths}`;
   });
 
   it('on an abort sets the canary Ingress to weight 0, then deletes it, and the Ingress host is all stable again', async () => {
-    const from = seen.length;
+    const from = await watchCaughtUp();
     await setImage(namespace, app, `registry.example/${app}:3`);
     await pausedAt(3, 1);
     await annotateRollout(namespace, app, 'siirto.dev/abort=nginx test');
@@ -303,7 +328,7 @@ ${extraPaths}`;
   });
 
   it("when a newer revision supersedes the canary, the old canary Ingress goes to weight 0 and is deleted before the new revision's is created", async () => {
-    const from = seen.length;
+    const from = await watchCaughtUp();
     await setImage(namespace, app, `registry.example/${app}:4`);
     await pausedAt(4, 1);
     const superseded = (await readCanary())?.metadata?.uid;
