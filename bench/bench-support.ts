@@ -4,6 +4,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { runOrThrow } from '../test/harness/commands';
 import { observer } from '../test/harness/observe';
 import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
@@ -25,14 +27,22 @@ export function report(label: string, milliseconds: number[], target: number): v
   );
 }
 
-/** Resolves with the time the first event matching `accept` arrives on a watch of `path`. */
-export async function firstEvent<T>(config: k8s.KubeConfig, path: string, accept: (object: T) => boolean) {
+/**
+ * Resolves with the time the first event matching `accept` arrives on a watch of `path`; `query` (a
+ * label or field selector) keeps a watch among thousands of objects from starting with all of them.
+ */
+export async function firstEvent<T>(
+  config: k8s.KubeConfig,
+  path: string,
+  accept: (object: T) => boolean,
+  query: Record<string, string> = {},
+) {
   const watch = new k8s.Watch(config);
   let resolveSeen: (at: number) => void = () => undefined;
   const seen = new Promise<number>((resolve) => (resolveSeen = resolve));
   const request = await watch.watch(
     path,
-    {},
+    query,
     (_type, object: T) => {
       if (accept(object)) resolveSeen(now());
     },
@@ -53,9 +63,10 @@ export const BILLED_EVENTS = new Set([
 
 /**
  * The local stack with Siirto's CRDs, a namespace of the benchmark's own, and a real worker and bridge
- * serving it; `close` stops them and deletes the namespace.
+ * serving it; `close` stops them and deletes the namespace. `compiled` runs them from dist/ (with the
+ * prebuilt workflow bundle), as an installed Siirto runs: the npm script builds it first.
  */
-export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
+export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}, { compiled = false } = {}) {
   execFileSync('bash', ['stack/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] });
   loadStackEnvironment();
   // Another Temporal server than the stack's (one started with other dynamic config, to compare).
@@ -65,8 +76,17 @@ export async function siirtoOnTheStack(environment: NodeJS.ProcessEnv = {}) {
   const scope = { namespace: `bench-${suffix}`, workflowIdPrefix: `bench-${suffix}` };
   await runOrThrow('kubectl', ['create', 'namespace', scope.namespace]);
   const env = siirtoEnvironment(scope, { SIIRTO_RESYNC_SECONDS: '30', ...environment });
-  const worker = new SiirtoProcess('worker/main.ts', env, /worker started/, `${scope.namespace}-worker`);
-  const bridge = new SiirtoProcess('k8s-bridge/main.ts', env, /bridge started/, `${scope.namespace}-bridge`);
+  const entry = (name: string) => (compiled ? `dist/${name}.js` : `${name}.ts`);
+  if (compiled && !existsSync(path.join(stack.projectDir, entry('worker/main')))) {
+    throw new Error('no compiled worker in dist/: run the benchmark with its npm script, which builds it');
+  }
+  const worker = new SiirtoProcess(entry('worker/main'), env, /worker started/, `${scope.namespace}-worker`);
+  const bridge = new SiirtoProcess(
+    entry('k8s-bridge/main'),
+    env,
+    /bridge started/,
+    `${scope.namespace}-bridge`,
+  );
   try {
     await Promise.all([worker.start(), bridge.start()]);
   } catch (error) {

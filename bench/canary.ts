@@ -27,6 +27,7 @@ import {
   siirtoOnTheStack,
   workflowTaskTimes,
 } from './bench-support';
+import { measureFloor, reportFloor } from './temporal-floor';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const ABORT_RUNS = Number(process.env.BENCH_ABORT_RUNS ?? 5);
@@ -34,7 +35,7 @@ const ABORT_RUNS = Number(process.env.BENCH_ABORT_RUNS ?? 5);
 const ONLY_REACTION = process.env.BENCH_ONLY === 'reaction';
 
 async function main(): Promise<void> {
-  const { namespace, kubeConfig, see, close } = await siirtoOnTheStack();
+  const { namespace, kubeConfig, see, close } = await siirtoOnTheStack({}, { compiled: true });
   const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
 
   try {
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
     await waitFor('r1 Healthy', async () => (await see.rolloutStatus(app)).phase === 'Healthy', {
       timeoutMs: 60_000,
     });
+
+    reportFloor(await measureFloor(namespace, app, RUNS));
 
     const applyToReplicaSet: number[] = [];
     const promoteToWeight: number[] = [];

@@ -24,7 +24,8 @@ import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-process
 import { loadStackEnvironment, stack } from '../test/harness/stack';
 import { terminateRunningWorkflows } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
-import { BILLED_EVENTS, percentile } from './bench-support';
+import { promoteSignal } from '../workflows/rollout-api';
+import { BILLED_EVENTS, firstEvent, percentile } from './bench-support';
 
 const SIZES = (process.env.SCALE_N ?? '100,300,1000').split(',').map((text) => {
   const n = Number(text.trim());
@@ -35,6 +36,8 @@ const SIZES = (process.env.SCALE_N ?? '100,300,1000').split(',').map((text) => {
 const REST_SECONDS = Number(process.env.SCALE_REST_SECONDS ?? 45);
 /** Requests the benchmark itself has in flight at once (creates, patches, promotes). */
 const CLIENT_CONCURRENCY = Number(process.env.SCALE_CLIENT_CONCURRENCY ?? 16);
+/** New images for one more Rollout while the N are held, to time the reaction under that load. */
+const REACTION_RUNS = Number(process.env.SCALE_REACTION_RUNS ?? 10);
 const FIELD_MANAGER = 'siirto-bench-scale';
 const BENCH_LABEL = 'siirto.dev/bench';
 /** The stack's two fake nodes take 500 pods each; a canary needs two pods per Rollout for a while. */
@@ -185,6 +188,77 @@ function rolloutManifest(namespace: string, name: string, image: string) {
   };
 }
 
+/**
+ * How fast Siirto reacts while N rollouts are held: one more Rollout, outside the N (not promoted with
+ * them), gets a new image `runs` times, each once its previous run has closed; timed from the watch's
+ * word that the template is stored to its word that the canary's ReplicaSet exists.
+ */
+async function reactionWhileHeld(
+  kube: k8s.KubeConfig,
+  client: Client,
+  namespace: string,
+  runs: number,
+): Promise<number[]> {
+  const custom = kube.makeApiClient(k8s.CustomObjectsApi);
+  const name = 'reaction-probe';
+  const type = { group: GROUP, version: VERSION, plural: PLURAL, namespace };
+  const body = rolloutManifest(namespace, name, `registry.example/${name}:1`);
+  body.metadata.labels[BENCH_LABEL] = 'probe';
+  await custom.createNamespacedCustomObject({ ...type, body, fieldManager: FIELD_MANAGER });
+  const status = async () =>
+    ((await custom.getNamespacedCustomObject({ ...type, name })) as RolloutObject).status ?? {};
+  const runsOpen = async () =>
+    (
+      await client.workflow.count(
+        `RolloutNamespace = "${namespace}" AND RolloutName = "${name}" AND ExecutionStatus = "Running"`,
+      )
+    ).count;
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    await waitFor(
+      `${name} Healthy, its run closed`,
+      async () => (await status()).phase === 'Healthy' && (await runsOpen()) === 0,
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    const revision = (await status()).revision ?? 0;
+    const image = `registry.example/${name}:${run + 2}`;
+    const created = await firstEvent<k8s.V1ReplicaSet>(
+      kube,
+      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+      (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
+      { labelSelector: `app=${name}` },
+    );
+    const stored = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
+      kube,
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
+      { fieldSelector: `metadata.name=${name}` },
+    );
+    await custom.patchNamespacedCustomObject(
+      {
+        ...type,
+        name,
+        body: { spec: { template: { spec: { containers: [sampleContainer(image)] } } } },
+        fieldManager: FIELD_MANAGER,
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const storedAt = await stored.seen;
+    times.push((await created.seen) - storedAt);
+    const paused = await waitFor(
+      `${name} r${revision + 1} paused`,
+      async () => {
+        const now = await status();
+        return now.revision === revision + 1 && now.phase === 'Paused' && now;
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    await client.workflow.getHandle(paused.workflowId ?? '').signal(promoteSignal, { full: true });
+  }
+  await custom.deleteNamespacedCustomObject({ ...type, name });
+  return times;
+}
+
 /** Fake nodes of the benchmark's own, so that N canaries' pods all find room. */
 function extraNodes(n: number, suffix: string): Record<string, unknown>[] {
   const wanted = Math.ceil((2 * n + 100) / PODS_PER_NODE) - STACK_NODES;
@@ -230,6 +304,16 @@ interface Figures {
   /** Runs of `siirto promote --all` until every paused Rollout had taken the promote. */
   promoteRuns: number;
   promoteToAllHealthySeconds: number;
+  /** Template stored → canary ReplicaSet of one more Rollout, each revision's run closed before the next. */
+  reactionWhileHeldMs: number[];
+  /**
+   * Resident memory once every run has closed and the processes have rested again: nothing held. What
+   * is left above the baseline is what the burst left behind (V8's and the allocator's high-water
+   * marks), not what holding the rollouts costs.
+   */
+  workerReleasedMiB: number[];
+  bridgeReleasedMiB: number;
+  heapUsedReleasedMiB: number;
   eventsPerRollout: { create: number; canary: number };
   actionsPerRollout: { create: number; canary: number };
   historiesCounted: number;
@@ -250,6 +334,7 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
         version: VERSION,
         plural: PLURAL,
         namespace,
+        labelSelector: `${BENCH_LABEL}=scale`,
       })) as {
         items: RolloutObject[];
       }
@@ -427,6 +512,12 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
         `${(siirtoGrowth / n).toFixed(3)} MiB per held rollout`,
     );
 
+    const reactionWhileHeldMs = await reactionWhileHeld(kube, client, namespace, REACTION_RUNS);
+    console.log(
+      `N=${n}: with all held, template stored → canary ReplicaSet p50 ${percentile(reactionWhileHeldMs, 0.5).toFixed(0)} ms, ` +
+        `p95 ${percentile(reactionWhileHeldMs, 0.95).toFixed(0)} ms over ${reactionWhileHeldMs.length} runs`,
+    );
+
     // Promote all, as a user would: `siirto promote --all -l …`, one Update per paused Rollout.
     const promoteStarted = Date.now();
     // A rollout whose workflow task is being retried under load is named as not promoted yet; a user
@@ -449,6 +540,23 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
     const promoteAllSeconds = (Date.now() - promoteStarted) / 1000;
     await progress('r2 Healthy', (r) => r.status?.phase === 'Healthy' && r.status.revision === 2, deadline);
     const promoteToAllHealthySeconds = (Date.now() - promoteStarted) / 1000;
+
+    // Released: every run closed (the last one waits for nothing, scale-down delay 0), then at rest again.
+    await waitFor(
+      'every run of the benchmark to close',
+      async () =>
+        (await client.workflow.count(`RolloutNamespace = "${namespace}" AND ExecutionStatus = "Running"`))
+          .count === 0,
+      { timeoutMs: deadline, intervalMs: 2_000 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, REST_SECONDS * 1_000));
+    const workerReleasedMiB = workers.map(rss);
+    const bridgeReleasedMiB = rss(bridge);
+    const heapUsedReleasedMiB = await heapUsed();
+    console.log(
+      `N=${n}: released, nothing held: worker ${workerReleasedMiB.map((m) => m.toFixed(0)).join(' + ')} MiB, ` +
+        `bridge ${bridgeReleasedMiB.toFixed(0)} MiB, heap used ${heapUsedReleasedMiB.toFixed(0)} MiB`,
+    );
 
     // History: every run of every Rollout (r1 and r2), or a sample of 200 where N is larger.
     const sample = paused.slice(0, 200);
@@ -490,6 +598,10 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
       promoteAllSeconds,
       promoteRuns,
       promoteToAllHealthySeconds,
+      reactionWhileHeldMs,
+      workerReleasedMiB,
+      bridgeReleasedMiB,
+      heapUsedReleasedMiB,
       eventsPerRollout: {
         create: mean(counted.map((c) => c.create.events)),
         canary: mean(counted.map((c) => c.canary.events)),
@@ -536,6 +648,11 @@ function table(all: Figures[]): void {
     (f) => `${f.canaryReplicaSetClientP50Ms} / ${f.canaryReplicaSetClientP95Ms}`,
   );
   row(
+    'with N held, one more: → canary RS p50/p95 ms',
+    (f) =>
+      `${percentile(f.reactionWhileHeldMs, 0.5).toFixed(0)} / ${percentile(f.reactionWhileHeldMs, 0.95).toFixed(0)}`,
+  );
+  row(
     'workers RSS baseline → at rest',
     (f) =>
       `${f.workerBaselineMiB.map((m) => m.toFixed(0)).join('+')} → ${f.workerAtRestMiB.map((m) => m.toFixed(0)).join('+')} MiB`,
@@ -545,6 +662,18 @@ function table(all: Figures[]): void {
     (f) => `${f.bridgeBaselineMiB.toFixed(0)} → ${f.bridgeAtRestMiB.toFixed(0)} MiB`,
   );
   row('Siirto MiB per held rollout (RSS)', (f) => f.siirtoMiBPerRollout.toFixed(3));
+  row(
+    'released, nothing held: workers + bridge RSS',
+    (f) =>
+      `${f.workerReleasedMiB.map((m) => m.toFixed(0)).join('+')} + ${f.bridgeReleasedMiB.toFixed(0)} MiB`,
+  );
+  row('  MiB per rollout, held − released (RSS)', (f) => {
+    const held = sum(f.workerAtRestMiB) + f.bridgeAtRestMiB;
+    return ((held - sum(f.workerReleasedMiB) - f.bridgeReleasedMiB) / f.n).toFixed(3);
+  });
+  row('  MiB per rollout, held − released (V8 heap)', (f) =>
+    ((f.heapUsedAtRestMiB - f.heapUsedReleasedMiB) / f.n).toFixed(3),
+  );
   row(
     'V8 heap used, all three',
     (f) =>
