@@ -23,7 +23,7 @@ import { CommandTokens } from './command-tokens';
 import { HttpCommandDelivery } from './http-command-delivery';
 import { serveHttpCommands, type HttpCommandServer } from './http-command-server';
 import { PacedResync } from './paced-resync';
-import { ReconcileQueue } from './reconcile-queue';
+import { ReconcileQueue, STATUS_CHANGE_DELAY_MS } from './reconcile-queue';
 import { RolloutReconciler } from './reconcile-rollout';
 import { listRollouts, watchRollouts, type RolloutWatch } from './rollout-watch';
 import type { RolloutKey } from './rollout-status';
@@ -114,7 +114,13 @@ async function main(): Promise<void> {
 
   watch = await watchRollouts(kube.config, {
     namespace: settings.watchNamespace,
-    onChange: enqueue,
+    // A status written by a run (or by this bridge) needs no answer at once; coming later, it is off
+    // the path of what does, such as the first step of a new revision, and a run's writes made close
+    // together are reconciled once.
+    onChange: (key, change) =>
+      change === 'status'
+        ? queue.enqueueLater(`${key.namespace}/${key.name}`, STATUS_CHANGE_DELAY_MS)
+        : enqueue(key),
     onRestart: () => metrics.watchRestarts.inc(),
     log,
   });

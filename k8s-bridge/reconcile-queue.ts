@@ -13,6 +13,14 @@
  */
 export const MAX_CONCURRENT_RECONCILES = 32;
 
+/**
+ * How long a change to a Rollout's status alone waits for its reconcile (enqueueLater). Longer than a
+ * new revision takes to its canary ReplicaSet and than a run's writes at one step (a few hundred ms
+ * here), so the reconciles those writes cause neither compete with that path nor repeat; short enough
+ * that a status edited by hand is put right within a second or two.
+ */
+export const STATUS_CHANGE_DELAY_MS = 1_000;
+
 /** 'requeue': the Rollout changed under the reconcile (a Conflict); run again at once on a fresh read. */
 export type ReconcileOutcome = 'done' | 'requeue';
 
@@ -32,6 +40,8 @@ interface KeyState {
   pending: boolean;
   failures: number;
   retryTimer?: NodeJS.Timeout;
+  /** A run asked for later (enqueueLater), not yet due. */
+  laterTimer?: NodeJS.Timeout;
 }
 
 export class ReconcileQueue {
@@ -55,17 +65,38 @@ export class ReconcileQueue {
 
   enqueue(key: string): void {
     if (this.stopped) return;
+    const state = this.stateOf(key);
+    // A run now reads the Rollout as it is by then, which covers whatever a run later was wanted for.
+    for (const timer of ['retryTimer', 'laterTimer'] as const) {
+      clearTimeout(state[timer]);
+      state[timer] = undefined;
+    }
+    state.pending = true;
+    state.running ??= this.drainKey(key, state);
+  }
+
+  /**
+   * A run in `delayMs`, for a change nothing waits on: several such changes in the meantime make one
+   * run, and an enqueue before it is due takes its place.
+   */
+  enqueueLater(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    const state = this.stateOf(key);
+    if (state.laterTimer) return;
+    state.laterTimer = setTimeout(() => {
+      state.laterTimer = undefined;
+      this.enqueue(key);
+    }, delayMs);
+    state.laterTimer.unref();
+  }
+
+  private stateOf(key: string): KeyState {
     let state = this.keys.get(key);
     if (!state) {
       state = { pending: false, failures: 0 };
       this.keys.set(key, state);
     }
-    if (state.retryTimer) {
-      clearTimeout(state.retryTimer);
-      state.retryTimer = undefined;
-    }
-    state.pending = true;
-    state.running ??= this.drainKey(key, state);
+    return state;
   }
 
   /** Keys with a run in progress or waiting, for tests and shutdown logs. */
@@ -78,7 +109,8 @@ export class ReconcileQueue {
     this.stopped = true;
     for (const state of this.keys.values()) {
       state.pending = false;
-      if (state.retryTimer) clearTimeout(state.retryTimer);
+      clearTimeout(state.retryTimer);
+      clearTimeout(state.laterTimer);
     }
     await Promise.all([...this.keys.values()].map((state) => state.running));
   }
@@ -109,7 +141,7 @@ export class ReconcileQueue {
       }
     }
     state.running = undefined;
-    if (!state.retryTimer && state.failures === 0) this.keys.delete(key);
+    if (!state.retryTimer && !state.laterTimer && state.failures === 0) this.keys.delete(key);
   }
 
   /** Hands the slot of a reconcile that ended to the key waiting longest, or frees it. */

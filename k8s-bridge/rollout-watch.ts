@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
 import { apiMessage, apiStatus } from '../kubernetes/errors';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import type { Logger } from '../observability/log';
@@ -10,10 +11,17 @@ import type { RolloutKey } from './rollout-status';
  * window); after any other failure it stops, and this restarts it with exponential backoff.
  */
 
+/**
+ * What an event changed: `status` when only the status did (the generation, labels, annotations,
+ * finalizers and deletion are as the last event for the Rollout had them), `object` otherwise (a new
+ * spec, a command annotation, a deletion, a Rollout seen for the first time).
+ */
+export type RolloutChange = 'object' | 'status';
+
 export interface RolloutWatchOptions {
   /** Watch one namespace only; all namespaces when undefined. */
   namespace?: string;
-  onChange: (key: RolloutKey) => void;
+  onChange: (key: RolloutKey, change: RolloutChange) => void;
   log: Logger;
   /** Called each time the watch fails and a restart is scheduled, for the bridge's metrics. */
   onRestart?: () => void;
@@ -81,6 +89,17 @@ function slim(object: k8s.KubernetesObject): void {
   if (phase !== undefined) whole.status = { phase };
 }
 
+/**
+ * All of a Rollout's metadata a reconcile acts on, as one digest: equal digests in two events mean
+ * that only the status (or the bookkeeping of resourceVersion and managedFields) changed between them.
+ * The uid tells a Rollout deleted and created again under its name, whose deletion the watch missed.
+ */
+function objectDigest(object: k8s.KubernetesObject): string {
+  const { uid, generation, deletionTimestamp, finalizers, labels, annotations } = object.metadata ?? {};
+  const text = JSON.stringify([uid, generation, deletionTimestamp, finalizers, labels, annotations]);
+  return createHash('sha256').update(text).digest('base64');
+}
+
 export async function watchRollouts(
   config: k8s.KubeConfig,
   options: RolloutWatchOptions,
@@ -102,15 +121,23 @@ export async function watchRollouts(
   let stopped = false;
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
-  const changed = (object: k8s.KubernetesObject) => {
+  /** The digest of each Rollout as its last event had it, to tell status-only changes apart. */
+  const digests = new Map<string, string>();
+  const changed = (object: k8s.KubernetesObject, event: 'add' | 'update' | 'delete') => {
     failures = 0;
     const key = keyOf(object);
+    const digest = objectDigest(object);
     slim(object);
-    if (key) onChange(key);
+    if (!key) return;
+    const text = `${key.namespace}/${key.name}`;
+    const statusOnly = event === 'update' && digests.get(text) === digest;
+    if (event === 'delete') digests.delete(text);
+    else digests.set(text, digest);
+    onChange(key, statusOnly ? 'status' : 'object');
   };
-  informer.on(k8s.ADD, changed);
-  informer.on(k8s.UPDATE, changed);
-  informer.on(k8s.DELETE, changed);
+  informer.on(k8s.ADD, (object) => changed(object, 'add'));
+  informer.on(k8s.UPDATE, (object) => changed(object, 'update'));
+  informer.on(k8s.DELETE, (object) => changed(object, 'delete'));
   informer.on(k8s.ERROR, (error: unknown) => {
     if (stopped) return;
     failures += 1;

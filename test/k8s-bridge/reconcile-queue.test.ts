@@ -98,6 +98,43 @@ describe('the reconcile queue', () => {
     await queue.stop();
   });
 
+  it('folds the changes asked for later into one run after the delay', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile);
+    const asked = performance.now();
+    for (let change = 0; change < 3; change++) queue.enqueueLater('shop/checkout', 300);
+    expect(work.runs).toEqual([]);
+    await waitFor('the later run', () => work.runs.length === 1, { intervalMs: 10 });
+    expect(performance.now() - asked).toBeGreaterThanOrEqual(290);
+    work.releaseAll();
+    await waitFor('the key to be idle', () => queue.busyKeys.length === 0);
+    // The delay asked for again while it ran would have made a second run; none was asked.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(work.runs).toEqual(['shop/checkout']);
+    await queue.stop();
+  });
+
+  it('lets a run asked for now take the place of one asked for later', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile);
+    queue.enqueueLater('shop/checkout', 200);
+    queue.enqueue('shop/checkout');
+    expect(work.runs).toEqual(['shop/checkout']);
+    work.releaseAll();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(work.runs).toEqual(['shop/checkout']);
+    await queue.stop();
+  });
+
+  it('drops the runs asked for later on stop', async () => {
+    const work = controllableReconcile();
+    const queue = new ReconcileQueue(work.reconcile);
+    queue.enqueueLater('shop/checkout', 100);
+    await queue.stop();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(work.runs).toEqual([]);
+  });
+
   it('stops with keys still waiting for a slot without running them', async () => {
     const work = controllableReconcile();
     const queue = new ReconcileQueue(work.reconcile, { maxConcurrent: 1 });

@@ -1,3 +1,4 @@
+import { STATUS_CHANGE_DELAY_MS } from '../../k8s-bridge/reconcile-queue';
 import { isolate } from '../harness/isolation';
 import { observer } from '../harness/observe';
 import { kubectlApply, rolloutManifestWith } from '../harness/rollout-fixtures';
@@ -64,6 +65,8 @@ describe('the resync at rest', () => {
       () => settled.every((name) => logged('settled; the resync leaves it', name, opened) > 0),
       { timeoutMs: 30_000 },
     );
+    // A status written just before is reconciled that much later (reconcile-queue.ts); that is not rest.
+    await new Promise((resolve) => setTimeout(resolve, STATUS_CHANGE_DELAY_MS));
     const from = bridge.logText().length;
     const settledBefore = await metric('siirto_resync_rollouts_total', { outcome: 'settled' });
     const reconcilesBefore = await reconciles();
