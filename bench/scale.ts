@@ -549,7 +549,7 @@ async function measure(n: number, kube: k8s.KubeConfig, client: Client): Promise
           .count === 0,
       { timeoutMs: deadline, intervalMs: 2_000 },
     );
-    await new Promise((resolve) => setTimeout(resolve, REST_SECONDS * 1_000));
+    await sleep(REST_SECONDS * 1_000);
     const workerReleasedMiB = workers.map(rss);
     const bridgeReleasedMiB = rss(bridge);
     const heapUsedReleasedMiB = await heapUsed();

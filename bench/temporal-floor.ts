@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { makeKubeClients } from '../kubernetes/client';
+import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import { stack } from '../test/harness/stack';
 import { percentile } from './bench-support';
 
@@ -65,9 +66,9 @@ export async function measureFloor(namespace: string, rolloutName: string, runs:
     const startedAt = performance.now();
     await Promise.all([
       kube.custom.getNamespacedCustomObject({
-        group: 'siirto.dev',
-        version: 'v1alpha1',
-        plural: 'rollouts',
+        group: ROLLOUT_GROUP,
+        version: ROLLOUT_VERSION,
+        plural: ROLLOUT_PLURAL,
         namespace,
         name: rolloutName,
       }),
