@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { REVISION_ANNOTATION } from '../kubernetes/labels';
+import { ROLLOUT_GROUP, ROLLOUT_PLURAL, ROLLOUT_VERSION } from '../schemas/rollout';
 import { runOrThrow } from '../test/harness/commands';
 import { observer } from '../test/harness/observe';
 import { SiirtoProcess, siirtoEnvironment } from '../test/harness/siirto-processes';
@@ -49,6 +51,32 @@ export async function firstEvent<T>(
     () => undefined,
   );
   return { seen: seen.finally(() => request.abort()), abort: () => request.abort() };
+}
+
+/**
+ * Watches for a new image's template to be stored and for the canary ReplicaSet of the revision it
+ * makes: `stored` and `created` resolve with the times the watch saw each. Start it before the change.
+ * Both watches see only the Rollout `app` and its ReplicaSets, however many others share the namespace.
+ */
+export async function watchNewRevision(
+  config: k8s.KubeConfig,
+  namespace: string,
+  app: string,
+  { revision, image }: { revision: number; image: string },
+) {
+  const created = await firstEvent<k8s.V1ReplicaSet>(
+    config,
+    `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+    (replicaSet) => replicaSet.metadata?.annotations?.[REVISION_ANNOTATION] === String(revision),
+    { labelSelector: `app=${app}` },
+  );
+  const stored = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
+    config,
+    `/apis/${ROLLOUT_GROUP}/${ROLLOUT_VERSION}/namespaces/${namespace}/${ROLLOUT_PLURAL}`,
+    (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
+    { fieldSelector: `metadata.name=${app}` },
+  );
+  return { stored: stored.seen, created: created.seen };
 }
 
 /** Temporal Actions as Temporal Cloud bills them: starts, timers, signals, updates, activities, upserts. */

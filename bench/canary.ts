@@ -25,6 +25,7 @@ import {
   recordedEvent,
   report,
   siirtoOnTheStack,
+  watchNewRevision,
   workflowTaskTimes,
 } from './bench-support';
 import { measureFloor, reportFloor } from './temporal-floor';
@@ -58,21 +59,12 @@ async function main(): Promise<void> {
     const hops = new Map<string, number[]>();
     for (let run = 0; run < RUNS; run++) {
       const revision = (await see.rolloutStatus(app)).revision ?? 0;
-      const created = await firstEvent<k8s.V1ReplicaSet>(
-        kubeConfig,
-        `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-        (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
-      );
       // Timed from the apiserver's word that the new template is stored, not from kubectl's start.
       const image = `registry.example/${app}:${run + 2}`;
-      const applied = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
-        kubeConfig,
-        `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
-        (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
-      );
+      const seen = await watchNewRevision(kubeConfig, namespace, app, { revision: revision + 1, image });
       await setImage(namespace, app, image);
-      const storedAt = await applied.seen;
-      applyToReplicaSet.push((await created.seen) - storedAt);
+      const storedAt = await seen.stored;
+      applyToReplicaSet.push((await seen.created) - storedAt);
 
       const paused = await waitFor(`r${revision + 1} paused at 10%`, async () => {
         const status = await see.rolloutStatus(app);
@@ -236,24 +228,15 @@ async function backToBack(
   for (let run = 0; run <= RUNS; run++) {
     const status = await see.rolloutStatus(app);
     const revision = status.revision ?? 0;
-    const created = await firstEvent<k8s.V1ReplicaSet>(
-      kubeConfig,
-      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-      (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
-    );
     const healthy = await firstEvent<{ status?: { revision?: number; phase?: string; workflowId?: string } }>(
       kubeConfig,
       `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
       (rollout) => rollout.status?.revision === revision + 1 && rollout.status.phase === 'Healthy',
     );
     const image = `registry.example/${app}:back-to-back-${run}`;
-    const applied = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
-      kubeConfig,
-      `/apis/siirto.dev/v1alpha1/namespaces/${namespace}/rollouts`,
-      (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
-    );
+    const seen = await watchNewRevision(kubeConfig, namespace, app, { revision: revision + 1, image });
     await setImage(namespace, app, image);
-    const [stored, createdAt] = [await applied.seen, await created.seen];
+    const [stored, createdAt] = [await seen.stored, await seen.created];
     await healthy.seen;
     const current = await see.rolloutStatus(app);
     if (run > 0) {

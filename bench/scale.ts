@@ -25,7 +25,7 @@ import { loadStackEnvironment, stack } from '../test/harness/stack';
 import { terminateRunningWorkflows } from '../test/harness/temporal';
 import { waitFor } from '../test/harness/wait';
 import { promoteSignal } from '../workflows/rollout-api';
-import { BILLED_EVENTS, firstEvent, percentile } from './bench-support';
+import { BILLED_EVENTS, percentile, watchNewRevision } from './bench-support';
 
 const SIZES = (process.env.SCALE_N ?? '100,300,1000').split(',').map((text) => {
   const n = Number(text.trim());
@@ -222,18 +222,7 @@ async function reactionWhileHeld(
     );
     const revision = (await status()).revision ?? 0;
     const image = `registry.example/${name}:${run + 2}`;
-    const created = await firstEvent<k8s.V1ReplicaSet>(
-      kube,
-      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-      (replicaSet) => replicaSet.metadata?.annotations?.['siirto.dev/revision'] === String(revision + 1),
-      { labelSelector: `app=${name}` },
-    );
-    const stored = await firstEvent<{ spec: { template: { spec: { containers: { image: string }[] } } } }>(
-      kube,
-      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
-      (rollout) => rollout.spec.template.spec.containers[0]?.image === image,
-      { fieldSelector: `metadata.name=${name}` },
-    );
+    const seen = await watchNewRevision(kube, namespace, name, { revision: revision + 1, image });
     await custom.patchNamespacedCustomObject(
       {
         ...type,
@@ -243,8 +232,8 @@ async function reactionWhileHeld(
       },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    const storedAt = await stored.seen;
-    times.push((await created.seen) - storedAt);
+    const storedAt = await seen.stored;
+    times.push((await seen.created) - storedAt);
     const paused = await waitFor(
       `${name} r${revision + 1} paused`,
       async () => {

@@ -110,7 +110,8 @@ async function main(): Promise<void> {
       log.warn('reconcile failed; retrying', { ...about(key), error, retryInMs });
     },
   });
-  const enqueue = (key: RolloutKey) => queue.enqueue(`${key.namespace}/${key.name}`);
+  const keyText = (key: RolloutKey) => `${key.namespace}/${key.name}`;
+  const enqueue = (key: RolloutKey) => queue.enqueue(keyText(key));
 
   watch = await watchRollouts(kube.config, {
     namespace: settings.watchNamespace,
@@ -118,9 +119,7 @@ async function main(): Promise<void> {
     // the path of what does, such as the first step of a new revision, and a run's writes made close
     // together are reconciled once.
     onChange: (key, change) =>
-      change === 'status'
-        ? queue.enqueueLater(`${key.namespace}/${key.name}`, STATUS_CHANGE_DELAY_MS)
-        : enqueue(key),
+      change === 'status' ? queue.enqueueLater(keyText(key), STATUS_CHANGE_DELAY_MS) : enqueue(key),
     onRestart: () => metrics.watchRestarts.inc(),
     log,
   });
@@ -141,14 +140,14 @@ async function main(): Promise<void> {
       const keys = new Map<string, RolloutKey>();
       let settled = 0;
       for (const { key, object } of rollouts) {
-        const text = `${key.namespace}/${key.name}`;
+        const text = keyText(key);
         if (isSettled(object, openRuns.get(text)?.runs ?? [])) {
           settled += 1;
           log.debug('settled; the resync leaves it', { ...key });
         } else keys.set(text, key);
       }
       // Open runs of a Rollout that is no longer listed: it was deleted, maybe while no bridge ran.
-      const listed = new Set(rollouts.map(({ key }) => `${key.namespace}/${key.name}`));
+      const listed = new Set(rollouts.map(({ key }) => keyText(key)));
       for (const [text, { key }] of openRuns) if (!listed.has(text)) keys.set(text, key);
       metrics.resyncRollouts.inc({ outcome: 'settled' }, settled);
       metrics.resyncRollouts.inc({ outcome: 'reconciled' }, keys.size);
