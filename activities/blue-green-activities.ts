@@ -1,6 +1,7 @@
 import type { KubeClients } from '../kubernetes/client';
 import type { PodMetadata } from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
+import { beatingWhileRunning } from './liveness-beats';
 import { setRevisionPodMetadata } from './pod-metadata';
 import { readOwnedReplicaSet, summarizeReplicaSet } from './replica-sets';
 import type { ReplicaSetSummary } from './rollout-activities';
@@ -43,11 +44,14 @@ export interface BlueGreenActivities {
 
 export function createBlueGreenActivities(kube: KubeClients): BlueGreenActivities {
   return {
-    async readRevisionReplicaSet({ rollout, templateHash }) {
-      const replicaSet = await readOwnedReplicaSet(kube, rollout, templateHash);
-      return replicaSet && summarizeReplicaSet(replicaSet);
-    },
-    setRevisionPodMetadata: (input) => setRevisionPodMetadata(kube, input),
+    ...beatingWhileRunning({
+      async readRevisionReplicaSet({ rollout, templateHash }) {
+        const replicaSet = await readOwnedReplicaSet(kube, rollout, templateHash);
+        return replicaSet && summarizeReplicaSet(replicaSet);
+      },
+      setRevisionPodMetadata: (input) => setRevisionPodMetadata(kube, input),
+    } satisfies Partial<BlueGreenActivities>),
+    // Beats on its own while it waits.
     waitForServiceEndpoints: (input) => waitForServiceEndpoints(kube, input),
   };
 }

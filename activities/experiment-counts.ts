@@ -13,6 +13,7 @@ import type { ResolvedMetric } from '../analysis/resolved-metric';
 import type { AbTestingAnalysis } from '../schemas/rollout';
 import type { RolloutRef } from '../workflows/rollout-api';
 import type { PrometheusSettings } from './prometheus-settings';
+import { beatingWhileRunning } from './liveness-beats';
 
 /** What an A/B experiment counts of one variant so far; each guardrail's counts when it has one. */
 export interface VariantCounts {
@@ -63,7 +64,7 @@ export interface ExperimentActivities {
 export function createExperimentActivities(prometheus: PrometheusSettings): ExperimentActivities {
   const providers = createMetricProviders({ prometheus });
   const bounds = prometheusBucketBounds(prometheus);
-  return { countExperiment: (input) => countExperiment(input, providers, bounds) };
+  return beatingWhileRunning({ countExperiment: (input) => countExperiment(input, providers, bounds) });
 }
 
 export async function countExperiment(

@@ -6,6 +6,7 @@ import { ensureBaselineBackend, removeBaselineRouting, removeBaselineService } f
 import type { CanaryJudgeActivities } from './canary-judge-activities';
 import { judgeInterval } from './canary-judgement';
 import { guardCanaryTraffic } from './canary-traffic-guard';
+import { beatingWhileRunning } from './liveness-beats';
 import { applyManagedRouteStep, removeManagedRoutes } from './managed-routes';
 import { createMetricProviders } from '../analysis/metric-providers';
 import { measureMetric } from './metric-measurement';
@@ -28,17 +29,20 @@ export type { ReplicaSetSummary, RolloutActivities } from './rollout-activities'
 export function createRolloutActivities(kube: KubeClients): RolloutActivities {
   const trafficRouters = createTrafficRouters(kube);
   return {
-    ensureReplicaSet: (input) => ensureReplicaSet(kube, input),
-    scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
+    ...beatingWhileRunning({
+      ensureReplicaSet: (input) => ensureReplicaSet(kube, input),
+      scaleReplicaSet: (input) => scaleReplicaSet(kube, input),
+      setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
+      applyManagedRouteStep: (input) => applyManagedRouteStep(trafficRouters, input),
+      removeManagedRoutes: (input) => removeManagedRoutes(trafficRouters, input),
+      pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
+      writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
+      recordRolloutEvent: (input) => recordRolloutEvent(kube, input),
+      pruneOldReplicaSets: (input) => pruneOldReplicaSets(kube, input),
+    } satisfies Partial<RolloutActivities>),
+    // These two beat on their own, with their progress.
     waitForReplicaSetAvailable: (input) => waitForReplicaSetAvailable(kube, input),
-    setTrafficWeights: (input) => setTrafficWeights(kube, trafficRouters, input),
-    applyManagedRouteStep: (input) => applyManagedRouteStep(trafficRouters, input),
-    removeManagedRoutes: (input) => removeManagedRoutes(trafficRouters, input),
     guardCanaryTraffic: (input) => guardCanaryTraffic(kube, trafficRouters, input),
-    pointServiceAtRevision: (input) => pointServiceAtRevision(kube, input),
-    writeRolloutStatus: (input) => writeRolloutStatus(kube, input),
-    recordRolloutEvent: (input) => recordRolloutEvent(kube, input),
-    pruneOldReplicaSets: (input) => pruneOldReplicaSets(kube, input),
   };
 }
 
@@ -48,10 +52,10 @@ export function createAnalysisActivities(
   prometheus: PrometheusSettings,
 ): AnalysisActivities {
   const providers = createMetricProviders({ prometheus });
-  return {
+  return beatingWhileRunning({
     resolveAnalysis: (input) => resolveAnalysis(kube, input, providers),
     measureMetric: (input) => measureMetric(input, providers),
-  };
+  } satisfies AnalysisActivities);
 }
 
 /** The canary judge's activities: the baseline's pods, and each interval judged from Prometheus. */
@@ -60,14 +64,17 @@ export function createCanaryJudgeActivities(
   prometheus: PrometheusSettings,
 ): CanaryJudgeActivities {
   return {
+    ...beatingWhileRunning({
+      // Its Service first, if a route gave it one (its backend is off the routes by then), then its pods.
+      removeBaseline: async (input) => {
+        await removeBaselineService(kube, input);
+        await removeBaseline(kube, input);
+      },
+      removeBaselineBackend: (input) => removeBaselineRouting(kube, input),
+      judgeInterval: (input) => judgeInterval(prometheus, input),
+    } satisfies Partial<CanaryJudgeActivities>),
+    // These two wait for pods and beat on their own.
     ensureBaseline: (input) => ensureBaseline(kube, input),
-    // Its Service first, if a route gave it one (its backend is off the routes by then), then its pods.
-    removeBaseline: async (input) => {
-      await removeBaselineService(kube, input);
-      await removeBaseline(kube, input);
-    },
     ensureBaselineBackend: (input) => ensureBaselineBackend(kube, input),
-    removeBaselineBackend: (input) => removeBaselineRouting(kube, input),
-    judgeInterval: (input) => judgeInterval(prometheus, input),
   };
 }

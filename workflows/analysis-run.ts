@@ -16,6 +16,7 @@ import {
 import type { AnalysisActivities } from '../activities/analysis-activities';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { FailureType } from '../reasons/rollout-reasons';
+import { WORKER_LIVENESS } from './worker-liveness';
 import {
   analysisPhase,
   concludeTally,
@@ -88,6 +89,7 @@ const FAIL_UNUSABLE_METRIC = 'fail-unusable-metric';
 
 const measurements = proxyActivities<AnalysisActivities>({
   startToCloseTimeout: '30 seconds',
+  ...WORKER_LIVENESS,
   // A crash is retried; what the measurement finds (errors included) is judged, not retried.
   retry: {
     initialInterval: '1 second',
@@ -98,6 +100,7 @@ const measurements = proxyActivities<AnalysisActivities>({
 
 const cluster = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',
+  ...WORKER_LIVENESS,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',

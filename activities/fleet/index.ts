@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { KubeClients } from '../../kubernetes/client';
+import { beatingWhileRunning } from '../liveness-beats';
 import type { PrometheusSettings } from '../prometheus-settings';
 import { createClusterRolloutActivities } from './cluster-rollouts';
 import type { FleetActivities } from './fleet-activities';
@@ -13,8 +14,10 @@ export function createFleetActivities(
   temporal: Client,
   prometheus: PrometheusSettings,
 ): FleetActivities {
+  const { followFleetRollout, ...calls } = createClusterRolloutActivities(kube, temporal);
   return {
-    ...createClusterRolloutActivities(kube, temporal),
-    ...createGateAnalysisActivities(kube, prometheus),
+    ...beatingWhileRunning({ ...calls, ...createGateAnalysisActivities(kube, prometheus) }),
+    // Beats on its own, with what it has seen of the Rollout.
+    followFleetRollout,
   };
 }

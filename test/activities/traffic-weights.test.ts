@@ -1,3 +1,4 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createRolloutActivities } from '../../activities';
 import type { RolloutRef } from '../../workflows/rollout-api';
 import { runOrThrow } from '../harness/commands';
@@ -52,7 +53,13 @@ spec:
 
 describe('setting traffic weights on Gateway API HTTPRoutes', () => {
   const scope = isolate('activity-traffic');
-  const activities = createRolloutActivities(activityKubeClients());
+  // Run as the worker runs it, in an activity's context.
+  const environment = new MockActivityEnvironment();
+  const { setTrafficWeights } = createRolloutActivities(activityKubeClients());
+  const activities = {
+    setTrafficWeights: (input: Parameters<typeof setTrafficWeights>[0]) =>
+      environment.run(setTrafficWeights, input),
+  };
   const { apps, custom } = kubeClients();
   // The activity needs no Rollout object: only the ref for messages, and the routing it is given.
   const rollout = (): RolloutRef => ({ namespace: scope.namespace, name: 'shop', uid: 'uid-of-shop' });

@@ -1,3 +1,4 @@
+import { startAdmissionWebhook } from '../harness/admission-webhook';
 import { isolate } from '../harness/isolation';
 import { patchRolloutSpec, setImage } from '../harness/rollout-fixtures';
 import { promoteUpdate } from '../../workflows/rollout-api';
@@ -5,6 +6,7 @@ import { rolloutScenario } from '../harness/rollout-scenario';
 import {
   activityCompletions,
   activitySummaries,
+  eventSummary,
   historyOf,
   recordedAt,
   recordHistoryFixture,
@@ -23,20 +25,29 @@ describe('a worker killed during a timed pause', () => {
   const scope = isolate('crash');
   const scenario = rolloutScenario(scope, app);
 
-  it(`resumes where it was, and the ${PAUSE_SECONDS} s pause lasts ${PAUSE_SECONDS} s in all`, async () => {
+  it(`resumes where it was, and the ${PAUSE_SECONDS} s pause lasts ${PAUSE_SECONDS} s in all, though its status write was in flight`, async () => {
     await scenario.firstRevisionHealthy([
       { setWeight: 50 },
       { pause: { duration: `${PAUSE_SECONDS}s` } },
       { setWeight: 100 },
     ]);
-    await setImage(scope.namespace, app, `registry.example/${app}:2`);
+    // The kill catches the worker in the middle of its write that says Paused: a slow admission
+    // webhook keeps that write waiting in the apiserver until the worker is gone.
+    const webhook = await startAdmissionWebhook(scope.namespace);
+    try {
+      const held = webhook.hold((status) => status.revision === 2 && status.phase === 'Paused');
+      await setImage(scope.namespace, app, `registry.example/${app}:2`);
+      await held;
+      await scenario.worker.kill();
+      webhook.release();
+    } finally {
+      await webhook.close();
+    }
+    await scenario.worker.start();
     const paused = await scenario.waitForStatus(
       `r2 to pause for ${PAUSE_SECONDS}s`,
       (s) => s.revision === 2 && s.phase === 'Paused',
     );
-
-    await scenario.worker.kill();
-    await scenario.worker.start();
     expect(await scenario.see.routeWeights(app)).toEqual({ [`${app}-stable`]: 50, [`${app}-canary`]: 50 });
 
     // As the user sees it: the Rollout says Paused, then, the pause over, no longer.
@@ -67,10 +78,24 @@ describe('a worker killed during a timed pause', () => {
     const afterTheTimer = taskStarts.find((event) => eventId(event) > eventId(timerFired));
     expect(workerOf(afterTheTimer!)).not.toBe(killedWorker);
 
+    // The write that said Paused was in flight at the kill: Temporal ran it again.
+    const pausedWrite = events.find(
+      (event) =>
+        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' &&
+        /^status Paused: /.test(eventSummary(event) ?? ''),
+    )!;
+    const pausedWriteStarted = events.find(
+      (event) =>
+        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_STARTED' &&
+        (event.activityTaskStartedEventAttributes as { scheduledEventId: string }).scheduledEventId ===
+          pausedWrite.eventId,
+    )!;
+    expect((pausedWriteStarted.activityTaskStartedEventAttributes as { attempt: number }).attempt).toBe(2);
+
     // As the user sees it, from the pause's start to the status write that said it was over, on the
     // server's clock: the pause does not look shorter, and its end is written within a few seconds of
-    // the timer. (The write that said Paused is no start: the kill may catch it done in the cluster but
-    // not yet reported, and its retry completes it late in Temporal's record.)
+    // the timer, though it waited behind the write the kill caught. (The write that said Paused is no
+    // start: its retry completes it late in Temporal's record.)
     const [resumedWritten] = activityCompletions(events, /: pause over$/);
     const observedPause = resumedWritten!.at - recordedAt(timerStarted);
     expect(observedPause).toBeGreaterThanOrEqual((PAUSE_SECONDS - 1) * 1000);

@@ -7,6 +7,7 @@ import {
 import type { FleetActivities } from '../../activities/fleet/fleet-activities';
 import { FailureType } from '../../reasons/rollout-reasons';
 import { fleetClusterTaskQueue } from '../fleet-api';
+import { WORKER_LIVENESS } from '../worker-liveness';
 
 /**
  * The fleet activities of one cluster, on its own queue, so only that cluster's workers run them. A
@@ -37,7 +38,12 @@ export function clusterActivities(cluster: string, followIntervalMilliseconds: n
     nonRetryableErrorTypes: PERMANENT,
   };
   return {
-    calls: proxyActivities<FleetActivities>({ taskQueue, startToCloseTimeout: '1 minute', retry }),
+    calls: proxyActivities<FleetActivities>({
+      taskQueue,
+      startToCloseTimeout: '1 minute',
+      ...WORKER_LIVENESS,
+      retry,
+    }),
     follow: proxyActivities<FleetActivities>({
       taskQueue,
       // A Rollout's revision may wait days at a pause; its follower heartbeats all along.

@@ -8,6 +8,7 @@ import type { RolloutActivities } from '../../activities/rollout-activities';
 import type { WebhookActivities } from '../../activities/webhooks';
 import type { WorkflowHandoffActivities } from '../../activities/workflow-handoff';
 import { PERMANENT_FAILURES } from '../../reasons/rollout-reasons';
+import { WORKER_LIVENESS } from '../worker-liveness';
 
 /**
  * How a rollout workflow calls its activities, whatever its strategy: how long each may take, how it
@@ -19,6 +20,7 @@ type ClusterActivities = RolloutActivities & BlueGreenActivities;
 
 export const cluster = proxyActivities<ClusterActivities>({
   startToCloseTimeout: '1 minute',
+  ...WORKER_LIVENESS,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
@@ -60,6 +62,7 @@ export const baselines = proxyActivities<CanaryJudgeActivities>(LEAVE_AT_ONCE);
 // A judgement queries Prometheus and scores; removing the baseline is one delete.
 export const judging = proxyActivities<CanaryJudgeActivities>({
   startToCloseTimeout: '1 minute',
+  ...WORKER_LIVENESS,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
@@ -69,6 +72,7 @@ export const judging = proxyActivities<CanaryJudgeActivities>({
 
 export const analyses = proxyActivities<AnalysisActivities>({
   startToCloseTimeout: '1 minute',
+  ...WORKER_LIVENESS,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
@@ -80,6 +84,7 @@ export const analyses = proxyActivities<AnalysisActivities>({
 // next look counts from the experiment's start again, so nothing is lost but time.
 export const experiments = proxyActivities<ExperimentActivities>({
   startToCloseTimeout: '1 minute',
+  ...WORKER_LIVENESS,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '5 seconds',
