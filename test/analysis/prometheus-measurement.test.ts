@@ -376,12 +376,14 @@ describe('measuring a metric with the local Prometheus', () => {
         if (pod.labels[POD_TEMPLATE_HASH_LABEL] === 'idle') continue;
         loads.push(startLoad({ url: `http://${pod.ip}:8080/`, ratePerSecond: 20 }));
       }
-      // rate() needs two samples in its window; a few more keep the ratio steady.
+      // Every series spans the whole 10 s window measured below: rate() extrapolates a series that
+      // began inside the window from its own first sample, so a 5xx series that began a scrape after
+      // its revision's other series would be extrapolated differently, and the share between them skewed.
       await waitFor(
-        'Prometheus to hold several samples of every revision',
+        'Prometheus to hold samples of every revision from before the window',
         async () => {
           const counts = await instantQuery(
-            `count_over_time(http_requests_total{namespace="${namespace}",code="200"}[10s]) >= 6`,
+            `count_over_time(http_requests_total{namespace="${namespace}",code="200"}[10s] offset 10s) >= 6`,
           );
           return counts.length === Object.keys(revisions).length;
         },
@@ -410,15 +412,33 @@ describe('measuring a metric with the local Prometheus', () => {
       return errorRate!;
     };
 
+    /**
+     * Failures are spread evenly, so the share of n requests is exact to within 1/n: the tolerances
+     * below hold when the window has 100 requests or more. A busy machine can slow the load for a
+     * while; the measurement then waits until the window is full again.
+     */
+    const windowHoldsRequests = (hash: string) =>
+      waitFor(
+        `the 10 s window to hold 100 requests of ${hash}`,
+        async () => {
+          const full = await instantQuery(
+            `sum(increase(http_requests_total{namespace="${namespace}",siirto_dev_pod_template_hash="${hash}"}[10s])) >= 100`,
+          );
+          return full.length === 1;
+        },
+        { timeoutMs: 60_000 },
+      );
+
     it('computes the share of 5xx responses of the canary alone', async () => {
+      await windowHoldsRequests('canary');
       const outcome = await measureMetric({ metric: builtInErrorRate('canary') }, settings());
       expect(outcome.verdict).toBe('Successful');
-      // Exactly 1 in 10 fails; the window's two ends may each cut a request either way.
       expect(Math.abs(Number(outcome.value) - 0.1)).toBeLessThan(0.02);
       expect(outcome.message).toBe(`${outcome.value}: success condition "result <= 0.2" held`);
     });
 
     it('fails a revision whose share is above the threshold', async () => {
+      await windowHoldsRequests('stable');
       const outcome = await measureMetric({ metric: builtInErrorRate('stable') }, settings());
       expect(outcome.verdict).toBe('Failed');
       expect(Math.abs(Number(outcome.value) - 0.5)).toBeLessThan(0.02);
