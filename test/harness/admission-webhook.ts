@@ -1,12 +1,11 @@
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ROLLOUT_GROUP, ROLLOUT_PLURAL } from '../../schemas/rollout';
+import { runOrThrow } from './commands';
 import { kubeClients } from './kube';
 import { waitFor } from './wait';
 
@@ -130,7 +129,7 @@ async function servingCertificate(): Promise<{ certificate: Buffer; key: Buffer 
   const directory = await mkdtemp(path.join(tmpdir(), 'siirto-admission-'));
   try {
     const [certificateFile, keyFile] = [path.join(directory, 'tls.crt'), path.join(directory, 'tls.key')];
-    await promisify(execFile)('openssl', [
+    await runOrThrow('openssl', [
       'req',
       '-x509',
       '-newkey',

@@ -142,15 +142,7 @@ export interface ActivityCompletion {
  * failed have none.
  */
 export function activityCompletions(events: HistoryEvent[], summary: string | RegExp): ActivityCompletion[] {
-  const matches = (text: string | undefined) =>
-    text !== undefined && (typeof summary === 'string' ? text === summary : summary.test(text));
-  const scheduled = new Set(
-    events
-      .filter(
-        (event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' && matches(eventSummary(event)),
-      )
-      .map((event) => event.eventId),
-  );
+  const scheduled = scheduledMatching(events, summary);
   return events
     .filter(
       (event) =>
@@ -160,4 +152,34 @@ export function activityCompletions(events: HistoryEvent[], summary: string | Re
         ),
     )
     .map((event) => ({ eventId: Number(event.eventId), at: recordedAt(event) }));
+}
+
+/**
+ * The attempt that last started each activity whose summary matches, in history order: Temporal
+ * records only an activity's last start, with its attempt number.
+ */
+export function activityAttempts(events: HistoryEvent[], summary: string | RegExp): number[] {
+  const scheduled = scheduledMatching(events, summary);
+  return events
+    .filter(
+      (event) =>
+        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_STARTED' &&
+        scheduled.has(
+          (event.activityTaskStartedEventAttributes as { scheduledEventId: string }).scheduledEventId,
+        ),
+    )
+    .map((event) => (event.activityTaskStartedEventAttributes as { attempt: number }).attempt);
+}
+
+/** The event IDs of the activities scheduled with a summary that is, or matches, `summary`. */
+function scheduledMatching(events: HistoryEvent[], summary: string | RegExp): Set<unknown> {
+  const matches = (text: string | undefined) =>
+    text !== undefined && (typeof summary === 'string' ? text === summary : summary.test(text));
+  return new Set(
+    events
+      .filter(
+        (event) => event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' && matches(eventSummary(event)),
+      )
+      .map((event) => event.eventId),
+  );
 }

@@ -4,9 +4,9 @@ import { patchRolloutSpec, setImage } from '../harness/rollout-fixtures';
 import { promoteUpdate } from '../../workflows/rollout-api';
 import { rolloutScenario } from '../harness/rollout-scenario';
 import {
+  activityAttempts,
   activityCompletions,
   activitySummaries,
-  eventSummary,
   historyOf,
   recordedAt,
   recordHistoryFixture,
@@ -79,18 +79,7 @@ describe('a worker killed during a timed pause', () => {
     expect(workerOf(afterTheTimer!)).not.toBe(killedWorker);
 
     // The write that said Paused was in flight at the kill: Temporal ran it again.
-    const pausedWrite = events.find(
-      (event) =>
-        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' &&
-        /^status Paused: /.test(eventSummary(event) ?? ''),
-    )!;
-    const pausedWriteStarted = events.find(
-      (event) =>
-        event.eventType === 'EVENT_TYPE_ACTIVITY_TASK_STARTED' &&
-        (event.activityTaskStartedEventAttributes as { scheduledEventId: string }).scheduledEventId ===
-          pausedWrite.eventId,
-    )!;
-    expect((pausedWriteStarted.activityTaskStartedEventAttributes as { attempt: number }).attempt).toBe(2);
+    expect(activityAttempts(events, /^status Paused: /)).toEqual([2]);
 
     // As the user sees it, from the pause's start to the status write that said it was over, on the
     // server's clock: the pause does not look shorter, and its end is written within a few seconds of
